@@ -1,0 +1,204 @@
+"""The identity side of the schema: workspaces, people, teams, roles, and the durable outbox.
+
+Survey answers and suggestions (later issues) live in tables that never reference `person`;
+anything here may name a person because it is about who they are, not what they said.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases.
+
+    SQLite has no time zone type and hands back naive values; normalising here means the rest of
+    the code compares aware datetimes only and never guesses.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), date: Date(), dict[str, Any]: JSON()}
+
+
+class Workspace(Base):
+    """One Slack workspace (team id). Every other row belongs to exactly one."""
+
+    __tablename__ = "workspace"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonSource(enum.StrEnum):
+    CSV = "csv"
+    SLACK = "slack"
+
+
+class Person(Base):
+    """Someone in the organisation. `manager_id` is the reporting line; a person with active
+    reports is a manager."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        UniqueConstraint("workspace_id", "slack_user_id"),
+        Index("ix_person_workspace_active", "workspace_id", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    start_date: Mapped[date | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default=PersonSource.CSV.value)
+    # Opened once with conversations.open and kept: that method is rate-limited (tier 3).
+    dm_channel_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deactivated_at: Mapped[datetime | None]
+
+    team: Mapped[Team | None] = relationship(lazy="joined")
+    manager: Mapped[Person | None] = relationship(remote_side=[id])
+
+    @property
+    def first_name(self) -> str:
+        return (self.name.split() or [""])[0]
+
+    @property
+    def can_be_messaged(self) -> bool:
+        return self.active and not self.is_bot and self.slack_user_id is not None
+
+
+class Role(enum.StrEnum):
+    HR = "hr"
+
+
+class RoleSource(enum.StrEnum):
+    CSV = "csv"  # the org file's role column; replaced on every import
+    ENV = "env"  # EMPATHY_ADMINS; survives imports so the first admins cannot lock themselves out
+    APP = "app"  # granted in Slack by another HR admin
+
+
+class RoleGrant(Base):
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("person_id", "role", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """A message the bot sends on its own initiative. The unique key makes enqueueing idempotent:
+    a job that runs twice finds the row already there and adds nothing."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key"),
+        Index("ix_outbox_message_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    # Exactly one of these says where it goes: a person's DM, or a channel.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING.value)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[datetime | None]
+    sent_channel_id: Mapped[str | None] = mapped_column(String(32))
+    sent_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Event ids already handled. Slack retries a delivery it thinks failed; this makes the retry a no-op."""
+
+    __tablename__ = "processed_event"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slack_team_id: Mapped[str] = mapped_column(String(32), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

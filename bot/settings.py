@@ -1,0 +1,203 @@
+"""Settings from the environment (and `.env`), checked once at start.
+
+Every problem is raised as `SettingsError` with one line that names the variable and says how
+to fix it; the CLI prints that line and exits, so an operator never sees a traceback for a typo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cryptography.fernet import Fernet
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_FILE = "empathy-bot.sqlite3"
+ENVIRONMENTS = ("development", "production")
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. `str()` is the one line to show the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None
+    slack_api_url: str
+    database_url: str
+    port: int
+    admins: tuple[str, ...]
+    secret_key: str
+    environment: str = "development"
+    secret_key_generated: bool = False
+    outbox_rate_per_minute: int = 300
+    outbox_max_attempts: int = 8
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def admin_emails(self) -> frozenset[str]:
+        return frozenset(a.lower() for a in self.admins if "@" in a)
+
+    @property
+    def admin_slack_ids(self) -> frozenset[str]:
+        return frozenset(a for a in self.admins if "@" not in a)
+
+
+def load_environment(dotenv_path: str | Path | None = None) -> dict[str, str]:
+    """The process environment over `.env`: a real environment variable always wins."""
+    path = Path(dotenv_path) if dotenv_path else Path.cwd() / ".env"
+    from_file = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    return {**from_file, **os.environ}
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool = True) -> Settings:
+    """Build `Settings` from `env` (default: environment + `.env`).
+
+    `require_slack=False` is for commands that only touch the database (`migrate`), so an
+    operator can prepare the schema before the Slack app exists.
+    """
+    env = load_environment() if env is None else env
+    environment = _choice(env, "EMPATHY_ENV", ENVIRONMENTS, default="development")
+    secret_key, generated = _secret_key(env, environment)
+    return Settings(
+        slack_bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-", required=require_slack),
+        slack_signing_secret=_signing_secret(env, required=require_slack and not env.get("SLACK_APP_TOKEN")),
+        slack_app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", required=False) or None,
+        slack_api_url=_api_url(env),
+        database_url=_database_url(env),
+        port=_int(env, "PORT", default=3000, low=1, high=65535),
+        admins=_admins(env),
+        secret_key=secret_key,
+        secret_key_generated=generated,
+        environment=environment,
+        outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
+        outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
+        log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
+    )
+
+
+def _value(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _token(env: Mapping[str, str], name: str, prefix: str, *, required: bool) -> str:
+    value = _value(env, name)
+    if not value:
+        if required:
+            raise SettingsError(
+                f"{name} is not set: copy it from your Slack app's settings page into .env as {name}={prefix}…"
+            )
+        return ""
+    if not value.startswith(prefix):
+        raise SettingsError(f"{name} should start with '{prefix}'; check you pasted the right token into .env")
+    return value
+
+
+def _signing_secret(env: Mapping[str, str], *, required: bool) -> str:
+    value = _value(env, "SLACK_SIGNING_SECRET")
+    if not value and required:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: copy 'Signing Secret' from Basic Information in your Slack "
+            "app's settings into .env (or set SLACK_APP_TOKEN to use Socket Mode)"
+        )
+    if value and not re.fullmatch(r"[0-9a-fA-F]{16,}", value):
+        raise SettingsError("SLACK_SIGNING_SECRET should be the hex 'Signing Secret' from Basic Information")
+    return value
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    value = _value(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}")
+    return value if value.endswith("/") else value + "/"
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    value = _value(env, "DATABASE_URL")
+    if not value:
+        return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
+    # Heroku-style URLs say postgres://; SQLAlchemy wants a driver name.
+    if value.startswith("postgres://"):
+        value = "postgresql+psycopg://" + value[len("postgres://") :]
+    elif value.startswith("postgresql://"):
+        value = "postgresql+psycopg://" + value[len("postgresql://") :]
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise SettingsError(
+            "DATABASE_URL is not a database URL: use e.g. sqlite:///empathy.sqlite3 or "
+            "postgresql://user:password@host/dbname"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise SettingsError(f"DATABASE_URL uses '{url.get_backend_name()}'; Empathy Bot supports sqlite and postgresql")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int) -> int:
+    raw = _value(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number between {low} and {high}, not '{raw}'") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _choice(
+    env: Mapping[str, str], name: str, choices: tuple[str, ...], *, default: str, upper: bool = False
+) -> str:
+    raw = _value(env, name) or default
+    value = raw.upper() if upper else raw.lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not '{raw}'")
+    return value
+
+
+def _admins(env: Mapping[str, str]) -> tuple[str, ...]:
+    entries = [a.strip() for a in _value(env, "EMPATHY_ADMINS").split(",") if a.strip()]
+    for entry in entries:
+        if not (_EMAIL.match(entry) or _SLACK_USER_ID.match(entry)):
+            raise SettingsError(
+                f"EMPATHY_ADMINS has '{entry}', which is neither an email nor a Slack user id (like U0123ABCD); "
+                "separate entries with commas"
+            )
+    return tuple(entries)
+
+
+def _secret_key(env: Mapping[str, str], environment: str) -> tuple[str, bool]:
+    value = _value(env, "EMPATHY_SECRET_KEY")
+    if not value:
+        if environment == "production":
+            raise SettingsError(
+                "EMPATHY_SECRET_KEY is required in production: generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
+        return Fernet.generate_key().decode(), True
+    try:
+        Fernet(value.encode())
+    except ValueError:
+        raise SettingsError(
+            "EMPATHY_SECRET_KEY is not a valid key (32 url-safe base64-encoded bytes): generate one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        ) from None
+    return value, False
