@@ -163,9 +163,7 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
     return value
 
 
-def _choice(
-    env: Mapping[str, str], name: str, choices: tuple[str, ...], *, default: str, upper: bool = False
-) -> str:
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], *, default: str, upper: bool = False) -> str:
     raw = _value(env, name) or default
     value = raw.upper() if upper else raw.lower()
     if value not in choices:

@@ -1,0 +1,419 @@
+"""The durable outbox: every message the bot sends on its own initiative.
+
+Enqueueing is idempotent by `(workspace, idempotency_key)`: a job that runs twice, or two jobs
+racing, leave one row. The dispatcher claims due rows one at a time, sends them, and records
+Slack's `ts`.
+
+How duplicates are prevented across a crash
+-------------------------------------------
+A row is claimed (state `sending`, committed) *before* the Slack call and marked `sent` in its
+own commit right after. A crash between the two leaves a row in `sending`. Once its lease has
+expired, a dispatcher recovers it: every message we post carries Slack message metadata
+(`event_type=empathy_outbox`, `outbox_id=<row id>`), so the dispatcher reads the channel's
+recent history and, if the message is there, marks the row sent without posting again. Only when
+the history cannot be read (a missing scope, Slack down) does it post again; because each
+dispatcher holds at most one row in flight, a crash can then cause at most one duplicate per
+dispatcher, never a lost message.
+
+Several dispatchers can run against one database: on PostgreSQL the claim uses
+`FOR UPDATE SKIP LOCKED`, and on both databases the claim is a compare-and-set on the row's
+state, so no row is ever claimed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.models import OutboxMessage, OutboxState, Person
+from bot.rate_limit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+METADATA_EVENT_TYPE = "empathy_outbox"
+DEFAULT_LEASE = timedelta(minutes=2)
+# Errors that no retry will fix: the row fails at once with the reason recorded.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "user_not_found",
+        "user_disabled",
+        "account_inactive",
+        "cannot_dm_bot",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "restricted_action",
+        "not_authed",
+        "invalid_auth",
+        "token_revoked",
+        "missing_scope",
+        "message_not_found",
+    }
+)
+
+
+class UndeliverableError(Exception):
+    """The row can never be delivered (e.g. the person left); it fails without a Slack call."""
+
+
+def enqueue(
+    session: Session,
+    workspace_id: int,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    person_id: int | None = None,
+    channel_id: str | None = None,
+    due_at: datetime | None = None,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Queue a message once. Returns the row for `key`, whether this call created it or not.
+
+    `payload` is the keyword arguments for chat.postMessage (text, blocks, ...), without channel.
+    """
+    if (person_id is None) == (channel_id is None):
+        raise ValueError("an outbox message goes to exactly one of person_id or channel_id")
+    if not payload.get("text"):
+        raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
+    values = {
+        "workspace_id": workspace_id,
+        "idempotency_key": key,
+        "person_id": person_id,
+        "channel_id": channel_id,
+        "payload": payload,
+        "state": OutboxState.PENDING.value,
+        "due_at": due_at or now or datetime.now().astimezone(),
+        "attempts": 0,
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    )
+    session.execute(statement)
+    row = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key)
+    )
+    assert row is not None  # just inserted, or there before
+    return row
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    recovered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        client: WebClient,
+        clock: Clock,
+        *,
+        rate_per_minute: float = 300,
+        burst: int = 10,
+        max_attempts: int = 8,
+        lease: timedelta = DEFAULT_LEASE,
+        worker_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session_factory = session_factory
+        self.client = client
+        self.clock = clock
+        self.rate_per_minute = rate_per_minute
+        self.burst = burst
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.worker_id = worker_id or f"{socket.gethostname()}:{id(self):x}"
+        self.sleep = sleep
+        self._buckets: dict[int, TokenBucket] = {}
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run_once(self, *, time_budget: float = 50.0) -> DispatchReport:
+        """Send what is due until nothing is, or `time_budget` seconds have passed."""
+        report = DispatchReport()
+        deadline = time.monotonic() + time_budget
+        self.recover_stale(report)
+        while time.monotonic() < deadline:
+            row_id = self._claim_next(throttled=self._throttled_workspaces())
+            if row_id is None:
+                wait = self._wait_for_throttled()
+                if wait is None or time.monotonic() + wait >= deadline:
+                    break
+                self.sleep(wait)
+                continue
+            self._deliver(row_id, report)
+        return report
+
+    def _bucket(self, workspace_id: int) -> TokenBucket:
+        if workspace_id not in self._buckets:
+            self._buckets[workspace_id] = TokenBucket(self.rate_per_minute, self.burst)
+        return self._buckets[workspace_id]
+
+    def _throttled_workspaces(self) -> list[int]:
+        return [ws for ws, bucket in self._buckets.items() if bucket.wait_time() > 0]
+
+    def _wait_for_throttled(self) -> float | None:
+        """How long until a throttled workspace may send again, if one has due rows."""
+        throttled = self._throttled_workspaces()
+        if not throttled:
+            return None
+        with self.session_factory() as session:
+            due = session.scalar(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.state == OutboxState.PENDING.value,
+                    OutboxMessage.due_at <= self.clock.now(),
+                    OutboxMessage.workspace_id.in_(throttled),
+                )
+                .limit(1)
+            )
+        if due is None:
+            return None
+        return max(0.01, min(self._buckets[ws].wait_time() for ws in throttled))
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def _claim_next(self, throttled: list[int]) -> int | None:
+        # SQLite has no row locks, so two dispatchers can pick the same row; the compare-and-set
+        # below lets exactly one of them have it and the other simply tries the next row.
+        for _ in range(20):
+            now = self.clock.now()
+            with self.session_factory() as session, session.begin():
+                query = (
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at <= now)
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                if throttled:
+                    query = query.where(OutboxMessage.workspace_id.not_in(throttled))
+                row_id = session.scalar(query)
+                if row_id is None:
+                    return None
+                claimed = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row_id, OutboxMessage.state == OutboxState.PENDING.value)
+                    .values(
+                        state=OutboxState.SENDING.value,
+                        claimed_at=now,
+                        claimed_by=self.worker_id,
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount == 1:
+                    return row_id
+        return None
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    def _deliver(self, row_id: int, report: DispatchReport) -> None:
+        with self.session_factory() as session:
+            row = session.get(OutboxMessage, row_id)
+            assert row is not None
+            bucket = self._bucket(row.workspace_id)
+            while not bucket.try_take():
+                self.sleep(max(0.01, bucket.wait_time()))
+            try:
+                channel = self._resolve_channel(session, row)
+                response = self.client.chat_postMessage(
+                    channel=channel,
+                    metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
+                    **row.payload,
+                )
+            except UndeliverableError as error:
+                self._fail(session, row, str(error), report)
+            except SlackApiError as error:
+                self._handle_slack_error(session, row, error, bucket, report)
+            except SlackClientError as error:
+                self._retry_later(session, row, f"connection: {type(error).__name__}", report)
+            except OSError as error:
+                self._retry_later(session, row, f"connection: {type(error).__name__}", report)
+            else:
+                self._mark_sent(session, row, response["channel"], response["ts"])
+                report.sent += 1
+            session.commit()
+
+    def _resolve_channel(self, session: Session, row: OutboxMessage) -> str:
+        if row.channel_id:
+            return row.channel_id
+        person = session.get(Person, row.person_id)
+        if person is None or not person.can_be_messaged:
+            raise UndeliverableError("recipient is deactivated, a bot, or has no Slack account")
+        if person.dm_channel_id is None:
+            opened = self.client.conversations_open(users=person.slack_user_id)
+            person.dm_channel_id = opened["channel"]["id"]
+            # Commit now: the DM channel is worth keeping even if the post below fails.
+            session.commit()
+        assert person.dm_channel_id is not None
+        return person.dm_channel_id
+
+    def _mark_sent(self, session: Session, row: OutboxMessage, channel: str, ts: str) -> None:
+        row.state = OutboxState.SENT.value
+        row.sent_channel_id = channel
+        row.sent_ts = ts
+        row.sent_at = self.clock.now()
+        row.last_error = None
+
+    def _handle_slack_error(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        error: SlackApiError,
+        bucket: TokenBucket,
+        report: DispatchReport,
+    ) -> None:
+        status = error.response.status_code
+        code = str(error.response.get("error", "")) if isinstance(error.response.data, dict) else ""
+        if status == 429:
+            retry_after = _retry_after(error)
+            bucket.hold(retry_after)
+            # Being told to slow down is not the message's fault: it does not use up an attempt.
+            row.attempts = max(0, row.attempts - 1)
+            self._retry_later(session, row, "ratelimited", report, delay=retry_after)
+        elif status >= 500:
+            self._retry_later(session, row, f"slack http {status}", report)
+        elif code in PERMANENT_ERRORS:
+            self._fail(session, row, code, report)
+        else:
+            self._retry_later(session, row, code or f"slack http {status}", report)
+
+    def _retry_later(
+        self,
+        session: Session,
+        row: OutboxMessage,
+        reason: str,
+        report: DispatchReport,
+        *,
+        delay: float | None = None,
+    ) -> None:
+        if row.attempts >= self.max_attempts:
+            self._fail(session, row, f"gave up after {row.attempts} attempts: {reason}", report)
+            return
+        if delay is None:
+            delay = backoff_seconds(row.attempts)
+        row.state = OutboxState.PENDING.value
+        row.due_at = self.clock.now() + timedelta(seconds=delay)
+        row.last_error = reason
+        row.claimed_at = None
+        row.claimed_by = None
+        report.retried += 1
+
+    def _fail(self, session: Session, row: OutboxMessage, reason: str, report: DispatchReport) -> None:
+        row.state = OutboxState.FAILED.value
+        row.last_error = reason
+        report.failed += 1
+        report.errors.append(f"outbox {row.id}: {reason}")
+        logger.warning("outbox message %s failed: %s", row.id, reason)
+
+    # -- crash recovery ------------------------------------------------------------------------
+
+    def recover_stale(self, report: DispatchReport | None = None) -> int:
+        """Settle rows left in `sending` by a dispatcher that died (see the module docstring)."""
+        report = report or DispatchReport()
+        cutoff = self.clock.now() - self.lease
+        with self.session_factory() as session:
+            stale = session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.state == OutboxState.SENDING.value, OutboxMessage.claimed_at < cutoff
+                )
+            ).all()
+            for row in stale:
+                if not self._take_over(session, row):
+                    continue
+                found = self._find_delivered(session, row)
+                if found is not None:
+                    self._mark_sent(session, row, *found)
+                else:
+                    row.state = OutboxState.PENDING.value
+                    row.claimed_at = None
+                    row.claimed_by = None
+                report.recovered += 1
+                session.commit()
+        return report.recovered
+
+    def _take_over(self, session: Session, row: OutboxMessage) -> bool:
+        """Compare-and-set the claim to us, so two dispatchers never recover the same row."""
+        taken = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row.id,
+                OutboxMessage.state == OutboxState.SENDING.value,
+                OutboxMessage.claimed_by == row.claimed_by,
+            )
+            .values(claimed_by=self.worker_id)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if taken.rowcount != 1:
+            return False
+        session.refresh(row)
+        return True
+
+    def _find_delivered(self, session: Session, row: OutboxMessage) -> tuple[str, str] | None:
+        """(channel, ts) of the message if Slack already has it, from the channel's recent history."""
+        channel = row.channel_id
+        if channel is None:
+            person = session.get(Person, row.person_id)
+            channel = person.dm_channel_id if person else None
+        if channel is None or row.claimed_at is None:
+            return None  # the DM was never opened, so nothing can have been posted
+        try:
+            history = self.client.conversations_history(
+                channel=channel,
+                oldest=f"{row.claimed_at.timestamp() - 60:.6f}",
+                include_all_metadata=True,
+                limit=200,
+            )
+        except (SlackClientError, OSError) as error:
+            logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, error)
+            return None
+        for message in history.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("outbox_id") == str(row.id):
+                return channel, message["ts"]
+        return None
+
+
+def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
+    """Exponential backoff with full jitter, so retries after an outage do not arrive together."""
+    return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def _retry_after(error: SlackApiError) -> float:
+    raw = error.response.headers.get("Retry-After") or error.response.headers.get("retry-after")
+    try:
+        return max(1.0, float(raw[0] if isinstance(raw, list) else raw))
+    except (TypeError, ValueError):
+        return 30.0

@@ -1,0 +1,45 @@
+"""The one place WebClients are built, so every client honours SLACK_API_URL and retries the
+same way."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def interactive_retry_handlers() -> list[RetryHandler]:
+    # Listeners answer a person who is waiting: retry briefly, then let the error handler apologise.
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=1),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def build_web_client(settings: Settings, *, token: str | None = None, for_outbox: bool = False) -> WebClient:
+    """A WebClient pointed at `settings.slack_api_url`.
+
+    The outbox client retries only connection errors in-process: a 429 or 5xx goes back to the
+    outbox, which reschedules the row (honouring Retry-After) without holding a worker thread.
+    """
+    handlers: list[RetryHandler] = (
+        [ConnectionErrorRetryHandler(max_retry_count=2)] if for_outbox else interactive_retry_handlers()
+    )
+    return WebClient(
+        token=token or settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=handlers,
+        logger=logger,
+    )

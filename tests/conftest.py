@@ -1,0 +1,133 @@
+"""Shared fixtures: real migrations on SQLite (always) and PostgreSQL (when
+EMPATHY_TEST_DATABASE_URL is set), a fake Slack Web API on an ephemeral port, and settings
+that point the real app at both."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.database import make_engine, make_session_factory, upgrade
+from bot.models import Base, Workspace
+from bot.settings import Settings, load_settings
+from tests.fake_slack import FakeSlack
+
+SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
+SECRET_KEY = "tScCqkF2QQ5wztvPixywSY3S8A2CZu6H7-doABdigsw="
+BOT_TOKEN = "xoxb-test-token"
+TEAM_ID = "T0001"
+
+PG_URL = os.environ.get("EMPATHY_TEST_DATABASE_URL")
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _pg_admin_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_database() -> Iterator[str]:
+    """A fresh database for this test session, migrated once; tests truncate it between them."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need EMPATHY_TEST_DATABASE_URL")
+    admin_url = _pg_admin_url(PG_URL)
+    name = f"empathy_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a migrated, empty database: SQLite, then PostgreSQL when available."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_postgres_database")
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def workspace(session_factory: sessionmaker[Session]) -> Workspace:
+    with session_factory.begin() as session:
+        workspace = Workspace(slack_team_id=TEAM_ID, name="Test Workspace")
+        session.add(workspace)
+    return workspace
+
+
+@pytest.fixture(scope="session")
+def _fake_slack_server() -> Iterator[FakeSlack]:
+    fake = FakeSlack(team_id=TEAM_ID).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack(_fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
+    """The fake Slack Web API, empty at the start of each test."""
+    _fake_slack_server.reset()
+    yield _fake_slack_server
+    _fake_slack_server.reset()
+
+
+def make_env(slack: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.url,
+        "DATABASE_URL": db_url,
+        "EMPATHY_SECRET_KEY": SECRET_KEY,
+        "EMPATHY_ADMINS": "hr.lead@example.com",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def settings(slack: FakeSlack, db_url: str) -> Settings:
+    return load_settings(make_env(slack, db_url))
