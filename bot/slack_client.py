@@ -43,3 +43,9 @@ def build_web_client(settings: Settings, *, token: str | None = None, for_outbox
         retry_handlers=handlers,
         logger=logger,
     )
+
+
+def fetch_team(client: WebClient) -> tuple[str, str]:
+    """(team id, team name) of the workspace the bot token belongs to."""
+    answer = client.auth_test()
+    return str(answer["team_id"]), str(answer.get("team") or "")

@@ -11,14 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
+from slack_bolt import App
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
 from bot.models import Base, Workspace
 from bot.settings import Settings, load_settings
+from bot.web import create_web_app
 from tests.fake_slack import FakeSlack
+from tests.slack_requests import SlackRequests
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 SECRET_KEY = "tScCqkF2QQ5wztvPixywSY3S8A2CZu6H7-doABdigsw="
@@ -131,3 +136,19 @@ def make_env(slack: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:
 @pytest.fixture
 def settings(slack: FakeSlack, db_url: str) -> Settings:
     return load_settings(make_env(slack, db_url))
+
+
+@pytest.fixture
+def bolt_app(settings: Settings, engine: Engine) -> App:
+    """The real Bolt app, its WebClient pointed at the fake Slack API through SLACK_API_URL."""
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def web(bolt_app: App) -> FlaskClient:
+    return create_web_app(bolt_app).test_client()
+
+
+@pytest.fixture
+def slack_requests(web: FlaskClient, slack: FakeSlack) -> SlackRequests:
+    return SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url)

@@ -1,0 +1,162 @@
+"""The Bolt app factory: wiring only. Listeners live in `handlers/`, domain logic in `bot/` and
+`surveys/` services."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.database import make_engine, make_session_factory
+from bot.models import ProcessedEvent
+from bot.settings import Settings
+from bot.slack_client import build_web_client
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = (
+    "Sorry, something went wrong on my side and nothing was changed. Please try again in a minute; "
+    "if it keeps happening, let your HR team know."
+)
+DATABASE_DOWN = "I can't reach my database right now, so nothing was saved. Please try again in a minute."
+
+
+class UserFacingError(Exception):
+    """An error whose message is written for the person who caused it (kind, specific, what next).
+
+    Raise it from a listener or service; the global error handler shows it as an ephemeral reply.
+    """
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every listener needs besides Slack: reachable as `context["empathy"]`."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+
+
+def create_app(
+    settings: Settings,
+    client: WebClient | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+) -> App:
+    """Build the Bolt app. Nothing talks to Slack or the database until a request arrives."""
+    engine = engine or make_engine(settings.database_url)
+    empathy = AppContext(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=clock or SystemClock(),
+    )
+    app = App(
+        name="empathy-bot",
+        client=client or build_web_client(settings),
+        signing_secret=settings.slack_signing_secret or "socket-mode",
+        # Checked explicitly at `serve` start with a readable message instead.
+        token_verification_enabled=False,
+        # Socket Mode requests come over an authenticated websocket and carry no signature.
+        request_verification_enabled=not settings.socket_mode,
+        logger=logging.getLogger("slack_bolt.App"),
+    )
+    app.empathy = empathy  # type: ignore[attr-defined]
+    app.use(_provide_context(empathy))
+    app.use(_deduplicate_events(empathy))
+    app.error(_handle_error)
+
+    from handlers import register_all
+
+    register_all(app)
+    return app
+
+
+def empathy_context(context: dict[str, Any]) -> AppContext:
+    return context["empathy"]  # type: ignore[no-any-return]
+
+
+def empathy_context_of(app: App) -> AppContext:
+    """The context `create_app` built for `app` (for the web front and the CLI)."""
+    return app.empathy  # type: ignore[attr-defined, no-any-return]
+
+
+def _provide_context(empathy: AppContext) -> Callable[..., Any]:
+    def provide_context(context: dict[str, Any], next: Callable[[], None]) -> None:
+        context["empathy"] = empathy
+        next()
+
+    return provide_context
+
+
+def _deduplicate_events(empathy: AppContext) -> Callable[..., Any]:
+    """Slack redelivers an event it thinks we missed; the first delivery's id makes the rest no-ops.
+
+    The id is committed before any listener runs, so a retry that arrives while the first
+    delivery is still being handled is dropped too.
+    """
+
+    def deduplicate_events(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if not event_id:
+            next()
+            return None
+        try:
+            with empathy.session_factory.begin() as session:
+                session.add(
+                    ProcessedEvent(
+                        event_id=event_id,
+                        slack_team_id=str(body.get("team_id") or ""),
+                        received_at=empathy.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            logger.info("event %s already handled; ignoring the redelivery", event_id)
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    return deduplicate_events
+
+
+def _handle_error(error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]) -> None:
+    """Turn known errors into kind ephemeral replies; log the rest without user content."""
+    if isinstance(error, UserFacingError):
+        _tell(respond, str(error))
+        return
+    if isinstance(error, OperationalError):
+        logger.error("database unavailable while handling %s", _request_kind(body))
+        _tell(respond, DATABASE_DOWN)
+        return
+    # The traceback shows code, not values; the exception's message might quote what a person typed.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    logger.error("unexpected %s while handling %s\n%s", type(error).__name__, _request_kind(body), frames)
+    _tell(respond, APOLOGY)
+
+
+def _tell(respond: Any, text: str) -> None:
+    if respond is None or getattr(respond, "response_url", None) is None:
+        return
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as error:
+        logger.warning("could not send an error reply: %s", type(error).__name__)
+
+
+def _request_kind(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return f"command {body['command']}"
+    if body.get("type") == "event_callback":
+        return f"event {body.get('event', {}).get('type')}"
+    return str(body.get("type") or "request")

@@ -1,0 +1,295 @@
+"""`empathy-bot`: serve, worker, migrate, org import/sync/list, jobs list/run.
+
+Every expected failure (a bad setting, an old schema, a bad org file, Slack refusing the token)
+ends with one readable line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import SystemClock
+from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
+from bot.directory import DirectoryError
+from bot.models import Person, Workspace
+from bot.org_import import OrgImportError, grant_env_admins, import_org
+from bot.org_sync import sync_directory
+from bot.scheduler import Scheduler, run_job
+from bot.settings import Settings, SettingsError, load_settings
+from bot.slack_client import build_web_client, fetch_team
+from bot.slack_directory import SlackDirectory
+from bot.workspaces import get_or_create_workspace
+
+logger = logging.getLogger("empathy_bot")
+
+
+class CommandError(Exception):
+    """A failure the operator can fix; `str()` says how."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (SettingsError, CommandError) as error:
+        print(f"empathy-bot: {error}", file=sys.stderr)
+        return 2
+    except OrgImportError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="empathy-bot", description="Empathy Bot: care for your people in Slack.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the Slack app (and the scheduler, unless --no-scheduler)")
+    serve.add_argument("--no-scheduler", action="store_true", help="run only the web part")
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("worker", help="run only the scheduler and outbox dispatcher").set_defaults(run=cmd_worker)
+    commands.add_parser("migrate", help="upgrade the database schema to the latest version").set_defaults(
+        run=cmd_migrate
+    )
+
+    org = commands.add_parser("org", help="the organisation directory").add_subparsers(required=True, metavar="ACTION")
+    org_import = org.add_parser("import", help="load people from a CSV file (all-or-nothing)")
+    org_import.add_argument("file", type=Path)
+    org_import.set_defaults(run=cmd_org_import)
+    org.add_parser("sync", help="pull people from the Slack directory").set_defaults(run=cmd_org_sync)
+    org.add_parser("list", help="show who is who").set_defaults(run=cmd_org_list)
+
+    jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
+    jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
+    jobs_run = jobs.add_parser("run", help="run one job once, now")
+    jobs_run.add_argument("name")
+    jobs_run.set_defaults(run=cmd_jobs_run)
+    return parser
+
+
+# -- shared steps ----------------------------------------------------------------------------
+
+
+def _settings(*, require_slack: bool = True) -> Settings:
+    settings = load_settings(require_slack=require_slack)
+    _configure_logging(settings)
+    if settings.secret_key_generated:
+        print(
+            "empathy-bot: EMPATHY_SECRET_KEY is not set, so I made one for this run. Add this line to .env "
+            "to keep encrypted data readable after a restart:\n"
+            f"EMPATHY_SECRET_KEY={settings.secret_key}",
+            file=sys.stderr,
+        )
+    return settings
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # At DEBUG these libraries log request bodies, which hold what people typed: never below INFO.
+    for name in ("slack_sdk", "slack_bolt", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+def _database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(settings.database_url)
+    try:
+        current = schema_is_current(engine)
+    except OperationalError as error:
+        raise CommandError(
+            f"cannot reach the database in DATABASE_URL ({type(error.orig).__name__}); is it running?"
+        ) from None
+    if not current:
+        raise CommandError("the database schema is not up to date: run `empathy-bot migrate` first")
+    return engine, make_session_factory(engine)
+
+
+def _workspace(settings: Settings, session: Session) -> Workspace:
+    """The workspace the bot token belongs to, created on first use, with EMPATHY_ADMINS granted."""
+    try:
+        team_id, team_name = fetch_team(build_web_client(settings))
+    except SlackApiError as error:
+        raise CommandError(
+            f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}): copy the Bot User OAuth Token "
+            "from 'OAuth & Permissions' in your Slack app's settings into .env"
+        ) from None
+    except (SlackClientError, OSError) as error:
+        raise CommandError(f"cannot reach Slack at {settings.slack_api_url} ({type(error).__name__})") from None
+    workspace = get_or_create_workspace(session, team_id, team_name)
+    grant_env_admins(session, workspace, settings.admins)
+    return workspace
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    try:
+        upgrade(settings.database_url)
+    except OperationalError as error:
+        raise CommandError(f"cannot reach the database in DATABASE_URL ({type(error.orig).__name__})") from None
+    print("The database schema is up to date.")
+    return 0
+
+
+def cmd_org_import(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {args.file}: {getattr(error, 'strerror', None) or error}") from None
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        report = import_org(session, workspace, text, SlackDirectory(build_web_client(settings)))
+        grant_env_admins(session, workspace, settings.admins)
+    print(
+        f"Imported {args.file.name}: {report.created} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.reactivated} reactivated, {report.deactivated} deactivated."
+    )
+    return 0
+
+
+def cmd_org_sync(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        try:
+            report = sync_directory(session, workspace, SlackDirectory(build_web_client(settings)))
+        except DirectoryError as error:
+            raise CommandError(str(error)) from None
+        grant_env_admins(session, workspace, settings.admins)
+    print(
+        f"Synced from Slack: {report.created} added, {report.updated} updated, "
+        f"{report.deactivated} deactivated, {report.skipped_bots} bots skipped."
+    )
+    return 0
+
+
+def cmd_org_list(_args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    _engine, factory = _database(settings)
+    with factory() as session:
+        people = session.scalars(select(Person).order_by(Person.active.desc(), Person.name)).all()
+        rows = [
+            (
+                p.name,
+                p.email or "",
+                p.team.name if p.team else "",
+                p.manager.name if p.manager else "",
+                p.slack_user_id or "-",
+                p.timezone or "-",
+                "active" if p.active else "deactivated",
+            )
+            for p in people
+        ]
+    _print_table(("name", "email", "team", "manager", "slack", "timezone", "status"), rows)
+    return 0
+
+
+def cmd_jobs_list(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    _print_table(("job", "when", "what"), [(j.name, str(j.trigger), j.description) for j in _jobs(settings, factory)])
+    return 0
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    jobs = {job.name: job for job in _jobs(settings, factory)}
+    if args.name not in jobs:
+        raise CommandError(
+            f"there is no job called '{args.name}'; `empathy-bot jobs list` shows them: {', '.join(jobs)}"
+        )
+    result = run_job(jobs[args.name], factory, SystemClock())
+    print(f"{args.name}: {result}")
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    engine, factory = _database(settings)
+    with factory.begin() as session:
+        _workspace(settings, session)
+    scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
+    scheduler.start()
+    _wait_for_signal(scheduler.shutdown)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    engine, factory = _database(settings)
+    with factory.begin() as session:
+        _workspace(settings, session)
+    scheduler = None if args.no_scheduler else Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
+    if settings.socket_mode:
+        return _serve_socket_mode(settings, scheduler)
+    from bot.server import serve_http
+
+    serve_http(settings, scheduler)
+    return 0
+
+
+def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+
+    handler = SocketModeHandler(create_app(settings), settings.slack_app_token)
+    if scheduler is not None:
+        scheduler.start()
+    logger.info("connecting to Slack in Socket Mode")
+    handler.connect()
+
+    def stop() -> None:
+        handler.close()
+        if scheduler is not None:
+            scheduler.shutdown()
+
+    _wait_for_signal(stop)
+    return 0
+
+
+def _jobs(settings: Settings, factory: sessionmaker[Session]) -> list[Any]:
+    from bot.jobs import build_jobs
+
+    return build_jobs(settings, factory)
+
+
+def _wait_for_signal(on_stop: Callable[[], None]) -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    logger.info("running; press Ctrl+C to stop")
+    stopped.wait()
+    on_stop()
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    if not rows:
+        print("(nobody yet: load people with `empathy-bot org import FILE.csv` or `empathy-bot org sync`)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

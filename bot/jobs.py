@@ -1,0 +1,79 @@
+"""The scheduled jobs, by stable name. Each is idempotent: running it twice creates nothing twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.models import ProcessedEvent
+from bot.org_sync import SyncReport, sync_directory
+from bot.outbox import DispatchReport, OutboxDispatcher
+from bot.scheduler import Job
+from bot.settings import Settings
+from bot.slack_client import build_web_client, fetch_team
+from bot.slack_directory import SlackDirectory
+from bot.workspaces import get_or_create_workspace
+
+EVENT_ID_RETENTION = timedelta(hours=24)  # Slack stops retrying an event long before this
+
+
+def build_jobs(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    client: WebClient | None = None,
+    outbox_client: WebClient | None = None,
+) -> list[Job]:
+    client = client or build_web_client(settings)
+    dispatcher_client = outbox_client or build_web_client(settings, for_outbox=True)
+
+    def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
+        dispatcher = OutboxDispatcher(
+            session_factory,
+            dispatcher_client,
+            clock,
+            rate_per_minute=settings.outbox_rate_per_minute,
+            max_attempts=settings.outbox_max_attempts,
+        )
+        # Short of the next tick, so runs do not pile up behind each other.
+        return dispatcher.run_once(time_budget=50)
+
+    def sync_org(session: Session, clock: Clock) -> SyncReport:
+        team_id, team_name = fetch_team(client)
+        workspace = get_or_create_workspace(session, team_id, team_name)
+        return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
+
+    def prune_events(session: Session, clock: Clock) -> int:
+        cutoff = clock.now() - EVENT_ID_RETENTION
+        result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
+        return int(result.rowcount or 0)
+
+    return [
+        Job(
+            name="outbox.dispatch",
+            func=dispatch_outbox,
+            trigger=IntervalTrigger(seconds=2, timezone="UTC"),
+            description="Send due outbox messages (paced per workspace, retries 429/5xx).",
+            misfire_grace_time=10,
+        ),
+        Job(
+            name="org.sync",
+            func=sync_org,
+            trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
+            description="Pull names, time zones and deactivations from the Slack directory (daily, 03:17 UTC).",
+            misfire_grace_time=6 * 3600,
+        ),
+        Job(
+            name="events.prune",
+            func=prune_events,
+            trigger=IntervalTrigger(hours=1, timezone="UTC"),
+            description="Forget Slack event ids older than a day (used to drop redelivered events).",
+            misfire_grace_time=3600,
+        ),
+    ]

@@ -1,0 +1,88 @@
+"""Who is who: lookups and roles over the directory tables."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.models import Person, Role, RoleGrant, Team, Workspace
+from bot.settings import Settings
+
+
+class HomeRole(enum.StrEnum):
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+    HR = "hr"
+
+
+def find_person(session: Session, workspace: Workspace, slack_user_id: str) -> Person | None:
+    return session.scalar(
+        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
+    )
+
+
+def direct_reports(session: Session, person: Person) -> list[Person]:
+    return list(
+        session.scalars(
+            select(Person).where(Person.manager_id == person.id, Person.active.is_(True)).order_by(Person.name)
+        )
+    )
+
+
+def is_hr(session: Session, person: Person, settings: Settings | None = None) -> bool:
+    """HR if granted by the org file or in Slack, or named in EMPATHY_ADMINS (even before any import)."""
+    if settings is not None and (
+        (person.email or "").lower() in settings.admin_emails or person.slack_user_id in settings.admin_slack_ids
+    ):
+        return True
+    granted = session.scalar(
+        select(func.count()).select_from(RoleGrant).where(RoleGrant.person_id == person.id, RoleGrant.role == Role.HR)
+    )
+    return bool(granted)
+
+
+def home_role(session: Session, person: Person | None, settings: Settings | None = None) -> HomeRole:
+    """The richest view a person may see: HR over manager over employee."""
+    if person is None or not person.active:
+        return HomeRole.EMPLOYEE
+    if is_hr(session, person, settings):
+        return HomeRole.HR
+    if direct_reports(session, person):
+        return HomeRole.MANAGER
+    return HomeRole.EMPLOYEE
+
+
+@dataclass(frozen=True)
+class OrgSummary:
+    active_people: int
+    inactive_people: int
+    teams: int
+    managers: int
+    without_slack: int
+
+
+def org_summary(session: Session, workspace: Workspace) -> OrgSummary:
+    def count(*conditions: object) -> int:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Person).where(Person.workspace_id == workspace.id, *conditions)
+            )
+            or 0
+        )
+
+    managers = session.scalar(
+        select(func.count(func.distinct(Person.manager_id))).where(
+            Person.workspace_id == workspace.id, Person.active.is_(True), Person.manager_id.is_not(None)
+        )
+    )
+    teams = session.scalar(select(func.count()).select_from(Team).where(Team.workspace_id == workspace.id))
+    return OrgSummary(
+        active_people=count(Person.active.is_(True), Person.is_bot.is_(False)),
+        inactive_people=count(Person.active.is_(False), Person.is_bot.is_(False)),
+        teams=teams or 0,
+        managers=managers or 0,
+        without_slack=count(Person.active.is_(True), Person.slack_user_id.is_(None)),
+    )

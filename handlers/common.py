@@ -1,0 +1,44 @@
+"""Small helpers shared by listeners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.models import Person, Workspace
+from bot.people import find_person
+from bot.workspaces import get_or_create_workspace
+
+
+def request_identity(session: Session, context: dict[str, Any]) -> tuple[Workspace, Person | None]:
+    """The workspace a request came from and the person who sent it (None if not in the directory)."""
+    team_id = context.get("team_id") or context.get("enterprise_id") or ""
+    workspace = get_or_create_workspace(session, team_id)
+    user_id = context.get("user_id")
+    person = find_person(session, workspace, user_id) if user_id else None
+    return workspace, person
+
+
+def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    reply: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    if blocks:
+        reply["blocks"] = blocks
+    return reply
+
+
+def mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def context_block(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
+
+
+def escape(text: str) -> str:
+    """Escape text from people or files before putting it in mrkdwn, so it cannot ping @channel."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,73 @@
+"""`/empathy`: help, and (in later features) settings and privacy requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section
+
+HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I do and what I keep about you."
+
+WHAT_I_DO = (
+    "*What I do*\n"
+    "• *Pulse surveys* _(coming soon)_: a few quick questions in a DM every week or two. Confidential: "
+    "results are only ever shown for groups of 5 or more.\n"
+    "• *Anonymous suggestions* _(coming soon)_: `/suggest` an idea; HR can reply without ever learning who you are.\n"
+    "• *Kudos* _(coming soon)_: `/kudos @someone for …` to thank a colleague in public.\n"
+    "• *Onboarding check-ins* _(coming soon)_: a friendly checklist for your first weeks.\n"
+    "• *Digests for managers* _(coming soon)_: how the team is doing, never who said what."
+)
+
+WHAT_I_STORE = (
+    "*What I store about you*\n"
+    "• From HR's org file or Slack's directory: your name, work email, team, manager, start date, "
+    "time zone and Slack id, so I can reach you at a sensible hour.\n"
+    "• The id of our direct-message conversation, so I don't have to ask Slack for it every time.\n"
+    "• Messages I plan to send you, until they are sent.\n"
+    "*What I never store next to your name*: survey answers and anonymous suggestions. They are kept "
+    "without any link to you, so nobody (not your manager, not HR, not an admin reading the database) "
+    "can trace them back to you."
+)
+
+ABOUT_HOME = "Open my *Home* tab (click my name, then Home) to see what is there for you."
+
+
+def help_blocks() -> list[dict[str, Any]]:
+    return [
+        header("Hi, I'm Empathy Bot 👋"),
+        mrkdwn_section(HELP_TEXT),
+        mrkdwn_section(WHAT_I_DO),
+        mrkdwn_section(WHAT_I_STORE),
+        context_block(ABOUT_HOME + " Questions about your data? Ask your HR team."),
+    ]
+
+
+def _help(_text: str) -> dict[str, Any]:
+    return ephemeral(HELP_TEXT, help_blocks())
+
+
+SUBCOMMANDS: dict[str, Callable[[str], dict[str, Any]]] = {"help": _help}
+
+
+def handle_empathy_command(ack: Ack, command: dict[str, Any]) -> None:
+    # The reply goes in the ack itself: nothing here is slow, and it reaches the person at once.
+    text = (command.get("text") or "").strip()
+    name, _, rest = text.partition(" ")
+    handler = SUBCOMMANDS.get(name.lower() or "help")
+    if handler is None:
+        known = ", ".join(f"`/empathy {n}`" for n in SUBCOMMANDS)
+        ack(
+            **ephemeral(
+                f"I don't know `/empathy {escape(name[:50])}`. You can use {known}; "
+                "`/empathy help` explains what I do and what I store about you."
+            )
+        )
+        return
+    ack(**handler(rest.strip()))
+
+
+def register(app: App) -> None:
+    app.command("/empathy")(handle_empathy_command)

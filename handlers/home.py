@@ -1,0 +1,119 @@
+"""App Home: a page that fits who is looking (employee, manager, HR). Later features add sections."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session
+
+from bot.app import empathy_context
+from bot.models import Person, Workspace
+from bot.people import HomeRole, direct_reports, home_role, org_summary
+from bot.settings import Settings
+from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
+from handlers.empathy import WHAT_I_STORE
+
+logger = logging.getLogger(__name__)
+
+MAX_BLOCKS = 100  # Slack's limit for a Home view
+DIVIDER = {"type": "divider"}
+
+
+def build_home_view(
+    session: Session, workspace: Workspace, person: Person | None, settings: Settings
+) -> dict[str, Any]:
+    role = home_role(session, person, settings)
+    blocks = _greeting(person, role)
+    blocks += _employee_section(person)
+    if person is not None and role in (HomeRole.MANAGER, HomeRole.HR):
+        blocks += _manager_section(session, person)
+    if role is HomeRole.HR:
+        blocks += _hr_section(session, workspace)
+    blocks += [DIVIDER, mrkdwn_section(WHAT_I_STORE), context_block("`/empathy help` explains it all again.")]
+    return {"type": "home", "callback_id": f"home_{role.value}", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _greeting(person: Person | None, role: HomeRole) -> list[dict[str, Any]]:
+    if person is None or not person.active:
+        return [
+            header("Welcome to Empathy Bot 👋"),
+            mrkdwn_section(
+                "I don't have you in the company directory yet, so there is nothing here for you just now. "
+                "HR adds people from the org file or from Slack's directory; if you think you should be "
+                "here, drop them a note."
+            ),
+        ]
+    role_line = {
+        HomeRole.EMPLOYEE: "Here is what's going on for you.",
+        HomeRole.MANAGER: "Here is what's going on for you and your team.",
+        HomeRole.HR: "Here is what's going on for you, and the tools for running Empathy Bot.",
+    }[role]
+    return [header(f"Hi {person.first_name or 'there'} 👋"), mrkdwn_section(role_line)]
+
+
+def _employee_section(person: Person | None) -> list[dict[str, Any]]:
+    if person is None or not person.active:
+        return []
+    return [
+        DIVIDER,
+        mrkdwn_section(
+            "*Your pulse* _(coming soon)_\nShort, confidential check-ins. Results are only shown for groups "
+            "of 5 or more, and your answers are never stored with your name."
+        ),
+        mrkdwn_section(
+            "*Kudos and suggestions* _(coming soon)_\nThank a colleague with `/kudos`, or share an idea "
+            "anonymously with `/suggest`."
+        ),
+    ]
+
+
+def _manager_section(session: Session, person: Person) -> list[dict[str, Any]]:
+    reports = direct_reports(session, person)
+    if not reports:
+        return []
+    names = ", ".join(escape(r.name or r.email or "someone") for r in reports[:30])
+    more = f" and {len(reports) - 30} more" if len(reports) > 30 else ""
+    return [
+        DIVIDER,
+        mrkdwn_section(f"*Your team* · {len(reports)} direct report{'s' if len(reports) != 1 else ''}\n{names}{more}"),
+        context_block(
+            "Your weekly digest will appear here once pulses are running. It shows how the team is doing, "
+            "never who said what."
+        ),
+    ]
+
+
+def _hr_section(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
+    summary = org_summary(session, workspace)
+    lines = [
+        f"*{summary.active_people}* active people in *{summary.teams}* teams, *{summary.managers}* managers",
+        f"*{summary.inactive_people}* deactivated (kept, never surveyed)",
+    ]
+    if summary.without_slack:
+        lines.append(f"⚠️ *{summary.without_slack}* people have no Slack account linked, so I can't reach them")
+    return [
+        DIVIDER,
+        header("People & settings (HR)"),
+        mrkdwn_section("\n".join(lines)),
+        context_block(
+            "Load the org chart with `empathy-bot org import org.csv`, or pull people from Slack with "
+            "`empathy-bot org sync`. `empathy-bot org list` shows who is who."
+        ),
+    ]
+
+
+def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, Any]) -> None:
+    if event.get("tab") not in (None, "home"):
+        return
+    empathy = empathy_context(context)
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
+        view = build_home_view(session, workspace, person, empathy.settings)
+    client.views_publish(user_id=event["user"], view=view)
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(publish_home)
