@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -100,7 +100,7 @@ def enqueue(
         "channel_id": channel_id,
         "payload": payload,
         "state": OutboxState.PENDING.value,
-        "due_at": due_at or now or datetime.now().astimezone(),
+        "due_at": due_at or now or datetime.now(UTC),
         "attempts": 0,
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -143,6 +143,7 @@ class OutboxDispatcher:
         lease: timedelta = DEFAULT_LEASE,
         worker_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_factory = session_factory
         self.client = client
@@ -153,6 +154,7 @@ class OutboxDispatcher:
         self.lease = lease
         self.worker_id = worker_id or f"{socket.gethostname()}:{id(self):x}"
         self.sleep = sleep
+        self.monotonic = monotonic
         self._buckets: dict[int, TokenBucket] = {}
 
     # -- the loop ------------------------------------------------------------------------------
@@ -160,13 +162,13 @@ class OutboxDispatcher:
     def run_once(self, *, time_budget: float = 50.0) -> DispatchReport:
         """Send what is due until nothing is, or `time_budget` seconds have passed."""
         report = DispatchReport()
-        deadline = time.monotonic() + time_budget
+        deadline = self.monotonic() + time_budget
         self.recover_stale(report)
-        while time.monotonic() < deadline:
+        while self.monotonic() < deadline:
             row_id = self._claim_next(throttled=self._throttled_workspaces())
             if row_id is None:
                 wait = self._wait_for_throttled()
-                if wait is None or time.monotonic() + wait >= deadline:
+                if wait is None or self.monotonic() + wait >= deadline:
                     break
                 self.sleep(wait)
                 continue
@@ -175,7 +177,7 @@ class OutboxDispatcher:
 
     def _bucket(self, workspace_id: int) -> TokenBucket:
         if workspace_id not in self._buckets:
-            self._buckets[workspace_id] = TokenBucket(self.rate_per_minute, self.burst)
+            self._buckets[workspace_id] = TokenBucket(self.rate_per_minute, self.burst, monotonic=self.monotonic)
         return self._buckets[workspace_id]
 
     def _throttled_workspaces(self) -> list[int]:
@@ -386,15 +388,12 @@ class OutboxDispatcher:
         if channel is None:
             person = session.get(Person, row.person_id)
             channel = person.dm_channel_id if person else None
-        if channel is None or row.claimed_at is None:
+        if channel is None:
             return None  # the DM was never opened, so nothing can have been posted
         try:
-            history = self.client.conversations_history(
-                channel=channel,
-                oldest=f"{row.claimed_at.timestamp() - 60:.6f}",
-                include_all_metadata=True,
-                limit=200,
-            )
+            # The newest messages, not "since claimed_at": that would trust our clock to agree with Slack's.
+            # The lease is minutes, so a message of ours from the crash is well within the last 200.
+            history = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
         except (SlackClientError, OSError) as error:
             logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, error)
             return None
