@@ -1,0 +1,748 @@
+"""A fake Slack Web API on an ephemeral port, for the real `slack_sdk.WebClient` to talk to.
+
+Why a server rather than mocks: the bot's behaviour under Slack's failure modes (429 with
+Retry-After, 5xx, `ok: false`) depends on slack_sdk's own request encoding, retry handlers and
+`SlackApiError` raising. Only real HTTP exercises all of that, so the tests point
+`WebClient(base_url=fake.url)` here. Unlike the mock servers slack_sdk and bolt test themselves
+with, this one records every call's method *and* parsed body, and keeps just enough state
+(users, DMs, messages) for the bot's flows to read back what they wrote.
+
+Standard library only; every request is served while holding one lock, so state seen by a test
+after `wait_for` is exactly the state the bot's calls produced.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+JSON = dict[str, Any]
+
+# Free-text values must stay text even when a person types something that parses as JSON.
+_NEVER_DECODE = frozenset({"text", "markdown_text"})
+_TRUE_VALUES = (True, 1, "1", "true", "True", "TRUE")
+_DEFAULT_PAGE_SIZE = 100
+# Slack message timestamps are "seconds.micro" strings; a fixed epoch keeps them reproducible.
+_DEFAULT_TS_EPOCH = 1_700_000_000
+
+
+@dataclass
+class Call:
+    """One request the fake received, including ones it answered with a failure."""
+
+    method: str
+    body: dict[str, Any]
+    token: str | None
+    # HTTP status the fake answered with, so retry tests can count failed attempts.
+    status: int = 200
+
+
+@dataclass
+class _Failure:
+    status: int  # 200 means "HTTP 200 with ok: false"
+    error: str
+    retry_after: int = 1
+    text_body: str | None = None
+
+
+@dataclass
+class _Bucket:
+    per_minute: float
+    burst: int
+    tokens: float
+    updated: float
+
+
+@dataclass
+class _Reply:
+    status: int
+    payload: JSON | str
+    headers: dict[str, str]
+
+
+class _ApiError(Exception):
+    """Raised by a method handler to answer HTTP 200 `{"ok": false, "error": ...}`."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _truthy(value: Any) -> bool:
+    return value in _TRUE_VALUES
+
+
+def _decode_json_strings(params: dict[str, Any]) -> dict[str, Any]:
+    # Form-encoded requests carry blocks/attachments/metadata/view as JSON strings; tests want
+    # to assert on the structure, not on one particular serialisation of it.
+    decoded: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in _NEVER_DECODE and isinstance(value, str) and value[:1] in ("[", "{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+            decoded[key] = parsed if isinstance(parsed, list | dict) else value
+        else:
+            decoded[key] = value
+    return decoded
+
+
+def _encode_cursor(offset: int) -> str:
+    # Opaque like Slack's, so nothing can depend on cursors being plain offsets.
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        offset = int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise _ApiError("invalid_cursor") from exc
+    if kind != "offset" or offset < 0:
+        raise _ApiError("invalid_cursor")
+    return offset
+
+
+def _int_param(value: Any, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise _ApiError("invalid_arguments") from exc
+
+
+def _float_param(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise _ApiError("invalid_arguments") from exc
+
+
+class FakeSlack:
+    """A thread-safe fake of the Slack Web API methods the bot uses.
+
+    Start it (or use it as a context manager), point `WebClient(base_url=fake.url)` at it, then
+    assert on `calls_to(...)`, `messages(...)`, or block on `wait_for(...)` when the call
+    happens on another thread.
+    """
+
+    team_id: str = "T0001"
+    bot_user_id: str = "UBOT"
+    bot_id: str = "B0001"
+    team_name: str = "Test Workspace"
+    # Page size for users.list requests without `limit`; tests shrink it to force pagination.
+    users_page_size: int = _DEFAULT_PAGE_SIZE
+    # Seconds part of the first message ts; tests whose code filters history by real time set it.
+    ts_epoch: int = _DEFAULT_TS_EPOCH
+
+    def __init__(self, team_id: str = "T0001", bot_user_id: str = "UBOT") -> None:
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self._lock = threading.Lock()
+        # Shares the lock so a request's effects and its recording become visible together.
+        self._changed = threading.Condition(self._lock)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[JSON], JSON]] = {
+            "auth.test": self._auth_test,
+            "users.list": self._users_list,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
+            "views.publish": self._views_publish,
+            "views.open": self._views_open,
+            "views.update": self._views_update,
+            "views.push": self._views_open,
+        }
+        self._clear()
+
+    def _clear(self) -> None:
+        # Test-tunable knobs are reset too: the server is shared across a whole test session,
+        # and one test's page size or rate limit must not leak into the next.
+        self.users_page_size = _DEFAULT_PAGE_SIZE
+        self.ts_epoch = _DEFAULT_TS_EPOCH
+        self._calls: list[Call] = []
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._stubs: dict[str, JSON] = {}
+        self._users: dict[str, JSON] = {}
+        self._dms: dict[str, str] = {}  # user id -> DM channel id
+        self._messages: dict[str, list[JSON]] = {}
+        self._ts_counter = 0
+        self._view_counter = 0
+        self._external_views: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        if self._server is not None:
+            return self
+
+        class Handler(_RequestHandler):
+            pass
+
+        # A subclass per server, so two fakes in one process never share a handler's target.
+        Handler.fake = self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A hung client connection must never keep pytest from exiting.
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="fake-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        port = self._server.server_address[1]
+        # WebClient urljoin()s base_url and the method: without the slash, /api/ would be dropped.
+        return f"http://127.0.0.1:{port}/api/"
+
+    def reset(self) -> None:
+        """Forget calls, queued failures, rate limits, stubs, users, DMs, messages and views, and
+        put `users_page_size` and `ts_epoch` back to their defaults."""
+        with self._lock:
+            self._clear()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        """Bodies of every call to `method` in arrival order, failed attempts included."""
+        with self._lock:
+            return [call.body for call in self._calls if call.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `count` calls to `method` were recorded; return all their bodies."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                bodies = [call.body for call in self._calls if call.method == method]
+                remaining = deadline - time.monotonic()
+                if len(bodies) >= count or remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+        if len(bodies) < count:
+            raise AssertionError(f"expected at least {count} call(s) to {method} within {timeout}s, got {len(bodies)}")
+        return bodies
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Messages in `channel`, oldest first, with edits applied and deletions removed.
+
+        A user id is accepted too and means the bot's DM with that user, as in chat.postMessage.
+        """
+        with self._lock:
+            channel_id = self._dms.get(channel, channel)
+            return copy.deepcopy(self._messages.get(channel_id, []))
+
+    # -- arranging ---------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        name: str = "",
+        real_name: str = "",
+        display_name: str = "",
+        tz: str = "Europe/London",
+        is_bot: bool = False,
+        deleted: bool = False,
+        is_restricted: bool = False,
+    ) -> dict[str, Any]:
+        """Store a Slack-shaped user (re-adding an id replaces it in place) and return a copy."""
+        zone = ZoneInfo(tz)
+        now = datetime.now(UTC).astimezone(zone)
+        offset = now.utcoffset()
+        profile: JSON = {
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "display_name": display_name,
+            "display_name_normalized": display_name,
+            "team": self.team_id,
+        }
+        # Slack leaves `email` out entirely when there is none (bots, missing scope).
+        if email is not None:
+            profile["email"] = email
+        user: JSON = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": real_name,
+            "deleted": deleted,
+            "is_bot": is_bot,
+            "is_app_user": False,
+            "is_restricted": is_restricted,
+            "is_ultra_restricted": False,
+            "tz": tz,
+            "tz_label": now.tzname() or tz,
+            "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
+            "profile": profile,
+        }
+        with self._lock:
+            self._users[user_id] = user
+            return copy.deepcopy(user)
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int,
+        times: int = 1,
+        retry_after: int = 1,
+        text_body: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls to `method` with HTTP `status`.
+
+        429 carries `Retry-After: retry_after` and `{"ok": false, "error": "ratelimited"}`;
+        5xx carries `{"ok": false, "error": "internal_error"}`, or `text_body` as text/plain
+        when given (Slack's edge sometimes answers with a non-JSON page).
+        """
+        if status < 400:
+            raise ValueError("fail_next needs an HTTP error status; use error_next for ok: false")
+        error = "ratelimited" if status == 429 else "internal_error" if status >= 500 else f"http_{status}"
+        failure = _Failure(status=status, error=error, retry_after=retry_after, text_body=text_body)
+        with self._lock:
+            self._failures.setdefault(method, deque()).extend(copy.copy(failure) for _ in range(times))
+
+    def error_next(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer the next `times` calls to `method` with HTTP 200 `{"ok": false, "error": error}`."""
+        with self._lock:
+            queue = self._failures.setdefault(method, deque())
+            queue.extend(_Failure(status=200, error=error) for _ in range(times))
+
+    def set_rate_limit(self, method: str, per_minute: float | None, *, burst: int = 1) -> None:
+        """Throttle `method` with a token bucket: `per_minute` refill, `burst` capacity.
+
+        Calls finding the bucket empty answer 429 with Retry-After (whole seconds, at least 1,
+        as Slack sends). `None` removes the limit.
+        """
+        with self._lock:
+            if per_minute is None:
+                self._buckets.pop(method, None)
+                return
+            if per_minute <= 0:
+                raise ValueError("per_minute must be positive")
+            capacity = max(1, burst)
+            self._buckets[method] = _Bucket(per_minute, capacity, float(capacity), time.monotonic())
+
+    def stub(self, method: str, response: dict[str, Any]) -> None:
+        """Answer `method` with `response` (plus `"ok": true` unless given) until reset.
+
+        For methods this fake does not model; also overrides modelled ones.
+        """
+        with self._lock:
+            self._stubs[method] = copy.deepcopy(response)
+
+    # -- request handling --------------------------------------------------------------------
+
+    def _handle(self, method: str, params: JSON, token: str | None, *, malformed: str | None = None) -> _Reply:
+        with self._changed:
+            reply = self._reply(method, params, token, malformed)
+            self._calls.append(Call(method=method, body=params, token=token, status=reply.status))
+            self._changed.notify_all()
+            return reply
+
+    def _reply(self, method: str, params: JSON, token: str | None, malformed: str | None) -> _Reply:
+        # Injected HTTP failures come first: they model trouble in front of the API itself.
+        queue = self._failures.get(method)
+        if queue:
+            failure = queue.popleft()
+            if failure.status != 200:
+                return self._http_failure(failure)
+            queued_error: str | None = failure.error
+        else:
+            queued_error = None
+
+        bucket = self._buckets.get(method)
+        if bucket is not None:
+            wait = self._take_token(bucket)
+            if wait > 0:
+                return self._http_failure(_Failure(429, "ratelimited", retry_after=max(1, math.ceil(wait))))
+
+        if not token:
+            return _Reply(200, {"ok": False, "error": "not_authed"}, {})
+        if not token.startswith(("xoxb-", "xoxp-")):
+            return _Reply(200, {"ok": False, "error": "invalid_auth"}, {})
+        if queued_error is not None:
+            return _Reply(200, {"ok": False, "error": queued_error}, {})
+        if malformed is not None:
+            return _Reply(200, {"ok": False, "error": malformed}, {})
+
+        if method in self._stubs:
+            return _Reply(200, {"ok": True, **copy.deepcopy(self._stubs[method])}, {})
+        handler = self._handlers.get(method)
+        if handler is None:
+            return _Reply(200, {"ok": False, "error": "unknown_method"}, {})
+        try:
+            payload = handler(params)
+        except _ApiError as exc:
+            return _Reply(200, {"ok": False, "error": exc.error}, {})
+        return _Reply(200, {"ok": True, **payload}, {})
+
+    @staticmethod
+    def _http_failure(failure: _Failure) -> _Reply:
+        headers: dict[str, str] = {}
+        if failure.status == 429:
+            headers["Retry-After"] = str(failure.retry_after)
+        if failure.text_body is not None:
+            return _Reply(failure.status, failure.text_body, headers)
+        return _Reply(failure.status, {"ok": False, "error": failure.error}, headers)
+
+    @staticmethod
+    def _take_token(bucket: _Bucket) -> float:
+        """Take a token; return 0, or the seconds until one will be there."""
+        now = time.monotonic()
+        rate = bucket.per_minute / 60.0
+        bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / rate
+
+    # -- state helpers (called with the lock held) -------------------------------------------
+
+    def _next_ts(self) -> str:
+        # Step by 100µs so ts values look like Slack's and string order matches numeric order.
+        self._ts_counter += 100
+        seconds, micros = divmod(self._ts_counter, 1_000_000)
+        return f"{self.ts_epoch + seconds}.{micros:06d}"
+
+    def _next_view_id(self) -> str:
+        self._view_counter += 1
+        return f"V{self._view_counter:010d}"
+
+    def _user(self, user_id: Any) -> JSON:
+        user = self._users.get(str(user_id or ""))
+        if user is None:
+            raise _ApiError("user_not_found")
+        return user
+
+    def _dm_for(self, user_id: str) -> str:
+        return self._dms.setdefault(user_id, "D" + user_id.removeprefix("U"))
+
+    def _resolve_channel(self, params: JSON) -> str:
+        channel = str(params.get("channel") or "")
+        if not channel:
+            raise _ApiError("channel_not_found")
+        # Posting to a user id lands in the app's DM with them, and Slack answers with the D id.
+        if channel[0] in "UW":
+            if channel not in self._users:
+                raise _ApiError("channel_not_found")
+            return self._dm_for(channel)
+        return channel
+
+    def _find_message(self, channel: str, ts: Any) -> JSON:
+        for message in self._messages.get(channel, []):
+            if message["ts"] == str(ts or ""):
+                return message
+        raise _ApiError("message_not_found")
+
+    def _view(self, params: JSON, view_id: str) -> JSON:
+        view = params.get("view")
+        if not isinstance(view, dict):
+            raise _ApiError("invalid_arguments")
+        if view.get("external_id"):
+            self._external_views[str(view["external_id"])] = view_id
+        return {**copy.deepcopy(view), "id": view_id, "team_id": self.team_id, "app_id": "A0001"}
+
+    # -- methods -----------------------------------------------------------------------------
+
+    def _auth_test(self, params: JSON) -> JSON:
+        return {
+            "url": "https://test-workspace.slack.com/",
+            "team": self.team_name,
+            "user": "empathybot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _users_list(self, params: JSON) -> JSON:
+        limit = _int_param(params.get("limit"), 0)
+        if limit <= 0:
+            limit = self.users_page_size
+        cursor = str(params.get("cursor") or "")
+        offset = _decode_cursor(cursor) if cursor else 0
+        members = list(self._users.values())
+        page = members[offset : offset + limit]
+        end = offset + len(page)
+        return {
+            "members": copy.deepcopy(page),
+            "cache_ts": int(time.time()),
+            "response_metadata": {"next_cursor": _encode_cursor(end) if end < len(members) else ""},
+        }
+
+    def _users_info(self, params: JSON) -> JSON:
+        return {"user": copy.deepcopy(self._user(params.get("user")))}
+
+    def _users_lookup_by_email(self, params: JSON) -> JSON:
+        email = str(params.get("email") or "").casefold()
+        for user in self._users.values():
+            stored = user["profile"].get("email")
+            if email and stored is not None and stored.casefold() == email:
+                return {"user": copy.deepcopy(user)}
+        raise _ApiError("users_not_found")
+
+    def _conversations_open(self, params: JSON) -> JSON:
+        users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
+        if not users:
+            # Resuming a DM by its channel id only works for one opened before.
+            resumed = str(params.get("channel") or "")
+            owner = next((u for u, c in self._dms.items() if c == resumed), None)
+            if owner is None:
+                raise _ApiError("channel_not_found")
+            return {"channel": {"id": resumed, "is_im": True, "user": owner}, "already_open": True}
+        for user_id in users:
+            if self._user(user_id)["deleted"]:
+                raise _ApiError("user_disabled")
+        if len(users) > 1:
+            # A group DM; an id derived from the members keeps it stable across calls.
+            channel_id = "G" + "".join(sorted(u.removeprefix("U") for u in users))
+            return {"channel": {"id": channel_id, "is_im": False, "is_mpim": True}}
+        already_open = users[0] in self._dms
+        channel_id = self._dm_for(users[0])
+        channel: JSON = {"id": channel_id, "is_im": True, "user": users[0], "created": self.ts_epoch}
+        return {"channel": channel, "no_op": already_open, "already_open": already_open}
+
+    def _conversations_info(self, params: JSON) -> JSON:
+        channel = str(params.get("channel") or "")
+        if not channel:
+            raise _ApiError("channel_not_found")
+        info: JSON = {
+            "id": channel,
+            "is_member": True,
+            "is_im": channel.startswith("D"),
+            "is_channel": channel.startswith("C"),
+            "is_private": not channel.startswith("C"),
+            "is_archived": False,
+        }
+        dm_user = next((u for u, c in self._dms.items() if c == channel), None)
+        if dm_user is not None:
+            info["user"] = dm_user
+        return {"channel": info}
+
+    def _conversations_history(self, params: JSON) -> JSON:
+        channel = self._resolve_channel(params)
+        oldest = _float_param(params.get("oldest"))
+        latest = _float_param(params.get("latest"))
+        inclusive = _truthy(params.get("inclusive"))
+        limit = _int_param(params.get("limit"), 100)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+
+        def in_range(ts: float) -> bool:
+            if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+                return False
+            return latest is None or ts < latest or (ts == latest and inclusive)
+
+        matching = [m for m in reversed(self._messages.get(channel, [])) if in_range(float(m["ts"]))]
+        page = copy.deepcopy(matching[: limit if limit > 0 else 100])
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        return {
+            "messages": page,
+            "has_more": len(page) < len(matching),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _require_content(self, params: JSON) -> None:
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            raise _ApiError("no_text")
+
+    def _chat_post_message(self, params: JSON) -> JSON:
+        channel = self._resolve_channel(params)
+        self._require_content(params)
+        message: JSON = {
+            "type": "message",
+            "ts": self._next_ts(),
+            "text": params.get("text") or "",
+            "blocks": params.get("blocks") or [],
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "team": self.team_id,
+        }
+        for optional in ("attachments", "thread_ts", "metadata"):
+            if params.get(optional):
+                message[optional] = params[optional]
+        self._messages.setdefault(channel, []).append(message)
+        return {"channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
+
+    def _chat_update(self, params: JSON) -> JSON:
+        channel = self._resolve_channel(params)
+        message = self._find_message(channel, params.get("ts"))
+        for field in ("text", "blocks", "attachments", "metadata"):
+            if field in params:
+                message[field] = params[field]
+        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        return {
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "message": copy.deepcopy(message),
+        }
+
+    def _chat_delete(self, params: JSON) -> JSON:
+        channel = self._resolve_channel(params)
+        message = self._find_message(channel, params.get("ts"))
+        self._messages[channel].remove(message)
+        return {"channel": channel, "ts": message["ts"]}
+
+    def _chat_post_ephemeral(self, params: JSON) -> JSON:
+        self._resolve_channel(params)
+        if not params.get("user"):
+            raise _ApiError("user_not_in_channel")
+        self._require_content(params)
+        return {"message_ts": self._next_ts()}
+
+    def _chat_get_permalink(self, params: JSON) -> JSON:
+        channel = self._resolve_channel(params)
+        ts = str(params.get("message_ts") or "")
+        self._find_message(channel, ts)
+        return {
+            "channel": channel,
+            "permalink": f"https://test-workspace.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _views_publish(self, params: JSON) -> JSON:
+        if not params.get("user_id"):
+            raise _ApiError("invalid_arguments")
+        return {"view": self._view(params, self._next_view_id())}
+
+    def _views_open(self, params: JSON) -> JSON:
+        if not params.get("trigger_id"):
+            raise _ApiError("invalid_arguments")
+        return {"view": self._view(params, self._next_view_id())}
+
+    def _views_update(self, params: JSON) -> JSON:
+        view_id = str(params.get("view_id") or "")
+        external_id = str(params.get("external_id") or "")
+        if not view_id and not external_id:
+            raise _ApiError("invalid_arguments")
+        # Lenient on ids: interaction payloads in tests carry view ids this fake never issued.
+        if not view_id:
+            view_id = self._external_views.get(external_id) or self._next_view_id()
+        return {"view": self._view(params, view_id)}
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    fake: FakeSlack  # set on a per-server subclass in FakeSlack.start
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines on stderr would bury pytest's own output.
+        pass
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        if not parts.path.startswith("/api/") or len(parts.path) <= len("/api/"):
+            self._send(_Reply(404, {"ok": False, "error": "not_found"}, {}))
+            return
+        method = parts.path[len("/api/") :]
+        try:
+            params = self._params(parts.query)
+            malformed = None
+        except ValueError:
+            params, malformed = {}, "invalid_json"
+        token = self._token(params)
+        self._send(self.fake._handle(method, params, token, malformed=malformed))
+
+    def _params(self, query: str) -> JSON:
+        # slack_sdk puts GET-style params in the query string and the rest in a JSON or form
+        # body, sometimes both at once; Slack reads them all, so merge them.
+        params: JSON = dict(parse_qsl(query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if raw:
+            content_type = (self.headers.get("Content-Type") or "").lower()
+            text = raw.decode("utf-8")
+            if "json" in content_type or (not content_type and text.lstrip().startswith("{")):
+                body = json.loads(text)
+                if not isinstance(body, dict):
+                    raise ValueError("JSON body must be an object")
+                params.update(body)
+            else:
+                params.update(parse_qsl(text, keep_blank_values=True))
+        return _decode_json_strings(params)
+
+    def _token(self, params: JSON) -> str | None:
+        # The token is recorded on the Call, not left in the body tests compare against.
+        form_token = params.pop("token", None)
+        authorization = self.headers.get("Authorization") or ""
+        if authorization.lower().startswith("bearer "):
+            return authorization[len("bearer ") :].strip() or None
+        return str(form_token) if form_token else None
+
+    def _send(self, reply: _Reply) -> None:
+        if isinstance(reply.payload, str):
+            data = reply.payload.encode("utf-8")
+            content_type = "text/plain; charset=utf-8"
+        else:
+            data = json.dumps(reply.payload).encode("utf-8")
+            content_type = "application/json; charset=utf-8"
+        self.send_response(reply.status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
