@@ -221,6 +221,16 @@ class Crash(BaseException):
     """Stands for the process dying: nothing after it runs, no handler catches it."""
 
 
+def crash_after_slack_accepts(
+    session_factory: sessionmaker[Session], client: WebClient, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run a dispatcher that dies between Slack's answer and recording it."""
+    doomed = dispatcher(session_factory, client, clock, worker_id="doomed")
+    monkeypatch.setattr(doomed, "_mark_sent", lambda *a: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        doomed.run_once()
+
+
 def test_a_crash_after_slack_accepted_the_message_does_not_send_it_again(
     session_factory: sessionmaker[Session],
     workspace: Workspace,
@@ -231,10 +241,7 @@ def test_a_crash_after_slack_accepted_the_message_does_not_send_it_again(
 ) -> None:
     person_id = add_person(session_factory, workspace, slack)
     row_id = queue(session_factory, workspace, "dm", clock, person_id=person_id)
-    doomed = dispatcher(session_factory, outbox_client, clock, worker_id="doomed")
-    monkeypatch.setattr(doomed, "_mark_sent", lambda *a: (_ for _ in ()).throw(Crash()))
-    with pytest.raises(Crash):
-        doomed.run_once()
+    crash_after_slack_accepts(session_factory, outbox_client, clock, monkeypatch)
     assert row(session_factory, row_id).state == OutboxState.SENDING
     assert len(slack.messages("D0ANA")) == 1
 
@@ -282,10 +289,7 @@ def test_when_history_cannot_be_read_a_crash_costs_at_most_one_duplicate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     row_id = queue(session_factory, workspace, "k", clock)
-    doomed = dispatcher(session_factory, outbox_client, clock, worker_id="doomed")
-    monkeypatch.setattr(doomed, "_mark_sent", lambda *a: (_ for _ in ()).throw(Crash()))
-    with pytest.raises(Crash):
-        doomed.run_once()
+    crash_after_slack_accepts(session_factory, outbox_client, clock, monkeypatch)
     slack.error_next("conversations.history", "missing_scope")
     clock.advance(timedelta(minutes=5))
     dispatcher(session_factory, outbox_client, clock, worker_id="restarted").run_once()
