@@ -18,7 +18,7 @@ from bot.slack_directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 
-EXAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "examples" / "org.csv").read_text()
+EXAMPLE = (Path(__file__).resolve().parent / "data" / "org.csv").read_text()
 HEADER = "email,name,team,manager_email,role,start_date,slack_id,timezone"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
