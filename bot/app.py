@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.database import make_engine, make_session_factory
+import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client

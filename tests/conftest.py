@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
+import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.models import Base, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
