@@ -14,10 +14,12 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from surveys.bank import QuestionBank
 
-from bot.clock import Clock, SystemClock
-from bot.database import make_engine, make_session_factory
 import surveys.models  # noqa: F401  (registers the pulse tables)
+from bot.clock import Clock, SystemClock
+from bot.crypto import SecretBox
+from bot.database import make_engine, make_session_factory
 from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client
@@ -46,6 +48,8 @@ class AppContext:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    box: SecretBox
+    bank: QuestionBank
 
 
 def create_app(
@@ -62,6 +66,8 @@ def create_app(
         engine=engine,
         session_factory=make_session_factory(engine),
         clock=clock or SystemClock(),
+        box=SecretBox(settings.secret_key),
+        bank=QuestionBank.builtin(),
     )
     app = App(
         name="empathy-bot",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import signal
 import sys
 import threading
@@ -19,18 +20,23 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from surveys.bank import QuestionBank
 
 from bot.clock import SystemClock
+from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
 from bot.directory import DirectoryError
-from bot.models import Person, Workspace
+from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
 from bot.org_sync import sync_directory
+from bot.pulse_jobs import open_pulse_now
 from bot.scheduler import Scheduler, run_job
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
+from surveys.models import PulseRound, PulseSchedule
+from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
 
 logger = logging.getLogger("empathy_bot")
 
@@ -72,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     org_import.set_defaults(run=cmd_org_import)
     org.add_parser("sync", help="pull people from the Slack directory").set_defaults(run=cmd_org_sync)
     org.add_parser("list", help="show who is who").set_defaults(run=cmd_org_list)
+
+    pulse = commands.add_parser("pulse", help="pulse surveys").add_subparsers(required=True, metavar="ACTION")
+    pulse_send = pulse.add_parser("send", help="send a pulse now (to everyone, or one team)")
+    pulse_send.add_argument("--team", help="the team's name, as in the org file")
+    pulse_send.set_defaults(run=cmd_pulse_send)
+    schedule = pulse.add_parser("schedule", help="set when pulses go out (for everyone, or one team)")
+    schedule.add_argument("--team", help="the team's name; leave out for everyone")
+    schedule.add_argument("--cadence", default="weekly", help="weekly, fortnightly or monthly")
+    schedule.add_argument("--day", default="monday", help="day of the week")
+    schedule.add_argument("--time", default="10:00", help="local send time in each person's time zone")
+    schedule.add_argument("--questions", type=int, default=5, help="questions per pulse (1-15)")
+    schedule.add_argument("--open-days", type=int, default=3, help="how long a round stays open")
+    schedule.add_argument("--reminder-hours", type=int, default=24, help="reminder after this many hours; 0 for none")
+    schedule.add_argument("--packs", default="", help="comma-separated question packs (default: the standard ones)")
+    schedule.set_defaults(run=cmd_pulse_schedule)
+    pulse.add_parser("list", help="show pulse schedules and rounds").set_defaults(run=cmd_pulse_list)
 
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
@@ -202,6 +224,79 @@ def cmd_org_list(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pulse_send(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    now = SystemClock().now()
+    bank = QuestionBank.builtin()
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        team = _team(session, workspace, args.team)
+        opened = open_pulse_now(
+            session,
+            workspace,
+            bank,
+            SecretBox(settings.secret_key),
+            now=now,
+            team_id=team.id if team else None,
+            key=f"adhoc:{secrets.token_hex(8)}",
+        )
+    who = team.name if team else "everyone"
+    print(
+        f"Pulse for {who} opened: {len(opened.invitations)} DMs queued, open until {opened.round.closes_at:%a %d %b %H:%M} UTC. "
+        "A running worker (or `serve`) sends them."
+    )
+    return 0
+
+
+def cmd_pulse_schedule(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    bank = QuestionBank.builtin()
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        team = _team(session, workspace, args.team)
+        choice = ScheduleSettings(
+            cadence=args.cadence.lower(),
+            weekday=args.day.lower(),
+            send_time=args.time,
+            questions_per_round=args.questions,
+            open_days=args.open_days,
+            reminder_after_hours=args.reminder_hours or None,
+            packs=tuple(p.strip() for p in args.packs.split(",") if p.strip()),
+        )
+        try:
+            schedule = save_schedule(session, workspace, bank, choice, team=team, today=SystemClock().now().date())
+        except ScheduleError as error:
+            raise CommandError(str(error)) from None
+        print("Saved: " + describe(schedule, team.name if team else None))
+    return 0
+
+
+def cmd_pulse_list(_args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    _engine, factory = _database(settings)
+    with factory() as session:
+        for schedule in session.scalars(select(PulseSchedule).where(PulseSchedule.active.is_(True))):
+            team = session.get(Team, schedule.team_id) if schedule.team_id else None
+            print("schedule  " + describe(schedule, team.name if team else None))
+        rows = [
+            (str(r.id), r.round_key, r.status, f"{r.opens_at:%Y-%m-%d %H:%M}", f"{r.closes_at:%Y-%m-%d %H:%M}")
+            for r in session.scalars(select(PulseRound).order_by(PulseRound.id.desc()).limit(20))
+        ]
+    _print_table(("round", "key", "status", "opens (UTC)", "closes (UTC)"), rows)
+    return 0
+
+
+def _team(session: Session, workspace: Workspace, name: str | None) -> Team | None:
+    if not name:
+        return None
+    try:
+        return find_team(session, workspace, name)
+    except ScheduleError as error:
+        raise CommandError(str(error)) from None
+
+
 def cmd_jobs_list(_args: argparse.Namespace) -> int:
     settings = _settings()
     _engine, factory = _database(settings)
@@ -288,7 +383,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     if not rows:
-        print("(nobody yet: load people with `empathy-bot org import FILE.csv` or `empathy-bot org sync`)")
+        print("(nothing yet)")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
+from surveys.bank import QuestionBank
 
 from bot.clock import Clock
+from bot.crypto import SecretBox
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import DispatchReport, OutboxDispatcher
+from bot.pulse_jobs import close_rounds, open_scheduled, send_reminders
 from bot.scheduler import Job
 from bot.settings import Settings
 from bot.slack_client import build_web_client, fetch_team
@@ -49,6 +52,18 @@ def build_jobs(
         workspace = get_or_create_workspace(session, team_id, team_name)
         return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
 
+    bank = QuestionBank.builtin()
+    box = SecretBox(settings.secret_key)
+
+    def open_pulses(session: Session, clock: Clock) -> int:
+        return open_scheduled(session, bank, box, clock.now())
+
+    def remind_pulses(session: Session, clock: Clock) -> int:
+        return send_reminders(session, bank, clock.now())
+
+    def close_pulses(session: Session, clock: Clock) -> int:
+        return close_rounds(session, clock.now())
+
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
@@ -68,6 +83,27 @@ def build_jobs(
             trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
             description="Pull names, time zones and deactivations from the Slack directory (daily, 03:17 UTC).",
             misfire_grace_time=6 * 3600,
+        ),
+        Job(
+            name="pulse.open",
+            func=open_pulses,
+            trigger=IntervalTrigger(minutes=1, timezone="UTC"),
+            description="Open scheduled pulse rounds and queue each person's DM for their local send time.",
+            misfire_grace_time=300,
+        ),
+        Job(
+            name="pulse.remind",
+            func=remind_pulses,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description="Queue one gentle reminder for people who have not answered yet.",
+            misfire_grace_time=600,
+        ),
+        Job(
+            name="pulse.close",
+            func=close_pulses,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description="Close rounds past their end, count participation, and forget who answered.",
+            misfire_grace_time=3600,
         ),
         Job(
             name="events.prune",

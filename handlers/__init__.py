@@ -6,7 +6,7 @@ from slack_bolt import App
 
 
 def register_all(app: App) -> None:
-    from handlers import coming_soon, empathy, home
+    from handlers import coming_soon, empathy, home, pulse
 
-    for module in (empathy, home, coming_soon):
+    for module in (empathy, home, pulse, coming_soon):
         module.register(app)

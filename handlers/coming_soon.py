@@ -9,7 +9,6 @@ from slack_bolt import Ack, App
 from handlers.common import ephemeral
 
 COMING_SOON = {
-    "/pulse": "Pulse surveys aren't switched on yet.",
     "/kudos": "Kudos aren't switched on yet.",
     "/suggest": "The anonymous suggestion box isn't open yet.",
     "/onboard": "Onboarding check-ins aren't switched on yet.",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
+
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -104,7 +104,7 @@ def test_unknown_subcommand_gets_a_kind_pointer_to_help(slack_requests: SlackReq
 
 
 def test_commands_not_built_yet_say_so_kindly(slack_requests: SlackRequests) -> None:
-    for command, words in [("/pulse", "Pulse surveys"), ("/kudos", "Kudos"), ("/suggest", "suggestion box")]:
+    for command, words in [("/onboard", "Onboarding"), ("/kudos", "Kudos"), ("/suggest", "suggestion box")]:
         reply = slack_requests.command(command, "anything").get_json()
         assert reply["response_type"] == "ephemeral"
         assert words in reply["text"]

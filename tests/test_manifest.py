@@ -17,7 +17,7 @@ def manifest() -> dict:
 
 def test_manifest_declares_every_command_the_app_listens_to() -> None:
     commands = {c["command"] for c in manifest()["features"]["slash_commands"]}
-    assert commands == {"/empathy", *COMING_SOON}
+    assert commands == {"/empathy", "/pulse", *COMING_SOON}
     assert all(c["should_escape"] for c in manifest()["features"]["slash_commands"])
 
 

@@ -1,0 +1,519 @@
+"""Pulse rounds: open, answer, remind, close. Plain services over a session; no Slack here.
+
+How a person changes their answer without their answer being linked to them
+---------------------------------------------------------------------------
+At opening, each participant gets a random 32-byte answer key, stored on the identity side
+(`PulseParticipant.answer_key`) encrypted with EMPATHY_SECRET_KEY, which lives only in the
+environment. An answer row carries `slot = HMAC(answer key, question id)`: the same person
+answering the same question again finds the same slot and replaces the value, so a change never
+creates a second row. A database reader without the environment key cannot compute a slot, so
+cannot tell whose row is whose. At close, participant rows (keys and who-has-answered flags) are
+deleted and every slot is set to NULL: from then on no one, key holder included, can link an
+answer to a person. On PostgreSQL the round's answers are also rewritten in random order at close,
+so that the physical row order no longer follows the order of answering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.crypto import SecretBox
+from bot.models import Person, Workspace
+from surveys.bank import QuestionBank
+from surveys.cadence import candidate_days, earliest_send_at, is_round_day, local_send_at
+from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseSchedule, PulseUnit, QuestionExposure
+from surveys.rotation import choose_questions
+
+COMMENT_LIMIT = 1000
+MIN_GROUP = 5
+MIN_GROUP_COMMENTS = 10
+
+
+class PulseError(Exception):
+    """A reason an answer was not recorded; `str()` is written for the person who clicked."""
+
+
+class RoundNotFound(PulseError):
+    def __init__(self) -> None:
+        super().__init__("I can't find that pulse any more, so nothing was recorded. `/pulse` shows the one open now.")
+
+
+class RoundClosed(PulseError):
+    def __init__(self, closed_on: date) -> None:
+        super().__init__(
+            f"This pulse closed on {closed_on:%a %d %b}, so answers can't be changed any more. "
+            "Thank you for taking part; the next one will come to your DMs."
+        )
+
+
+class NotInvited(PulseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This pulse wasn't sent to you, so I can't record an answer from you. `/pulse` shows any pulse that is yours."
+        )
+
+
+class QuestionNotInRound(PulseError):
+    def __init__(self) -> None:
+        super().__init__("That question isn't part of your pulse this time, so nothing was recorded.")
+
+
+class InvalidAnswer(PulseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "That isn't one of the answers this question offers, so nothing was recorded. Please pick again."
+        )
+
+
+class Deactivated(PulseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Your Empathy Bot account is switched off, so I can't record answers. If that's a mistake, let HR know."
+        )
+
+
+class CommentTooLong(PulseError):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"Comments can be up to {COMMENT_LIMIT} characters; this one has {length}. Please shorten it and send again."
+        )
+
+
+@dataclass(frozen=True)
+class Invitation:
+    round_id: int
+    person_id: int
+    due_at: datetime
+    question_ids: tuple[str, ...]
+
+
+@dataclass
+class OpenedRound:
+    round: PulseRound
+    invitations: list[Invitation] = field(default_factory=list)
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class Answer:
+    value: int | None  # None: skipped
+    comment: str | None
+
+
+@dataclass
+class Progress:
+    """One person's own view of their round: what they were asked and what they answered."""
+
+    round: PulseRound
+    person: Person
+    question_ids: tuple[str, ...]
+    answers: dict[str, Answer]
+
+    @property
+    def done(self) -> bool:
+        return all(q in self.answers for q in self.question_ids)
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for q in self.question_ids if q in self.answers)
+
+
+# -- opening -------------------------------------------------------------------------------------
+
+
+def open_round(
+    session: Session,
+    workspace: Workspace,
+    bank: QuestionBank,
+    box: SecretBox,
+    *,
+    now: datetime,
+    round_key: str,
+    round_date: date,
+    packs: Sequence[str],
+    questions_per_round: int = 5,
+    open_days: int = 3,
+    reminder_after_hours: int | None = 24,
+    send_time: str | None = None,
+    team_id: int | None = None,
+    schedule_id: int | None = None,
+) -> OpenedRound:
+    """Open a round (once per key) and say who to invite when. `send_time=None` means "now"."""
+    existing = session.scalar(
+        select(PulseRound).where(PulseRound.workspace_id == workspace.id, PulseRound.round_key == round_key)
+    )
+    if existing is not None:
+        return OpenedRound(existing, created=False)
+    people = _participants(session, workspace, team_id)
+    due = {p.id: max(now, local_send_at(round_date, send_time, p.timezone)) if send_time else now for p in people}
+    opens_at = min(due.values(), default=now)
+    pulse = PulseRound(
+        workspace_id=workspace.id,
+        schedule_id=schedule_id,
+        team_id=team_id,
+        round_key=round_key,
+        round_date=round_date,
+        status="open",
+        min_group=MIN_GROUP,
+        min_group_comments=MIN_GROUP_COMMENTS,
+        questions_per_round=questions_per_round,
+        reminder_after_hours=reminder_after_hours,
+        opens_at=opens_at,
+        closes_at=max(due.values(), default=now) + timedelta(days=open_days),
+    )
+    session.add(pulse)
+    session.flush()
+    opened = OpenedRound(pulse)
+    questions = bank.questions(packs)
+    exposures = _exposures(session, [p.id for p in people])
+    for (team, manager), members in _units(people).items():
+        unit = PulseUnit(round_id=pulse.id, team_id=team, manager_id=manager, chain=_chain(session, manager))
+        unit.questions = choose_questions(
+            questions, [exposures[m.id] for m in members], questions_per_round, round_date
+        )
+        session.add(unit)
+        session.flush()
+        for person in members:
+            session.add(
+                PulseParticipant(
+                    round_id=pulse.id,
+                    person_id=person.id,
+                    unit_id=unit.id,
+                    due_at=due[person.id],
+                    answer_key=box.seal(secrets.token_bytes(32)),
+                )
+            )
+            _record_exposure(session, person.id, unit.questions, round_date, exposures[person.id])
+            opened.invitations.append(Invitation(pulse.id, person.id, due[person.id], tuple(unit.questions)))
+    session.flush()
+    return opened
+
+
+def _participants(session: Session, workspace: Workspace, team_id: int | None) -> list[Person]:
+    query = select(Person).where(
+        Person.workspace_id == workspace.id,
+        Person.active.is_(True),
+        Person.is_bot.is_(False),
+        Person.slack_user_id.is_not(None),
+    )
+    if team_id is not None:
+        query = query.where(Person.team_id == team_id)
+    return list(session.scalars(query.order_by(Person.id)))
+
+
+def _units(people: Iterable[Person]) -> dict[tuple[int | None, int | None], list[Person]]:
+    """A person's answers count toward their team under their manager. A manager's own answers count
+    toward the unit they belong to (their manager's), never toward the team they lead."""
+    units: dict[tuple[int | None, int | None], list[Person]] = defaultdict(list)
+    for person in people:
+        units[(person.team_id, person.manager_id)].append(person)
+    return units
+
+
+def _chain(session: Session, manager_id: int | None) -> list[int]:
+    chain: list[int] = []
+    while manager_id is not None and manager_id not in chain:
+        chain.append(manager_id)
+        manager_id = session.scalar(select(Person.manager_id).where(Person.id == manager_id))
+    return list(reversed(chain))
+
+
+def _exposures(session: Session, person_ids: list[int]) -> dict[int, dict[str, date]]:
+    seen: dict[int, dict[str, date]] = {pid: {} for pid in person_ids}
+    for chunk in _chunks(person_ids, 500):
+        for row in session.scalars(select(QuestionExposure).where(QuestionExposure.person_id.in_(chunk))):
+            seen[row.person_id][row.question_id] = row.last_seen_on
+    return seen
+
+
+def _record_exposure(
+    session: Session, person_id: int, question_ids: Iterable[str], day: date, known: dict[str, date]
+) -> None:
+    for question_id in question_ids:
+        if question_id in known:
+            session.execute(
+                update(QuestionExposure)
+                .where(QuestionExposure.person_id == person_id, QuestionExposure.question_id == question_id)
+                .values(last_seen_on=day)
+            )
+        else:
+            session.add(QuestionExposure(person_id=person_id, question_id=question_id, last_seen_on=day))
+        known[question_id] = day
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def open_scheduled_rounds(session: Session, bank: QuestionBank, box: SecretBox, now: datetime) -> list[OpenedRound]:
+    """Open every scheduled round whose day has begun somewhere on Earth. Safe to run any number of times."""
+    opened: list[OpenedRound] = []
+    for schedule in session.scalars(select(PulseSchedule).where(PulseSchedule.active.is_(True))):
+        workspace = session.get(Workspace, schedule.workspace_id)
+        assert workspace is not None
+        for day in candidate_days(now):
+            starts = earliest_send_at(day, schedule.send_time)
+            if not is_round_day(schedule.cadence, schedule.weekday, schedule.anchor_date, day):
+                continue
+            if not starts <= now < starts + timedelta(days=schedule.open_days):
+                continue
+            result = open_round(
+                session,
+                workspace,
+                bank,
+                box,
+                now=now,
+                round_key=f"schedule:{schedule.id}:{day.isoformat()}",
+                round_date=day,
+                packs=schedule.packs or bank.default_pack_ids(),
+                questions_per_round=schedule.questions_per_round,
+                open_days=schedule.open_days,
+                reminder_after_hours=schedule.reminder_after_hours,
+                send_time=schedule.send_time,
+                team_id=schedule.team_id,
+                schedule_id=schedule.id,
+            )
+            if result.created:
+                opened.append(result)
+    return opened
+
+
+# -- answering -------------------------------------------------------------------------------------
+
+
+def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) -> str:
+    return hmac.new(box.open(participant.answer_key), question_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _participation(
+    session: Session, workspace: Workspace, slack_user_id: str, round_id: int, now: datetime
+) -> tuple[PulseRound, Person, PulseParticipant]:
+    pulse = session.get(PulseRound, round_id)
+    if pulse is None or pulse.workspace_id != workspace.id:
+        raise RoundNotFound()
+    if pulse.status != "open" or pulse.closes_at <= now:
+        raise RoundClosed(pulse.closes_at.date())
+    person = session.scalar(
+        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
+    )
+    if person is None:
+        raise NotInvited()
+    if not person.active:
+        raise Deactivated()
+    participant = session.scalar(
+        select(PulseParticipant).where(PulseParticipant.round_id == pulse.id, PulseParticipant.person_id == person.id)
+    )
+    if participant is None:
+        raise NotInvited()
+    return pulse, person, participant
+
+
+def record_answer(
+    session: Session,
+    workspace: Workspace,
+    bank: QuestionBank,
+    box: SecretBox,
+    *,
+    slack_user_id: str,
+    round_id: int,
+    question_id: str,
+    value: int | None,
+    now: datetime,
+) -> Progress:
+    """Record (or replace) one answer; `value=None` skips the question."""
+    pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
+    unit = session.get(PulseUnit, participant.unit_id)
+    assert unit is not None
+    if question_id not in unit.questions:
+        raise QuestionNotInRound()
+    question = bank.question(question_id)
+    if question is None:
+        raise QuestionNotInRound()
+    if value is not None and question.scale.option(value) is None:
+        raise InvalidAnswer()
+    _upsert(session, participant, box, question_id, value=value)
+    participant.responded = True
+    session.flush()
+    return progress(session, box, pulse, person, participant)
+
+
+def record_comment(
+    session: Session,
+    workspace: Workspace,
+    box: SecretBox,
+    *,
+    slack_user_id: str,
+    round_id: int,
+    question_id: str,
+    comment: str,
+    now: datetime,
+) -> Progress:
+    comment = comment.strip()
+    if len(comment) > COMMENT_LIMIT:
+        raise CommentTooLong(len(comment))
+    pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
+    unit = session.get(PulseUnit, participant.unit_id)
+    assert unit is not None
+    if question_id not in unit.questions:
+        raise QuestionNotInRound()
+    _upsert(session, participant, box, question_id, comment=comment or None)
+    participant.responded = True
+    session.flush()
+    return progress(session, box, pulse, person, participant)
+
+
+_UNSET: object = object()
+
+
+def _upsert(
+    session: Session,
+    participant: PulseParticipant,
+    box: SecretBox,
+    question_id: str,
+    *,
+    value: int | object | None = _UNSET,
+    comment: str | object | None = _UNSET,
+) -> None:
+    slot = slot_for(box, participant, question_id)
+    row = session.scalar(
+        select(PulseAnswer).where(PulseAnswer.round_id == participant.round_id, PulseAnswer.slot == slot)
+    )
+    if row is None:
+        row = PulseAnswer(
+            round_id=participant.round_id, unit_id=participant.unit_id, question_id=question_id, slot=slot
+        )
+        session.add(row)
+    if value is not _UNSET:
+        row.value = value  # type: ignore[assignment]
+    if comment is not _UNSET:
+        row.comment = comment  # type: ignore[assignment]
+
+
+def progress(
+    session: Session, box: SecretBox, pulse: PulseRound, person: Person, participant: PulseParticipant
+) -> Progress:
+    """A person's own answers, found through their slots: nobody else's can be reached this way."""
+    unit = session.get(PulseUnit, participant.unit_id)
+    assert unit is not None
+    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    rows = session.scalars(
+        select(PulseAnswer).where(PulseAnswer.round_id == pulse.id, PulseAnswer.slot.in_(list(slots)))
+    )
+    answers = {slots[r.slot]: Answer(r.value, r.comment) for r in rows if r.slot is not None}
+    return Progress(pulse, person, tuple(unit.questions), answers)
+
+
+def open_progress_for(
+    session: Session, box: SecretBox, workspace: Workspace, slack_user_id: str, now: datetime
+) -> Progress | None:
+    """The person's most recent open round, if any (for `/pulse`)."""
+    person = session.scalar(
+        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
+    )
+    if person is None:
+        return None
+    row = session.execute(
+        select(PulseRound, PulseParticipant)
+        .join(PulseParticipant, PulseParticipant.round_id == PulseRound.id)
+        .where(
+            PulseParticipant.person_id == person.id,
+            PulseRound.status == "open",
+            PulseRound.closes_at > now,
+            PulseParticipant.due_at <= now,
+        )
+        .order_by(PulseRound.opens_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return progress(session, box, row[0], person, row[1])
+
+
+# -- reminders -------------------------------------------------------------------------------------
+
+
+def due_reminders(session: Session, now: datetime) -> list[tuple[PulseRound, PulseParticipant]]:
+    """Participants to nudge now (at most once, never after they answered); marks them reminded."""
+    rows = session.execute(
+        select(PulseRound, PulseParticipant)
+        .join(PulseParticipant, PulseParticipant.round_id == PulseRound.id)
+        .join(Person, Person.id == PulseParticipant.person_id)
+        .where(
+            PulseRound.status == "open",
+            PulseRound.closes_at > now,
+            PulseRound.reminder_after_hours.is_not(None),
+            PulseParticipant.responded.is_(False),
+            PulseParticipant.reminded.is_(False),
+            Person.active.is_(True),
+        )
+    ).all()
+    due = []
+    for pulse, participant in rows:
+        remind_at = participant.due_at + timedelta(hours=pulse.reminder_after_hours or 0)
+        if remind_at <= now:
+            participant.reminded = True
+            due.append((pulse, participant))
+    session.flush()
+    return due
+
+
+# -- closing ---------------------------------------------------------------------------------------
+
+
+def close_due_rounds(session: Session, now: datetime) -> list[int]:
+    """Close every round past its end: count participation per unit, then forget who answered."""
+    closed = []
+    for pulse in session.scalars(select(PulseRound).where(PulseRound.status == "open", PulseRound.closes_at <= now)):
+        close_round(session, pulse, now)
+        closed.append(pulse.id)
+    return closed
+
+
+def close_round(session: Session, pulse: PulseRound, now: datetime) -> None:
+    counts = session.execute(
+        select(
+            PulseParticipant.unit_id,
+            func.count(),
+            func.sum(case((PulseParticipant.responded.is_(True), 1), else_=0)),
+        )
+        .where(PulseParticipant.round_id == pulse.id)
+        .group_by(PulseParticipant.unit_id)
+    ).all()
+    for unit_id, invited, responded in counts:
+        session.execute(
+            update(PulseUnit).where(PulseUnit.id == unit_id).values(invited=invited, responded=int(responded or 0))
+        )
+    session.execute(delete(PulseParticipant).where(PulseParticipant.round_id == pulse.id))
+    _forget_slots(session, pulse.id)
+    pulse.status = "closed"
+    pulse.closed_at = now
+    session.flush()
+
+
+def _forget_slots(session: Session, round_id: int) -> None:
+    rows = session.scalars(select(PulseAnswer).where(PulseAnswer.round_id == round_id)).all()
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite stores this table by its random id (WITHOUT ROWID): nulling the slot is enough.
+        session.execute(update(PulseAnswer).where(PulseAnswer.round_id == round_id).values(slot=None))
+        return
+    # PostgreSQL keeps rows roughly in insertion order on disk: rewrite them, shuffled, with new ids.
+    copies = [
+        PulseAnswer(round_id=r.round_id, unit_id=r.unit_id, question_id=r.question_id, value=r.value, comment=r.comment)
+        for r in rows
+    ]
+    random.SystemRandom().shuffle(copies)
+    session.execute(delete(PulseAnswer).where(PulseAnswer.round_id == round_id))
+    session.flush()
+    session.add_all(copies)
+    session.flush()

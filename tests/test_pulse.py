@@ -1,0 +1,453 @@
+"""Pulse scenarios through the real app, the real outbox and the fake Slack API, on a controllable clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from slack_bolt import App
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+from surveys.bank import QuestionBank
+
+from bot.app import create_app
+from bot.clock import ManualClock
+from bot.jobs import build_jobs
+from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.outbox import OutboxDispatcher
+from bot.scheduler import run_job
+from bot.settings import Settings
+from bot.slack_client import build_web_client
+from bot.web import create_web_app
+from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit
+from surveys.schedules import ScheduleSettings, save_schedule
+from tests.conftest import SIGNING_SECRET, TEAM_ID
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import SlackRequests
+
+SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the Monday after is 2026-11-23
+PEOPLE = [
+    # slack id, name, timezone, manager slack id
+    ("U0MARCUS", "Marcus Oyelaran", "Europe/Berlin", None),
+    ("U0ANA", "Ana Souza", "Europe/Lisbon", "U0MARCUS"),
+    ("U0CHEN", "Chen Wei", "Asia/Singapore", "U0MARCUS"),
+    ("U0IRIS", "Iris Novak", "America/Chicago", "U0MARCUS"),
+]
+
+
+@dataclass
+class Pulse:
+    """The whole bot on a manual clock: app, jobs, outbox."""
+
+    clock: ManualClock
+    app: App
+    requests: SlackRequests
+    session_factory: sessionmaker[Session]
+    settings: Settings
+    slack: FakeSlack
+
+    def job(self, name: str) -> Any:
+        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
+        return run_job(jobs[name], self.session_factory, self.clock)
+
+    def dispatch(self) -> int:
+        client = build_web_client(self.settings, for_outbox=True)
+        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
+        return dispatcher.run_once(time_budget=10).sent
+
+    def dm(self, user_id: str) -> list[dict[str, Any]]:
+        return self.slack.messages("D" + user_id[1:])
+
+    def click(self, user_id: str, element: dict[str, Any], message: dict[str, Any]) -> None:
+        action = {"type": element["type"], "action_id": element["action_id"], "block_id": "a"}
+        if element["type"] == "static_select":
+            action["selected_option"] = element["options"][0]
+        else:
+            action["value"] = element["value"]
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "team_id": TEAM_ID},
+            "trigger_id": "1.trigger",
+            "container": {"type": "message", "channel_id": "D" + user_id[1:], "message_ts": message["ts"]},
+            "channel": {"id": "D" + user_id[1:]},
+            "response_url": self.requests.response_url(),
+            "actions": [action],
+        }
+        assert self.requests.interaction(payload).status_code == 200
+
+
+@pytest.fixture
+def pulse(
+    settings: Settings, engine, session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack
+) -> Pulse:  # type: ignore[no-untyped-def]
+    with session_factory.begin() as session:
+        team = Team(workspace_id=workspace.id, name="Platform")
+        session.add(team)
+        session.flush()
+        ids: dict[str, int] = {}
+        for slack_id, name, tz, manager in PEOPLE:
+            slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name, tz=tz)
+            person = Person(
+                workspace_id=workspace.id,
+                slack_user_id=slack_id,
+                email=f"{slack_id.lower()}@example.com",
+                name=name,
+                timezone=tz,
+                team_id=team.id,
+                manager_id=ids.get(manager or ""),
+            )
+            session.add(person)
+            session.flush()
+            ids[slack_id] = person.id
+        session.add(
+            RoleGrant(workspace_id=workspace.id, person_id=ids["U0MARCUS"], role=Role.HR, source=RoleSource.CSV)
+        )
+    clock = ManualClock(SUNDAY)
+    app = create_app(settings, engine=engine, clock=clock)
+    web: FlaskClient = create_web_app(app).test_client()
+    return Pulse(
+        clock,
+        app,
+        SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url),
+        session_factory,
+        settings,
+        slack,
+    )
+
+
+def weekly_schedule(pulse: Pulse, **overrides: Any) -> None:
+    with pulse.session_factory.begin() as session:
+        workspace = session.scalar(select(Workspace))
+        save_schedule(
+            session, workspace, QuestionBank.builtin(), ScheduleSettings(**overrides), team=None, today=SUNDAY.date()
+        )
+
+
+def open_and_deliver(pulse: Pulse) -> None:
+    weekly_schedule(pulse)
+    pulse.clock.advance(timedelta(hours=20))  # Sunday 20:00 UTC: Monday 10:00 in UTC+14
+    pulse.job("pulse.open")
+    pulse.clock.advance(timedelta(days=1))  # Monday 20:00 UTC: everyone's 10:00 has passed
+    pulse.dispatch()
+
+
+def answer_buttons(message: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [b["elements"] for b in message["blocks"] if b["type"] == "actions"]
+
+
+def wait_for_update(pulse: Pulse, count: int) -> dict[str, Any]:
+    return pulse.slack.wait_for("chat.update", count=count)[-1]
+
+
+def answers(pulse: Pulse) -> list[PulseAnswer]:
+    with pulse.session_factory() as session:
+        return list(session.scalars(select(PulseAnswer)))
+
+
+def ephemeral_replies(pulse: Pulse) -> list[str]:
+    return [c.body.get("text", "") for c in pulse.slack.calls if c.method.startswith("response_url.")]
+
+
+def wait_for_reply(pulse: Pulse, count: int = 1) -> str:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        replies = ephemeral_replies(pulse)
+        if len(replies) >= count:
+            return replies[-1]
+        time.sleep(0.02)
+    raise AssertionError("no ephemeral reply")
+
+
+# -- delivery --------------------------------------------------------------------------------------
+
+
+def test_a_weekly_pulse_arrives_at_ten_local_time_in_every_timezone(pulse: Pulse) -> None:
+    weekly_schedule(pulse)
+    pulse.clock.advance(timedelta(hours=19, minutes=59))
+    assert pulse.job("pulse.open") == 0  # Monday 10:00 has begun nowhere yet
+    pulse.clock.advance(timedelta(minutes=1))
+    assert pulse.job("pulse.open") == 4
+    assert pulse.job("pulse.open") == 0  # running the job twice opens nothing twice
+
+    expected = {  # Monday 2026-11-23, 10:00 local, in UTC
+        "U0CHEN": datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+        "U0MARCUS": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        "U0ANA": datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+        "U0IRIS": datetime(2026, 11, 23, 16, 0, tzinfo=UTC),
+    }
+    for user_id, due in sorted(expected.items(), key=lambda item: item[1]):
+        pulse.clock.advance(due - pulse.clock.now() - timedelta(seconds=1))
+        pulse.dispatch()
+        assert pulse.dm(user_id) == [], f"{user_id} got the pulse early"
+        pulse.clock.advance(timedelta(seconds=1))
+        pulse.dispatch()
+        assert len(pulse.dm(user_id)) == 1, f"{user_id} did not get the pulse at 10:00 local"
+    greeting = pulse.dm("U0ANA")[0]["text"]
+    assert greeting.startswith("Hi Ana — 5 quick questions, about a minute, and confidential")
+    assert "groups of 5 or more" in greeting
+    assert len(pulse.slack.calls_to("chat.postMessage")) == 4
+
+
+def test_every_dm_fits_slack_limits(pulse: Pulse) -> None:
+    weekly_schedule(
+        pulse, questions_per_round=15, packs=("engagement", "recommend", "burnout_single", "cbi_work", "who5")
+    )
+    pulse.clock.advance(timedelta(days=2))
+    pulse.job("pulse.open")
+    pulse.dispatch()
+    message = pulse.dm("U0ANA")[0]
+    assert len(message["blocks"]) <= 50
+    for block in message["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        if block["type"] == "actions":
+            assert len(block["elements"]) <= 25
+            for element in block["elements"]:
+                if element["type"] == "button":
+                    assert len(element["text"]["text"]) <= 75 and len(element["value"]) <= 2000
+                else:
+                    assert len(element["options"]) <= 100
+
+
+def test_fan_out_survives_429_and_500_without_duplicates(pulse: Pulse) -> None:
+    weekly_schedule(pulse)
+    pulse.clock.advance(timedelta(days=2))
+    pulse.job("pulse.open")
+    pulse.slack.fail_next("chat.postMessage", status=429, retry_after=5)
+    pulse.slack.fail_next("chat.postMessage", status=500)
+    for _ in range(4):
+        pulse.dispatch()
+        pulse.clock.advance(timedelta(minutes=5))
+    for user_id, *_ in PEOPLE:
+        assert len(pulse.dm(user_id)) == 1, user_id
+    with pulse.session_factory() as session:
+        assert set(session.scalars(select(OutboxMessage.state))) == {OutboxState.SENT}
+
+
+# -- answering -------------------------------------------------------------------------------------
+
+
+def test_answer_change_skip_and_thank_you(pulse: Pulse) -> None:
+    open_and_deliver(pulse)
+    message = pulse.dm("U0ANA")[0]
+    rows = answer_buttons(message)
+    assert len(rows) == 5
+
+    first = rows[0][0]
+    pulse.click("U0ANA", first, message)
+    updated = wait_for_update(pulse, 1)
+    assert "✅ Your answer" in updated["blocks"][1]["text"]["text"]
+    assert len(answers(pulse)) == 1
+
+    pulse.click("U0ANA", rows[0][1], message)  # change the answer
+    wait_for_update(pulse, 2)
+    stored = answers(pulse)
+    assert len(stored) == 1
+    assert stored[0].value == _value_of(rows[0][1])
+
+    pulse.click("U0ANA", rows[0][1], message)  # a double click changes nothing
+    wait_for_update(pulse, 3)
+    assert len(answers(pulse)) == 1
+
+    for row in rows[1:]:
+        skip = next(e for e in row if e["action_id"] == "pulse.skip")
+        pulse.click("U0ANA", skip, message)
+    final = wait_for_update(pulse, 7)
+    assert final["text"].startswith("Thank you, Ana")
+    assert "What happens next" in final["blocks"][0]["text"]["text"]
+    stored = answers(pulse)
+    assert sorted(a.value is None for a in stored) == [False, True, True, True, True]
+
+
+def _value_of(element: dict[str, Any]) -> int | None:
+    if element["type"] == "static_select":
+        return int(element["options"][0]["value"].split("|")[2])
+    return int(element["value"].split("|")[2])
+
+
+def test_the_comment_modal(pulse: Pulse) -> None:
+    open_and_deliver(pulse)
+    message = pulse.dm("U0ANA")[0]
+    comment = next(e for e in answer_buttons(message)[0] if e["action_id"] == "pulse.comment")
+    pulse.click("U0ANA", comment, message)
+    view = pulse.slack.wait_for("views.open")[0]["view"]
+    assert view["callback_id"] == "pulse.comment_view"
+    assert view["blocks"][1]["element"]["max_length"] == 1000
+
+    too_long = pulse.requests.view_submission(
+        "pulse.comment_view",
+        {"comment": {"comment": {"type": "plain_text_input", "value": "x" * 1001}}},
+        user_id="U0ANA",
+        private_metadata=view["private_metadata"],
+    )
+    assert too_long.get_json()["response_action"] == "errors"
+    assert "up to 1000 characters" in too_long.get_json()["errors"]["comment"]
+    assert answers(pulse) == []
+
+    ok = pulse.requests.view_submission(
+        "pulse.comment_view",
+        {"comment": {"comment": {"type": "plain_text_input", "value": "More focus time, please."}}},
+        user_id="U0ANA",
+        private_metadata=view["private_metadata"],
+    )
+    assert ok.status_code == 200
+    updated = wait_for_update(pulse, 1)
+    assert "More focus time, please." in updated["blocks"][1]["text"]["text"]
+    assert [a.comment for a in answers(pulse)] == ["More focus time, please."]
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def test_clicks_that_cannot_count_get_a_kind_reply_and_change_nothing(pulse: Pulse, session_factory) -> None:  # type: ignore[no-untyped-def]
+    open_and_deliver(pulse)
+    message = pulse.dm("U0ANA")[0]
+    button = answer_buttons(message)[0][0]
+    round_id, question_id, value = button["value"].split("|")
+
+    cases = [
+        ("U0ANA", {**button, "value": f"999999|{question_id}|{value}"}, "I can't find that pulse"),
+        ("U0ANA", {**button, "value": f"{round_id}|engagement.nope|{value}"}, "isn't part of your pulse"),
+        ("U0ANA", {**button, "value": f"{round_id}|{question_id}|42"}, "isn't one of the answers"),
+        ("U0ANA", {**button, "value": "garbage"}, "I can't find that pulse"),
+        ("U0STRANGER", button, "wasn't sent to you"),
+    ]
+    for n, (user_id, element, words) in enumerate(cases, start=1):
+        pulse.click(user_id, element, message)
+        assert words in wait_for_reply(pulse, n)
+    assert answers(pulse) == []
+
+    with session_factory.begin() as session:
+        session.scalar(select(Person).where(Person.slack_user_id == "U0CHEN")).active = False
+    pulse.click("U0CHEN", answer_buttons(pulse.dm("U0CHEN")[0])[0][0], pulse.dm("U0CHEN")[0])
+    assert "account is switched off" in wait_for_reply(pulse, len(cases) + 1)
+    assert answers(pulse) == []
+    assert pulse.slack.calls_to("chat.update") == []
+
+
+# -- reminders and closing ---------------------------------------------------------------------------
+
+
+def test_one_reminder_only_for_those_who_have_not_answered(pulse: Pulse) -> None:
+    open_and_deliver(pulse)  # Monday 20:00 UTC
+    pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
+    wait_for_update(pulse, 1)
+    pulse.clock.advance(timedelta(hours=22))  # Tuesday 18:00: 24 h after everyone's 10:00 except Iris's
+    assert pulse.job("pulse.remind") == 2  # Marcus, Chen (Iris's 24 h are not up; Ana answered)
+    pulse.clock.advance(timedelta(hours=1))
+    assert pulse.job("pulse.remind") == 1  # Iris
+    assert pulse.job("pulse.remind") == 0
+    pulse.dispatch()
+    for user_id, count in [("U0ANA", 1), ("U0MARCUS", 2), ("U0CHEN", 2), ("U0IRIS", 2)]:
+        assert len(pulse.dm(user_id)) == count, user_id
+    assert "gentle nudge" in pulse.dm("U0CHEN")[1]["text"]
+
+
+def test_closing_counts_participation_and_forgets_who_answered(pulse: Pulse) -> None:
+    open_and_deliver(pulse)
+    pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
+    wait_for_update(pulse, 1)
+    pulse.clock.advance(timedelta(days=3))
+    assert pulse.job("pulse.close") == 1
+    with pulse.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(PulseParticipant)) == 0
+        assert [a.slot for a in session.scalars(select(PulseAnswer))] == [None]
+        units = {(u.invited, u.responded) for u in session.scalars(select(PulseUnit))}
+        assert units == {(1, 0), (3, 1)}  # Marcus alone under nobody; three reports under Marcus
+        assert session.scalar(select(PulseRound.status)) == "closed"
+
+    message = pulse.dm("U0CHEN")[0]
+    pulse.click("U0CHEN", answer_buttons(message)[0][0], message)
+    assert "This pulse closed on" in wait_for_reply(pulse)
+    assert len(answers(pulse)) == 1
+
+
+# -- anonymity ------------------------------------------------------------------------------------------
+
+
+def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # type: ignore[no-untyped-def]
+    schema = inspect(engine)
+    answer_columns = {c["name"] for c in schema.get_columns("pulse_answer")}
+    assert answer_columns == {"id", "round_id", "unit_id", "question_id", "value", "comment", "slot"}
+    referenced = {fk["referred_table"] for fk in schema.get_foreign_keys("pulse_answer")}
+    assert referenced == {"pulse_round", "pulse_unit"}
+    unit_fks = {fk["referred_table"]: fk["constrained_columns"] for fk in schema.get_foreign_keys("pulse_unit")}
+    assert unit_fks["person"] == ["manager_id"]  # the unit's manager, never a respondent
+
+    open_and_deliver(pulse)
+    for user_id in ("U0ANA", "U0CHEN", "U0IRIS"):
+        message = pulse.dm(user_id)[0]
+        pulse.click(user_id, answer_buttons(message)[0][0], message)
+    wait_for_update(pulse, 3)
+    with pulse.session_factory() as session:
+        stored = session.scalars(select(PulseAnswer)).all()
+        person_ids = {p.id for p in session.scalars(select(Person))}
+        slack_ids = {p.slack_user_id for p in session.scalars(select(Person))}
+    for row in stored:
+        values = {str(v) for v in (row.id, row.question_id, row.value, row.comment, row.slot)}
+        assert not values & {str(i) for i in person_ids} - {str(row.value)}
+        assert not values & slack_ids
+        assert len(row.slot or "") == 64  # an HMAC, not an id
+    ids = [row.id for row in stored]
+    assert len(set(ids)) == 3 and all(len(i) == 32 for i in ids)
+
+
+# -- /pulse ---------------------------------------------------------------------------------------
+
+
+def test_pulse_command_for_employees(pulse: Pulse) -> None:
+    reply = pulse.requests.command("/pulse", "", user_id="U0ANA").get_json()
+    assert "There's no pulse open for you right now" in reply["text"]
+    assert "/empathy help" in reply["text"]
+    open_and_deliver(pulse)
+    reply = pulse.requests.command("/pulse", "", user_id="U0ANA").get_json()
+    assert "You've answered 0 of 5" in reply["text"]
+
+
+def test_pulse_send_is_for_hr_only(pulse: Pulse) -> None:
+    refused = pulse.requests.command("/pulse", "send", user_id="U0ANA").get_json()
+    assert refused["text"].startswith("Only HR admins can do that")
+    with pulse.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(PulseRound)) == 0
+
+    accepted = pulse.requests.command("/pulse", "send Platform", user_id="U0MARCUS").get_json()
+    assert accepted["text"].startswith("On it")
+    assert "Done: a pulse for Platform is on its way to 4 people" in wait_for_reply(pulse)
+    pulse.dispatch()
+    assert all(len(pulse.dm(u)) == 1 for u, *_ in PEOPLE)
+
+    unknown_team = pulse.requests.command("/pulse", "send Narnia", user_id="U0MARCUS").get_json()
+    assert unknown_team["text"].startswith("On it")
+    assert "There's no team called 'Narnia'" in wait_for_reply(pulse, 2)
+
+
+def test_unknown_pulse_subcommand(pulse: Pulse) -> None:
+    reply = pulse.requests.command("/pulse", "explode", user_id="U0ANA").get_json()
+    assert "I don't know `/pulse explode`" in reply["text"]
+
+
+def test_rotation_is_the_same_within_a_unit_and_moves_on_next_round(pulse: Pulse) -> None:
+    weekly_schedule(pulse)
+    pulse.clock.advance(timedelta(days=1))
+    pulse.job("pulse.open")
+    pulse.clock.advance(timedelta(days=7))
+    pulse.job("pulse.open")
+    with pulse.session_factory() as session:
+        rounds = session.scalars(select(PulseRound).order_by(PulseRound.id)).all()
+        assert [r.round_date for r in rounds] == [date(2026, 11, 23), date(2026, 11, 30)]
+        by_round = [
+            {
+                u.manager_id: set(u.questions)
+                for u in session.scalars(select(PulseUnit).where(PulseUnit.round_id == r.id))
+            }
+            for r in rounds
+        ]
+        participants = session.execute(select(PulseParticipant.round_id, PulseParticipant.unit_id)).all()
+    assert len(participants) == 8
+    for manager, first in by_round[0].items():
+        assert len(first) == 5
+        assert not first & by_round[1][manager], "the second round should ask what the first did not"
