@@ -20,7 +20,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from surveys.bank import QuestionBank
 
 from bot.clock import SystemClock
 from bot.crypto import SecretBox
@@ -35,6 +34,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
+from surveys.bank import QuestionBank
 from surveys.models import PulseRound, PulseSchedule
 from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
 

@@ -6,8 +6,8 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from bot.database import make_engine
 import surveys.models  # noqa: F401  (registers the pulse tables)
+from bot.database import make_engine
 from bot.models import Base
 
 config = context.config

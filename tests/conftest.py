@@ -17,9 +17,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
-import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.models import Base, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app

@@ -69,7 +69,7 @@ def test_commands_refuse_an_out_of_date_schema(
 def test_jobs_list_and_run(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["jobs", "list"]) == 0
     listing = capsys.readouterr().out
-    for name in ("outbox.dispatch", "org.sync", "events.prune"):
+    for name in ("outbox.dispatch", "org.sync", "events.prune", "pulse.open", "pulse.remind", "pulse.close"):
         assert name in listing
     assert main(["jobs", "run", "events.prune"]) == 0
     assert capsys.readouterr().out.strip() == "events.prune: 0"

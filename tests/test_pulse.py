@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from slack_bolt import App
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
-from surveys.bank import QuestionBank
 
 from bot.app import create_app
 from bot.clock import ManualClock
@@ -23,6 +22,7 @@ from bot.scheduler import run_job
 from bot.settings import Settings
 from bot.slack_client import build_web_client
 from bot.web import create_web_app
+from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit
 from surveys.schedules import ScheduleSettings, save_schedule
 from tests.conftest import SIGNING_SECRET, TEAM_ID
@@ -336,7 +336,7 @@ def test_one_reminder_only_for_those_who_have_not_answered(pulse: Pulse) -> None
     open_and_deliver(pulse)  # Monday 20:00 UTC
     pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
     wait_for_update(pulse, 1)
-    pulse.clock.advance(timedelta(hours=22))  # Tuesday 18:00: 24 h after everyone's 10:00 except Iris's
+    pulse.clock.advance(timedelta(hours=19))  # Tuesday 15:00 UTC: 24 h after everyone's 10:00 but Iris's
     assert pulse.job("pulse.remind") == 2  # Marcus, Chen (Iris's 24 h are not up; Ana answered)
     pulse.clock.advance(timedelta(hours=1))
     assert pulse.job("pulse.remind") == 1  # Iris
