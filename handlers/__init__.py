@@ -6,7 +6,7 @@ from slack_bolt import App
 
 
 def register_all(app: App) -> None:
-    from handlers import coming_soon, empathy, home, pulse
+    from handlers import coming_soon, empathy, home, pulse, pulse_settings
 
-    for module in (empathy, home, pulse, coming_soon):
+    for module in (empathy, home, pulse, pulse_settings, coming_soon):
         module.register(app)

@@ -7,14 +7,18 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.app import empathy_context
-from bot.models import Person, Workspace
+from bot.app import AppContext, empathy_context
+from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, org_summary
-from bot.settings import Settings
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
 from handlers.empathy import WHAT_I_STORE
+from handlers.pulse_settings import OPEN_ACTION
+from surveys.models import PulseSchedule
+from surveys.rounds import open_progress_for
+from surveys.schedules import describe
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +27,16 @@ DIVIDER = {"type": "divider"}
 
 
 def build_home_view(
-    session: Session, workspace: Workspace, person: Person | None, settings: Settings
+    session: Session, workspace: Workspace, person: Person | None, empathy: AppContext
 ) -> dict[str, Any]:
-    role = home_role(session, person, settings)
+    role = home_role(session, person, empathy.settings)
     blocks = _greeting(person, role)
-    blocks += _employee_section(person)
+    blocks += _employee_section(session, workspace, person, empathy)
     if person is not None and role in (HomeRole.MANAGER, HomeRole.HR):
         blocks += _manager_section(session, person)
     if role is HomeRole.HR:
         blocks += _hr_section(session, workspace)
+        blocks += _pulse_admin_section(session, workspace)
     blocks += [DIVIDER, mrkdwn_section(WHAT_I_STORE), context_block("`/empathy help` explains it all again.")]
     return {"type": "home", "callback_id": f"home_{role.value}", "blocks": blocks[:MAX_BLOCKS]}
 
@@ -54,14 +59,26 @@ def _greeting(person: Person | None, role: HomeRole) -> list[dict[str, Any]]:
     return [header(f"Hi {person.first_name or 'there'} 👋"), mrkdwn_section(role_line)]
 
 
-def _employee_section(person: Person | None) -> list[dict[str, Any]]:
-    if person is None or not person.active:
+def _employee_section(
+    session: Session, workspace: Workspace, person: Person | None, empathy: AppContext
+) -> list[dict[str, Any]]:
+    if person is None or not person.active or person.slack_user_id is None:
         return []
+    found = open_progress_for(session, empathy.box, workspace, person.slack_user_id, empathy.clock.now())
+    if found is None:
+        pulse = "No pulse is open for you right now; the next one will come to your DMs."
+    elif found.done:
+        pulse = f"You've answered your pulse, thank you! It closes on {found.round.closes_at:%a %d %b}."
+    else:
+        pulse = (
+            f"Your pulse is open until {found.round.closes_at:%a %d %b}: {found.answered} of "
+            f"{len(found.question_ids)} answered. It's in our DMs."
+        )
     return [
         DIVIDER,
         mrkdwn_section(
-            "*Your pulse* _(coming soon)_\nShort, confidential check-ins. Results are only shown for groups "
-            "of 5 or more, and your answers are never stored with your name."
+            f"*Your pulse*\n{pulse}\nConfidential: results are only shown for groups of 5 or more, and your "
+            "answers are never stored with your name."
         ),
         mrkdwn_section(
             "*Kudos and suggestions* _(coming soon)_\nThank a colleague with `/kudos`, or share an idea "
@@ -105,13 +122,40 @@ def _hr_section(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
     ]
 
 
+def _pulse_admin_section(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
+    schedules = session.scalars(
+        select(PulseSchedule).where(PulseSchedule.workspace_id == workspace.id, PulseSchedule.active.is_(True))
+    ).all()
+    lines = [
+        "• " + escape(describe(s, team.name if (team := session.get(Team, s.team_id) if s.team_id else None) else None))
+        for s in schedules[:20]
+    ]
+    text = "*Pulse schedules*\n" + ("\n".join(lines) if lines else "None yet: set one up so people hear from me.")
+    return [
+        mrkdwn_section(text),
+        {
+            "type": "actions",
+            "block_id": "pulse_admin",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Pulse settings"},
+                    "action_id": OPEN_ACTION,
+                    "value": "everyone",
+                }
+            ],
+        },
+        context_block("`/pulse send` sends a pulse to everyone now; `/pulse send Team name` to one team."),
+    ]
+
+
 def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, Any]) -> None:
     if event.get("tab") not in (None, "home"):
         return
     empathy = empathy_context(context)
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
-        view = build_home_view(session, workspace, person, empathy.settings)
+        view = build_home_view(session, workspace, person, empathy)
     client.views_publish(user_id=event["user"], view=view)
 
 

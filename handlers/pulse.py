@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from bot.models import Workspace
 from bot.people import is_hr
 from bot.pulse_jobs import cancel_pending, open_pulse_now, reminder_key
 from handlers.common import ephemeral, escape, request_identity
+from handlers.pulse_settings import open_settings
 from handlers.pulse_views import (
     ANSWER_ACTION,
     COMMENT_ACTION,
@@ -49,6 +51,7 @@ PULSE_HELP = (
     "*`/pulse`* shows your open pulse. HR can also use:\n"
     "• `/pulse send` (everyone) or `/pulse send Team name`: send a pulse now\n"
     "• `/pulse schedule`: show the pulse schedules\n"
+    "• `/pulse settings` or `/pulse settings Team name`: change when pulses go out\n"
     f"{PRIVACY}"
 )
 
@@ -56,7 +59,9 @@ PULSE_HELP = (
 # -- /pulse ------------------------------------------------------------------------------------
 
 
-def handle_pulse_command(ack: Ack, command: dict[str, Any], context: dict[str, Any], respond: Respond) -> None:
+def handle_pulse_command(
+    ack: Ack, command: dict[str, Any], context: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
     empathy = empathy_context(context)
     name, _, rest = (command.get("text") or "").strip().partition(" ")
     name = name.lower()
@@ -67,6 +72,12 @@ def handle_pulse_command(ack: Ack, command: dict[str, Any], context: dict[str, A
         return
     if name == "help":
         ack(**ephemeral(PULSE_HELP))
+        return
+    if name == "settings":
+        ack()
+        refusal = open_settings(client, command["trigger_id"], empathy, context, rest.strip())
+        if refusal:
+            respond(**ephemeral(refusal), replace_original=False)
         return
     if name not in ("send", "schedule"):
         ack(**ephemeral(f"I don't know `/pulse {escape(name[:40])}`.\n{PULSE_HELP}"))
@@ -134,7 +145,7 @@ def _schedules_text(session: Session, workspace: Workspace) -> str:
         select(PulseSchedule).where(PulseSchedule.workspace_id == workspace.id, PulseSchedule.active.is_(True))
     ).all()
     if not schedules:
-        return "No pulse schedule is set up yet. Set one with `empathy-bot pulse schedule`."
+        return "No pulse schedule is set up yet. Set one with `/pulse settings` or from my Home tab."
     lines = []
     for schedule in schedules:
         team = session.get(Team, schedule.team_id) if schedule.team_id else None
@@ -185,11 +196,11 @@ def _record_and_update(
                 now=empathy.clock.now(),
             )
             cancel_pending(session, reminder_key(round_id, progress.person.id))
-            company = workspace.name or "our company"
+            # Inside the transaction, under the participant's lock: a person's updates reach Slack in
+            # the order their clicks were applied, so the message never shows an older state.
+            _update_message(client, body, empathy, progress, workspace.name or "our company")
     except PulseError as error:
         respond(text=str(error), response_type="ephemeral", replace_original=False)
-        return
-    _update_message(client, body, empathy, progress, company)
 
 
 def _update_message(
@@ -199,17 +210,23 @@ def _update_message(
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if not channel or not ts:
         return
+    try:
+        client.chat_update(channel=channel, ts=ts, **_progress_message(empathy, progress, company))
+    except SlackApiError as error:
+        # The answer is saved either way; the message catches up on the next click.
+        logger.warning("could not update a pulse message: %s", error.response.get("error"))
+
+
+def _progress_message(empathy: AppContext, progress: Progress, company: str) -> dict[str, Any]:
     if progress.done:
-        message = thank_you_message(
+        return thank_you_message(
             first_name=progress.person.first_name,
             round_id=progress.round.id,
             count=len(progress.question_ids),
             closes_at=progress.round.closes_at,
             min_group=progress.round.min_group,
         )
-    else:
-        message = _questions_message(empathy, progress, company)
-    client.chat_update(channel=channel, ts=ts, **message)
+    return _questions_message(empathy, progress, company)
 
 
 def _questions_message(empathy: AppContext, progress: Progress, company: str) -> dict[str, Any]:
@@ -318,13 +335,11 @@ def handle_comment_submission(
                 now=empathy.clock.now(),
             )
             cancel_pending(session, reminder_key(progress.round.id, progress.person.id))
-            company = workspace.name or "our company"
+            container = {"container": {"channel_id": channel, "message_ts": ts}}
+            _update_message(client, container, empathy, progress, workspace.name or "our company")
     except PulseError as error:
         if channel:
             client.chat_postEphemeral(channel=channel, user=user_id, text=str(error))
-        return
-    if channel and ts:
-        _update_message(client, {"container": {"channel_id": channel, "message_ts": ts}}, empathy, progress, company)
 
 
 def register(app: App) -> None:

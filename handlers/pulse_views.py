@@ -78,7 +78,9 @@ def pulse_message(
 def question_blocks(
     number: int, question: Question, round_id: int, answer: Answer | None, company: str
 ) -> list[dict[str, Any]]:
-    lines = [f"*{number}. {escape(question.render_text(company))}*"]
+    # Slack's bold does not cross line breaks: bold the first line, leave statements beneath plain.
+    first, _, rest = escape(question.render_text(company)).partition("\n")
+    lines = [f"*{number}. {first}*" + (f"\n{rest}" if rest else "")]
     if answer is not None:
         if answer.value is None:
             lines.append("⏭️ Skipped")

@@ -25,13 +25,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.crypto import SecretBox
 from bot.models import Person, Workspace
 from surveys.bank import QuestionBank
 from surveys.cadence import candidate_days, earliest_send_at, is_round_day, local_send_at
-from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseSchedule, PulseUnit, QuestionExposure
+from surveys.models import (
+    PulseAnswer,
+    PulseParticipant,
+    PulseRound,
+    PulseSchedule,
+    PulseUnit,
+    QuestionExposure,
+    random_id,
+)
 from surveys.rotation import choose_questions
 
 COMMENT_LIMIT = 1000
@@ -311,8 +320,12 @@ def _participation(
         raise NotInvited()
     if not person.active:
         raise Deactivated()
+    # Locked for the rest of the transaction: one person's quick clicks are applied one after the
+    # other, so each sees the answers before it (and a double click cannot race for the same slot).
     participant = session.scalar(
-        select(PulseParticipant).where(PulseParticipant.round_id == pulse.id, PulseParticipant.person_id == person.id)
+        select(PulseParticipant)
+        .where(PulseParticipant.round_id == pulse.id, PulseParticipant.person_id == person.id)
+        .with_for_update()
     )
     if participant is None:
         raise NotInvited()
@@ -385,19 +398,22 @@ def _upsert(
     value: int | object | None = _UNSET,
     comment: str | object | None = _UNSET,
 ) -> None:
-    slot = slot_for(box, participant, question_id)
-    row = session.scalar(
-        select(PulseAnswer).where(PulseAnswer.round_id == participant.round_id, PulseAnswer.slot == slot)
-    )
-    if row is None:
-        row = PulseAnswer(
-            round_id=participant.round_id, unit_id=participant.unit_id, question_id=question_id, slot=slot
+    """One statement, so a double click can never make two rows for one slot, on either database."""
+    changes = {k: v for k, v in (("value", value), ("comment", comment)) if v is not _UNSET}
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(PulseAnswer)
+        .values(
+            id=random_id(),
+            round_id=participant.round_id,
+            unit_id=participant.unit_id,
+            question_id=question_id,
+            slot=slot_for(box, participant, question_id),
+            **changes,
         )
-        session.add(row)
-    if value is not _UNSET:
-        row.value = value  # type: ignore[assignment]
-    if comment is not _UNSET:
-        row.comment = comment  # type: ignore[assignment]
+        .on_conflict_do_update(index_elements=["round_id", "slot"], set_=changes)
+    )
+    session.execute(statement)
 
 
 def progress(

@@ -50,7 +50,8 @@ def _text_of(blocks: list[dict]) -> str:
         if "text" in block:
             parts.append(block["text"]["text"])
         for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
+            text = element.get("text", "")
+            parts.append(text["text"] if isinstance(text, dict) else text)
     return "\n".join(parts)
 
 

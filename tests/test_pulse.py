@@ -143,6 +143,19 @@ def wait_for_update(pulse: Pulse, count: int) -> dict[str, Any]:
     return pulse.slack.wait_for("chat.update", count=count)[-1]
 
 
+def eventually(check: Any, timeout: float = 5.0) -> None:
+    """Listeners update the message, then commit: give the commit a moment to land."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def answers(pulse: Pulse) -> list[PulseAnswer]:
     with pulse.session_factory() as session:
         return list(session.scalars(select(PulseAnswer)))
@@ -241,17 +254,15 @@ def test_answer_change_skip_and_thank_you(pulse: Pulse) -> None:
     pulse.click("U0ANA", first, message)
     updated = wait_for_update(pulse, 1)
     assert "✅ Your answer" in updated["blocks"][1]["text"]["text"]
-    assert len(answers(pulse)) == 1
+    eventually(lambda: _assert_len(answers(pulse), 1))
 
     pulse.click("U0ANA", rows[0][1], message)  # change the answer
     wait_for_update(pulse, 2)
-    stored = answers(pulse)
-    assert len(stored) == 1
-    assert stored[0].value == _value_of(rows[0][1])
+    eventually(lambda: _assert_values(answers(pulse), [_value_of(rows[0][1])]))
 
     pulse.click("U0ANA", rows[0][1], message)  # a double click changes nothing
     wait_for_update(pulse, 3)
-    assert len(answers(pulse)) == 1
+    eventually(lambda: _assert_values(answers(pulse), [_value_of(rows[0][1])]))
 
     for row in rows[1:]:
         skip = next(e for e in row if e["action_id"] == "pulse.skip")
@@ -259,8 +270,15 @@ def test_answer_change_skip_and_thank_you(pulse: Pulse) -> None:
     final = wait_for_update(pulse, 7)
     assert final["text"].startswith("Thank you, Ana")
     assert "What happens next" in final["blocks"][0]["text"]["text"]
-    stored = answers(pulse)
-    assert sorted(a.value is None for a in stored) == [False, True, True, True, True]
+    eventually(lambda: _assert_values(answers(pulse), [_value_of(rows[0][1]), None, None, None, None]))
+
+
+def _assert_len(items: list[Any], count: int) -> None:
+    assert len(items) == count
+
+
+def _assert_values(stored: list[PulseAnswer], expected: list[int | None]) -> None:
+    assert sorted((a.value is None, a.value or 0) for a in stored) == sorted((v is None, v or 0) for v in expected)
 
 
 def _value_of(element: dict[str, Any]) -> int | None:
@@ -297,7 +315,11 @@ def test_the_comment_modal(pulse: Pulse) -> None:
     assert ok.status_code == 200
     updated = wait_for_update(pulse, 1)
     assert "More focus time, please." in updated["blocks"][1]["text"]["text"]
-    assert [a.comment for a in answers(pulse)] == ["More focus time, please."]
+    eventually(lambda: _assert_comments(answers(pulse), ["More focus time, please."]))
+
+
+def _assert_comments(stored: list[PulseAnswer], expected: list[str]) -> None:
+    assert [a.comment for a in stored] == expected
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -336,6 +358,7 @@ def test_one_reminder_only_for_those_who_have_not_answered(pulse: Pulse) -> None
     open_and_deliver(pulse)  # Monday 20:00 UTC
     pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
     wait_for_update(pulse, 1)
+    eventually(lambda: _assert_len(answers(pulse), 1))
     pulse.clock.advance(timedelta(hours=19))  # Tuesday 15:00 UTC: 24 h after everyone's 10:00 but Iris's
     assert pulse.job("pulse.remind") == 2  # Marcus, Chen (Iris's 24 h are not up; Ana answered)
     pulse.clock.advance(timedelta(hours=1))
@@ -351,6 +374,7 @@ def test_closing_counts_participation_and_forgets_who_answered(pulse: Pulse) -> 
     open_and_deliver(pulse)
     pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
     wait_for_update(pulse, 1)
+    eventually(lambda: _assert_len(answers(pulse), 1))
     pulse.clock.advance(timedelta(days=3))
     assert pulse.job("pulse.close") == 1
     with pulse.session_factory() as session:
@@ -383,6 +407,7 @@ def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # t
         message = pulse.dm(user_id)[0]
         pulse.click(user_id, answer_buttons(message)[0][0], message)
     wait_for_update(pulse, 3)
+    eventually(lambda: _assert_len(answers(pulse), 3))
     with pulse.session_factory() as session:
         stored = session.scalars(select(PulseAnswer)).all()
         person_ids = {p.id for p in session.scalars(select(Person))}
