@@ -14,7 +14,6 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from surveys.bank import QuestionBank
 
 import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.clock import Clock, SystemClock
@@ -49,7 +48,6 @@ class AppContext:
     session_factory: sessionmaker[Session]
     clock: Clock
     box: SecretBox
-    bank: QuestionBank
 
 
 def create_app(
@@ -67,7 +65,6 @@ def create_app(
         session_factory=make_session_factory(engine),
         clock=clock or SystemClock(),
         box=SecretBox(settings.secret_key),
-        bank=QuestionBank.builtin(),
     )
     app = App(
         name="empathy-bot",

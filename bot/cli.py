@@ -34,8 +34,9 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
-from surveys.bank import QuestionBank
+from surveys.bank import PackError
 from surveys.models import PulseRound, PulseSchedule
+from surveys.pack_store import add_custom_pack, workspace_bank
 from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
 
 logger = logging.getLogger("empathy_bot")
@@ -94,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("--packs", default="", help="comma-separated question packs (default: the standard ones)")
     schedule.set_defaults(run=cmd_pulse_schedule)
     pulse.add_parser("list", help="show pulse schedules and rounds").set_defaults(run=cmd_pulse_list)
+    packs = pulse.add_parser("packs", help="question packs").add_subparsers(required=True, metavar="ACTION")
+    packs.add_parser("list", help="list the question packs").set_defaults(run=cmd_pulse_packs_list)
+    pack_add = packs.add_parser("add", help="add a question pack from a YAML file (validated as a whole)")
+    pack_add.add_argument("file", type=Path)
+    pack_add.set_defaults(run=cmd_pulse_packs_add)
 
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
@@ -228,10 +234,10 @@ def cmd_pulse_send(args: argparse.Namespace) -> int:
     settings = _settings()
     _engine, factory = _database(settings)
     now = SystemClock().now()
-    bank = QuestionBank.builtin()
     with factory.begin() as session:
         workspace = _workspace(settings, session)
         team = _team(session, workspace, args.team)
+        bank = workspace_bank(session, workspace.id)
         opened = open_pulse_now(
             session,
             workspace,
@@ -252,10 +258,10 @@ def cmd_pulse_send(args: argparse.Namespace) -> int:
 def cmd_pulse_schedule(args: argparse.Namespace) -> int:
     settings = _settings()
     _engine, factory = _database(settings)
-    bank = QuestionBank.builtin()
     with factory.begin() as session:
         workspace = _workspace(settings, session)
         team = _team(session, workspace, args.team)
+        bank = workspace_bank(session, workspace.id)
         choice = ScheduleSettings(
             cadence=args.cadence.lower(),
             weekday=args.day.lower(),
@@ -285,6 +291,38 @@ def cmd_pulse_list(_args: argparse.Namespace) -> int:
             for r in session.scalars(select(PulseRound).order_by(PulseRound.id.desc()).limit(20))
         ]
     _print_table(("round", "key", "status", "opens (UTC)", "closes (UTC)"), rows)
+    return 0
+
+
+def cmd_pulse_packs_list(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        bank = workspace_bank(session, workspace.id)
+        rows = [
+            (p.id, p.name, str(len(p.questions)), "on" if p.enabled_by_default else "optional", p.attribution[:60])
+            for p in bank.packs.values()
+        ]
+    _print_table(("pack", "name", "questions", "default", "source"), rows)
+    return 0
+
+
+def cmd_pulse_packs_add(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {args.file}: {getattr(error, 'strerror', None) or error}") from None
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        try:
+            pack = add_custom_pack(session, workspace.id, text, source=args.file.name)
+        except PackError as error:
+            print(str(error), file=sys.stderr)
+            return 1
+    print(f"Added the pack '{pack.id}' ({len(pack.questions)} questions). Turn it on in the pulse settings.")
     return 0
 
 

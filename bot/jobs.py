@@ -9,7 +9,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
-from surveys.bank import QuestionBank
 
 from bot.clock import Clock
 from bot.crypto import SecretBox
@@ -52,14 +51,13 @@ def build_jobs(
         workspace = get_or_create_workspace(session, team_id, team_name)
         return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
 
-    bank = QuestionBank.builtin()
     box = SecretBox(settings.secret_key)
 
     def open_pulses(session: Session, clock: Clock) -> int:
-        return open_scheduled(session, bank, box, clock.now())
+        return open_scheduled(session, box, clock.now())
 
     def remind_pulses(session: Session, clock: Clock) -> int:
-        return send_reminders(session, bank, clock.now())
+        return send_reminders(session, clock.now())
 
     def close_pulses(session: Session, clock: Clock) -> int:
         return close_rounds(session, clock.now())

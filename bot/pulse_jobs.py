@@ -7,13 +7,14 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from surveys.bank import QuestionBank
 
 from bot.crypto import SecretBox
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import enqueue
 from handlers.pulse_views import pulse_message
+from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
+from surveys.pack_store import workspace_bank
 from surveys.rounds import Invitation, OpenedRound, close_due_rounds, due_reminders, open_round, open_scheduled_rounds
 
 
@@ -91,15 +92,19 @@ def open_pulse_now(
     return opened
 
 
-def open_scheduled(session: Session, bank: QuestionBank, box: SecretBox, now: datetime) -> int:
-    return sum(queue_invitations(session, bank, opened) for opened in open_scheduled_rounds(session, bank, box, now))
+def open_scheduled(session: Session, box: SecretBox, now: datetime) -> int:
+    return sum(
+        queue_invitations(session, workspace_bank(session, opened.round.workspace_id), opened)
+        for opened in open_scheduled_rounds(session, box, now)
+    )
 
 
-def send_reminders(session: Session, bank: QuestionBank, now: datetime) -> int:
+def send_reminders(session: Session, now: datetime) -> int:
     due = due_reminders(session, now)
     for pulse, participant in due:
         workspace = session.get(Workspace, pulse.workspace_id)
         assert workspace is not None
+        bank = workspace_bank(session, workspace.id)
         unit_questions = _unit_questions(session, participant)
         _queue_pulse_dm(
             session, bank, workspace, pulse, participant.person_id, unit_questions, None, reminder=True, now=now

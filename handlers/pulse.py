@@ -31,7 +31,9 @@ from handlers.pulse_views import (
     pulse_message,
     thank_you_message,
 )
+from surveys.bank import QuestionBank
 from surveys.models import PulseSchedule
+from surveys.pack_store import workspace_bank
 from surveys.rounds import (
     COMMENT_LIMIT,
     CommentTooLong,
@@ -122,7 +124,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
         opened = open_pulse_now(
             session,
             workspace,
-            empathy.bank,
+            workspace_bank(session, workspace.id),
             empathy.box,
             now=empathy.clock.now(),
             team_id=team.id if team else None,
@@ -187,7 +189,7 @@ def _record_and_update(
             progress = record_answer(
                 session,
                 workspace,
-                empathy.bank,
+                bank := workspace_bank(session, workspace.id),
                 empathy.box,
                 slack_user_id=body["user"]["id"],
                 round_id=round_id,
@@ -198,26 +200,26 @@ def _record_and_update(
             cancel_pending(session, reminder_key(round_id, progress.person.id))
             # Inside the transaction, under the participant's lock: a person's updates reach Slack in
             # the order their clicks were applied, so the message never shows an older state.
-            _update_message(client, body, empathy, progress, workspace.name or "our company")
+            _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
         respond(text=str(error), response_type="ephemeral", replace_original=False)
 
 
 def _update_message(
-    client: WebClient, body: dict[str, Any], empathy: AppContext, progress: Progress, company: str
+    client: WebClient, body: dict[str, Any], bank: QuestionBank, progress: Progress, company: str
 ) -> None:
     container = body.get("container") or {}
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if not channel or not ts:
         return
     try:
-        client.chat_update(channel=channel, ts=ts, **_progress_message(empathy, progress, company))
+        client.chat_update(channel=channel, ts=ts, **_progress_message(bank, progress, company))
     except SlackApiError as error:
         # The answer is saved either way; the message catches up on the next click.
         logger.warning("could not update a pulse message: %s", error.response.get("error"))
 
 
-def _progress_message(empathy: AppContext, progress: Progress, company: str) -> dict[str, Any]:
+def _progress_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
     if progress.done:
         return thank_you_message(
             first_name=progress.person.first_name,
@@ -226,11 +228,11 @@ def _progress_message(empathy: AppContext, progress: Progress, company: str) -> 
             closes_at=progress.round.closes_at,
             min_group=progress.round.min_group,
         )
-    return _questions_message(empathy, progress, company)
+    return _questions_message(bank, progress, company)
 
 
-def _questions_message(empathy: AppContext, progress: Progress, company: str) -> dict[str, Any]:
-    questions = [q for q in (empathy.bank.question(i) for i in progress.question_ids) if q is not None]
+def _questions_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
+    questions = [q for q in (bank.question(i) for i in progress.question_ids) if q is not None]
     return pulse_message(
         first_name=progress.person.first_name,
         round_id=progress.round.id,
@@ -255,6 +257,7 @@ def handle_review(
         workspace, _ = request_identity(session, context)
         found = open_progress_for(session, empathy.box, workspace, body["user"]["id"], empathy.clock.now())
         company = workspace.name or "our company"
+        bank = workspace_bank(session, workspace.id)
     if found is None or found.round.id != round_id:
         respond(
             text="That pulse has closed, so answers can't be changed any more. Thank you for taking part!",
@@ -264,7 +267,7 @@ def handle_review(
         return
     container = body.get("container") or {}
     client.chat_update(
-        channel=container["channel_id"], ts=container["message_ts"], **_questions_message(empathy, found, company)
+        channel=container["channel_id"], ts=container["message_ts"], **_questions_message(bank, found, company)
     )
 
 
@@ -277,14 +280,14 @@ def handle_comment_button(
     ack()
     empathy = empathy_context(context)
     parsed = parse_action_value(action.get("value") or "")
-    question = empathy.bank.question(parsed[1]) if parsed else None
+    with empathy.session_factory() as session:
+        workspace, _ = request_identity(session, context)
+        question = workspace_bank(session, workspace.id).question(parsed[1]) if parsed else None
+        found = open_progress_for(session, empathy.box, workspace, body["user"]["id"], empathy.clock.now())
+        company = workspace.name or "our company"
     if parsed is None or question is None:
         respond(text=str(RoundNotFound()), response_type="ephemeral", replace_original=False)
         return
-    with empathy.session_factory() as session:
-        workspace, _ = request_identity(session, context)
-        found = open_progress_for(session, empathy.box, workspace, body["user"]["id"], empathy.clock.now())
-        company = workspace.name or "our company"
     if found is None or found.round.id != parsed[0]:
         respond(
             text="That pulse has closed, so comments can't be added any more.",
@@ -336,7 +339,8 @@ def handle_comment_submission(
             )
             cancel_pending(session, reminder_key(progress.round.id, progress.person.id))
             container = {"container": {"channel_id": channel, "message_ts": ts}}
-            _update_message(client, container, empathy, progress, workspace.name or "our company")
+            bank = workspace_bank(session, workspace.id)
+            _update_message(client, container, bank, progress, workspace.name or "our company")
     except PulseError as error:
         if channel:
             client.chat_postEphemeral(channel=channel, user=user_id, text=str(error))

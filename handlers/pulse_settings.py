@@ -16,6 +16,7 @@ from handlers.common import context_block, mrkdwn_section, request_identity
 from surveys.bank import QuestionBank
 from surveys.cadence import CADENCES, WEEKDAYS
 from surveys.models import PulseSchedule
+from surveys.pack_store import workspace_bank
 from surveys.schedules import MAX_OPEN_DAYS, MAX_QUESTIONS, ScheduleSettings, save_schedule, validate
 
 OPEN_ACTION = "pulse.settings_open"
@@ -132,7 +133,7 @@ def open_settings(
         view = settings_modal(
             session,
             workspace,
-            empathy.bank,
+            workspace_bank(session, workspace.id),
             _schedule_for(session, workspace, team.id if team else None),
             str(team.id) if team else EVERYONE,
         )
@@ -175,12 +176,13 @@ def handle_submission(
     except ValueError:
         ack(response_action="errors", errors={"questions": "Please pick from the lists."})
         return
-    errors = _field_errors(choice, empathy.bank)
-    if errors:
-        ack(response_action="errors", errors=errors)
-        return
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
+        bank = workspace_bank(session, workspace.id)
+        errors = _field_errors(choice, bank)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
         if person is None or not person.active or not is_hr(session, person, empathy.settings):
             ack(response_action="errors", errors={"team": NOT_HR})
             return
@@ -190,7 +192,7 @@ def handle_submission(
             ack(response_action="errors", errors={"team": "That team no longer exists; please choose again."})
             return
         ack()
-        save_schedule(session, workspace, empathy.bank, choice, team=team, today=empathy.clock.now().date())
+        save_schedule(session, workspace, bank, choice, team=team, today=empathy.clock.now().date())
     from handlers.home import publish_home
 
     publish_home(client, {"user": body["user"]["id"], "tab": "home"}, context)

@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from surveys.bank import Question
-
 from handlers.common import context_block, escape, mrkdwn_section
+from surveys.bank import Question
 from surveys.rounds import COMMENT_LIMIT, Answer
 
 MAX_MESSAGE_BLOCKS = 50

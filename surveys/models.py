@@ -127,3 +127,16 @@ class QuestionExposure(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_seen_on: Mapped[date]
+
+
+class CustomPack(Base):
+    """A question pack an admin loaded from a file (e.g. a licensed instrument), kept as its YAML."""
+
+    __tablename__ = "custom_pack"
+    __table_args__ = (UniqueConstraint("workspace_id", "pack_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    pack_id: Mapped[str] = mapped_column(String(41))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,6 +41,7 @@ from surveys.models import (
     QuestionExposure,
     random_id,
 )
+from surveys.pack_store import workspace_bank
 from surveys.rotation import choose_questions
 
 COMMENT_LIMIT = 1000
@@ -265,12 +266,13 @@ def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
         yield items[start : start + size]
 
 
-def open_scheduled_rounds(session: Session, bank: QuestionBank, box: SecretBox, now: datetime) -> list[OpenedRound]:
+def open_scheduled_rounds(session: Session, box: SecretBox, now: datetime) -> list[OpenedRound]:
     """Open every scheduled round whose day has begun somewhere on Earth. Safe to run any number of times."""
     opened: list[OpenedRound] = []
     for schedule in session.scalars(select(PulseSchedule).where(PulseSchedule.active.is_(True))):
         workspace = session.get(Workspace, schedule.workspace_id)
         assert workspace is not None
+        bank = workspace_bank(session, workspace.id)
         for day in candidate_days(now):
             starts = earliest_send_at(day, schedule.send_time)
             if not is_round_day(schedule.cadence, schedule.weekday, schedule.anchor_date, day):

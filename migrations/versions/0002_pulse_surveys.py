@@ -1,8 +1,8 @@
-"""pulse surveys: schedules, rounds, units, participants, answers, exposure
+"""pulse surveys: schedules, rounds, units, participants, answers, exposure, custom packs
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 00:23:24.850510
+Create Date: 2026-11-23 00:44:07.474474
 """
 
 from __future__ import annotations
@@ -23,6 +23,19 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     
+    op.create_table('custom_pack',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=False),
+    sa.Column('pack_id', sa.String(length=41), nullable=False),
+    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspace.id'], name=op.f('fk_custom_pack_workspace_id_workspace'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_custom_pack')),
+    sa.UniqueConstraint('workspace_id', 'pack_id', name=op.f('uq_custom_pack_workspace_id_pack_id'))
+    )
+    with op.batch_alter_table('custom_pack', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_custom_pack_workspace_id'), ['workspace_id'], unique=False)
+
     op.create_table('pulse_schedule',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=False),
@@ -159,4 +172,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pulse_schedule_workspace_id'))
 
     op.drop_table('pulse_schedule')
+    with op.batch_alter_table('custom_pack', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_custom_pack_workspace_id'))
+
+    op.drop_table('custom_pack')
     
