@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from bot.crypto import SecretBox
@@ -121,8 +121,10 @@ def _unit_questions(session: Session, participant: PulseParticipant) -> tuple[st
 def close_rounds(session: Session, now: datetime) -> int:
     closed = close_due_rounds(session, now)
     for round_id in closed:
-        # DMs not yet sent for a closed round (a long backlog) would only confuse: drop them.
-        cancel_pending(session, f"pulse:{round_id}:%")
+        # The round's outbox rows say who was reminded, i.e. who had not answered by then: kept past the
+        # close, they would tell a database reader which people a small unit's answers came from.
+        # Unsent ones would only confuse now. Both go.
+        session.execute(delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"pulse:{round_id}:%")))
     return len(closed)
 
 

@@ -226,6 +226,18 @@ def test_every_dm_fits_slack_limits(pulse: Pulse) -> None:
                     assert len(element["options"]) <= 100
 
 
+def test_deactivated_people_and_bots_get_nothing(pulse: Pulse) -> None:
+    with pulse.session_factory.begin() as session:
+        session.scalar(select(Person).where(Person.slack_user_id == "U0CHEN")).active = False
+        session.scalar(select(Person).where(Person.slack_user_id == "U0IRIS")).is_bot = True
+    weekly_schedule(pulse)
+    pulse.clock.advance(timedelta(days=2))
+    assert pulse.job("pulse.open") == 2
+    pulse.dispatch()
+    assert pulse.dm("U0CHEN") == [] and pulse.dm("U0IRIS") == []
+    assert len(pulse.dm("U0ANA")) == 1
+
+
 def test_fan_out_survives_429_and_500_without_duplicates(pulse: Pulse) -> None:
     weekly_schedule(pulse)
     pulse.clock.advance(timedelta(days=2))
@@ -383,6 +395,7 @@ def test_closing_counts_participation_and_forgets_who_answered(pulse: Pulse) -> 
         units = {(u.invited, u.responded) for u in session.scalars(select(PulseUnit))}
         assert units == {(1, 0), (3, 1)}  # Marcus alone under nobody; three reports under Marcus
         assert session.scalar(select(PulseRound.status)) == "closed"
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # nor who was reminded
 
     message = pulse.dm("U0CHEN")[0]
     pulse.click("U0CHEN", answer_buttons(message)[0][0], message)
