@@ -13,8 +13,8 @@ HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I
 
 WHAT_I_DO = (
     "*What I do*\n"
-    "• *Pulse surveys* _(coming soon)_: a few quick questions in a DM every week or two. Confidential: "
-    "results are only ever shown for groups of 5 or more.\n"
+    "• *Pulse surveys*: a few quick questions in a DM every week or two (`/pulse` shows yours). "
+    "Confidential: results are only ever shown for groups of 5 or more.\n"
     "• *Anonymous suggestions* _(coming soon)_: `/suggest` an idea; HR can reply without ever learning who you are.\n"
     "• *Kudos* _(coming soon)_: `/kudos @someone for …` to thank a colleague in public.\n"
     "• *Onboarding check-ins* _(coming soon)_: a friendly checklist for your first weeks.\n"
@@ -27,6 +27,8 @@ WHAT_I_STORE = (
     "time zone and Slack id, so I can reach you at a sensible hour.\n"
     "• The id of our direct-message conversation, so I don't have to ask Slack for it every time.\n"
     "• Messages I plan to send you, until they are sent.\n"
+    "• While a pulse is open: that it was sent to you and whether you have answered yet (so only people who "
+    "haven't get a reminder). I forget this when the pulse closes.\n"
     "*What I never store next to your name*: survey answers and anonymous suggestions. They are kept "
     "without any link to you, so nobody (not your manager, not HR, not an admin reading the database) "
     "can trace them back to you."
