@@ -145,6 +145,13 @@ def _database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return engine, make_session_factory(engine)
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
 def _workspace(settings: Settings, session: Session) -> Workspace:
     """The workspace the bot token belongs to, created on first use, with EMPATHY_ADMINS granted."""
     try:
@@ -177,10 +184,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_org_import(args: argparse.Namespace) -> int:
     settings = _settings()
     _engine, factory = _database(settings)
-    try:
-        text = args.file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"cannot read {args.file}: {getattr(error, 'strerror', None) or error}") from None
+    text = _read_text(args.file)
     with factory.begin() as session:
         workspace = _workspace(settings, session)
         report = import_org(session, workspace, text, SlackDirectory(build_web_client(settings)))
@@ -311,10 +315,7 @@ def cmd_pulse_packs_list(_args: argparse.Namespace) -> int:
 def cmd_pulse_packs_add(args: argparse.Namespace) -> int:
     settings = _settings()
     _engine, factory = _database(settings)
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"cannot read {args.file}: {getattr(error, 'strerror', None) or error}") from None
+    text = _read_text(args.file)
     with factory.begin() as session:
         workspace = _workspace(settings, session)
         try:
