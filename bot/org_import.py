@@ -1,7 +1,18 @@
 """Load the organisation from HR's CSV file: all-or-nothing, every problem listed by line.
 
-Everything is checked first, Slack lookups included; only a clean file is written, in the
-caller's one transaction. Re-importing the same file changes no row.
+The work goes in three steps, and only a clean file reaches the third:
+
+1. `parse_org_csv` reads the file and finds every problem visible in the file alone (columns,
+   values, duplicates, unknown managers, manager circles).
+2. `import_org` looks up the Slack account of every row that needs one.
+3. It writes the whole file in the caller's transaction, so the caller's commit is one unit.
+
+Any problem raises `OrgImportError` before the first write, listing them all by physical line.
+When the directory cannot be read at all (no network, a missing scope), the import stops asking and
+reports that as one problem on line 0 (it concerns the whole file, not a row), next to the row
+problems already found; its text has no line prefix.
+
+Re-importing the same file changes no row: values are compared before they are assigned.
 """
 
 from __future__ import annotations
@@ -9,27 +20,30 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.directory import Directory, DirectoryError
+from bot.directory import Directory, DirectoryError, DirectoryUser
 from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace, utcnow
 
 REQUIRED_COLUMNS = ("email", "name", "team", "manager_email", "role", "start_date")
 OPTIONAL_COLUMNS = ("slack_id", "timezone")
+ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 ROLES = ("employee", "hr")
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+$")
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
 class RowProblem:
-    line: int
+    line: int  # physical line in the file, header = 1; 0 = about the whole file
     message: str
 
     def __str__(self) -> str:
@@ -37,32 +51,33 @@ class RowProblem:
 
 
 class OrgImportError(Exception):
+    """The file was rejected and nothing was written. `str()` is the message for HR."""
+
     def __init__(self, problems: list[RowProblem]) -> None:
         self.problems = sorted(problems, key=lambda p: p.line)
         super().__init__(str(self))
 
     def __str__(self) -> str:
         count = len(self.problems)
-        head = (
-            f"Nothing was imported: {count} problem{'s' if count != 1 else ''} in the file. Fix them and import again."
-        )
-        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+        head = f"Nothing was imported: {count} {'problem' if count == 1 else 'problems'} in the file. Fix them and import again."
+        return "\n".join([head, *map(str, self.problems)])
 
 
 @dataclass
 class OrgRow:
     line: int
-    email: str
+    email: str  # lowercased
     name: str
     team: str
-    manager_email: str | None
+    manager_email: str | None  # lowercased
     role: str
     start_date: date | None
     slack_id: str | None
     timezone: str | None
-    # A row with problems is kept (invalid) so cross-row checks still know its email: a manager whose
-    # own row has a typo must not also be reported as "not in this file".
-    valid: bool = True
+    # Rows with problems are kept so cross-row checks still know their email: a manager whose own
+    # row has a bad date must not also be reported as "not in this file".
+    email_ok: bool = True
+    slack_id_from_file: bool = False
 
 
 @dataclass
@@ -71,7 +86,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     deactivated: int = 0
-    reactivated: int = 0
+    reactivated: int = 0  # reactivated people are counted here only, even if other values changed too
     teams_created: int = 0
     problems: list[RowProblem] = field(default_factory=list)
 
@@ -80,192 +95,254 @@ class ImportReport:
 
 
 def parse_org_csv(text: str) -> tuple[list[OrgRow], list[RowProblem]]:
-    """Rows and every problem that can be seen in the file alone."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    if header is None or not any(h.strip() for h in header):
-        return [], [
-            RowProblem(
-                1, f"the file is empty; the first line should be: {','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
-            )
-        ]
+    """The file's rows and every problem that can be seen in the file alone."""
+    records, problems = _records(text)
+    if not records:
+        return [], [*problems, RowProblem(1, f"the file is empty; its first line should be: {','.join(ALL_COLUMNS)}")]
+    (header_line, header), body = records[0], records[1:]
     columns = [h.strip().lower() for h in header]
-    problems = _header_problems(columns)
-    if problems:
-        return [], problems
+    header_problems = _header_problems(header_line, columns)
+    if header_problems:
+        return [], problems + header_problems
     rows: list[OrgRow] = []
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(columns):
-            problems.append(RowProblem(line, f"has {len(values)} values but the header has {len(columns)} columns"))
-            continue
-        row, row_problems = _parse_row(line, dict(zip(columns, (v.strip() for v in values), strict=True)))
+    for line, values in body:
+        row, row_problems = _parse_row(line, columns, values)
         problems += row_problems
         if row is not None:
             rows.append(row)
     if not rows and not problems:
-        problems.append(RowProblem(1, "the file has a header but nobody in it"))
-    # Checks across rows see every row with an email; only the file as a whole is ever written.
-    return rows, problems
+        problems.append(RowProblem(header_line, "the file has a header but nobody in it; add one line per person"))
+    return rows, sorted(problems + _cross_row_problems(rows), key=lambda p: p.line)
 
 
-def _header_problems(columns: list[str]) -> list[RowProblem]:
-    problems = []
+def _records(text: str) -> tuple[list[tuple[int, list[str]]], list[RowProblem]]:
+    """(first physical line, values) of every non-blank record; a quoted field may span lines."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for values in reader:
+            if any(v.strip() for v in values):
+                records.append((start, values))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        return records, [RowProblem(start, f"cannot be read as CSV ({error}); check the quotes on this line")]
+    return records, []
+
+
+def _header_problems(line: int, columns: list[str]) -> list[RowProblem]:
+    problems: list[RowProblem] = []
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        problems.append(
-            RowProblem(1, f"the header is missing the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-        )
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        problems.append(RowProblem(line, f"the header is missing the {_noun(missing, 'column')} {', '.join(missing)}"))
+    unknown = [c or "(an empty name)" for c in columns if c not in ALL_COLUMNS]
     if unknown:
-        allowed = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
         problems.append(
             RowProblem(
-                1,
-                f"the header has unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the columns are {allowed}",
+                line,
+                f"the header has the unknown {_noun(unknown, 'column')} {', '.join(unknown)}; "
+                f"the columns are {', '.join(ALL_COLUMNS)} (remove any others)",
             )
         )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicated:
-        problems.append(RowProblem(1, f"the header repeats {', '.join(duplicated)}"))
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        problems.append(RowProblem(line, f"the header has {', '.join(repeated)} more than once; keep one of each"))
     return problems
 
 
-def _parse_row(line: int, values: dict[str, str]) -> tuple[OrgRow | None, list[RowProblem]]:
-    problems: list[str] = []
-    email = values["email"].lower()
-    if not email:
-        problems.append("email is missing; every person needs their work email")
-    elif not _EMAIL.match(email):
-        problems.append(f"email '{values['email']}' does not look like an email address")
-    if not values["name"]:
-        problems.append("name is missing")
-    if not values["team"]:
-        problems.append("team is missing; use the name of the person's team, e.g. Platform")
-    role = values["role"].lower() or "employee"
-    if role not in ROLES:
-        problems.append(f"role '{values['role']}' is not one of employee, hr")
-    start_date = None
-    if values["start_date"]:
-        try:
-            start_date = date.fromisoformat(values["start_date"])
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", values["start_date"]):
-                raise ValueError
-        except ValueError:
-            problems.append(f"start_date '{values['start_date']}' is not a date like 2024-03-18 (YYYY-MM-DD)")
-    timezone = values.get("timezone") or None
-    if timezone and not _valid_timezone(timezone):
-        problems.append(f"timezone '{timezone}' is not a time zone name like Europe/Berlin or America/New_York")
-    slack_id = values.get("slack_id") or None
-    if slack_id and not _SLACK_ID.match(slack_id):
-        problems.append(
-            f"slack_id '{slack_id}' does not look like a Slack user id (like U0123ABCD); leave it empty to look it up by email"
+def _parse_row(line: int, columns: list[str], values: list[str]) -> tuple[OrgRow | None, list[RowProblem]]:
+    if len(values) != len(columns):
+        message = (
+            f"has {len(values)} values but the header has {len(columns)} columns; "
+            "check for a missing or extra comma (a value with a comma needs quotes)"
         )
-    manager_email = values["manager_email"].lower() or None
-    if manager_email and manager_email == email:
-        problems.append("manager_email is the person's own email; leave it empty for the top of the organisation")
-    row = OrgRow(line, email, values["name"], values["team"], manager_email, role, start_date, slack_id, timezone)
-    row.valid = not problems
-    return (row if email else None), [RowProblem(line, p) for p in problems]
+        return None, [RowProblem(line, message)]
+    if any("\0" in value for value in values):
+        # PostgreSQL cannot store it; it usually means the file was saved in another encoding.
+        return None, [RowProblem(line, "contains a NUL character; save the file again as CSV UTF-8")]
+    cells = {column: value.strip() for column, value in zip(columns, values, strict=True)}
+    row = OrgRow(
+        line=line,
+        email=cells["email"].lower(),
+        name=cells["name"],
+        team=cells["team"],
+        manager_email=cells["manager_email"].lower() or None,
+        role=cells["role"].lower() or "employee",
+        start_date=_parse_date(cells["start_date"]),
+        slack_id=cells.get("slack_id") or None,
+        timezone=cells.get("timezone") or None,
+    )
+    row.slack_id_from_file = row.slack_id is not None
+    row.email_ok = bool(_EMAIL.match(row.email))
+    problems = [RowProblem(line, m) for m in _row_messages(row, cells)]
+    return (row if row.email else None), problems
 
 
-def _valid_timezone(name: str) -> bool:
+def _row_messages(row: OrgRow, cells: dict[str, str]) -> list[str]:
+    """What is wrong with one row on its own, in column order."""
+    messages: list[str] = []
+    if not row.email:
+        messages.append("email is missing; every person needs their work email")
+    elif not row.email_ok:
+        messages.append(f"email '{cells['email']}' does not look like an email address; fix the spelling")
+    if not row.name:
+        messages.append("name is missing; write the person's full name")
+    if not row.team:
+        messages.append("team is missing; write the name of the person's team, e.g. Platform")
+    if row.manager_email and row.manager_email == row.email:
+        messages.append(
+            f"manager_email {row.manager_email} is the person's own email; "
+            "leave it empty for the person at the top of the organisation"
+        )
+    if row.role not in ROLES:
+        messages.append(f"role '{cells['role']}' is not one of employee, hr; leave it empty for employee")
+    if cells["start_date"] and row.start_date is None:
+        messages.append(
+            f"start_date '{cells['start_date']}' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty"
+        )
+    if row.slack_id and not _SLACK_ID.match(row.slack_id):
+        messages.append(
+            f"slack_id '{row.slack_id}' does not look like a Slack user id (like U0123ABCD); "
+            "fix it or leave it empty to look the person up by email"
+        )
+    if row.timezone and row.timezone not in _time_zones():
+        messages.append(
+            f"timezone '{row.timezone}' is not a time zone name like Europe/Berlin or America/New_York; "
+            "fix it or leave it empty to use the person's Slack time zone"
+        )
+    return messages
+
+
+def _parse_date(text: str) -> date | None:
+    # fromisoformat alone would also take 20240318 and 2024-W12-1.
+    if not _ISO_DATE.match(text):
+        return None
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # The IANA list itself: ZoneInfo() would also accept file names such as "localtime".
+    return frozenset(available_timezones())
 
 
 # -- checks across rows --------------------------------------------------------------------------
 
 
 def _cross_row_problems(rows: list[OrgRow]) -> list[RowProblem]:
-    problems: list[RowProblem] = []
     first_line: dict[str, int] = {}
+    problems: list[RowProblem] = []
     for row in rows:
         if row.email in first_line:
             problems.append(
                 RowProblem(
-                    row.line, f"{row.email} is already on line {first_line[row.email]}; each person appears once"
+                    row.line,
+                    f"email {row.email} is also on line {first_line[row.email]}; "
+                    "each person appears once, so remove or merge one of the two lines",
                 )
             )
-        else:
-            first_line[row.email] = row.line
-    slack_line: dict[str, int] = {}
-    for row in rows:
-        if row.slack_id and row.slack_id in slack_line:
-            problems.append(
-                RowProblem(row.line, f"slack_id {row.slack_id} is already used on line {slack_line[row.slack_id]}")
-            )
-        elif row.slack_id:
-            slack_line[row.slack_id] = row.line
+        first_line.setdefault(row.email, row.line)
     for row in rows:
         if row.manager_email and row.manager_email not in first_line:
             problems.append(
                 RowProblem(
                     row.line,
-                    f"manager_email {row.manager_email} is not anyone's email in this file; add the manager or fix the spelling",
+                    f"manager_email {row.manager_email} is not anyone's email in this file; "
+                    "add a line for the manager or fix the spelling",
                 )
             )
-    problems += _cycle_problems(rows)
+    return problems + _slack_id_clashes(rows) + _cycle_problems(rows)
+
+
+def _slack_id_clashes(rows: list[OrgRow]) -> list[RowProblem]:
+    """Two lines with one Slack account. Runs again after lookups, which can find new clashes."""
+    owner: dict[str, OrgRow] = {}
+    problems: list[RowProblem] = []
+    for row in rows:
+        if row.slack_id is None:
+            continue
+        first = owner.setdefault(row.slack_id, row)
+        if first is row:
+            continue
+        if row.slack_id_from_file:
+            message = f"slack_id {row.slack_id} is already used on line {first.line} ({first.email})"
+        else:
+            message = f"the Slack account of {row.email} ({row.slack_id}) is already used on line {first.line}"
+        problems.append(RowProblem(row.line, f"{message}; each Slack account belongs to one person"))
     return problems
 
 
 def _cycle_problems(rows: list[OrgRow]) -> list[RowProblem]:
+    """Every line in a circle of managers, once, each naming the whole circle."""
     manager_of = {r.email: r.manager_email for r in rows if r.manager_email and r.manager_email != r.email}
-    line_of = {r.email: r.line for r in rows}
-    reported: set[str] = set()
+    line_of: dict[str, int] = {}
+    for row in rows:
+        line_of.setdefault(row.email, row.line)
     problems: list[RowProblem] = []
+    for cycle in _cycles(manager_of):
+        # Start the chain at the circle's first line in the file, so every line names it alike.
+        first = min(range(len(cycle)), key=lambda i: line_of[cycle[i]])
+        chain = " → ".join([*cycle[first:], *cycle[: first + 1]])
+        message = (
+            f"manager_email makes a circle of managers ({chain}); someone in it must report to a person outside it"
+        )
+        problems += [RowProblem(line_of[email], message) for email in cycle]
+    return problems
+
+
+def _cycles(manager_of: dict[str, str | None]) -> Iterator[list[str]]:
+    """Each circle in the reporting lines once; every person is walked over once."""
+    done: set[str] = set()
     for start in manager_of:
         path: list[str] = []
-        seen: set[str] = set()
+        on_path: set[str] = set()
         current: str | None = start
-        while current is not None and current not in seen:
-            seen.add(current)
+        while current is not None and current not in done and current not in on_path:
             path.append(current)
+            on_path.add(current)
             current = manager_of.get(current)
-        if current is None or current in reported:
-            continue
-        cycle = path[path.index(current) :]
-        chain = " → ".join([*cycle, current])
-        for email in cycle:
-            reported.add(email)
-            problems.append(
-                RowProblem(
-                    line_of[email], f"managers go round in a circle ({chain}); someone in it must report outside it"
-                )
-            )
-    return problems
+        if current is not None and current in on_path:
+            yield path[path.index(current) :]
+        done |= on_path
 
 
 # -- Slack lookups --------------------------------------------------------------------------------
 
 
-def _resolve_slack_accounts(rows: list[OrgRow], existing: dict[str, Person], directory: Directory) -> list[RowProblem]:
-    """Fill slack_id (and an empty timezone) for rows without one. Known people need no lookup."""
+def _resolve_slack_accounts(rows: list[OrgRow], known: dict[str, Person], directory: Directory) -> list[RowProblem]:
+    """Fill slack_id (and an empty timezone) for rows without one; only unknown emails are looked up."""
     problems: list[RowProblem] = []
+    looked_up: dict[str, DirectoryUser | None] = {}
     for row in rows:
-        known = existing.get(row.email)
-        if row.slack_id is None and known is not None and known.slack_user_id:
-            row.slack_id = known.slack_user_id
-        if row.slack_id is not None:
-            if row.timezone is None and known is not None:
-                row.timezone = known.timezone
+        person = known.get(row.email)
+        if row.slack_id is None and person is not None and person.slack_user_id:
+            row.slack_id = person.slack_user_id
+        if row.slack_id is not None or not row.email_ok:
+            row.timezone = row.timezone or (person.timezone if person else None)
             continue
-        try:
-            user = directory.lookup_by_email(row.email)
-        except DirectoryError as error:
-            return [RowProblem(0, f"Could not check Slack accounts: {error}")]
+        if row.email not in looked_up:
+            try:
+                looked_up[row.email] = directory.lookup_by_email(row.email)
+            except DirectoryError as error:
+                # Every further lookup would fail the same way; say it once.
+                return [
+                    *problems,
+                    RowProblem(0, f"Could not check the Slack accounts of the people in the file: {error}"),
+                ]
+        user = looked_up[row.email]
         if user is None or user.deleted:
             problems.append(
-                RowProblem(row.line, f"no Slack account uses {row.email}; check the spelling or add their slack_id")
+                RowProblem(
+                    row.line,
+                    f"email {row.email}: no Slack account uses this email; check the spelling or add slack_id",
+                )
             )
             continue
         row.slack_id = user.user_id
-        row.timezone = row.timezone or user.timezone or (known.timezone if known else None)
+        row.timezone = row.timezone or user.timezone or (person.timezone if person else None)
     return problems
 
 
@@ -275,61 +352,32 @@ def _resolve_slack_accounts(rows: list[OrgRow], existing: dict[str, Person], dir
 def import_org(
     session: Session, workspace: Workspace, text: str, directory: Directory, *, now: datetime | None = None
 ) -> ImportReport:
-    """Validate the whole file, then upsert it. Raises OrgImportError (and writes nothing) on any problem."""
-    now = now or utcnow()
+    """Validate the whole file, then upsert it. Raises OrgImportError (having written nothing) on any problem."""
     rows, problems = parse_org_csv(text)
-    problems += _cross_row_problems(rows)
-    people = session.scalars(select(Person).where(Person.workspace_id == workspace.id)).all()
+    people = list(session.scalars(select(Person).where(Person.workspace_id == workspace.id)))
     by_email = {p.email: p for p in people if p.email}
-    problems += _resolve_slack_accounts([r for r in rows if r.valid], by_email, directory)
+    problems += _resolve_slack_accounts(rows, by_email, directory)
+    # Only now are all Slack ids known; clashes between ids from the file were reported already.
+    problems += [p for p in _slack_id_clashes(rows) if p not in problems]
     if problems:
         raise OrgImportError(problems)
-    return _write(session, workspace, rows, people, now)
-
-
-def _match_people(rows: list[OrgRow], people: Iterable[Person]) -> dict[str, Person]:
-    """Existing people by the file's emails: by email, else by Slack account (their email changed)."""
-    by_email = {p.email: p for p in people if p.email}
-    by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
-    in_file = {r.email for r in rows}
-    matched: dict[str, Person] = {}
-    for row in rows:
-        person = by_email.get(row.email)
-        if person is None and row.slack_id in by_slack_id:
-            candidate = by_slack_id[row.slack_id]
-            if candidate.email not in in_file:
-                person = candidate
-        if person is not None:
-            matched[row.email] = person
-    return matched
+    return _write(session, workspace, rows, people, now or utcnow())
 
 
 def _write(
-    session: Session, workspace: Workspace, rows: list[OrgRow], people: Iterable[Person], now: datetime
+    session: Session, workspace: Workspace, rows: list[OrgRow], people: list[Person], now: datetime
 ) -> ImportReport:
-    people = list(people)
     report = ImportReport()
     teams = _ensure_teams(session, workspace, {r.team for r in rows}, report)
     matched = _match_people(rows, people)
-    # Release Slack ids that move to another row before assigning, so the unique key never clashes.
-    taken = {r.slack_id for r in rows}
-    for person in people:
-        if person.slack_user_id in taken and matched.get(person.email or "") is not person:
-            person.slack_user_id = None
-    for row in rows:
-        person = matched.get(row.email)
-        if person is not None and person.slack_user_id != row.slack_id:
-            person.slack_user_id = None
-    session.flush()
-
+    _release_moved_slack_ids(session, rows, people, matched)
     changed: set[str] = set()
     fresh: set[str] = set()  # created or reactivated: counted as such, not as updated
     for row in rows:
         person = matched.get(row.email)
         if person is None:
-            person = Person(workspace_id=workspace.id, source=PersonSource.CSV.value, active=True)
+            person = matched[row.email] = Person(workspace_id=workspace.id, active=True)
             session.add(person)
-            matched[row.email] = person
             report.created += 1
             fresh.add(row.email)
         elif not person.active:
@@ -338,7 +386,7 @@ def _write(
             fresh.add(row.email)
         if _assign(person, row, teams):
             changed.add(row.email)
-    session.flush()
+    session.flush()  # new people need ids before anyone can point at them as manager
     changed |= _link_managers(rows, matched)
     report.updated = len(changed - fresh)
     report.unchanged = len(rows) - len(fresh) - report.updated
@@ -358,6 +406,35 @@ def _ensure_teams(session: Session, workspace: Workspace, names: set[str], repor
     return teams
 
 
+def _match_people(rows: list[OrgRow], people: Iterable[Person]) -> dict[str, Person]:
+    """Existing people by the file's emails: by email, else by Slack account (their email changed)."""
+    by_email = {p.email: p for p in people if p.email}
+    by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
+    in_file = {r.email for r in rows}
+    matched: dict[str, Person] = {}
+    for row in rows:
+        person = by_email.get(row.email)
+        if person is None and row.slack_id in by_slack_id:
+            candidate = by_slack_id[row.slack_id]
+            if candidate.email not in in_file:
+                person = candidate
+        if person is not None:
+            matched[row.email] = person
+    return matched
+
+
+def _release_moved_slack_ids(
+    session: Session, rows: list[OrgRow], people: list[Person], matched: dict[str, Person]
+) -> None:
+    """Clear Slack ids that move to another person first, so the unique key never clashes mid-write."""
+    owner = {r.slack_id: matched.get(r.email) for r in rows}
+    moved = [p for p in people if p.slack_user_id is not None and owner.get(p.slack_user_id, p) is not p]
+    for person in moved:
+        person.slack_user_id = None
+    if moved:
+        session.flush()
+
+
 def _assign(person: Person, row: OrgRow, teams: dict[str, Team]) -> bool:
     """Set the row's values; True if anything changed (unchanged people keep their updated_at)."""
     values = {
@@ -369,6 +446,18 @@ def _assign(person: Person, row: OrgRow, teams: dict[str, Team]) -> bool:
         "slack_user_id": row.slack_id,
         "source": PersonSource.CSV.value,
     }
+    return _set_changed(person, values)
+
+
+def _link_managers(rows: list[OrgRow], people: dict[str, Person]) -> set[str]:
+    return {
+        row.email
+        for row in rows
+        if _set_changed(people[row.email], {"manager_id": people[row.manager_email].id if row.manager_email else None})
+    }
+
+
+def _set_changed(person: Person, values: dict[str, object]) -> bool:
     changed = False
     for key, value in values.items():
         if getattr(person, key) != value:
@@ -377,71 +466,42 @@ def _assign(person: Person, row: OrgRow, teams: dict[str, Team]) -> bool:
     return changed
 
 
-def _link_managers(rows: list[OrgRow], people: dict[str, Person]) -> set[str]:
-    changed = set()
-    for row in rows:
-        person = people[row.email]
-        manager_id = people[row.manager_email].id if row.manager_email else None
-        if person.manager_id != manager_id:
-            person.manager_id = manager_id
-            changed.add(row.email)
-    return changed
-
-
 def _deactivate_absent(people: list[Person], kept: set[Person], now: datetime) -> int:
-    count = 0
-    for person in people:
-        if person not in kept and person.active:
-            person.active, person.deactivated_at = False, now
-            count += 1
-    return count
+    absent = [p for p in people if p not in kept and p.active]
+    for person in absent:
+        person.active, person.deactivated_at = False, now
+    return len(absent)
 
 
 def _replace_csv_grants(session: Session, workspace: Workspace, rows: list[OrgRow], people: dict[str, Person]) -> None:
-    wanted = {people[r.email].id for r in rows if r.role == "hr"}
-    current = set(
-        session.scalars(
-            select(RoleGrant.person_id).where(
-                RoleGrant.workspace_id == workspace.id, RoleGrant.role == Role.HR, RoleGrant.source == RoleSource.CSV
-            )
-        )
-    )
-    if current - wanted:
-        session.execute(
-            delete(RoleGrant).where(
-                RoleGrant.workspace_id == workspace.id,
-                RoleGrant.role == Role.HR,
-                RoleGrant.source == RoleSource.CSV,
-                RoleGrant.person_id.in_(current - wanted),
-            )
-        )
-    for person_id in sorted(wanted - current):
-        session.add(RoleGrant(workspace_id=workspace.id, person_id=person_id, role=Role.HR, source=RoleSource.CSV))
+    wanted = {people[r.email].id for r in rows if r.role == Role.HR}
+    _sync_grants(session, workspace, RoleSource.CSV, wanted)
 
 
 def grant_env_admins(session: Session, workspace: Workspace, admins: Iterable[str]) -> int:
-    """Keep EMPATHY_ADMINS' HR grants in step with the setting; returns how many people hold one."""
+    """Keep EMPATHY_ADMINS' HR grants in step with the setting (emails or Slack user ids).
+
+    Returns how many people in the workspace hold one; entries that match nobody are ignored.
+    """
     entries = [a.strip() for a in admins if a.strip()]
     emails = {a.lower() for a in entries if "@" in a}
     slack_ids = {a for a in entries if "@" not in a}
-    people = session.scalars(select(Person).where(Person.workspace_id == workspace.id)).all()
-    wanted = {p.id for p in people if (p.email in emails) or (p.slack_user_id in slack_ids)}
-    current = set(
-        session.scalars(
-            select(RoleGrant.person_id).where(
-                RoleGrant.workspace_id == workspace.id, RoleGrant.source == RoleSource.ENV
-            )
-        )
-    )
-    if current - wanted:
-        session.execute(
-            delete(RoleGrant).where(
-                RoleGrant.workspace_id == workspace.id,
-                RoleGrant.source == RoleSource.ENV,
-                RoleGrant.person_id.in_(current - wanted),
-            )
-        )
-    for person_id in sorted(wanted - current):
-        session.add(RoleGrant(workspace_id=workspace.id, person_id=person_id, role=Role.HR, source=RoleSource.ENV))
+    people = session.scalars(select(Person).where(Person.workspace_id == workspace.id))
+    wanted = {p.id for p in people if p.email in emails or p.slack_user_id in slack_ids}
+    _sync_grants(session, workspace, RoleSource.ENV, wanted)
     session.flush()
     return len(wanted)
+
+
+def _sync_grants(session: Session, workspace: Workspace, source: RoleSource, wanted: set[int]) -> None:
+    """Make the HR grants of one source exactly `wanted`; grants of other sources are never touched."""
+    of_source = (RoleGrant.workspace_id == workspace.id, RoleGrant.role == Role.HR, RoleGrant.source == source)
+    current = set(session.scalars(select(RoleGrant.person_id).where(*of_source)))
+    if current - wanted:
+        session.execute(delete(RoleGrant).where(*of_source, RoleGrant.person_id.in_(current - wanted)))
+    for person_id in sorted(wanted - current):
+        session.add(RoleGrant(workspace_id=workspace.id, person_id=person_id, role=Role.HR, source=source))
+
+
+def _noun(items: list[str], noun: str) -> str:
+    return noun if len(items) == 1 else f"{noun}s"

@@ -2,6 +2,8 @@
 
 Sync adds people it does not know (so a company without an org file still works) but never
 deactivates someone just because Slack did not list them; only Slack's own `deleted` flag does.
+Nor does it reactivate anyone: who is in the organisation is HR's call (the org file), and a
+Slack account that comes back is picked up by the next import.
 Bots are never created, and a person row that turns out to be a bot is switched off.
 """
 
@@ -32,30 +34,57 @@ class SyncReport:
         )
 
 
+class _People:
+    """The workspace's people, findable by Slack id and by email as the sync changes them."""
+
+    def __init__(self, people: list[Person]) -> None:
+        self.by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
+        self.by_email = {p.email: p for p in people if p.email}
+
+    def find(self, user: DirectoryUser) -> Person | None:
+        return self.by_slack_id.get(user.user_id) or (self.by_email.get(user.email) if user.email else None)
+
+    def email_free_for(self, email: str, person: Person) -> bool:
+        return self.by_email.get(email, person) is person
+
+    def remember(self, person: Person) -> None:
+        if person.slack_user_id:
+            self.by_slack_id[person.slack_user_id] = person
+        if person.email:
+            self.by_email[person.email] = person
+
+
 def sync_directory(
     session: Session, workspace: Workspace, directory: Directory, *, now: datetime | None = None
 ) -> SyncReport:
+    """Apply every directory user to the workspace's people. Raises DirectoryError if Slack cannot be read."""
     now = now or utcnow()
-    people = session.scalars(select(Person).where(Person.workspace_id == workspace.id)).all()
-    by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
-    by_email = {p.email: p for p in people if p.email}
+    people = _People(list(session.scalars(select(Person).where(Person.workspace_id == workspace.id))))
     report = SyncReport()
     for user in directory.list_users():
-        person = by_slack_id.get(user.user_id) or (by_email.get(user.email) if user.email else None)
+        person = people.find(user)
         if user.is_bot:
             report.skipped_bots += 1
-            if person is not None and (person.active or not person.is_bot):
-                person.is_bot, person.active, person.deactivated_at = True, False, now
-            continue
-        if person is None:
-            if not user.deleted:
-                person = _create(session, workspace, user)
-                by_slack_id[user.user_id] = person
+            if person is not None:
+                _switch_off_bot(person, now)
+        elif person is None:
+            if not user.deleted:  # someone who left before we knew them needs no row
+                people.remember(_create(session, workspace, user))
                 report.created += 1
-            continue
-        _apply(person, user, now, report)
+        elif user.deleted and _deactivate(person, now):
+            report.deactivated += 1
+        elif not user.deleted and _update(person, user, people):
+            report.updated += 1
+        else:
+            report.unchanged += 1
     session.flush()
     return report
+
+
+def _switch_off_bot(person: Person, now: datetime) -> None:
+    # Assigning a value equal to the stored one writes nothing, so updated_at stays as it was.
+    person.is_bot, person.active = True, False
+    person.deactivated_at = person.deactivated_at or now
 
 
 def _create(session: Session, workspace: Workspace, user: DirectoryUser) -> Person:
@@ -72,24 +101,27 @@ def _create(session: Session, workspace: Workspace, user: DirectoryUser) -> Pers
     return person
 
 
-def _apply(person: Person, user: DirectoryUser, now: datetime, report: SyncReport) -> None:
-    if user.deleted:
-        if person.active:
-            person.active, person.deactivated_at = False, now
-            report.deactivated += 1
-        else:
-            report.unchanged += 1
-        return
-    changes = {
-        "slack_user_id": user.user_id,
+def _deactivate(person: Person, now: datetime) -> bool:
+    if not person.active:
+        return False
+    person.active, person.deactivated_at = False, now
+    return True
+
+
+def _update(person: Person, user: DirectoryUser, people: _People) -> bool:
+    """Copy what Slack knows better; True if anything changed."""
+    wanted = {
+        "slack_user_id": user.user_id,  # a person matched by email learns their Slack id
         "name": user.name or person.name,
-        "email": user.email or person.email,
         "timezone": user.timezone or person.timezone,
     }
-    changed = {k: v for k, v in changes.items() if getattr(person, k) != v}
+    # Another row may hold the new email (an org-file row not yet linked to Slack); the unique key
+    # forbids two, and the next import sorts out which row is whose.
+    if user.email and people.email_free_for(user.email, person):
+        wanted["email"] = user.email
+    changed = {key: value for key, value in wanted.items() if getattr(person, key) != value}
     for key, value in changed.items():
         setattr(person, key, value)
     if changed:
-        report.updated += 1
-    else:
-        report.unchanged += 1
+        people.remember(person)
+    return bool(changed)

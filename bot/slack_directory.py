@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 
 from bot.directory import DirectoryError, DirectoryUser
 
 PAGE_SIZE = 200  # Slack's recommended maximum for users.list
+# The scope each method needs, for when Slack's answer does not say (its `needed` field).
+SCOPES = {"users.lookupByEmail": "users:read.email", "users.list": "users:read"}
+_TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
 class SlackDirectory:
@@ -19,32 +24,19 @@ class SlackDirectory:
 
     def lookup_by_email(self, email: str) -> DirectoryUser | None:
         try:
-            answer = self.client.users_lookupByEmail(email=email)
-        except SlackApiError as error:
-            if error.response.get("error") == "users_not_found":
-                return None
-            raise _directory_error(error) from None
-        except (SlackClientError, OSError) as error:
-            raise DirectoryError(
-                f"could not reach Slack to look up people ({type(error).__name__}); try again"
-            ) from None
+            answer = _call("users.lookupByEmail", partial(self.client.users_lookupByEmail, email=email))
+        except _NotFound:
+            return None
         return to_directory_user(answer["user"])
 
     def list_users(self) -> Iterator[DirectoryUser]:
-        cursor = ""
+        cursor: str | None = None
         while True:
-            try:
-                page = self.client.users_list(limit=PAGE_SIZE, cursor=cursor or None)
-            except SlackApiError as error:
-                raise _directory_error(error) from None
-            except (SlackClientError, OSError) as error:
-                raise DirectoryError(
-                    f"could not reach Slack to list people ({type(error).__name__}); try again"
-                ) from None
-            for member in page.get("members", []):
+            page = _call("users.list", partial(self.client.users_list, limit=PAGE_SIZE, cursor=cursor))
+            for member in page.get("members") or []:
                 yield to_directory_user(member)
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
-            if not cursor:
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
                 return
 
 
@@ -61,14 +53,34 @@ def to_directory_user(user: dict[str, Any]) -> DirectoryUser:
     )
 
 
-def _directory_error(error: SlackApiError) -> DirectoryError:
-    code = error.response.get("error", "unknown_error")
+class _NotFound(Exception):
+    """users.lookupByEmail's way of saying "nobody": an answer, not a failure."""
+
+
+def _call(method: str, request: Callable[[], SlackResponse]) -> SlackResponse:
+    try:
+        return request()
+    except SlackApiError as error:
+        code = str(error.response.get("error") or "unknown_error")
+        if code == "users_not_found":
+            raise _NotFound from None
+        raise DirectoryError(_explain(method, code, error.response.get("needed"))) from None
+    except (SlackClientError, OSError) as error:
+        raise DirectoryError(
+            f"Could not reach Slack to read the directory ({method}: {type(error).__name__}); "
+            "check the network and try again"
+        ) from None
+
+
+def _explain(method: str, code: str, needed: str | None) -> str:
     if code == "missing_scope":
-        needed = error.response.get("needed") or "users:read, users:read.email"
-        return DirectoryError(
-            f"Slack says the app is missing a permission ({needed}): add it under 'OAuth & Permissions' "
-            "(or paste manifest.yml again) and reinstall the app"
+        scope = needed or SCOPES.get(method, "users:read")
+        return (
+            f"Slack refused {method} (missing_scope): the app needs the {scope} scope. "
+            "Add it under OAuth & Permissions (or paste manifest.yml again), then reinstall the app"
         )
+    if code in _TOKEN_ERRORS:
+        return f"Slack refused {method} ({code}): check SLACK_BOT_TOKEN, or reinstall the app to get a new token"
     if code == "ratelimited":
-        return DirectoryError("Slack asked us to slow down while reading the directory; try again in a minute")
-    return DirectoryError(f"Slack could not give us the directory ({code}); check the bot token and try again")
+        return f"Slack asked us to slow down ({method}: ratelimited); try again in a minute"
+    return f"Slack could not answer {method} ({code}); try again, and if it keeps happening check status.slack.com"

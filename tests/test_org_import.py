@@ -1,9 +1,17 @@
-"""HR's org file: a good file loads, every bad row is reported by line, and a bad file changes nothing."""
+"""HR's org file: a good file loads, every bad row is reported by line, and a bad file changes nothing.
+
+Lookups go through the real SlackDirectory and slack_sdk WebClient to the fake Slack API, on SQLite
+and PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,280 +20,565 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Person, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.org_import import OrgImportError, grant_env_admins, import_org, parse_org_csv
+from bot.directory import Directory, DirectoryUser
+from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.org_import import ImportReport, OrgImportError, grant_env_admins, import_org, parse_org_csv
 from bot.slack_directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 
-EXAMPLE = (Path(__file__).resolve().parent / "data" / "org.csv").read_text()
+EXAMPLE = (Path(__file__).resolve().parent / "data" / "org.csv").read_text(encoding="utf-8")
+EXAMPLE_ROWS = list(csv.DictReader(io.StringIO(EXAMPLE)))
 HEADER = "email,name,team,manager_email,role,start_date,slack_id,timezone"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+SLACK_TZ = "Pacific/Auckland"  # no one's zone in the file, so a kept file zone is visible
+
+
+def slack_id_for(email: str) -> str:
+    return "U" + "".join(ch for ch in email.split("@")[0].upper() if ch.isalnum())
+
+
+def seed_slack(slack: FakeSlack, emails: list[str]) -> None:
+    for email in emails:
+        slack.add_user(slack_id_for(email), email=email, real_name=email.split("@")[0].title(), tz=SLACK_TZ)
 
 
 @pytest.fixture
 def directory(slack: FakeSlack) -> SlackDirectory:
-    for n, line in enumerate(EXAMPLE.splitlines()[1:]):
-        email, name, *_ = line.split(",")
-        slack.add_user(f"U{n:04d}", email=email, real_name=name, tz="Europe/London")
+    """Everyone in the example file (and a few more) has a Slack account."""
+    seed_slack(slack, [row["email"] for row in EXAMPLE_ROWS] + ["zoe@example.com", "yuki@example.com"])
     return SlackDirectory(WebClient(token=BOT_TOKEN, base_url=slack.url))
 
 
-def load(session_factory: sessionmaker[Session], workspace: Workspace, text: str, directory: SlackDirectory):  # type: ignore[no-untyped-def]
-    with session_factory.begin() as session:
+def csv_text(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def without(text: str, email: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(email + ","))
+
+
+def load(factory: sessionmaker[Session], workspace: Workspace, text: str, directory: Directory) -> ImportReport:
+    with factory.begin() as session:
         return import_org(session, session.merge(workspace), text, directory, now=NOW)
 
 
-def problems_of(session_factory: sessionmaker[Session], workspace: Workspace, text: str, directory) -> list[str]:  # type: ignore[no-untyped-def]
+def rejection(factory: sessionmaker[Session], workspace: Workspace, text: str, directory: Directory) -> OrgImportError:
     with pytest.raises(OrgImportError) as caught:
-        load(session_factory, workspace, text, directory)
-    return [str(p) for p in caught.value.problems]
+        load(factory, workspace, text, directory)
+    return caught.value
 
 
-def snapshot(session_factory: sessionmaker[Session]) -> list[tuple]:
-    with session_factory() as session:
-        people = [
-            (p.id, p.email, p.name, p.team_id, p.manager_id, p.slack_user_id, p.timezone, p.active, p.updated_at)
-            for p in session.scalars(select(Person).order_by(Person.id))
+def problems_of(factory: sessionmaker[Session], workspace: Workspace, text: str, directory: Directory) -> list[str]:
+    return [str(p) for p in rejection(factory, workspace, text, directory).problems]
+
+
+def counts(report: ImportReport) -> tuple[int, int, int, int, int]:
+    return (report.created, report.updated, report.unchanged, report.deactivated, report.reactivated)
+
+
+def snapshot(factory: sessionmaker[Session]) -> list[list[tuple[Any, ...]]]:
+    """Every column of every person, team and role grant row."""
+    with factory() as session:
+        return [
+            [_columns(row) for row in session.scalars(select(model).order_by(model.id))]
+            for model in (Person, Team, RoleGrant)
         ]
-        teams = [(t.id, t.name) for t in session.scalars(select(Team).order_by(Team.id))]
-        grants = [(g.person_id, g.role, g.source) for g in session.scalars(select(RoleGrant).order_by(RoleGrant.id))]
-        return [people, teams, grants]
 
 
-def person(session_factory: sessionmaker[Session], email: str) -> Person:
-    with session_factory() as session:
+def _columns(row: Person | Team | RoleGrant) -> tuple[Any, ...]:
+    return tuple(getattr(row, column.key) for column in row.__table__.columns)
+
+
+def person(factory: sessionmaker[Session], email: str) -> Person:
+    with factory() as session:
         found = session.scalar(select(Person).where(Person.email == email))
-        assert found is not None, email
-        found.manager, found.team  # noqa: B018  load while the session is open
+        assert found is not None, f"{email} is not in the database"
+        _ = (found.manager, found.team)  # load while the session is open
         return found
 
 
-def with_rows(*rows: str) -> str:
-    return "\n".join([HEADER, *rows]) + "\n"
+def grants(factory: sessionmaker[Session]) -> list[tuple[str, str]]:
+    with factory() as session:
+        rows = session.execute(
+            select(Person.email, RoleGrant.source)
+            .join(RoleGrant, RoleGrant.person_id == Person.id)
+            .where(RoleGrant.role == Role.HR)
+            .order_by(Person.email, RoleGrant.source)
+        )
+        return [(str(email), str(source)) for email, source in rows]
+
+
+def lookups(slack: FakeSlack) -> list[str]:
+    return [call["email"] for call in slack.calls_to("users.lookupByEmail")]
 
 
 # -- the good path -----------------------------------------------------------------------------
 
 
-def test_the_example_org_file_loads(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
+def test_the_example_org_file_loads(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
     report = load(session_factory, workspace, EXAMPLE, directory)
-    assert (report.created, report.updated, report.unchanged, report.deactivated) == (13, 0, 0, 0)
-    assert report.teams_created == 5
-    ana = person(session_factory, "ana@example.com")
-    assert (ana.name, ana.team.name, ana.manager.email) == ("Ana Souza", "Platform", "eng.head@example.com")
-    assert (ana.timezone, ana.start_date, ana.slack_user_id) == ("Europe/Lisbon", date(2021, 9, 1), "U0003")
-    assert person(session_factory, "ceo@example.com").manager_id is None
+
+    assert counts(report) == (13, 0, 0, 0, 0)
+    assert (report.teams_created, report.problems) == (5, [])
     with session_factory() as session:
-        hr = session.scalars(select(Person.email).join(RoleGrant, RoleGrant.person_id == Person.id)).all()
-    assert hr == ["hr.lead@example.com"]
+        stored = {p.email: p for p in session.scalars(select(Person))}
+        as_file = {
+            p.email: (
+                p.name,
+                p.team.name if p.team else "",
+                p.manager.email if p.manager else "",
+                p.start_date.isoformat() if p.start_date else "",
+                p.timezone,
+            )
+            for p in stored.values()
+        }
+        assert {t.name for t in session.scalars(select(Team))} == {row["team"] for row in EXAMPLE_ROWS}
+    assert as_file == {
+        row["email"]: (row["name"], row["team"], row["manager_email"], row["start_date"], row["timezone"])
+        for row in EXAMPLE_ROWS
+    }
+    assert all(p.slack_user_id == slack_id_for(email) for email, p in stored.items())
+    assert all((p.active, p.source) == (True, PersonSource.CSV) for p in stored.values())
+    assert grants(session_factory) == [("hr.lead@example.com", RoleSource.CSV)]
 
 
-def test_reimporting_the_same_file_changes_nothing(session_factory, workspace, directory, slack) -> None:  # type: ignore[no-untyped-def]
+def test_reimporting_the_same_file_changes_no_row(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, slack: FakeSlack
+) -> None:
     load(session_factory, workspace, EXAMPLE, directory)
     before = snapshot(session_factory)
-    lookups = len(slack.calls_to("users.lookupByEmail"))
+    looked_up = lookups(slack)
+
     report = load(session_factory, workspace, EXAMPLE, directory)
-    assert (report.created, report.updated, report.unchanged, report.deactivated) == (0, 0, 13, 0)
-    assert snapshot(session_factory) == before
-    assert len(slack.calls_to("users.lookupByEmail")) == lookups  # known people need no lookup
+
+    assert counts(report) == (0, 0, 13, 0, 0)
+    assert report.teams_created == 0
+    assert snapshot(session_factory) == before  # updated_at included
+    assert lookups(slack) == looked_up  # everyone is known now: Slack is not asked again
 
 
-def test_only_rows_without_slack_id_are_looked_up(session_factory, workspace, directory, slack) -> None:  # type: ignore[no-untyped-def]
-    text = with_rows(
-        "ana@example.com,Ana Souza,Platform,,employee,2021-09-01,U0ANAXX,Europe/Lisbon",
-        "ben@example.com,Ben Carter,Platform,ana@example.com,employee,2022-02-14,,",
-    )
-    load(session_factory, workspace, text, directory)
-    assert [c["email"] for c in slack.calls_to("users.lookupByEmail")] == ["ben@example.com"]
-    ben = person(session_factory, "ben@example.com")
-    assert (ben.slack_user_id, ben.timezone) == ("U0004", "Europe/London")  # time zone from Slack
-    assert person(session_factory, "ana@example.com").slack_user_id == "U0ANAXX"
-
-
-def test_changes_are_applied_and_counted(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_updates_only_that_person(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
     load(session_factory, workspace, EXAMPLE, directory)
+    ana_before, ben_before = person(session_factory, "ana@example.com"), person(session_factory, "ben@example.com")
     moved = EXAMPLE.replace(
-        "ben@example.com,Ben Carter,Platform,eng.head@example.com",
-        "ben@example.com,Ben Carter,Sales,sales.head@example.com",
+        "ben@example.com,Ben Carter,Platform,eng.head@example.com,employee,2022-02-14,,Europe/London",
+        "ben@example.com,Ben Carter,Field Sales,sales.head@example.com,employee,2022-02-14,,America/Chicago",
     )
+
     report = load(session_factory, workspace, moved, directory)
-    assert (report.updated, report.unchanged) == (1, 12)
+
+    assert counts(report) == (0, 1, 12, 0, 0)
+    assert report.teams_created == 1
     ben = person(session_factory, "ben@example.com")
-    assert (ben.team.name, ben.manager.email) == ("Sales", "sales.head@example.com")
+    assert (ben.team and ben.team.name, ben.manager and ben.manager.email, ben.timezone) == (
+        "Field Sales",
+        "sales.head@example.com",
+        "America/Chicago",
+    )
+    assert ben.updated_at > ben_before.updated_at
+    assert person(session_factory, "ana@example.com").updated_at == ana_before.updated_at
 
 
 def test_people_missing_from_a_later_file_are_deactivated_then_reactivated(
-    session_factory, workspace, directory
-) -> None:  # type: ignore[no-untyped-def]
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
     load(session_factory, workspace, EXAMPLE, directory)
-    without_jonas = "\n".join(line for line in EXAMPLE.splitlines() if not line.startswith("jonas@")) + "\n"
-    report = load(session_factory, workspace, without_jonas, directory)
-    assert report.deactivated == 1
-    jonas = person(session_factory, "jonas@example.com")
+
+    report = load(session_factory, workspace, without(EXAMPLE, "jonas@example.com"), directory)
+    assert counts(report) == (0, 0, 12, 1, 0)
+    jonas = person(session_factory, "jonas@example.com")  # kept, never deleted
     assert (jonas.active, jonas.deactivated_at) == (False, NOW)
 
     report = load(session_factory, workspace, EXAMPLE, directory)
-    assert (report.reactivated, report.deactivated, report.unchanged) == (1, 0, 12)
-    assert person(session_factory, "jonas@example.com").active is True
+    assert counts(report) == (0, 0, 12, 0, 1)
+    jonas = person(session_factory, "jonas@example.com")
+    assert (jonas.active, jonas.deactivated_at, jonas.name) == (True, None, "Jonas Berg")
 
 
-def test_hr_grants_follow_the_file_and_env_admins_survive(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
-    load(session_factory, workspace, EXAMPLE, directory)
-    with session_factory.begin() as session:
-        assert grant_env_admins(session, session.merge(workspace), ["ceo@example.com", "U0009"]) == 2
-    demoted = EXAMPLE.replace("ceo@example.com,employee,2020-06-15", "ceo@example.com,employee,2020-06-15").replace(
-        "Priya Natarajan,People,ceo@example.com,hr", "Priya Natarajan,People,ceo@example.com,employee"
+def test_only_rows_without_slack_id_and_with_new_emails_are_looked_up(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, slack: FakeSlack
+) -> None:
+    ana = "ana@example.com,Ana Souza,Platform,,employee,,U0ANAXX,Europe/Lisbon"
+    ben = "ben@example.com,Ben Carter,Platform,ana@example.com,employee,,,"
+    load(session_factory, workspace, csv_text(ana, ben), directory)
+    assert lookups(slack) == ["ben@example.com"]
+    assert (
+        person(session_factory, "ben@example.com").slack_user_id,
+        person(session_factory, "ben@example.com").timezone,
+    ) == (
+        slack_id_for("ben@example.com"),
+        SLACK_TZ,  # an empty timezone comes from Slack
     )
+    assert person(session_factory, "ana@example.com").slack_user_id == "U0ANAXX"
+
+    chen = "chen@example.com,Chen Wei,Platform,ana@example.com,employee,,,Asia/Singapore"
+    load(session_factory, workspace, csv_text(ana, ben, chen), directory)
+    assert lookups(slack) == ["ben@example.com", "chen@example.com"]  # Ben's Slack id is reused
+    assert person(session_factory, "chen@example.com").timezone == "Asia/Singapore"  # the file's zone wins
+
+
+def test_an_empty_timezone_keeps_the_one_already_stored(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    load(session_factory, workspace, csv_text("ana@example.com,Ana,Platform,,,,U0ANA,Europe/Lisbon"), directory)
+    report = load(session_factory, workspace, csv_text("ana@example.com,Ana,Platform,,,,U0ANA,"), directory)
+    assert counts(report) == (0, 0, 1, 0, 0)
+    assert person(session_factory, "ana@example.com").timezone == "Europe/Lisbon"
+
+
+def test_hr_grants_follow_the_file_and_other_sources_survive(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    promoted = EXAMPLE.replace(
+        "Ana Souza,Platform,eng.head@example.com,employee", "Ana Souza,Platform,eng.head@example.com,HR"
+    )
+    load(session_factory, workspace, promoted, directory)
+    assert grants(session_factory) == [("ana@example.com", RoleSource.CSV), ("hr.lead@example.com", RoleSource.CSV)]
+    with session_factory.begin() as session:
+        ws = session.merge(workspace)
+        grant_env_admins(session, ws, ["ceo@example.com"])
+        ben = session.scalars(select(Person).where(Person.email == "ben@example.com")).one()
+        session.add(RoleGrant(workspace_id=ws.id, person_id=ben.id, role=Role.HR, source=RoleSource.APP))
+
+    demoted = EXAMPLE.replace("Priya Natarajan,People,ceo@example.com,hr", "Priya Natarajan,People,ceo@example.com,")
     load(session_factory, workspace, demoted, directory)
-    with session_factory() as session:
-        grants = session.execute(
-            select(Person.email, RoleGrant.source)
-            .join(RoleGrant, RoleGrant.person_id == Person.id)
-            .order_by(Person.email)
-        ).all()
-    assert [tuple(g) for g in grants] == [
-        ("ceo@example.com", RoleSource.ENV),
-        ("sales.head@example.com", RoleSource.ENV),
-    ]
+
+    assert grants(session_factory) == [("ben@example.com", RoleSource.APP), ("ceo@example.com", RoleSource.ENV)]
+
+
+def test_env_admins_are_granted_by_email_or_slack_id_and_removed_when_unlisted(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    load(session_factory, workspace, EXAMPLE, directory)
+    admins = [" CEO@example.com ", slack_id_for("ana@example.com"), "nobody@example.com", "UNKNOWN1", ""]
+
+    for _ in range(2):  # a second run adds nothing
+        with session_factory.begin() as session:
+            assert grant_env_admins(session, session.merge(workspace), admins) == 2
+        assert grants(session_factory) == [
+            ("ana@example.com", RoleSource.ENV),
+            ("ceo@example.com", RoleSource.ENV),
+            ("hr.lead@example.com", RoleSource.CSV),
+        ]
+
     with session_factory.begin() as session:
-        assert grant_env_admins(session, session.merge(workspace), []) == 0
-        assert session.scalars(select(RoleGrant).where(RoleGrant.role == Role.HR)).all() == []
+        assert grant_env_admins(session, session.merge(workspace), ["ceo@example.com"]) == 1
+    assert grants(session_factory) == [("ceo@example.com", RoleSource.ENV), ("hr.lead@example.com", RoleSource.CSV)]
 
 
-def test_an_email_change_is_recognised_by_the_slack_account(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
-    load(session_factory, workspace, with_rows("ana@example.com,Ana Souza,Platform,,employee,,U0ANAXX,"), directory)
+def test_an_email_change_is_recognised_by_the_slack_account(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    load(session_factory, workspace, csv_text("ana@example.com,Ana Souza,Platform,,employee,,U0ANAXX,"), directory)
     before = person(session_factory, "ana@example.com")
-    report = load(
-        session_factory, workspace, with_rows("ana.souza@example.com,Ana Souza,Platform,,employee,,U0ANAXX,"), directory
-    )
-    assert (report.created, report.updated, report.deactivated) == (0, 1, 0)
+    renamed = csv_text("ana.souza@example.com,Ana Souza,Platform,,employee,,U0ANAXX,")
+
+    report = load(session_factory, workspace, renamed, directory)
+
+    assert counts(report) == (0, 1, 0, 0, 0)
     assert person(session_factory, "ana.souza@example.com").id == before.id
 
 
+def test_two_people_can_swap_slack_ids(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    # The unique (workspace, slack_user_id) key must not trip over the moment both hold the same id.
+    load(
+        session_factory,
+        workspace,
+        csv_text("ana@example.com,Ana,P,,,,U0AAA,", "ben@example.com,Ben,P,,,,U0BBB,"),
+        directory,
+    )
+    report = load(
+        session_factory,
+        workspace,
+        csv_text("ana@example.com,Ana,P,,,,U0BBB,", "ben@example.com,Ben,P,,,,U0AAA,"),
+        directory,
+    )
+    assert counts(report) == (0, 2, 0, 0, 0)
+    assert [person(session_factory, e).slack_user_id for e in ("ana@example.com", "ben@example.com")] == [
+        "U0BBB",
+        "U0AAA",
+    ]
+
+
+def test_a_byte_order_mark_any_header_case_and_column_order_are_fine(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    text = "\ufeffTeam,EMAIL,Name,Role,Start_Date,Manager_Email\r\nPlatform,Ana@Example.com,Ana Souza,,2021-09-01,\r\n"
+    report = load(session_factory, workspace, text, directory)
+    assert counts(report) == (1, 0, 0, 0, 0)
+    ana = person(session_factory, "ana@example.com")
+    assert (ana.name, ana.start_date, ana.slack_user_id, ana.timezone) == (
+        "Ana Souza",
+        date(2021, 9, 1),
+        slack_id_for("ana@example.com"),
+        SLACK_TZ,
+    )
+    assert grants(session_factory) == []  # an empty role is employee
+
+
 # -- bad files ---------------------------------------------------------------------------------
+
+ANA = "ana@example.com,Ana Souza,Platform,,employee,2021-09-01,,Europe/Lisbon"
+
+
+def ana_with(**cells: str) -> str:
+    """Ana's line with some cells replaced."""
+    values = dict(zip(HEADER.split(","), ANA.split(","), strict=True)) | cells
+    return ",".join(values.values())
 
 
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        (",Ana,Platform,,employee,,,", "line 2: email is missing"),
         (
-            "ana-at-example.com,Ana,Platform,,employee,,,",
-            "line 2: email 'ana-at-example.com' does not look like an email",
+            ana_with(email=""),
+            "line 2: email is missing; every person needs their work email",
         ),
-        ("ana@example.com,,Platform,,employee,,,", "line 2: name is missing"),
-        ("ana@example.com,Ana,,,employee,,,", "line 2: team is missing"),
-        ("ana@example.com,Ana,Platform,,boss,,,", "line 2: role 'boss' is not one of employee, hr"),
-        ("ana@example.com,Ana,Platform,,employee,01/09/2021,,", "line 2: start_date '01/09/2021' is not a date"),
-        ("ana@example.com,Ana,Platform,,employee,2021-02-30,,", "line 2: start_date '2021-02-30' is not a date"),
-        ("ana@example.com,Ana,Platform,,employee,,,Mars/Olympus", "line 2: timezone 'Mars/Olympus' is not a time zone"),
-        ("ana@example.com,Ana,Platform,,employee,,<@U123|ana>,", "line 2: slack_id '<@U123|ana>' does not look like"),
-        ("ana@example.com,Ana,Platform,ana@example.com,employee,,,", "line 2: manager_email is the person's own email"),
         (
-            "ana@example.com,Ana,Platform,zed@example.com,employee,,,",
-            "line 2: manager_email zed@example.com is not anyone's",
+            ana_with(email="ana-at-example.com"),
+            "line 2: email 'ana-at-example.com' does not look like an email address; fix the spelling",
         ),
-        ("nobody@example.com,No Body,Platform,,employee,,,", "line 2: no Slack account uses nobody@example.com"),
-        ("ana@example.com,Ana,Platform,,employee,,", "line 2: has 7 values but the header has 8 columns"),
+        (
+            ana_with(name=""),
+            "line 2: name is missing; write the person's full name",
+        ),
+        (
+            ana_with(team=" "),
+            "line 2: team is missing; write the name of the person's team, e.g. Platform",
+        ),
+        (
+            ana_with(role="boss"),
+            "line 2: role 'boss' is not one of employee, hr; leave it empty for employee",
+        ),
+        (
+            ana_with(start_date="01/09/2021"),
+            "line 2: start_date '01/09/2021' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty",
+        ),
+        (
+            ana_with(start_date="2021-02-30"),
+            "line 2: start_date '2021-02-30' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty",
+        ),
+        (
+            ana_with(start_date="20210901"),
+            "line 2: start_date '20210901' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty",
+        ),
+        (
+            ana_with(timezone="Mars/Olympus"),
+            "line 2: timezone 'Mars/Olympus' is not a time zone name like Europe/Berlin or America/New_York; "
+            "fix it or leave it empty to use the person's Slack time zone",
+        ),
+        (
+            ana_with(slack_id="<@U123|ana>"),
+            "line 2: slack_id '<@U123|ana>' does not look like a Slack user id (like U0123ABCD); "
+            "fix it or leave it empty to look the person up by email",
+        ),
+        (
+            ana_with(slack_id="u0123abcd"),
+            "line 2: slack_id 'u0123abcd' does not look like a Slack user id (like U0123ABCD); "
+            "fix it or leave it empty to look the person up by email",
+        ),
+        (
+            ana_with(manager_email="Ana@example.com"),
+            "line 2: manager_email ana@example.com is the person's own email; "
+            "leave it empty for the person at the top of the organisation",
+        ),
+        (
+            ana_with(manager_email="zed@example.com"),
+            "line 2: manager_email zed@example.com is not anyone's email in this file; "
+            "add a line for the manager or fix the spelling",
+        ),
+        (
+            ana_with(email="nobody@example.com"),
+            "line 2: email nobody@example.com: no Slack account uses this email; check the spelling or add slack_id",
+        ),
+        (
+            ANA.rsplit(",", 1)[0],
+            "line 2: has 7 values but the header has 8 columns; "
+            "check for a missing or extra comma (a value with a comma needs quotes)",
+        ),
     ],
 )
-def test_each_bad_row_is_named_by_line(session_factory, workspace, directory, row: str, expected: str) -> None:  # type: ignore[no-untyped-def]
-    problems = problems_of(session_factory, workspace, with_rows(row), directory)
-    assert len(problems) == 1
-    assert problems[0].startswith(expected)
-
-
-def test_duplicates_name_both_lines(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
-    problems = problems_of(
-        session_factory,
-        workspace,
-        with_rows(
-            "ana@example.com,Ana,Platform,,employee,,U0AAA,",
-            "ben@example.com,Ben,Platform,,employee,,U0AAA,",
-            "ANA@example.com,Ana Again,Platform,,employee,,,",
-        ),
-        directory,
-    )
-    assert problems == [
-        "line 3: slack_id U0AAA is already used on line 2",
-        "line 4: ana@example.com is already on line 2; each person appears once",
-    ]
-
-
-def test_a_manager_cycle_is_reported_on_every_line_in_it(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
-    problems = problems_of(
-        session_factory,
-        workspace,
-        with_rows(
-            "ana@example.com,Ana,Platform,ben@example.com,employee,,U0A1,",
-            "ben@example.com,Ben,Platform,chen@example.com,employee,,U0A2,",
-            "chen@example.com,Chen,Platform,ana@example.com,employee,,U0A3,",
-            "dmitri@example.com,Dmitri,Platform,ana@example.com,employee,,U0A4,",
-        ),
-        directory,
-    )
-    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4"]
-    assert "ana@example.com → ben@example.com → chen@example.com → ana@example.com" in problems[0]
+def test_each_bad_row_is_reported_by_line(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, row: str, expected: str
+) -> None:
+    assert problems_of(session_factory, workspace, csv_text(row), directory) == [expected]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "the file is empty"),
-        (HEADER + "\n", "the file has a header but nobody in it"),
+        ("", "line 1: the file is empty; its first line should be: " + HEADER),
+        ("\ufeff\n\n", "line 1: the file is empty; its first line should be: " + HEADER),
+        (HEADER + "\n", "line 1: the file has a header but nobody in it; add one line per person"),
         (
-            "email,name,team\nana@example.com,Ana,Platform\n",
-            "the header is missing the columns manager_email, role, start_date",
+            "email,name,team,slack_id\nana@example.com,Ana,Platform,\n",
+            "line 1: the header is missing the columns manager_email, role, start_date",
         ),
-        (HEADER + ",salary\n", "the header has unknown column salary"),
+        (
+            HEADER.replace(",role", "") + "\n",
+            "line 1: the header is missing the column role",
+        ),
+        (
+            HEADER + ",Salary\n",
+            "line 1: the header has the unknown column salary; the columns are "
+            "email, name, team, manager_email, role, start_date, slack_id, timezone (remove any others)",
+        ),
+        (
+            HEADER + ",email\n",
+            "line 1: the header has email more than once; keep one of each",
+        ),
     ],
 )
-def test_bad_headers_and_empty_files(session_factory, workspace, directory, text: str, expected: str) -> None:  # type: ignore[no-untyped-def]
-    problems = problems_of(session_factory, workspace, text, directory)
-    assert problems[0].startswith("line 1: " + expected)
+def test_bad_headers_and_empty_files(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, text: str, expected: str
+) -> None:
+    assert problems_of(session_factory, workspace, text, directory) == [expected]
 
 
-def test_a_bad_file_lists_every_problem_and_changes_nothing(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_emails_and_slack_ids_name_both_lines(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    text = csv_text(
+        "ana@example.com,Ana,Platform,,employee,,U0AAA,",
+        "ben@example.com,Ben,Platform,,employee,,U0AAA,",
+        "ANA@example.com,Ana Again,Platform,,employee,,,",
+    )
+    assert problems_of(session_factory, workspace, text, directory) == [
+        "line 3: slack_id U0AAA is already used on line 2 (ana@example.com); each Slack account belongs to one person",
+        "line 4: email ana@example.com is also on line 2; each person appears once, so remove or merge one of the two lines",
+    ]
+
+
+def test_a_slack_account_found_by_email_cannot_also_be_another_lines_slack_id(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    ben_id = slack_id_for("ben@example.com")
+    text = csv_text(f"ana@example.com,Ana,Platform,,,,{ben_id},", "ben@example.com,Ben,Platform,,,,,")
+    assert problems_of(session_factory, workspace, text, directory) == [
+        f"line 3: the Slack account of ben@example.com ({ben_id}) is already used on line 2; "
+        "each Slack account belongs to one person"
+    ]
+
+
+def test_a_manager_cycle_is_reported_once_on_every_line_in_it(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
+    text = csv_text(
+        "dmitri@example.com,Dmitri,Platform,ben@example.com,,,,",  # points into the circle, is not in it
+        "ana@example.com,Ana,Platform,ben@example.com,,,,",
+        "ben@example.com,Ben,Platform,chen@example.com,,,,",
+        "chen@example.com,Chen,Platform,ana@example.com,,,,",
+        "elif@example.com,Elif,Platform,,,,,",
+    )
+    chain = "ana@example.com → ben@example.com → chen@example.com → ana@example.com"
+    message = f"manager_email makes a circle of managers ({chain}); someone in it must report to a person outside it"
+    assert problems_of(session_factory, workspace, text, directory) == [f"line {line}: {message}" for line in (3, 4, 5)]
+
+
+def test_a_file_with_several_problems_lists_them_all_and_changes_nothing(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
     load(session_factory, workspace, EXAMPLE, directory)
     before = snapshot(session_factory)
     lines = EXAMPLE.splitlines()
+    lines[1] = lines[1].replace("Dana Whitfield", "Dana W.")  # a valid change that must not land
     lines[3] = lines[3].replace("Engineering", "")  # line 4: no team
     lines[10] = lines[10].replace("2021-04-12", "12 April")  # line 11: bad date
-    lines.append("zoe@example.com,Zoe,Sales,nobody@example.com,employee,2026-01-01,U0ZOE,")  # line 15
-    lines[1] = lines[1].replace("Dana Whitfield", "Dana W.")  # a valid change that must not land
-    with pytest.raises(OrgImportError) as caught:
-        load(session_factory, workspace, "\n".join(lines) + "\n", directory)
-    message = str(caught.value)
-    assert message.splitlines()[0] == "Nothing was imported: 3 problems in the file. Fix them and import again."
-    assert [p.line for p in caught.value.problems] == [4, 11, 15]
+    lines.append("zoe@example.com,Zoe,Sales,zed@example.com,employee,2026-01-01,,")  # line 15: unknown manager
+    lines.append("stranger@example.com,Stranger,Sales,,employee,,,")  # line 16: no Slack account
+
+    error = rejection(session_factory, workspace, "\n".join(lines) + "\n", directory)
+
+    assert str(error).splitlines() == [
+        "Nothing was imported: 4 problems in the file. Fix them and import again.",
+        "line 4: team is missing; write the name of the person's team, e.g. Platform",
+        "line 11: start_date '12 April' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty",
+        "line 15: manager_email zed@example.com is not anyone's email in this file; "
+        "add a line for the manager or fix the spelling",
+        "line 16: email stranger@example.com: no Slack account uses this email; check the spelling or add slack_id",
+    ]
     assert snapshot(session_factory) == before
 
 
-def test_an_unknown_slack_user_rejects_the_whole_file(session_factory, workspace, directory) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_slack_user_rejects_the_whole_file(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
+) -> None:
     text = EXAMPLE + "stranger@example.com,Stranger,Sales,sales.head@example.com,employee,2026-01-05,,\n"
-    problems = problems_of(session_factory, workspace, text, directory)
-    assert problems == ["line 15: no Slack account uses stranger@example.com; check the spelling or add their slack_id"]
-    assert snapshot(session_factory)[0] == []
+    error = rejection(session_factory, workspace, text, directory)
+    assert str(error).splitlines()[0] == "Nothing was imported: 1 problem in the file. Fix them and import again."
+    assert [p.line for p in error.problems] == [15]
+    assert snapshot(session_factory) == [[], [], []]
 
 
-def test_slack_being_unreachable_is_one_clear_problem(session_factory, workspace, directory, slack) -> None:  # type: ignore[no-untyped-def]
-    slack.error_next("users.lookupByEmail", "missing_scope")
-    problems = problems_of(session_factory, workspace, EXAMPLE, directory)
-    assert len(problems) == 1
-    assert "missing a permission" in problems[0] and "reinstall" in problems[0]
+def test_a_deleted_slack_account_counts_as_none(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, slack: FakeSlack
+) -> None:
+    slack.add_user("U0GONE", email="gone@example.com", real_name="Gone", deleted=True)
+    assert problems_of(session_factory, workspace, csv_text("gone@example.com,Gone,Sales,,,,,"), directory) == [
+        "line 2: email gone@example.com: no Slack account uses this email; check the spelling or add slack_id"
+    ]
 
 
-def test_a_byte_order_mark_and_header_case_are_fine() -> None:
-    rows, problems = parse_org_csv("\ufeff" + HEADER.upper() + "\nana@example.com,Ana,Platform,,,,U0ANA,\n")
-    assert problems == []
-    assert (rows[0].email, rows[0].role, rows[0].slack_id) == ("ana@example.com", "employee", "U0ANA")
+class RefusingAfterFirstLookup:
+    """The real directory, with Slack answering `error` to every users.lookupByEmail after the first."""
+
+    def __init__(self, directory: SlackDirectory, slack: FakeSlack, error: str) -> None:
+        self.directory, self.slack, self.error = directory, slack, error
+
+    def lookup_by_email(self, email: str) -> DirectoryUser | None:
+        try:
+            return self.directory.lookup_by_email(email)
+        finally:
+            self.slack.error_next("users.lookupByEmail", self.error)
+
+    def list_users(self) -> Iterator[DirectoryUser]:
+        return self.directory.list_users()
+
+
+def test_slack_refusing_lookups_is_one_problem_next_to_the_others(
+    session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory, slack: FakeSlack
+) -> None:
+    text = "stranger@example.com,Stranger,Sales,,,,,\n" + EXAMPLE.split("\n", 1)[1].replace("2021-09-01", "soon")
+    refusing = RefusingAfterFirstLookup(directory, slack, "missing_scope")
+
+    error = rejection(session_factory, workspace, csv_text(*text.splitlines()), refusing)
+
+    assert [str(p) for p in error.problems] == [
+        "Could not check the Slack accounts of the people in the file: Slack refused users.lookupByEmail "
+        "(missing_scope): the app needs the users:read.email scope. Add it under OAuth & Permissions "
+        "(or paste manifest.yml again), then reinstall the app",
+        "line 2: email stranger@example.com: no Slack account uses this email; check the spelling or add slack_id",
+        "line 6: start_date 'soon' is not a date like 2024-03-18 (YYYY-MM-DD); fix it or leave it empty",
+    ]
+    assert len(slack.calls_to("users.lookupByEmail")) == 2  # not once per person in the file
+    assert snapshot(session_factory) == [[], [], []]
 
 
 def test_quoted_multiline_fields_keep_physical_line_numbers() -> None:
-    text = HEADER + '\nana@example.com,"Ana\nSouza",Platform,,,,U0ANA,\nben@example.com,Ben,Platform,,chief,,U0BEN,\n'
-    _rows, problems = parse_org_csv(text)
-    assert [str(p) for p in problems] == ["line 4: role 'chief' is not one of employee, hr"]
+    text = HEADER + '\nana@example.com,"Ana\nSouza",Platform,,,,U0ANA,\n\nben@example.com,Ben,Platform,,chief,,U0BEN,\n'
+    rows, problems = parse_org_csv(text)
+    assert [(r.line, r.name) for r in rows] == [(2, "Ana\nSouza"), (5, "Ben")]
+    assert [str(p) for p in problems] == [
+        "line 5: role 'chief' is not one of employee, hr; leave it empty for employee"
+    ]
+
+
+def test_unreadable_lines_are_problems_not_crashes() -> None:
+    huge_name = "x" * 200_000  # beyond the csv module's field limit
+    _rows, problems = parse_org_csv(
+        csv_text(ANA, "ben@example.com,Ben\0,Platform,,,,,", f"chen@example.com,{huge_name}")
+    )
+    assert [str(p) for p in problems] == [
+        "line 3: contains a NUL character; save the file again as CSV UTF-8",
+        "line 4: cannot be read as CSV (field larger than field limit (131072)); check the quotes on this line",
+    ]
 
 
 # -- properties --------------------------------------------------------------------------------
@@ -299,57 +592,56 @@ def hierarchies(draw: st.DrawFn) -> list[int | None]:
 
 
 def org_text(managers: list[int | None]) -> str:
-    rows = [
-        f"p{i}@example.com,Person {i},Team {i % 3},{'' if m is None else f'p{m}@example.com'},employee,,U0P{i},"
-        for i, m in enumerate(managers)
-    ]
-    return with_rows(*rows)
+    return csv_text(
+        *(
+            f"p{i}@example.com,Person {i},Team {i % 3},{'' if m is None else f'p{m}@example.com'},employee,,U0P{i},"
+            for i, m in enumerate(managers)
+        )
+    )
 
 
 @settings(max_examples=40, deadline=None)
 @given(managers=hierarchies(), loop=st.data())
-def test_any_tree_parses_and_closing_any_loop_is_caught(managers: list[int | None], loop: st.DataObject) -> None:
+def test_any_tree_parses_and_closing_any_loop_reports_exactly_its_lines(
+    managers: list[int | None], loop: st.DataObject
+) -> None:
     rows, problems = parse_org_csv(org_text(managers))
     assert problems == [] and len(rows) == len(managers)
-    from bot.org_import import _cross_row_problems
-
-    assert _cross_row_problems(rows) == []
-    # Point some ancestor-or-self chain's top at a descendant: that makes exactly one loop.
+    # Point the top of some chain at the chain's bottom: exactly that chain becomes a circle.
     bottom = loop.draw(st.integers(0, len(managers) - 1))
     chain = [bottom]
-    while managers[chain[-1]] is not None:
-        chain.append(managers[chain[-1]])  # type: ignore[arg-type]
-    top = chain[-1]
-    if top == bottom:
+    while (manager := managers[chain[-1]]) is not None:
+        chain.append(manager)
+    if len(chain) == 1:
         return  # a root alone cannot form a loop without managing itself (checked elsewhere)
     looped = list(managers)
-    looped[top] = bottom
-    rows, problems = parse_org_csv(org_text(looped))
-    cycle_lines = sorted(p.line for p in _cross_row_problems(rows))
-    assert cycle_lines == sorted(i + 2 for i in chain)
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(managers=hierarchies(), order=st.randoms(use_true_random=False))
-def test_row_order_does_not_matter(session_factory, workspace, managers: list[int | None], order) -> None:  # type: ignore[no-untyped-def]
-    lines = org_text(managers).splitlines()
-    body = lines[1:]
-    order.shuffle(body)
-    with session_factory.begin() as session:
-        ws = session.merge(workspace)
-        session.execute(Person.__table__.update().values(manager_id=None))
-        session.execute(Person.__table__.delete())
-        import_org(session, ws, "\n".join([lines[0], *body]) + "\n", NoLookups(), now=NOW)
-    with session_factory() as session:
-        stored = {p.email: p.manager.email if p.manager else None for p in session.scalars(select(Person))}
-    assert stored == {f"p{i}@example.com": (None if m is None else f"p{m}@example.com") for i, m in enumerate(managers)}
+    looped[chain[-1]] = bottom
+    _rows, problems = parse_org_csv(org_text(looped))
+    assert sorted(p.line for p in problems) == sorted(i + 2 for i in chain)
+    assert all("circle of managers" in p.message for p in problems)
 
 
 class NoLookups:
     """Every row in the property test has a slack_id, so the directory must never be asked."""
 
-    def lookup_by_email(self, email: str) -> None:
+    def lookup_by_email(self, email: str) -> DirectoryUser | None:
         raise AssertionError(f"unexpected lookup of {email}")
 
-    def list_users(self):  # type: ignore[no-untyped-def]
+    def list_users(self) -> Iterator[DirectoryUser]:
         raise AssertionError("unexpected listing")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(managers=hierarchies(), order=st.randoms(use_true_random=False))
+def test_row_order_does_not_matter(
+    session_factory: sessionmaker[Session], workspace: Workspace, managers: list[int | None], order: Any
+) -> None:
+    header, *body = org_text(managers).splitlines()
+    order.shuffle(body)
+    with session_factory.begin() as session:
+        session.execute(Person.__table__.update().values(manager_id=None))
+        session.execute(Person.__table__.delete())
+        import_org(session, session.merge(workspace), csv_text(*body, header=header), NoLookups(), now=NOW)
+    with session_factory() as session:
+        stored = {p.email: p.manager.email if p.manager else None for p in session.scalars(select(Person))}
+    assert stored == {f"p{i}@example.com": (None if m is None else f"p{m}@example.com") for i, m in enumerate(managers)}
