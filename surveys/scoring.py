@@ -1,0 +1,110 @@
+"""Scores with honest uncertainty, and trends only when they are real.
+
+Answers cannot be tied to people, so every figure is computed over answers (n = answers counted).
+Each estimate carries its n and a 95% interval; percent-style figures and thresholds are decided by
+`surveys.anonymity`, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist, fmean, stdev
+
+# Two-sided 95% critical values of Student's t for 1–30 degrees of freedom; the normal beyond.
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+CBI_BANDS = ((50.0, "low"), (75.0, "moderate"), (90.0, "high"), (math.inf, "very high"))
+
+
+def t_critical(df: int) -> float:
+    if df < 1:
+        raise ValueError("an interval needs at least two answers")
+    return _T975[df - 1] if df <= len(_T975) else NormalDist().inv_cdf(0.975)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def in_words(self, digits: int = 0) -> str:
+        """ "62, likely between 55 and 69"."""
+        fmt = f"{{:.{digits}f}}"
+        return f"{fmt.format(self.value)}, likely between {fmt.format(self.low)} and {fmt.format(self.high)}"
+
+
+def mean_estimate(values: Sequence[float], *, lower: float = 0.0, upper: float = 100.0) -> Estimate | None:
+    """Mean with a t-interval, clipped to the scale. None without any values."""
+    if not values:
+        return None
+    mean = fmean(values)
+    if len(values) == 1:
+        return Estimate(mean, lower, upper, 1)  # one answer says nothing about the spread
+    half = t_critical(len(values) - 1) * stdev(values) / math.sqrt(len(values))
+    return Estimate(mean, max(lower, mean - half), min(upper, mean + half), len(values))
+
+
+def recommend_score(values: Sequence[int]) -> Estimate | None:
+    """% promoters (9–10) − % detractors (0–6), −100…100, with a normal-approximation interval."""
+    if not values:
+        return None
+    signs = [1 if v >= 9 else -1 if v <= 6 else 0 for v in values]
+    n = len(signs)
+    mean = sum(signs) / n
+    variance = sum((s - mean) ** 2 for s in signs) / (n - 1) if n > 1 else 1.0
+    half = NormalDist().inv_cdf(0.975) * math.sqrt(variance / n)
+    return Estimate(100 * mean, max(-100.0, 100 * (mean - half)), min(100.0, 100 * (mean + half)), n)
+
+
+def share_at_least(values: Sequence[int], threshold: int) -> Estimate | None:
+    """Share (0–100) of answers at or above `threshold`, with a Wilson interval."""
+    if not values:
+        return None
+    n = len(values)
+    hits = sum(1 for v in values if v >= threshold)
+    z = NormalDist().inv_cdf(0.975)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Estimate(100 * p, 100 * max(0.0, centre - half), 100 * min(1.0, centre + half), n)
+
+
+def cbi_band(score: float) -> str:
+    """The conventional CBI band. A convention for reading the scale, not a diagnosis."""
+    return next(label for limit, label in CBI_BANDS if score < limit)
+
+
+@dataclass(frozen=True)
+class Trend:
+    signal: str  # "up", "down" or "none"
+    ewma: float
+    low_limit: float
+    high_limit: float
+
+    def in_words(self) -> str:
+        return {"up": "going up", "down": "going down"}.get(self.signal, "no detectable change")
+
+
+def ewma_trend(
+    series: Iterable[float], *, target: float, sigma: float, smoothing: float = 0.2, width: float = 3.0
+) -> Trend:
+    """EWMA control chart: z_t = λx_t + (1−λ)z_{t−1} against target ± L·σ·√(λ/(2−λ)·(1−(1−λ)^{2t})).
+
+    A signal is reported only when the smoothed line leaves the limits, so one noisy week never does.
+    """
+    z = target
+    low = high = target
+    signal = "none"
+    for t, x in enumerate(series, start=1):
+        z = smoothing * x + (1 - smoothing) * z
+        spread = width * sigma * math.sqrt(smoothing / (2 - smoothing) * (1 - (1 - smoothing) ** (2 * t)))
+        low, high = target - spread, target + spread
+        signal = "up" if z > high else "down" if z < low else "none"
+    return Trend(signal, z, low, high)
