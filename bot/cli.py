@@ -13,17 +13,19 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
+from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.directory import DirectoryError
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -34,7 +36,9 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
+from handlers.digest_views import digest_text
 from surveys.bank import PackError
+from surveys.digest import manager_digest
 from surveys.models import PulseRound, PulseSchedule
 from surveys.pack_store import add_custom_pack, workspace_bank
 from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
@@ -100,6 +104,18 @@ def _parser() -> argparse.ArgumentParser:
     pack_add = packs.add_parser("add", help="add a question pack from a YAML file (validated as a whole)")
     pack_add.add_argument("file", type=Path)
     pack_add.set_defaults(run=cmd_pulse_packs_add)
+
+    digest = commands.add_parser("digest", help="weekly manager digests").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    digest_send = digest.add_parser("send", help="queue this week's digests now (once per manager per week)")
+    digest_send.add_argument("--week", help="the week the digest covers, like 2026-W48 (default: last week)")
+    digest_send.add_argument("--manager", help="only this manager's email")
+    digest_send.set_defaults(run=cmd_digest_send)
+    digest_preview = digest.add_parser("preview", help="print a manager's digest in the terminal")
+    digest_preview.add_argument("--manager", required=True, help="the manager's email")
+    digest_preview.add_argument("--week", help="like 2026-W48 (default: last week)")
+    digest_preview.set_defaults(run=cmd_digest_preview)
 
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
@@ -324,6 +340,36 @@ def cmd_pulse_packs_add(args: argparse.Namespace) -> int:
             print(str(error), file=sys.stderr)
             return 1
     print(f"Added the pack '{pack.id}' ({len(pack.questions)} questions). Turn it on in the pulse settings.")
+    return 0
+
+
+def _week_end(week: str | None) -> datetime:
+    try:
+        return parse_week(week) if week else week_end_for(SystemClock().now())
+    except WeekError as error:
+        raise CommandError(str(error)) from None
+
+
+def cmd_digest_send(args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    _engine, factory = _database(settings)
+    week_end = _week_end(args.week)
+    with factory.begin() as session:
+        queued = queue_digests(session, week_end, manager_email=args.manager)
+    print(f"{queued} digest(s) queued for the week ending {week_end:%a %d %b %Y}. A running worker sends them.")
+    return 0
+
+
+def cmd_digest_preview(args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    _engine, factory = _database(settings)
+    week_end = _week_end(args.week)
+    with factory() as session:
+        manager = session.scalar(select(Person).where(func.lower(Person.email) == args.manager.lower()))
+        if manager is None:
+            raise CommandError(f"nobody has the email {args.manager}; `empathy-bot org list` shows who is who")
+        digest = manager_digest(session, workspace_bank(session, manager.workspace_id), manager, week_end)
+        print(digest_text(digest, manager.first_name))
     return 0
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.crypto import SecretBox
+from bot.digest_jobs import queue_digests, week_end_for
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import DispatchReport, OutboxDispatcher
@@ -62,6 +63,9 @@ def build_jobs(
     def close_pulses(session: Session, clock: Clock) -> int:
         return close_rounds(session, clock.now())
 
+    def send_digests(session: Session, clock: Clock) -> int:
+        return queue_digests(session, week_end_for(clock.now()))
+
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
@@ -102,6 +106,13 @@ def build_jobs(
             trigger=IntervalTrigger(minutes=5, timezone="UTC"),
             description="Close rounds past their end, count participation, and forget who answered.",
             misfire_grace_time=3600,
+        ),
+        Job(
+            name="digest.weekly",
+            func=send_digests,
+            trigger=CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC"),
+            description="Queue each manager's weekly digest (once per manager per week).",
+            misfire_grace_time=24 * 3600,
         ),
         Job(
             name="events.prune",

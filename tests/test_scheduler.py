@@ -60,7 +60,15 @@ def test_jobs_have_stable_names_and_deliberate_misfire_policies(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     jobs = {job.name: job for job in build_jobs(settings, session_factory)}
-    assert set(jobs) == {"outbox.dispatch", "org.sync", "events.prune", "pulse.open", "pulse.remind", "pulse.close"}
+    assert set(jobs) == {
+        "outbox.dispatch",
+        "org.sync",
+        "events.prune",
+        "pulse.open",
+        "pulse.remind",
+        "pulse.close",
+        "digest.weekly",
+    }
     assert jobs["outbox.dispatch"].misfire_grace_time < jobs["org.sync"].misfire_grace_time
 
 
