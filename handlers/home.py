@@ -11,12 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context
+from bot.digest_jobs import week_end_for
 from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, org_summary
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
+from handlers.digest_views import digest_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
+from surveys.digest import manager_digest
 from surveys.models import PulseSchedule
+from surveys.pack_store import workspace_bank
 from surveys.rounds import open_progress_for
 from surveys.schedules import describe
 
@@ -33,7 +37,7 @@ def build_home_view(
     blocks = _greeting(person, role)
     blocks += _employee_section(session, workspace, person, empathy)
     if person is not None and role in (HomeRole.MANAGER, HomeRole.HR):
-        blocks += _manager_section(session, person)
+        blocks += _manager_section(session, person, empathy)
     if role is HomeRole.HR:
         blocks += _hr_section(session, workspace)
         blocks += _pulse_admin_section(session, workspace)
@@ -87,20 +91,30 @@ def _employee_section(
     ]
 
 
-def _manager_section(session: Session, person: Person) -> list[dict[str, Any]]:
+def _manager_section(session: Session, person: Person, empathy: AppContext) -> list[dict[str, Any]]:
     reports = direct_reports(session, person)
     if not reports:
         return []
     names = ", ".join(escape(r.name or r.email or "someone") for r in reports[:30])
     more = f" and {len(reports) - 30} more" if len(reports) > 30 else ""
-    return [
+    blocks = [
         DIVIDER,
         mrkdwn_section(f"*Your team* · {len(reports)} direct report{'s' if len(reports) != 1 else ''}\n{names}{more}"),
-        context_block(
-            "Your weekly digest will appear here once pulses are running. It shows how the team is doing, "
-            "never who said what."
-        ),
     ]
+    digest = manager_digest(
+        session, workspace_bank(session, person.workspace_id), person, week_end_for(empathy.clock.now())
+    )
+    if digest.empty:
+        blocks.append(
+            context_block(
+                "Your weekly digest appears here after a pulse closes and enough people have answered. It shows "
+                "how the team is doing, never who said what."
+            )
+        )
+    else:
+        # The digest's own blocks, less its header: at most 30, so the Home view stays under 100.
+        blocks += digest_message(digest, person.first_name)["blocks"][1:31]
+    return blocks
 
 
 def _hr_section(session: Session, workspace: Workspace) -> list[dict[str, Any]]:

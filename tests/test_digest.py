@@ -85,3 +85,21 @@ def test_cli_preview_and_bad_input(history, slack, db_url, tmp_path, monkeypatch
     assert "nobody has the email nobody@example.com" in capsys.readouterr().err
     assert main(["digest", "send", "--week", "week 48"]) == 2
     assert "isn't a week like 2026-W48" in capsys.readouterr().err
+
+
+def test_app_home_shows_a_manager_their_latest_digest(history, settings, engine, slack) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import create_app
+    from bot.web import create_web_app
+    from tests.conftest import SIGNING_SECRET, TEAM_ID
+    from tests.slack_requests import SlackRequests
+
+    app = create_app(settings, engine=engine, clock=ManualClock(MONDAY))
+    requests = SlackRequests(
+        create_web_app(app).test_client(), SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url
+    )
+    requests.app_home_opened("U0MARCUS")
+    requests.app_home_opened("U0P0")
+    views = {c["user_id"]: c["view"] for c in slack.wait_for("views.publish", count=2)}
+    assert "Your whole organisation" in str(views["U0MARCUS"]["blocks"])
+    assert len(views["U0MARCUS"]["blocks"]) <= 100
+    assert "Your whole organisation" not in str(views["U0P0"]["blocks"])
