@@ -26,7 +26,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +115,39 @@ def enqueue(
     )
     assert row is not None  # just inserted, or there before
     return row
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    key: str
+    payload: dict[str, Any]
+    due_at: datetime
+    person_id: int | None = None
+    channel_id: str | None = None
+
+
+def enqueue_many(session: Session, workspace_id: int, rows: Sequence[OutboxRow], *, batch: int = 500) -> None:
+    """Queue many messages at once (a pulse fan-out); keys already queued are left as they are."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    values = []
+    for row in rows:
+        if (row.person_id is None) == (row.channel_id is None) or not row.payload.get("text"):
+            raise ValueError(f"outbox row {row.key}: needs text and exactly one of person_id or channel_id")
+        values.append(
+            {
+                "workspace_id": workspace_id,
+                "idempotency_key": row.key,
+                "person_id": row.person_id,
+                "channel_id": row.channel_id,
+                "payload": row.payload,
+                "state": OutboxState.PENDING.value,
+                "due_at": row.due_at,
+                "attempts": 0,
+            }
+        )
+    for start in range(0, len(values), batch):
+        session.execute(statement, values[start : start + batch])
 
 
 @dataclass

@@ -3,19 +3,21 @@ rounds are unique by key and every DM by its outbox idempotency key."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from bot.crypto import SecretBox
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import enqueue
-from handlers.pulse_views import pulse_message
+from bot.outbox import OutboxRow, enqueue_many
+from handlers.pulse_views import greeting_text, pulse_message, with_greeting
 from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
-from surveys.rounds import Invitation, OpenedRound, close_due_rounds, due_reminders, open_round, open_scheduled_rounds
+from surveys.rounds import OpenedRound, close_due_rounds, due_reminders, open_round, open_scheduled_rounds
 
 
 def invite_key(round_id: int, person_id: int) -> str:
@@ -27,42 +29,49 @@ def reminder_key(round_id: int, person_id: int) -> str:
 
 
 def queue_invitations(session: Session, bank: QuestionBank, opened: OpenedRound) -> int:
-    pulse = opened.round
-    workspace = session.get(Workspace, pulse.workspace_id)
-    assert workspace is not None
-    for invitation in opened.invitations:
-        _queue_pulse_dm(session, bank, workspace, pulse, invitation.person_id, invitation.question_ids, invitation)
-    return len(opened.invitations)
+    return _queue_pulse_dms(
+        session, bank, opened.round, [(i.person_id, i.question_ids, i.due_at) for i in opened.invitations]
+    )
 
 
-def _queue_pulse_dm(
+def _queue_pulse_dms(
     session: Session,
     bank: QuestionBank,
-    workspace: Workspace,
     pulse: PulseRound,
-    person_id: int,
-    question_ids: tuple[str, ...],
-    invitation: Invitation | None,
+    recipients: Sequence[tuple[int, tuple[str, ...], datetime]],
     *,
     reminder: bool = False,
-    now: datetime | None = None,
-) -> None:
-    person = session.get(Person, person_id)
-    assert person is not None
-    questions = [q for q in (bank.question(i) for i in question_ids) if q is not None]
-    payload = pulse_message(
-        first_name=person.first_name,
-        round_id=pulse.id,
-        questions=questions,
-        answers={},
-        closes_at=pulse.closes_at,
-        min_group=pulse.min_group,
-        company=workspace.name or "our company",
-        reminder=reminder,
-    )
-    key = reminder_key(pulse.id, person_id) if reminder else invite_key(pulse.id, person_id)
-    due_at = invitation.due_at if invitation else now
-    enqueue(session, workspace.id, key, payload, person_id=person_id, due_at=due_at, now=now)
+) -> int:
+    """Queue one DM per recipient. A unit's questions are rendered once; only the greeting is per person."""
+    workspace = session.get(Workspace, pulse.workspace_id)
+    assert workspace is not None
+    rendered: dict[tuple[str, ...], dict[str, Any]] = {}
+    rows = []
+    for person_id, question_ids, due_at in recipients:
+        person = session.get(Person, person_id)
+        assert person is not None
+        if question_ids not in rendered:
+            rendered[question_ids] = pulse_message(
+                first_name="",
+                round_id=pulse.id,
+                questions=[q for q in (bank.question(i) for i in question_ids) if q is not None],
+                answers={},
+                closes_at=pulse.closes_at,
+                min_group=pulse.min_group,
+                company=workspace.name or "our company",
+                reminder=reminder,
+            )
+        greeting = greeting_text(
+            first_name=person.first_name,
+            count=len(question_ids),
+            closes_at=pulse.closes_at,
+            min_group=pulse.min_group,
+            reminder=reminder,
+        )
+        key = reminder_key(pulse.id, person_id) if reminder else invite_key(pulse.id, person_id)
+        rows.append(OutboxRow(key, with_greeting(rendered[question_ids], greeting), due_at, person_id=person_id))
+    enqueue_many(session, workspace.id, rows)
+    return len(rows)
 
 
 def open_pulse_now(
@@ -100,16 +109,17 @@ def open_scheduled(session: Session, box: SecretBox, now: datetime) -> int:
 
 
 def send_reminders(session: Session, now: datetime) -> int:
-    due = due_reminders(session, now)
-    for pulse, participant in due:
-        workspace = session.get(Workspace, pulse.workspace_id)
-        assert workspace is not None
-        bank = workspace_bank(session, workspace.id)
-        unit_questions = _unit_questions(session, participant)
-        _queue_pulse_dm(
-            session, bank, workspace, pulse, participant.person_id, unit_questions, None, reminder=True, now=now
+    by_round: dict[int, list[tuple[int, tuple[str, ...], datetime]]] = {}
+    rounds: dict[int, PulseRound] = {}
+    for pulse, participant in due_reminders(session, now):
+        rounds[pulse.id] = pulse
+        by_round.setdefault(pulse.id, []).append((participant.person_id, _unit_questions(session, participant), now))
+    return sum(
+        _queue_pulse_dms(
+            session, workspace_bank(session, rounds[rid].workspace_id), rounds[rid], recipients, reminder=True
         )
-    return len(due)
+        for rid, recipients in by_round.items()
+    )
 
 
 def _unit_questions(session: Session, participant: PulseParticipant) -> tuple[str, ...]:

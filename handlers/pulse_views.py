@@ -43,6 +43,19 @@ def _closes(closes_at: datetime) -> str:
     return f"{closes_at:%a %d %b}"
 
 
+def greeting_text(*, first_name: str, count: int, closes_at: datetime, min_group: int, reminder: bool = False) -> str:
+    name = escape(first_name) or "there"
+    if reminder:
+        return (
+            f"Hi {name}, just a gentle nudge: your pulse is still open until {_closes(closes_at)}. "
+            "It takes about a minute, and it's fine to skip anything."
+        )
+    return (
+        f"Hi {name} — {count} quick question{'s' if count != 1 else ''}, about a minute, "
+        f"and confidential: results are only shown for groups of {min_group} or more."
+    )
+
+
 def pulse_message(
     *,
     first_name: str,
@@ -54,13 +67,8 @@ def pulse_message(
     company: str,
     reminder: bool = False,
 ) -> dict[str, Any]:
-    count = len(questions)
-    greeting = (
-        f"Hi {escape(first_name) or 'there'}, just a gentle nudge: your pulse is still open until {_closes(closes_at)}. "
-        "It takes about a minute, and it's fine to skip anything."
-        if reminder
-        else f"Hi {escape(first_name) or 'there'} — {count} quick question{'s' if count != 1 else ''}, about a minute, "
-        f"and confidential: results are only shown for groups of {min_group} or more."
+    greeting = greeting_text(
+        first_name=first_name, count=len(questions), closes_at=closes_at, min_group=min_group, reminder=reminder
     )
     blocks: list[dict[str, Any]] = [mrkdwn_section(greeting)]
     for number, question in enumerate(questions, start=1):
@@ -72,6 +80,11 @@ def pulse_message(
         )
     )
     return {"text": greeting, "blocks": blocks[:MAX_MESSAGE_BLOCKS]}
+
+
+def with_greeting(message: dict[str, Any], greeting: str) -> dict[str, Any]:
+    """The same message for another person: only the greeting differs (blocks are shared, not copied)."""
+    return {"text": greeting, "blocks": [mrkdwn_section(greeting), *message["blocks"][1:]]}
 
 
 def question_blocks(
