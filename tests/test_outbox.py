@@ -364,3 +364,18 @@ def test_token_bucket_holds_after_a_429() -> None:
     assert not bucket.try_take()
     fake_time.now += 1.5
     assert bucket.try_take()
+
+
+def test_enqueue_many_is_idempotent_and_checks_every_row(
+    session_factory: sessionmaker[Session], workspace: Workspace, clock
+) -> None:
+    from bot.outbox import OutboxRow, enqueue_many
+
+    rows = [OutboxRow(f"bulk:{n}", {"text": f"hi {n}"}, clock.now(), channel_id="C1") for n in range(1200)]
+    for _ in range(2):
+        with session_factory.begin() as session:
+            enqueue_many(session, workspace.id, rows)
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1200
+    with session_factory() as session, pytest.raises(ValueError, match="bulk:bad"):
+        enqueue_many(session, workspace.id, [OutboxRow("bulk:bad", {"text": ""}, clock.now(), channel_id="C1")])
