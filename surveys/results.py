@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -46,8 +46,11 @@ def unit_key(unit: PulseUnit) -> str:
     return f"unit:{unit.team_id}:{unit.manager_id}"
 
 
-def build_tree(units: Sequence[PulseUnit]) -> list[Group]:
-    """Roots of the hierarchy: manager organisations containing sub-organisations and units."""
+def build_tree(units: Sequence[PulseUnit], count: Callable[[PulseUnit], int] | None = None) -> list[Group]:
+    """Roots of the hierarchy: manager organisations containing sub-organisations and units.
+
+    Each unit counts `count(unit)` (default: its respondents)."""
+    count = count or (lambda unit: unit.responded)
     groups: dict[str, Group] = {}
     roots: list[Group] = []
 
@@ -60,7 +63,7 @@ def build_tree(units: Sequence[PulseUnit]) -> list[Group]:
     parent_of: dict[str, str | None] = {}
     for unit in units:
         key = unit_key(unit)
-        totals[key] += unit.responded
+        totals[key] += count(unit)
         chain = list(unit.chain)
         parent_of[key] = org_id(chain[-1]) if chain else None
         for upper, lower in itertools.pairwise(chain):
@@ -97,6 +100,7 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
     answers_by_unit: dict[int, list[PulseAnswer]] = defaultdict(list)
     for answer in session.scalars(select(PulseAnswer).where(PulseAnswer.round_id.in_(round_ids))):
         answers_by_unit[answer.unit_id].append(answer)
+    blocked = _blocked_questions(units, answers_by_unit, round_ids, k)
     results: dict[str, GroupResult] = {}
     for gid in shown:
         group_units = members[gid]
@@ -107,9 +111,37 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
             respondents=_per_round_max(group_units, "responded"),
             invited=_per_round_max(group_units, "invited"),
         )
-        result.figures = _figures(bank, [a for u in group_units for a in answers_by_unit[u.id]], k)
+        answers = [a for u in group_units for a in answers_by_unit[u.id]]
+        result.figures = _figures(bank, answers, k, blocked=blocked.get(gid, set()))
         results[gid] = result
     return results
+
+
+def _blocked_questions(
+    units: Sequence[PulseUnit], answers_by_unit: Mapping[int, list[PulseAnswer]], round_ids: Sequence[int], k: int
+) -> dict[str, set[str]]:
+    """Questions whose answers a group may not show, by group.
+
+    People skip questions, so a question can have fewer answers than the group has respondents, and a
+    parent's answers minus its children's could isolate a handful. The same suppression therefore runs
+    per question, on answer counts (each person answers a question at most once per round).
+    """
+    blocked: dict[str, set[str]] = defaultdict(set)
+    for round_id in round_ids:
+        round_units = [u for u in units if u.round_id == round_id]
+        counts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for unit in round_units:
+            for answer in answers_by_unit.get(unit.id, []):
+                if answer.value is not None:
+                    counts[answer.question_id][unit.id] += 1
+        for question_id, per_unit in counts.items():
+            released: set[str] = set()
+            for root in build_tree(round_units, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0)):
+                released |= releasable(root, k)
+            for gid in _units_by_group([u for u in round_units if per_unit.get(u.id)]):
+                if gid not in released:
+                    blocked[gid].add(question_id)
+    return blocked
 
 
 def _per_round_max(units: Sequence[PulseUnit], field_name: str) -> int:
@@ -128,7 +160,7 @@ def _units_by_group(units: Sequence[PulseUnit]) -> dict[str, list[PulseUnit]]:
     return members
 
 
-def _figures(bank: QuestionBank, answers: Sequence[PulseAnswer], k: int) -> dict[str, Estimate]:
+def _figures(bank: QuestionBank, answers: Sequence[PulseAnswer], k: int, *, blocked: set[str]) -> dict[str, Estimate]:
     by_question: dict[str, list[int]] = defaultdict(list)
     for answer in answers:
         if answer.value is not None:
@@ -141,7 +173,9 @@ def _figures(bank: QuestionBank, answers: Sequence[PulseAnswer], k: int) -> dict
         if question is None:
             continue
         keys = _metric_keys(question.kind, question.pack_id, question.driver)
-        if len(values) < k:
+        if len(values) < k or question_id in blocked:
+            # The whole figure goes, not just this question: a figure built from fewer questions than its
+            # parent's could be subtracted from it.
             thin.update(keys)
             continue
         for key in keys:

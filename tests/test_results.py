@@ -122,3 +122,19 @@ def test_a_figure_needs_k_answers_even_in_a_shown_group(session_factory, workspa
     assert marcus.respondents == 6
     assert marcus.figures == {}
     assert "engagement" in results[org_id(people["dana"])].figures  # 8 answers per question there
+
+
+def test_a_figure_that_subtraction_would_give_away_is_hidden(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
+    with session_factory.begin() as session:
+        people = {n: p.id for n, p in build_org(session, session.merge(workspace)).items()}
+    # Grace's team skips everything; only Marcus and Grace themselves answer besides Marcus's six.
+    # Dana's figures would then be Marcus's six plus two managers: Dana minus Marcus = those two.
+    skips: dict[str, int | None] = {f"s{i}": None for i in range(3)}
+    round_id = run_round(session_factory, workspace, skips, date(2026, 11, 23))
+    with session_factory() as session:
+        results = group_results(session, QuestionBank.builtin(), [round_id], k=5)
+    dana, marcus = results[org_id(people["dana"])], results[org_id(people["marcus"])]
+    assert dana.respondents == 11 and marcus.respondents == 6  # both groups are big enough to show…
+    shown_in_both = set(dana.figures) & set(marcus.figures)
+    assert shown_in_both == set()  # …but no figure appears in both, so none can be subtracted
+    assert "engagement" in dana.figures
