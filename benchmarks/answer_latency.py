@@ -1,0 +1,526 @@
+"""Answer latency: how fast the real app acks pulse answer clicks under concurrent load.
+
+    .venv/bin/python -m benchmarks.answer_latency                  # 60 s on SQLite, then 60 s on PostgreSQL
+    .venv/bin/python -m benchmarks.answer_latency --seconds 20 --database sqlite
+    .venv/bin/python -m benchmarks.answer_latency --server gunicorn   # production-like: gthread 2 x 8
+
+What runs: a round is opened for `--people` people (default 200) and their DMs are delivered
+through the real outbox to the fake Slack API (its own process). The real Flask + Bolt app
+(`create_web_app(create_app(settings))`) is served on 127.0.0.1 by a real threaded WSGI server in
+a child process (werkzeug `make_server(threaded=True)`, or gunicorn). `--clients` threads (default
+32) then send signed `block_actions` answer clicks over HTTP for `--seconds`: a random person, a
+random question of their DM, a random valid value, exactly as Slack would post them. Latency is
+from sending the request to reading the whole HTTP response (Slack needs that ack within 3 s).
+
+Bolt acks, then runs the listener (record the answer, chat.update the DM) on its own thread pool;
+after the load stops the benchmark waits for that backlog to drain, then checks the database: at
+most one answer row per (round, slot) and no more rows than people x questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import logging
+import multiprocessing
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from benchmarks._support import (
+    SIGNING_SECRET,
+    TEAM_ID,
+    FakeSlackProcess,
+    Stopwatch,
+    cpu_seconds,
+    dm_channel,
+    new_secret_key,
+    percentile,
+    print_table,
+    seed_people,
+    settings_env,
+    temporary_database,
+)
+from tests.slack_requests import SlackRequests
+
+MAX_REQUESTS_PER_CLIENT = 1_000_000
+DRAIN_TIMEOUT = 180.0
+
+
+# -- the server, in a child process -------------------------------------------------------------------
+
+
+class _CountingHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.counts: Counter[str] = Counter()
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        first_line = record.getMessage().splitlines()[0] if record.getMessage() else ""
+        with self._guard:
+            self.counts[f"{record.levelname} {record.name}: {first_line[:100]}"] += 1
+
+
+def _werkzeug_main(conn: Any, env: dict[str, str]) -> None:
+    counter = _CountingHandler()
+    root = logging.getLogger()
+    root.addHandler(counter)
+    root.setLevel(logging.WARNING)
+    # One access-log line per request would cost more than some requests.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+    from bot.settings import load_settings
+    from bot.web import create_web_app
+
+    web = create_web_app(create_app(load_settings(env)))
+    server = make_server("127.0.0.1", 0, web, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="wsgi", daemon=True)
+    thread.start()
+    conn.send(server.server_port)
+    with contextlib.suppress(EOFError):
+        conn.recv()  # "stop"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+    conn.send(dict(counter.counts))
+
+
+class WerkzeugServer:
+    label = "werkzeug make_server(threaded=True), 1 process"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_werkzeug_main, args=(child, env), name="bot-web", daemon=True)
+        self._process.start()
+        child.close()
+        if not self._conn.poll(120):
+            raise TimeoutError("the web server did not start within 120 s")
+        self.port: int = self._conn.recv()
+        self.pid: int = self._process.pid or 0
+
+    def stop(self) -> dict[str, int]:
+        logs: dict[str, int] = {}
+        with contextlib.suppress(Exception):
+            self._conn.send("stop")
+            if self._conn.poll(30):
+                logs = self._conn.recv()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        self._conn.close()
+        return logs
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class GunicornServer:
+    """gunicorn with the production worker settings of bot/server.py (gthread), bound to 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 8) -> None:
+        self.label = f"gunicorn gthread, {workers} workers x {threads} threads"
+        self.port = _free_port()
+        log_fd, self._log_path = tempfile.mkstemp(prefix="empathy-bench-gunicorn-", suffix=".log")
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *("--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads)),
+            *("--worker-class", "gthread", "--timeout", "30", "--log-level", "warning"),
+            "benchmarks._wsgi:app",
+        ]
+        try:
+            self._process = subprocess.Popen(
+                command, env={**os.environ, **env}, stdout=log_fd, stderr=subprocess.STDOUT, cwd=os.getcwd()
+            )
+        finally:
+            os.close(log_fd)
+        self.pid = self._process.pid
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self._process.returncode}; see {self._log_path}")
+            if _healthy(self.port):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError("gunicorn did not answer /healthz within 60 s")
+
+    def stop(self) -> dict[str, int]:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        counts: Counter[str] = Counter()
+        with open(self._log_path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("BENCHLOG "):
+                    counts[line[len("BENCHLOG ") :].strip()[:120]] += 1
+        os.unlink(self._log_path)
+        return dict(counts)
+
+
+def _healthy(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+# -- the clients ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Response:
+    status_code: int | str
+    seconds: float
+
+
+class HttpClient:
+    """What tests.slack_requests.SlackRequests needs of a Flask test client, over real HTTP.
+
+    A new connection per request, as Slack's deliveries arrive.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def post(self, path: str, data: bytes, headers: dict[str, str]) -> _Response:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        started = time.perf_counter()
+        try:
+            connection.request("POST", path, body=data, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status: int | str = response.status
+        except OSError as error:
+            status = type(error).__name__
+        finally:
+            connection.close()
+        return _Response(status, time.perf_counter() - started)
+
+
+@dataclass
+class Target:
+    """One person's DM: where it is, and the valid actions of each of its questions."""
+
+    user_id: str
+    channel: str
+    ts: str
+    questions: dict[str, list[dict[str, Any]]]
+
+
+def click_targets(messages: dict[str, dict[str, Any] | None]) -> list[Target]:
+    targets = []
+    for user_id, message in messages.items():
+        if message is None:
+            continue
+        questions: dict[str, list[dict[str, Any]]] = {}
+        for block in message["blocks"]:
+            if block.get("type") != "actions":
+                continue
+            question_id = str(block["block_id"]).removeprefix("a.")
+            actions = []
+            for element in block["elements"]:
+                if element["type"] == "button" and element["action_id"].startswith("pulse.answer."):
+                    actions.append(
+                        {
+                            "type": "button",
+                            "action_id": element["action_id"],
+                            "block_id": block["block_id"],
+                            "value": element["value"],
+                        }
+                    )
+                elif element["type"] == "static_select":
+                    actions += [
+                        {
+                            "type": "static_select",
+                            "action_id": element["action_id"],
+                            "block_id": block["block_id"],
+                            "selected_option": option,
+                        }
+                        for option in element["options"]
+                    ]
+            if actions:
+                questions[question_id] = actions
+        targets.append(Target(user_id, dm_channel(user_id), message["ts"], questions))
+    return targets
+
+
+@dataclass
+class ClientResults:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    clicked: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _client(
+    index: int, port: int, response_base: str, targets: list[Target], deadline: float, out: ClientResults
+) -> None:
+    rng = random.Random(index)
+    requests = SlackRequests(HttpClient(port), SIGNING_SECRET, team_id=TEAM_ID, response_base=response_base)  # type: ignore[arg-type]
+    for _ in range(MAX_REQUESTS_PER_CLIENT):
+        if time.monotonic() >= deadline:
+            break
+        target = rng.choice(targets)
+        question_id = rng.choice(list(target.questions))
+        action = dict(rng.choice(target.questions[question_id]))
+        action["action_ts"] = f"{time.time():.6f}"
+        payload = {
+            "type": "block_actions",
+            "user": {"id": target.user_id, "team_id": TEAM_ID},
+            "trigger_id": f"{uuid.uuid4().int % 10**12}.trigger",
+            "container": {"type": "message", "channel_id": target.channel, "message_ts": target.ts},
+            "channel": {"id": target.channel},
+            "response_url": requests.response_url(),
+            "actions": [action],
+        }
+        response = requests.interaction(payload)
+        out.latencies.append(response.seconds)  # type: ignore[attr-defined]
+        out.statuses[response.status_code] += 1
+        out.clicked.add((target.user_id, question_id))
+
+
+# -- one run ----------------------------------------------------------------------------------------------
+
+
+def _deliver_dms(session_factory: Any, settings: Any, people: int) -> None:
+    from bot.clock import SystemClock
+    from bot.outbox import OutboxDispatcher
+    from bot.slack_client import build_web_client
+
+    dispatcher = OutboxDispatcher(
+        session_factory, build_web_client(settings, for_outbox=True), SystemClock(), rate_per_minute=100_000, burst=1000
+    )
+    sent = 0
+    for _ in range(20):
+        sent += dispatcher.run_once(time_budget=60).sent
+        if sent >= people:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"only {sent} of {people} DMs were delivered")
+
+
+def _drain(fake: FakeSlackProcess) -> tuple[float, int]:
+    """Wait until the app's background listeners stop calling Slack (chat.update, response_url)."""
+    watch = Stopwatch()
+    last, stable_since = -1, time.monotonic()
+    while watch.seconds < DRAIN_TIMEOUT:
+        seen = fake.count("chat.update") + fake.count("response_url.")
+        if seen != last:
+            last, stable_since = seen, time.monotonic()
+        elif time.monotonic() - stable_since >= 2.0:
+            return max(0.0, watch.seconds - 2.0), seen
+        time.sleep(0.25)
+    return watch.seconds, last
+
+
+def run_one(kind: str, args: argparse.Namespace) -> bool:
+    from bot.crypto import SecretBox
+    from bot.database import make_engine, make_session_factory
+    from bot.models import Workspace
+    from bot.pulse_jobs import open_pulse_now
+    from bot.settings import load_settings
+    from surveys.bank import QuestionBank
+    from surveys.models import PulseAnswer, PulseParticipant, PulseUnit
+
+    print(
+        f"\n-- answer latency: {args.people} people, {args.clients} clients, {args.seconds:g} s, {kind}, {args.server}",
+        flush=True,
+    )
+    secret_key = new_secret_key()
+    with temporary_database(kind) as db_url, FakeSlackProcess() as fake:
+        engine = make_engine(db_url)
+        try:
+            session_factory = make_session_factory(engine)
+            env = settings_env(fake.url, db_url, secret_key)
+            settings = load_settings(env)
+            ids = seed_people(session_factory, args.people)
+            fake.add_users(ids)
+            with session_factory.begin() as session:
+                workspace = session.scalar(select(Workspace))
+                assert workspace is not None
+                open_pulse_now(
+                    session,
+                    workspace,
+                    QuestionBank.builtin(),
+                    SecretBox(secret_key),
+                    now=datetime.now(UTC),
+                    team_id=None,
+                    key=f"bench:{uuid.uuid4().hex}",
+                )
+            _deliver_dms(session_factory, settings, args.people)
+            targets = click_targets(fake.first_messages(ids))
+            if len(targets) != args.people:
+                raise RuntimeError(f"{args.people - len(targets)} people have no DM to click in")
+
+            server = GunicornServer(env) if args.server == "gunicorn" else WerkzeugServer(env)
+            try:
+                results = [ClientResults() for _ in range(args.clients)]
+                deadline = time.monotonic() + args.seconds
+                threads = [
+                    threading.Thread(
+                        target=_client,
+                        args=(n, server.port, fake.url, targets, deadline, results[n]),
+                        name=f"client-{n}",
+                    )
+                    for n in range(args.clients)
+                ]
+                cpu_before = (cpu_seconds(server.pid), cpu_seconds(fake.pid), time.process_time())
+                watch = Stopwatch()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=args.seconds + 120)
+                load_seconds = watch.seconds
+                cpu_after = (cpu_seconds(server.pid), cpu_seconds(fake.pid), time.process_time())
+                drain_seconds, background_calls = _drain(fake)
+            finally:
+                logs = server.stop()
+
+            with session_factory() as session:
+                answers = session.scalar(select(func.count()).select_from(PulseAnswer)) or 0
+                duplicate_slots = (
+                    session.scalar(
+                        select(func.count()).select_from(
+                            select(PulseAnswer.round_id, PulseAnswer.slot)
+                            .group_by(PulseAnswer.round_id, PulseAnswer.slot)
+                            .having(func.count() > 1)
+                            .subquery()
+                        )
+                    )
+                    or 0
+                )
+                null_slots = (
+                    session.scalar(select(func.count()).select_from(PulseAnswer).where(PulseAnswer.slot.is_(None))) or 0
+                )
+                capacity = sum(
+                    len(questions)
+                    for questions in session.scalars(
+                        select(PulseUnit.questions).join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
+                    )
+                )
+                responded = (
+                    session.scalar(
+                        select(func.count()).select_from(PulseParticipant).where(PulseParticipant.responded.is_(True))
+                    )
+                    or 0
+                )
+            stats = fake.call_stats()
+        finally:
+            engine.dispose()
+
+    latencies = sorted(x for r in results for x in r.latencies)
+    statuses: Counter[int | str] = Counter()
+    clicked: set[tuple[str, str]] = set()
+    for r in results:
+        statuses.update(r.statuses)
+        clicked |= r.clicked
+    requests_sent = len(latencies)
+    errors = requests_sent - statuses.get(200, 0)
+    replies: dict[str, int] = stats["replies"]
+    updates = stats["by_method"].get("chat.update", {})
+    cpu = [
+        f"{name} {after - before:.1f} s" if before is not None and after is not None else f"{name} n/a"
+        for name, before, after in zip(("server", "fake Slack", "clients"), cpu_before, cpu_after, strict=True)
+    ]
+    rows = [
+        ("database", kind),
+        ("server", server.label),
+        ("load", f"{args.clients} client threads for {load_seconds:.1f} s, {args.people} people"),
+        ("requests", f"{requests_sent:,} ({requests_sent / load_seconds:,.1f}/s)"),
+        ("ack latency p50", f"{percentile(latencies, 0.50) * 1000:.1f} ms"),
+        ("ack latency p90", f"{percentile(latencies, 0.90) * 1000:.1f} ms"),
+        ("ack latency p99", f"{percentile(latencies, 0.99) * 1000:.1f} ms"),
+        ("ack latency max", f"{(latencies[-1] if latencies else float('nan')) * 1000:.1f} ms"),
+        (
+            "CPU during load",
+            f"{', '.join(cpu)} (of {load_seconds * (os.cpu_count() or 1):.0f} s on {os.cpu_count()} CPUs)",
+        ),
+        ("over 3 s (Slack gives up)", f"{sum(1 for x in latencies if x > 3.0)}"),
+        (
+            "errors (non-200)",
+            f"{errors}" + (f" ({', '.join(f'{k}: {v}' for k, v in statuses.items() if k != 200)})" if errors else ""),
+        ),
+        ("background drain after load", f"{drain_seconds:.1f} s ({background_calls:,} chat.update/response_url calls)"),
+        ("chat.update calls", ", ".join(f"HTTP {k}: {v:,}" for k, v in sorted(updates.items())) or "0"),
+        (
+            "error replies to clicker",
+            f"{sum(replies.values())}"
+            + "".join(f"\n{'':30}{n:>6} x {text!r}" for text, n in sorted(replies.items(), key=lambda kv: -kv[1])),
+        ),
+        ("answer rows", f"{answers:,} (slots nulled: {null_slots})"),
+        ("distinct (person, question) clicked", f"{len(clicked):,}"),
+        ("people x questions", f"{capacity:,}"),
+        ("rows <= people x questions", "yes" if answers <= capacity else "NO"),
+        ("(round, slot) with > 1 row", f"{duplicate_slots} (must be 0)"),
+        ("participants marked responded", f"{responded} of {args.people}"),
+        (
+            "server log warnings/errors",
+            f"{sum(logs.values())}"
+            + "".join(f"\n{'':30}{n:>6} x {line}" for line, n in sorted(logs.items(), key=lambda kv: -kv[1])[:8]),
+        ),
+    ]
+    print_table(f"answer latency ({kind}, {args.server})", rows)
+    ok = duplicate_slots == 0 and answers <= capacity and errors == 0
+    print(f"  RESULT: {'OK' if ok else 'FAILED'}", flush=True)
+    return ok
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.answer_latency", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="load duration (default 60)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent client threads (default 32)")
+    parser.add_argument("--people", type=int, default=200, help="people in the round (default 200)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--server", choices=("werkzeug", "gunicorn"), default="werkzeug")
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= 3600:
+        parser.error("--seconds must be in (0, 3600]")
+    if not 1 <= args.clients <= 512:
+        parser.error("--clients must be in [1, 512]")
+    if args.people < 1:
+        parser.error("--people must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    kinds = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+    ok = True
+    for kind in kinds:
+        ok = run_one(kind, args) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
