@@ -9,6 +9,7 @@ from surveys.digest import Digest, DigestSection
 from surveys.scoring import cbi_band
 
 MAX_BLOCKS = 50
+MAX_COMMENTS = 8  # 8 × ~330 characters stays inside a section's 3,000
 LABELS = {
     "engagement": "Engagement",
     "burnout": "Burnout (CBI, 0–100, lower is better)",
@@ -55,6 +56,18 @@ def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
         )
     for section in digest.sections:
         blocks.append(mrkdwn_section(f"*{escape(section.title)}*\n" + "\n".join(_figure_lines(section))))
+        if section.comments:
+            shown = section.comments[:MAX_COMMENTS]
+            lines = [
+                f"• “{escape(c.text[:300])}{'…' if len(c.text) > 300 else ''}” _({c.dated:%d %b}, reads {c.sentiment})_"
+                for c in shown
+            ]
+            blocks.append(
+                mrkdwn_section(
+                    "*What people said* (shuffled, dated to the pulse's close; the tone is a hint, not a verdict)\n"
+                    + "\n".join(lines)
+                )
+            )
         for flag in section.flags:
             blocks.append(context_block(f"⚠️ {escape(flag)}. A good moment for a conversation with the team."))
         if len(blocks) >= MAX_BLOCKS - 2:

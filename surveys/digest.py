@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Person, Team
 from surveys.bank import QuestionBank
+from surveys.comments import Comment, group_comments
 from surveys.models import PulseRound, PulseUnit
 from surveys.results import GroupResult, group_results, org_id
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend
@@ -32,6 +33,7 @@ class DigestSection:
     result: GroupResult
     trends: dict[str, Trend] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +69,7 @@ def manager_digest(session: Session, bank: QuestionBank, manager: Person, week_e
     results = group_results(session, bank, week_rounds, k=k) if week_rounds else {}
     own = _own_groups(session, manager, week_rounds)
     history = rounds_closed_between(session, manager.workspace_id, week_end - timedelta(weeks=HISTORY_WEEKS), week_end)
+    comments = group_comments(session, week_rounds) if week_rounds else {}
     sections = []
     for group_id in own:
         if group_id not in results:
@@ -74,6 +77,7 @@ def manager_digest(session: Session, bank: QuestionBank, manager: Person, week_e
         section = DigestSection(group_id, _title(session, group_id, manager), results[group_id])
         section.trends = _trends(session, bank, group_id, history, k)
         section.flags = risk_flags(section)
+        section.comments = comments.get(group_id, [])
         sections.append(section)
     return Digest(manager.id, week_end, week_rounds, sections, hidden_groups=len(set(own) - set(results)))
 

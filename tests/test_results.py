@@ -26,10 +26,12 @@ ORG = {
 }
 
 
-def build_org(session: Session, workspace: Workspace) -> dict[str, Person]:
+def build_org(
+    session: Session, workspace: Workspace, org: dict[str, tuple[str, str | None]] | None = None
+) -> dict[str, Person]:
     teams: dict[str, Team] = {}
     people: dict[str, Person] = {}
-    for name, (team_name, manager) in ORG.items():
+    for name, (team_name, manager) in (org or ORG).items():
         if team_name not in teams:
             teams[team_name] = Team(workspace_id=workspace.id, name=team_name)
             session.add(teams[team_name])
