@@ -20,6 +20,7 @@ import surveys.models  # noqa: F401  (registers the pulse tables)
 from bot.clock import Clock, SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory
+from bot.errors import UserFacingError
 from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client
@@ -32,13 +33,6 @@ APOLOGY = (
     "if it keeps happening, let your HR team know."
 )
 DATABASE_DOWN = "I can't reach my database right now, so nothing was saved. Please try again in a minute."
-
-
-class UserFacingError(Exception):
-    """An error whose message is written for the person who caused it (kind, specific, what next).
-
-    Raise it from a listener or service; the global error handler shows it as an ephemeral reply.
-    """
 
 
 @dataclass(frozen=True)

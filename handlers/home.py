@@ -21,7 +21,7 @@ from handlers.pulse_settings import OPEN_ACTION
 from surveys.digest import manager_digest
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
-from surveys.rounds import open_progress_for
+from surveys.rounds import PulseError, open_progress_for
 from surveys.schedules import describe
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,10 @@ def _employee_section(
 ) -> list[dict[str, Any]]:
     if person is None or not person.active or person.slack_user_id is None:
         return []
-    found = open_progress_for(session, empathy.box, workspace, person.slack_user_id, empathy.clock.now())
+    try:
+        found = open_progress_for(session, empathy.box, workspace, person.slack_user_id, empathy.clock.now())
+    except PulseError as error:
+        return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error}")]
     if found is None:
         pulse = "No pulse is open for you right now; the next one will come to your DMs."
     elif found.done:

@@ -100,7 +100,10 @@ def handle_pulse_command(
 
 
 def _status_reply(session: Session, empathy: AppContext, workspace: Workspace, user_id: str) -> dict[str, Any]:
-    found = open_progress_for(session, empathy.box, workspace, user_id, empathy.clock.now())
+    try:
+        found = open_progress_for(session, empathy.box, workspace, user_id, empathy.clock.now())
+    except PulseError as error:
+        return ephemeral(str(error))
     if found is None:
         return ephemeral(f"There's no pulse open for you right now. The next one will arrive in your DMs. {PRIVACY}")
     state = (

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.crypto import SecretBox
+from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from surveys.bank import QuestionBank
 from surveys.cadence import candidate_days, earliest_send_at, is_round_day, local_send_at
@@ -49,7 +50,7 @@ MIN_GROUP = 5
 MIN_GROUP_COMMENTS = 10
 
 
-class PulseError(Exception):
+class PulseError(UserFacingError):
     """A reason an answer was not recorded; `str()` is written for the person who clicked."""
 
 
@@ -301,8 +302,21 @@ def open_scheduled_rounds(session: Session, box: SecretBox, now: datetime) -> li
 # -- answering -------------------------------------------------------------------------------------
 
 
+class KeyChanged(PulseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "I can't record this answer: the bot's secret key changed since this pulse opened, so I can no "
+            "longer find your earlier answers. Nothing was changed. Please let HR know (EMPATHY_SECRET_KEY must "
+            "stay the same between restarts)."
+        )
+
+
 def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) -> str:
-    return hmac.new(box.open(participant.answer_key), question_id.encode(), hashlib.sha256).hexdigest()
+    try:
+        key = box.open(participant.answer_key)
+    except ValueError:
+        raise KeyChanged() from None
+    return hmac.new(key, question_id.encode(), hashlib.sha256).hexdigest()
 
 
 def _participation(

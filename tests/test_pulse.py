@@ -489,3 +489,18 @@ def test_rotation_is_the_same_within_a_unit_and_moves_on_next_round(pulse: Pulse
     for manager, first in by_round[0].items():
         assert len(first) == 5
         assert not first & by_round[1][manager], "the second round should ask what the first did not"
+
+
+def test_a_changed_secret_key_is_explained_and_changes_nothing(pulse: Pulse, settings: Settings, engine) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from cryptography.fernet import Fernet
+
+    open_and_deliver(pulse)
+    other = replace(settings, secret_key=Fernet.generate_key().decode())
+    restarted = create_app(other, engine=engine, clock=pulse.clock)
+    pulse.requests.client = create_web_app(restarted).test_client()
+    message = pulse.dm("U0ANA")[0]
+    pulse.click("U0ANA", answer_buttons(message)[0][0], message)
+    assert "the bot's secret key changed" in wait_for_reply(pulse)
+    assert answers(pulse) == []
