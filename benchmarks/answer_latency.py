@@ -376,7 +376,6 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     SecretBox(secret_key),
                     now=datetime.now(UTC),
                     team_id=None,
-                    key=f"bench:{uuid.uuid4().hex}",
                 )
             _deliver_dms(session_factory, settings, args.people)
             targets = click_targets(fake.first_messages(ids))

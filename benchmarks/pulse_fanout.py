@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,9 +123,7 @@ def _seed_and_open(
     with session_factory.begin() as session:
         workspace = session.scalar(select(Workspace))
         assert workspace is not None
-        opened = open_pulse_now(
-            session, workspace, bank, box, now=datetime.now(UTC), team_id=None, key=f"bench:{uuid.uuid4().hex}"
-        )
+        opened = open_pulse_now(session, workspace, bank, box, now=datetime.now(UTC), team_id=None)
         invited = len(opened.invitations)
     return seed_seconds, watch.seconds, invited
 

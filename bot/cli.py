@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import secrets
 import signal
 import sys
 import threading
@@ -265,9 +264,13 @@ def cmd_pulse_send(args: argparse.Namespace) -> int:
             SecretBox(settings.secret_key),
             now=now,
             team_id=team.id if team else None,
-            key=f"adhoc:{secrets.token_hex(8)}",
         )
     who = team.name if team else "everyone"
+    if not opened.created:
+        print(
+            f"A pulse for {who} was already sent today, so nothing new was sent (open until {opened.round.closes_at:%a %d %b})."
+        )
+        return 0
     print(
         f"Pulse for {who} opened: {len(opened.invitations)} DMs queued, open until {opened.round.closes_at:%a %d %b %H:%M} UTC. "
         "A running worker (or `serve`) sends them."

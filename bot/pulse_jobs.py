@@ -82,9 +82,13 @@ def open_pulse_now(
     *,
     now: datetime,
     team_id: int | None,
-    key: str,
 ) -> OpenedRound:
-    """An ad-hoc pulse (`/pulse send`, `empathy-bot pulse send`), on the default settings."""
+    """An ad-hoc pulse (`/pulse send`, `empathy-bot pulse send`), on the default settings.
+
+    At most one a day per team (or for everyone): the key is the day, so a repeated or doubled
+    command finds the round already open (`created` is False) and sends nobody a second DM.
+    """
+    key = f"adhoc:{team_id if team_id is not None else 'everyone'}:{now.date().isoformat()}"
     opened = open_round(
         session,
         workspace,

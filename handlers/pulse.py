@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -131,10 +130,14 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
             empathy.box,
             now=empathy.clock.now(),
             team_id=team.id if team else None,
-            key=f"adhoc:{secrets.token_hex(8)}",
         )
         who = team.name if team else "everyone"
         count = len(opened.invitations)
+    if not opened.created:
+        return (
+            f"A pulse for {who} was already sent today, so I didn't send another. "
+            f"It's open until {opened.round.closes_at:%a %d %b}."
+        )
     if count == 0:
         return f"Nobody in {who} can get a pulse yet (people need a linked Slack account). Nothing was sent."
     return (

@@ -458,9 +458,15 @@ def test_pulse_send_is_for_hr_only(pulse: Pulse) -> None:
     pulse.dispatch()
     assert all(len(pulse.dm(u)) == 1 for u, *_ in PEOPLE)
 
+    again = pulse.requests.command("/pulse", "send Platform", user_id="U0MARCUS").get_json()
+    assert again["text"].startswith("On it")
+    assert "already sent today, so I didn't send another" in wait_for_reply(pulse, 2)
+    pulse.dispatch()
+    assert all(len(pulse.dm(u)) == 1 for u, *_ in PEOPLE)
+
     unknown_team = pulse.requests.command("/pulse", "send Narnia", user_id="U0MARCUS").get_json()
     assert unknown_team["text"].startswith("On it")
-    assert "There's no team called 'Narnia'" in wait_for_reply(pulse, 2)
+    assert "There's no team called 'Narnia'" in wait_for_reply(pulse, 3)
 
 
 def test_unknown_pulse_subcommand(pulse: Pulse) -> None:

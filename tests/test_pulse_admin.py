@@ -174,6 +174,8 @@ def test_cli_schedule_send_and_list(cli, org, session_factory, capsys: pytest.Ca
     assert "Platform: fortnightly on Friday at 09:00 local time" in capsys.readouterr().out
     assert main(["pulse", "send"]) == 0
     assert "Pulse for everyone opened: 3 DMs queued" in capsys.readouterr().out
+    assert main(["pulse", "send"]) == 0
+    assert "already sent today, so nothing new was sent" in capsys.readouterr().out
     assert main(["pulse", "list"]) == 0
     listing = capsys.readouterr().out
     assert "fortnightly on Friday" in listing and "adhoc:" in listing
