@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-import surveys.models  # noqa: F401  (registers the pulse tables)
+import bot.schema  # noqa: F401  (registers every table)
 from bot.clock import Clock, SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory

@@ -25,6 +25,7 @@ from bot.clock import SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
+from bot.digest_sections import build_digest
 from bot.directory import DirectoryError
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -37,7 +38,6 @@ from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
 from handlers.digest_views import digest_text
 from surveys.bank import PackError
-from surveys.digest import manager_digest
 from surveys.models import PulseRound, PulseSchedule
 from surveys.pack_store import add_custom_pack, workspace_bank
 from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
@@ -371,7 +371,7 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
         manager = session.scalar(select(Person).where(func.lower(Person.email) == args.manager.lower()))
         if manager is None:
             raise CommandError(f"nobody has the email {args.manager}; `empathy-bot org list` shows who is who")
-        digest = manager_digest(session, workspace_bank(session, manager.workspace_id), manager, week_end)
+        digest = build_digest(session, workspace_bank(session, manager.workspace_id), manager, week_end)
         print(digest_text(digest, manager.first_name))
     return 0
 

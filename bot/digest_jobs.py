@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from bot.digest_sections import build_digest
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from handlers.digest_views import digest_message
-from surveys.digest import manager_digest
 from surveys.pack_store import workspace_bank
 
 
@@ -62,7 +62,7 @@ def queue_digests(session: Session, week_end: datetime, *, manager_email: str | 
         for manager in managers(session, workspace.id):
             if manager_email and (manager.email or "").lower() != manager_email.lower():
                 continue
-            digest = manager_digest(session, bank, manager, week_end)
+            digest = build_digest(session, bank, manager, week_end)
             if digest.empty:
                 continue
             enqueue(

@@ -209,3 +209,16 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     slack_team_id: Mapped[str] = mapped_column(String(32), default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WorkspaceSetting(Base):
+    """A per-workspace setting HR changed in Slack (`/empathy config …`); env values are the defaults."""
+
+    __tablename__ = "workspace_setting"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

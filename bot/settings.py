@@ -45,6 +45,8 @@ class Settings:
     outbox_rate_per_minute: int = 300
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
+    kudos_channel: str | None = None
+    suggestions_channel: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -89,7 +91,24 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
         outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
+        kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),
+        suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),
     )
+
+
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    value = _value(env, name)
+    if not value:
+        return None
+    if not CHANNEL_ID.match(value):
+        raise SettingsError(
+            f"{name} must be a Slack channel id such as C0123ABCD (in Slack: open the channel's details; "
+            "the id is at the bottom), not a name."
+        )
+    return value
 
 
 def _value(env: Mapping[str, str], name: str) -> str:

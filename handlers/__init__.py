@@ -6,7 +6,7 @@ from slack_bolt import App
 
 
 def register_all(app: App) -> None:
-    from handlers import coming_soon, empathy, home, pulse, pulse_settings
+    from handlers import empathy, home, kudos, onboard, pulse, pulse_settings, suggest
 
-    for module in (empathy, home, pulse, pulse_settings, coming_soon):
+    for module in (empathy, home, pulse, pulse_settings, suggest, kudos, onboard):
         module.register(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 
 from handlers.common import ephemeral
 
@@ -18,8 +18,3 @@ COMING_SOON = {
 def handle_coming_soon(ack: Ack, command: dict[str, Any]) -> None:
     not_yet = COMING_SOON.get(command.get("command", ""), "That isn't switched on yet.")
     ack(**ephemeral(f"{not_yet} It's on its way! `/empathy help` shows what I can do today."))
-
-
-def register(app: App) -> None:
-    for command in COMING_SOON:
-        app.command(command)(handle_coming_soon)

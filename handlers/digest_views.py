@@ -72,6 +72,11 @@ def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
             blocks.append(context_block(f"⚠️ {escape(flag)}. A good moment for a conversation with the team."))
         if len(blocks) >= MAX_BLOCKS - 2:
             break
+    for extra in digest.extras:
+        if len(blocks) >= MAX_BLOCKS - 2:
+            break
+        body = "\n".join(f"• {escape(line)}" for line in extra.lines)
+        blocks.append(mrkdwn_section(f"*{escape(extra.title)}*\n{body}"))
     note = "Groups with fewer than 5 people answering are never shown, nor anything that would let them be worked out."
     if digest.hidden_groups:
         note = f"{digest.hidden_groups} smaller group(s) are not shown to protect anonymity. " + note

@@ -7,7 +7,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section
+from bot.app import empathy_context
+from bot.errors import UserFacingError
+from bot.people import is_hr
+from bot.workspace_config import KEYS, describe_settings, set_setting
+from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
 
 HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I do and what I keep about you."
 
@@ -47,14 +51,43 @@ def help_blocks() -> list[dict[str, Any]]:
     ]
 
 
-def _help(_text: str) -> dict[str, Any]:
+def _help(_text: str, _context: dict[str, Any]) -> dict[str, Any]:
     return ephemeral(HELP_TEXT, help_blocks())
 
 
-SUBCOMMANDS: dict[str, Callable[[str], dict[str, Any]]] = {"help": _help}
+def _config(text: str, context: dict[str, Any]) -> dict[str, Any]:
+    """`/empathy config` lists the settings; `/empathy config <key> <value>` changes one (HR only)."""
+    empathy = empathy_context(context)
+    name, _, value = text.partition(" ")
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
+        if person is None or not is_hr(session, person, empathy.settings):
+            return ephemeral(
+                "Only HR admins can change my settings. If something here should be different, "
+                "your HR team can change it with `/empathy config`."
+            )
+        if not name:
+            lines = [
+                f"• `{key.name}`: {key.description}. Now: {key.show(current) if current else '_not set_'}"
+                for key, current in describe_settings(session, workspace, empathy.settings)
+            ]
+            return ephemeral(
+                "*My settings for this workspace*\n" + "\n".join(lines) + "\nChange one with "
+                "`/empathy config <setting> <value>`, for example `/empathy config kudos-channel #kudos`."
+            )
+        if not value.strip():
+            return ephemeral(
+                f"What should `{escape(name[:40])}` be? For example `/empathy config {escape(name[:40])} #channel`."
+            )
+        stored = set_setting(session, workspace, name.lower(), value)
+        shown = KEYS[name.lower()].show(stored)
+    return ephemeral(f"Done: `{name.lower()}` is now {shown}.")
 
 
-def handle_empathy_command(ack: Ack, command: dict[str, Any]) -> None:
+SUBCOMMANDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {"help": _help, "config": _config}
+
+
+def handle_empathy_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:
     # The reply goes in the ack itself: nothing here is slow, and it reaches the person at once.
     text = (command.get("text") or "").strip()
     name, _, rest = text.partition(" ")
@@ -68,7 +101,11 @@ def handle_empathy_command(ack: Ack, command: dict[str, Any]) -> None:
             )
         )
         return
-    ack(**handler(rest.strip()))
+    try:
+        reply = handler(rest.strip(), context)
+    except UserFacingError as error:
+        reply = ephemeral(str(error))
+    ack(**reply)
 
 
 def register(app: App) -> None:

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context
 from bot.digest_jobs import week_end_for
+from bot.digest_sections import build_digest
 from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, org_summary
+from handlers import kudos, onboard, suggest
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
 from handlers.digest_views import digest_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
-from surveys.digest import manager_digest
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.rounds import PulseError, open_progress_for
@@ -38,6 +39,8 @@ def build_home_view(
     blocks += _employee_section(session, workspace, person, empathy)
     if person is not None and role in (HomeRole.MANAGER, HomeRole.HR):
         blocks += _manager_section(session, person, empathy)
+    for feature in (suggest, kudos, onboard):
+        blocks += feature.home_blocks(session, workspace, person, role, empathy)
     if role is HomeRole.HR:
         blocks += _hr_section(session, workspace)
         blocks += _pulse_admin_section(session, workspace)
@@ -104,7 +107,7 @@ def _manager_section(session: Session, person: Person, empathy: AppContext) -> l
         DIVIDER,
         mrkdwn_section(f"*Your team* · {len(reports)} direct report{'s' if len(reports) != 1 else ''}\n{names}{more}"),
     ]
-    digest = manager_digest(
+    digest = build_digest(
         session, workspace_bank(session, person.workspace_id), person, week_end_for(empathy.clock.now())
     )
     if digest.empty:

@@ -6,7 +6,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-import surveys.models  # noqa: F401  (registers the pulse tables)
+import bot.schema  # noqa: F401  (registers every table)
 from bot.database import make_engine
 from bot.models import Base
 

@@ -36,6 +36,18 @@ class DigestSection:
     comments: list[Comment] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ExtraSection:
+    """A section another feature adds to a digest (recognition, onboarding): plain sentences, no markup.
+
+    The renderer escapes each line, so names and text from people can't ping anyone or break layout.
+    """
+
+    key: str
+    title: str
+    lines: list[str]
+
+
 @dataclass
 class Digest:
     manager_id: int
@@ -43,10 +55,11 @@ class Digest:
     round_ids: list[int]
     sections: list[DigestSection]
     hidden_groups: int = 0
+    extras: list[ExtraSection] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.sections
+        return not self.sections and not self.extras
 
 
 def rounds_closed_between(session: Session, workspace_id: int, start: datetime, end: datetime) -> list[int]:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import surveys.models  # noqa: F401  (registers the pulse tables)
+import bot.schema  # noqa: F401  (registers every table)
 from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
 from bot.models import Base, Workspace

@@ -1,0 +1,3 @@
+"""Tables for onboarding journeys (issue #7)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables for recognition shout-outs and company values (issue #6)."""
+
+from __future__ import annotations
