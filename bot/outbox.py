@@ -281,11 +281,15 @@ class OutboxDispatcher:
                 self.sleep(max(0.01, bucket.wait_time()))
             try:
                 channel = self._resolve_channel(session, row)
-                response = self.client.chat_postMessage(
-                    channel=channel,
-                    metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
-                    **row.payload,
-                )
+                if "upload" in row.payload:
+                    sent_channel, ts = self._upload(channel, row.payload["upload"])
+                else:
+                    response = self.client.chat_postMessage(
+                        channel=channel,
+                        metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
+                        **row.payload,
+                    )
+                    sent_channel, ts = response["channel"], response["ts"]
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
             except SlackApiError as error:
@@ -295,9 +299,26 @@ class OutboxDispatcher:
             except OSError as error:
                 self._retry_later(session, row, f"connection: {type(error).__name__}", report)
             else:
-                self._mark_sent(session, row, response["channel"], response["ts"])
+                self._mark_sent(session, row, sent_channel, ts)
                 report.sent += 1
             session.commit()
+
+    def _upload(self, channel: str, upload: dict[str, Any]) -> tuple[str, str]:
+        """Draw the chart the row describes and share it into `channel` with files_upload_v2.
+
+        Files carry no message metadata, so a crash between Slack's upload and our commit can't be
+        detected afterwards: that upload may be shared twice (at most once more per crash).
+        """
+        from bot import charts  # matplotlib is slow to import; only the dispatcher needs it
+
+        self.client.files_upload_v2(
+            channel=channel,
+            file=charts.render(upload["chart"]),
+            filename=upload["filename"],
+            title=upload["title"],
+            alt_txt=upload["alt_text"],
+        )
+        return channel, ""
 
     def _resolve_channel(self, session: Session, row: OutboxMessage) -> str:
         if row.channel_id:

@@ -178,6 +178,8 @@ class FakeSlack:
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
         self._clear()
 
@@ -196,6 +198,7 @@ class FakeSlack:
         self._ts_counter = 0
         self._view_counter = 0
         self._external_views: dict[str, str] = {}
+        self._files: dict[str, JSON] = {}  # file id -> {"name", "alt_txt", "length", "content", "channel", ...}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -537,6 +540,53 @@ class FakeSlack:
                 return {"user": copy.deepcopy(user)}
         raise _ApiError("users_not_found")
 
+    # -- files (the files_upload_v2 flow: get an upload URL, POST the bytes there, complete) -----
+
+    def files(self) -> list[JSON]:
+        """Every file uploaded, with its bytes under "content" and where it was shared."""
+        with self._lock:
+            return [copy.deepcopy(f) for f in self._files.values()]
+
+    def _files_get_upload_url_external(self, params: JSON) -> JSON:
+        if not params.get("filename") or not params.get("length"):
+            raise _ApiError("invalid_arguments")
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = {
+            "id": file_id,
+            "name": str(params["filename"]),
+            "alt_txt": params.get("alt_txt"),
+            "length": int(params["length"]),
+            "content": None,
+            "channel": None,
+        }
+        return {"upload_url": self.url.replace("/api/", f"/upload/{file_id}"), "file_id": file_id}
+
+    def _store_upload(self, file_id: str, content: bytes) -> bool:
+        with self._changed:
+            upload = self._files.get(file_id)
+            if upload is None:
+                return False
+            upload["content"] = content
+            self._changed.notify_all()
+            return True
+
+    def _files_complete_upload_external(self, params: JSON) -> JSON:
+        files = params.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        if not isinstance(files, list) or not files:
+            raise _ApiError("invalid_arguments")
+        done = []
+        for entry in files:
+            upload = self._files.get(str(entry.get("id")))
+            if upload is None or upload["content"] is None:
+                raise _ApiError("file_not_found")
+            upload["title"] = entry.get("title")
+            upload["channel"] = params.get("channel_id")
+            upload["initial_comment"] = params.get("initial_comment")
+            done.append({"id": upload["id"], "name": upload["name"], "title": upload["title"]})
+        return {"files": done}
+
     def _conversations_open(self, params: JSON) -> JSON:
         users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
         if not users:
@@ -694,6 +744,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path.startswith("/upload/"):
+            length = int(self.headers.get("Content-Length") or 0)
+            stored = self.fake._store_upload(parts.path[len("/upload/") :], self.rfile.read(length))
+            self._send(_Reply(200 if stored else 404, "OK" if stored else "not_found", {}))
+            return
         if not parts.path.startswith("/api/") or len(parts.path) <= len("/api/"):
             self._send(_Reply(404, {"ok": False, "error": "not_found"}, {}))
             return
