@@ -25,7 +25,7 @@ from bot.clock import SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
-from bot.digest_sections import build_digest
+from bot.digest_sections import build_digest, trend_settings
 from bot.directory import DirectoryError
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -36,8 +36,9 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
-from handlers.digest_views import digest_text
+from handlers.digest_views import digest_text, heatmap_lines, message_text, overview_message
 from surveys.bank import PackError
+from surveys.digest import WeekData, hr_overview
 from surveys.models import PulseRound, PulseSchedule
 from surveys.pack_store import add_custom_pack, workspace_bank
 from surveys.schedules import ScheduleError, ScheduleSettings, describe, find_team, save_schedule
@@ -115,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     digest_preview.add_argument("--manager", required=True, help="the manager's email")
     digest_preview.add_argument("--week", help="like 2026-W48 (default: last week)")
     digest_preview.set_defaults(run=cmd_digest_preview)
+    digest_overview = digest.add_parser("overview", help="print HR's organisation-wide digest in the terminal")
+    digest_overview.add_argument("--week", help="like 2026-W48 (default: last week)")
+    digest_overview.set_defaults(run=cmd_digest_overview)
 
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
@@ -358,7 +362,7 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
     _engine, factory = _database(settings)
     week_end = _week_end(args.week)
     with factory.begin() as session:
-        queued = queue_digests(session, week_end, manager_email=args.manager)
+        queued = queue_digests(session, SystemClock().now(), settings, week_end=week_end, manager_email=args.manager)
     print(f"{queued} digest(s) queued for the week ending {week_end:%a %d %b %Y}. A running worker sends them.")
     return 0
 
@@ -371,8 +375,25 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
         manager = session.scalar(select(Person).where(func.lower(Person.email) == args.manager.lower()))
         if manager is None:
             raise CommandError(f"nobody has the email {args.manager}; `empathy-bot org list` shows who is who")
-        digest = build_digest(session, workspace_bank(session, manager.workspace_id), manager, week_end)
+        digest = build_digest(
+            session, workspace_bank(session, manager.workspace_id), manager, week_end, settings=settings
+        )
         print(digest_text(digest, manager.first_name))
+    return 0
+
+
+def cmd_digest_overview(args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=False)
+    _engine, factory = _database(settings)
+    week_end = _week_end(args.week)
+    with factory() as session:
+        for workspace in session.scalars(select(Workspace)):
+            data = WeekData(
+                session, workspace_bank(session, workspace.id), workspace.id, week_end, trend=trend_settings(settings)
+            )
+            overview = hr_overview(session, data)
+            print(message_text(overview_message(overview, "HR team")))
+            print("\n".join(heatmap_lines(overview)))
     return 0
 
 

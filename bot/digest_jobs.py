@@ -1,18 +1,30 @@
-"""The weekly manager digests: one per manager per ISO week, through the outbox."""
+"""Weekly digests through the outbox: each manager's at their local send time (default Monday 09:00),
+and HR's organisation-wide overview at theirs. One of each per person per week, however often the job runs.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from bot.digest_sections import build_digest
-from bot.models import Person, Workspace
+from bot.charts import trend_alt_text, trend_spec
+from bot.digest_sections import build_digest, trend_settings
+from bot.models import OutboxMessage, Person, Role, RoleGrant, Workspace
 from bot.outbox import enqueue
-from handlers.digest_views import digest_message
+from bot.settings import Settings
+from handlers.digest_views import digest_message, overview_message
+from surveys.bank import QuestionBank
+from surveys.digest import CHART_METRICS, Digest, DigestSection, WeekData, hr_overview
 from surveys.pack_store import workspace_bank
+
+# A digest that couldn't go out at its time (worker down) still goes out within this window; older
+# than that it would be stale news, and the next week's digest covers what matters.
+LATE_GRACE = timedelta(days=3)
 
 
 class WeekError(ValueError):
@@ -37,9 +49,39 @@ def parse_week(value: str) -> datetime:
     return datetime.combine(monday + timedelta(days=7), time(0), UTC)
 
 
-def digest_key(week_end: datetime, manager_id: int) -> str:
+def week_label(week_end: datetime) -> str:
     year, week, _ = (week_end - timedelta(days=1)).isocalendar()
-    return f"digest:{year}-W{week:02d}:{manager_id}"
+    return f"{year}-W{week:02d}"
+
+
+def digest_key(week_end: datetime, manager_id: int) -> str:
+    return f"digest:{week_label(week_end)}:{manager_id}"
+
+
+def chart_key(week_end: datetime, manager_id: int) -> str:
+    return f"digest-chart:{week_label(week_end)}:{manager_id}"
+
+
+def overview_key(week_end: datetime, person_id: int) -> str:
+    return f"overview:{week_label(week_end)}:{person_id}"
+
+
+def zone(person: Person) -> ZoneInfo:
+    try:
+        return ZoneInfo(person.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def latest_slot(now: datetime, tz: ZoneInfo, day: int, at: time) -> datetime:
+    """The most recent send time (weekday `day` at local `at`) at or before `now`, in UTC."""
+    local_today = now.astimezone(tz).date()
+    monday = local_today - timedelta(days=local_today.weekday())
+    for weeks_back in (0, 1):
+        slot = datetime.combine(monday - timedelta(weeks=weeks_back) + timedelta(days=day), at, tz).astimezone(UTC)
+        if slot <= now:
+            return slot
+    raise AssertionError("a slot one week back is always in the past")
 
 
 def managers(session: Session, workspace_id: int) -> list[Person]:
@@ -54,23 +96,148 @@ def managers(session: Session, workspace_id: int) -> list[Person]:
     )
 
 
-def queue_digests(session: Session, week_end: datetime, *, manager_email: str | None = None) -> int:
-    """Queue every manager's digest for the week; running it again queues nothing new."""
+def hr_admins(session: Session, workspace_id: int, settings: Settings | None) -> list[Person]:
+    """Active people with the HR role, from the org file, Slack, or EMPATHY_ADMINS."""
+    granted = select(RoleGrant.person_id).where(RoleGrant.workspace_id == workspace_id, RoleGrant.role == Role.HR)
+    named = [Person.id.in_(granted)]
+    if settings is not None and settings.admin_emails:
+        named.append(Person.email.in_(sorted(settings.admin_emails)))
+    if settings is not None and settings.admin_slack_ids:
+        named.append(Person.slack_user_id.in_(sorted(settings.admin_slack_ids)))
+    return list(
+        session.scalars(
+            select(Person)
+            .where(Person.workspace_id == workspace_id, Person.active.is_(True), or_(*named))
+            .order_by(Person.id)
+        )
+    )
+
+
+@dataclass
+class _Weeks:
+    """One `WeekData` per (workspace, week end): managers in one time zone share it."""
+
+    session: Session
+    bank: QuestionBank
+    workspace_id: int
+    settings: Settings | None
+
+    def __post_init__(self) -> None:
+        self._cache: dict[datetime, WeekData] = {}
+
+    def get(self, week_end: datetime) -> WeekData:
+        if week_end not in self._cache:
+            self._cache[week_end] = WeekData(
+                self.session, self.bank, self.workspace_id, week_end, trend=trend_settings(self.settings)
+            )
+        return self._cache[week_end]
+
+
+def queue_digests(
+    session: Session,
+    now: datetime,
+    settings: Settings | None = None,
+    *,
+    week_end: datetime | None = None,
+    manager_email: str | None = None,
+) -> int:
+    """Queue each manager's digest whose send time has come (or, with `week_end`, everyone's for that week).
+
+    Running it again queues nothing new: keys already in the outbox are skipped before any work.
+    """
+    day = settings.digest_day if settings else 0
+    at = settings.digest_time if settings else time(9, 0)
     queued = 0
     for workspace in session.scalars(select(Workspace)):
-        bank = workspace_bank(session, workspace.id)
+        weeks = _Weeks(session, workspace_bank(session, workspace.id), workspace.id, settings)
+        done = _queued_keys(session, workspace.id, "digest:")
         for manager in managers(session, workspace.id):
             if manager_email and (manager.email or "").lower() != manager_email.lower():
                 continue
-            digest = build_digest(session, bank, manager, week_end)
+            end = week_end or latest_slot(now, zone(manager), day, at)
+            if week_end is None and now - end > LATE_GRACE:
+                continue
+            if digest_key(end, manager.id) in done:
+                continue
+            digest = build_digest(session, weeks.bank, manager, end, settings=settings, data=weeks.get(end))
             if digest.empty:
                 continue
-            enqueue(
-                session,
-                workspace.id,
-                digest_key(week_end, manager.id),
-                digest_message(digest, manager.first_name),
-                person_id=manager.id,
-            )
+            queue_digest(session, workspace.id, manager, digest, now)
             queued += 1
+        if manager_email is None:
+            queued += _queue_overviews(session, workspace.id, weeks, now, week_end, day, at, settings)
     return queued
+
+
+def queue_digest(session: Session, workspace_id: int, manager: Person, digest: Digest, now: datetime) -> None:
+    """The digest message, then its chart (the outbox sends in order of due time, then id)."""
+    enqueue(
+        session,
+        workspace_id,
+        digest_key(digest.week_end, manager.id),
+        digest_message(digest, manager.first_name),
+        person_id=manager.id,
+        now=now,
+    )
+    upload = chart_upload(digest.sections[0]) if digest.sections else None
+    if upload is not None:
+        enqueue(session, workspace_id, chart_key(digest.week_end, manager.id), upload, person_id=manager.id, now=now)
+
+
+def chart_upload(section: DigestSection) -> dict[str, object] | None:
+    """The outbox payload that draws and uploads `section`'s trend chart, or None with nothing to draw."""
+    series = {CHART_METRICS[m]: values for m, values in section.series.items()}
+    if sum(v is not None for values in series.values() for v in values) < 2:
+        return None
+    spec = trend_spec(f"{section.title}: last {len(section.series_dates)} rounds", section.series_dates, series)
+    alt_text = trend_alt_text(spec)
+    return {
+        "text": alt_text,
+        "upload": {
+            "chart": spec,
+            "filename": "team-trend.png",
+            "title": "Engagement and burnout trend",
+            "alt_text": alt_text,
+        },
+    }
+
+
+def _queue_overviews(
+    session: Session,
+    workspace_id: int,
+    weeks: _Weeks,
+    now: datetime,
+    week_end: datetime | None,
+    day: int,
+    at: time,
+    settings: Settings | None,
+) -> int:
+    done = _queued_keys(session, workspace_id, "overview:")
+    queued = 0
+    for person in hr_admins(session, workspace_id, settings):
+        end = week_end or latest_slot(now, zone(person), day, at)
+        if (week_end is None and now - end > LATE_GRACE) or overview_key(end, person.id) in done:
+            continue
+        overview = hr_overview(session, weeks.get(end))
+        if overview.empty:
+            continue
+        enqueue(
+            session,
+            workspace_id,
+            overview_key(end, person.id),
+            overview_message(overview, person.first_name),
+            person_id=person.id,
+            now=now,
+        )
+        queued += 1
+    return queued
+
+
+def _queued_keys(session: Session, workspace_id: int, prefix: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key.like(f"{prefix}%")
+            )
+        )
+    )

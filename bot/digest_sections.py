@@ -1,4 +1,4 @@
-"""Sections other features add to a manager's weekly digest.
+"""Assembling a digest: the survey sections, plus the sections other features add.
 
 A provider takes the session, the manager and the digest's week (`since` inclusive, `until`
 exclusive, both UTC) and returns an `ExtraSection` or None when it has nothing worth saying.
@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.models import Person
+from bot.settings import Settings
 from surveys.bank import QuestionBank
-from surveys.digest import Digest, ExtraSection, manager_digest
+from surveys.digest import Digest, ExtraSection, TrendSettings, WeekData, manager_digest
 
 Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
 
@@ -24,9 +25,23 @@ def providers() -> list[Provider]:
     return []
 
 
-def build_digest(session: Session, bank: QuestionBank, manager: Person, week_end: datetime) -> Digest:
+def trend_settings(settings: Settings | None) -> TrendSettings:
+    if settings is None:
+        return TrendSettings()
+    return TrendSettings(smoothing=settings.trend_smoothing, width=settings.trend_width)
+
+
+def build_digest(
+    session: Session,
+    bank: QuestionBank,
+    manager: Person,
+    week_end: datetime,
+    *,
+    settings: Settings | None = None,
+    data: WeekData | None = None,
+) -> Digest:
     """The survey sections for the week ending `week_end`, plus every feature's extra section."""
-    digest = manager_digest(session, bank, manager, week_end)
+    digest = manager_digest(session, bank, manager, week_end, trend=trend_settings(settings), data=data)
     since = week_end - timedelta(days=7)
     for provide in providers():
         extra = provide(session, manager, since, week_end)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.crypto import SecretBox
-from bot.digest_jobs import queue_digests, week_end_for
+from bot.digest_jobs import queue_digests
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import DispatchReport, OutboxDispatcher
@@ -64,7 +64,7 @@ def build_jobs(
         return close_rounds(session, clock.now())
 
     def send_digests(session: Session, clock: Clock) -> int:
-        return queue_digests(session, week_end_for(clock.now()))
+        return queue_digests(session, clock.now(), settings)
 
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
@@ -110,9 +110,9 @@ def build_jobs(
         Job(
             name="digest.weekly",
             func=send_digests,
-            trigger=CronTrigger(day_of_week="mon", hour=8, minute=0, timezone="UTC"),
-            description="Queue each manager's weekly digest (once per manager per week).",
-            misfire_grace_time=24 * 3600,
+            trigger=CronTrigger(minute="*/15", timezone="UTC"),
+            description="Queue weekly digests for managers and HR whose local send time has come (once per week).",
+            misfire_grace_time=900,
         ),
         Job(
             name="events.prune",

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,6 +48,10 @@ class Settings:
     log_level: str = "INFO"
     kudos_channel: str | None = None
     suggestions_channel: str | None = None
+    digest_day: int = 0  # Monday
+    digest_time: time = time(9, 0)
+    trend_smoothing: float = 0.2
+    trend_width: float = 3.0
 
     @property
     def socket_mode(self) -> bool:
@@ -93,6 +98,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
         kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),
         suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),
+        digest_day=WEEKDAYS.index(_choice(env, "EMPATHY_DIGEST_DAY", WEEKDAYS, default="monday")),
+        digest_time=_clock_time(env, "EMPATHY_DIGEST_TIME", default=time(9, 0)),
+        trend_smoothing=_float(env, "EMPATHY_TREND_SMOOTHING", default=0.2, low=0.05, high=1.0),
+        trend_width=_float(env, "EMPATHY_TREND_WIDTH", default=3.0, low=1.0, high=6.0),
     )
 
 
@@ -180,6 +189,32 @@ def _int(env: Mapping[str, str], name: str, *, default: int, low: int, high: int
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _float(env: Mapping[str, str], name: str, *, default: float, low: float, high: float) -> float:
+    raw = _value(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number between {low} and {high}, not '{raw}'") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _clock_time(env: Mapping[str, str], name: str, *, default: time) -> time:
+    raw = _value(env, name)
+    if not raw:
+        return default
+    try:
+        return time.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a time of day like 09:00, not '{raw}'") from None
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], *, default: str, upper: bool = False) -> str:

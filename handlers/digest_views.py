@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.common import context_block, escape, header, mrkdwn_section
-from surveys.digest import Digest, DigestSection
-from surveys.scoring import cbi_band
+from surveys.digest import Digest, DigestSection, Overview
+from surveys.playbook import driver_name
+from surveys.scoring import Estimate, cbi_band
 
 MAX_BLOCKS = 50
+DIVIDER = {"type": "divider"}
 MAX_COMMENTS = 8  # 8 × ~330 characters stays inside a section's 3,000
 LABELS = {
     "engagement": "Engagement",
@@ -32,15 +34,42 @@ def _figure_lines(section: DigestSection) -> list[str]:
         trend = section.trends.get(key)
         line += f" · trend: {trend.in_words() if trend else 'not enough weeks yet'}"
         lines.append(line)
-    drivers = sorted((k.split(":", 1)[1], v) for k, v in figures.items() if k.startswith("driver:"))
-    if drivers:
-        lines.append(
-            "*Drivers*: " + ", ".join(f"{name.replace('_', ' ')} {estimate.value:.0f}" for name, estimate in drivers)
-        )
+    if section.weakest:
+        lines.append("*Lowest drivers*: " + ", ".join(_driver(name, e) for name, e in section.weakest))
+    if section.strongest:
+        lines.append("*Strongest drivers*: " + ", ".join(_driver(name, e) for name, e in section.strongest))
     participation = section.result.participation
     if participation is not None:
         lines.append(f"*Took part*: {participation:.0f}% ({section.result.respondents} of {section.result.invited})")
     return lines
+
+
+def _driver(name: str, estimate: Estimate) -> str:
+    return f"{driver_name(name).lower()} {estimate.value:.0f} (likely {estimate.low:.0f}–{estimate.high:.0f})"
+
+
+def _section_blocks(section: DigestSection) -> list[dict[str, Any]]:
+    blocks = [mrkdwn_section(f"*{escape(section.title)}*\n" + "\n".join(_figure_lines(section)))]
+    for flag in section.flags:
+        blocks.append(context_block(f"⚠️ {escape(flag)}. A good moment for a conversation with the team."))
+    if section.actions:
+        blocks.append(mrkdwn_section("*Ideas for this week*\n" + "\n".join(f"• {escape(a)}" for a in section.actions)))
+    if section.comments:
+        shown = section.comments[:MAX_COMMENTS]
+        lines = [
+            f"• “{escape(c.text[:300])}{'…' if len(c.text) > 300 else ''}” _({c.dated:%d %b}, reads {c.sentiment})_"
+            for c in shown
+        ]
+        blocks.append(
+            mrkdwn_section(
+                "*What people said* (shuffled, dated to the pulse's close; the tone is a hint, not a verdict)\n"
+                + "\n".join(lines)
+            )
+        )
+    if section.themes:
+        themes = ", ".join(f"“{escape(theme)}” ({count} comments)" for theme, count in section.themes)
+        blocks.append(context_block(f"Themes that came up more than once: {themes}"))
+    return blocks
 
 
 def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
@@ -55,23 +84,11 @@ def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
             )
         )
     for section in digest.sections:
-        blocks.append(mrkdwn_section(f"*{escape(section.title)}*\n" + "\n".join(_figure_lines(section))))
-        if section.comments:
-            shown = section.comments[:MAX_COMMENTS]
-            lines = [
-                f"• “{escape(c.text[:300])}{'…' if len(c.text) > 300 else ''}” _({c.dated:%d %b}, reads {c.sentiment})_"
-                for c in shown
-            ]
-            blocks.append(
-                mrkdwn_section(
-                    "*What people said* (shuffled, dated to the pulse's close; the tone is a hint, not a verdict)\n"
-                    + "\n".join(lines)
-                )
-            )
-        for flag in section.flags:
-            blocks.append(context_block(f"⚠️ {escape(flag)}. A good moment for a conversation with the team."))
-        if len(blocks) >= MAX_BLOCKS - 2:
+        section_blocks = _section_blocks(section)
+        if len(blocks) + len(section_blocks) > MAX_BLOCKS - 2 - 2 * len(digest.extras):
+            blocks.append(context_block("More groups are in your Home tab (click my name, then Home)."))
             break
+        blocks += [DIVIDER, *section_blocks]
     for extra in digest.extras:
         if len(blocks) >= MAX_BLOCKS - 2:
             break
@@ -84,11 +101,71 @@ def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 
 
+def overview_message(overview: Overview, first_name: str) -> dict[str, Any]:
+    """HR's organisation-wide view: the top-level organisations in full, then a groups × drivers table."""
+    week = f"{overview.week_end:%d %b %Y}"
+    blocks: list[dict[str, Any]] = [
+        header(f"How the organisation is doing · {week}"),
+        mrkdwn_section(
+            f"Hi {escape(first_name)}, here is the organisation-wide view for the pulses that closed in the week "
+            f"up to {week}."
+        ),
+    ]
+    table_blocks = _heatmap_blocks(overview)
+    for section in overview.sections:
+        section_blocks = _section_blocks(section)
+        if len(blocks) + len(section_blocks) + len(table_blocks) > MAX_BLOCKS - 2:
+            break
+        blocks += [DIVIDER, *section_blocks]
+    blocks += [DIVIDER, *table_blocks]
+    blocks.append(
+        context_block(
+            "· marks a group or cell hidden because fewer than 5 people answered, or because showing it would let "
+            "a smaller group be worked out. Scores are 0–100, higher is better."
+        )
+    )
+    return {"text": f"The organisation-wide digest, up to {week}", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def heatmap_lines(overview: Overview) -> list[str]:
+    """A fixed-width table: one row per group, one column per driver."""
+    columns = [driver_name(d)[:6] for d in overview.drivers]
+    lines = ["Group".ljust(34) + "  n " + " ".join(c.rjust(6) for c in columns)]
+    for row in overview.rows:
+        title = ("  " * min(row.depth, 4) + row.title)[:33].ljust(34)
+        n = f"{row.respondents:>3}" if row.respondents is not None else "  ·"
+        cells = " ".join((f"{v:.0f}" if v is not None else "·").rjust(6) for v in row.cells.values())
+        lines.append(f"{title} {n} {cells}")
+    return lines
+
+
+def _heatmap_blocks(overview: Overview) -> list[dict[str, Any]]:
+    lines = heatmap_lines(overview)
+    blocks: list[dict[str, Any]] = [mrkdwn_section("*Every group × driver*")]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
+            blocks.append(mrkdwn_section("```" + escape("\n".join(chunk)) + "```"))
+            chunk = [lines[0]]
+            if len(blocks) >= 20:
+                blocks.append(context_block("The table goes on; `empathy-bot digest overview` prints all of it."))
+                return blocks
+        chunk.append(line)
+    blocks.append(mrkdwn_section("```" + escape("\n".join(chunk)) + "```"))
+    return blocks
+
+
 def digest_text(digest: Digest, first_name: str) -> str:
-    message = digest_message(digest, first_name)
+    return message_text(digest_message(digest, first_name))
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message's blocks as plain text, for the terminal and the demo's Markdown files."""
     parts = []
     for block in message["blocks"]:
-        if block["type"] in ("header", "section"):
+        if block["type"] == "divider":
+            parts.append("---")
+        elif block["type"] in ("header", "section"):
             parts.append(block["text"]["text"].replace("*", ""))
         elif block["type"] == "context":
             parts.append("  " + " ".join(e["text"] for e in block["elements"]))

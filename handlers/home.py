@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context
-from bot.digest_jobs import week_end_for
-from bot.digest_sections import build_digest
+from bot.digest_jobs import latest_slot, zone
+from bot.digest_sections import build_digest, trend_settings
 from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, org_summary
 from handlers import kudos, onboard, suggest
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
-from handlers.digest_views import digest_message
+from handlers.digest_views import digest_message, overview_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
+from surveys.digest import HISTORY_WEEKS, WeekData, hr_overview
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.rounds import PulseError, open_progress_for
@@ -28,20 +30,29 @@ from surveys.schedules import describe
 logger = logging.getLogger(__name__)
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
+WEEK_ACTION = "home_digest_week"
 DIVIDER = {"type": "divider"}
 
 
 def build_home_view(
-    session: Session, workspace: Workspace, person: Person | None, empathy: AppContext
+    session: Session,
+    workspace: Workspace,
+    person: Person | None,
+    empathy: AppContext,
+    week_end: datetime | None = None,
 ) -> dict[str, Any]:
     role = home_role(session, person, empathy.settings)
     blocks = _greeting(person, role)
     blocks += _employee_section(session, workspace, person, empathy)
     if person is not None and role in (HomeRole.MANAGER, HomeRole.HR):
-        blocks += _manager_section(session, person, empathy)
+        week_end = week_end or latest_slot(
+            empathy.clock.now(), zone(person), empathy.settings.digest_day, empathy.settings.digest_time
+        )
+        blocks += _manager_section(session, person, empathy, week_end)
     for feature in (suggest, kudos, onboard):
         blocks += feature.home_blocks(session, workspace, person, role, empathy)
     if role is HomeRole.HR:
+        blocks += _overview_section(session, workspace, person, empathy, week_end)
         blocks += _hr_section(session, workspace)
         blocks += _pulse_admin_section(session, workspace)
     blocks += [DIVIDER, mrkdwn_section(WHAT_I_STORE), context_block("`/empathy help` explains it all again.")]
@@ -97,7 +108,7 @@ def _employee_section(
     ]
 
 
-def _manager_section(session: Session, person: Person, empathy: AppContext) -> list[dict[str, Any]]:
+def _manager_section(session: Session, person: Person, empathy: AppContext, week_end: datetime) -> list[dict[str, Any]]:
     reports = direct_reports(session, person)
     if not reports:
         return []
@@ -106,9 +117,10 @@ def _manager_section(session: Session, person: Person, empathy: AppContext) -> l
     blocks = [
         DIVIDER,
         mrkdwn_section(f"*Your team* · {len(reports)} direct report{'s' if len(reports) != 1 else ''}\n{names}{more}"),
+        _week_picker(person, empathy, week_end),
     ]
     digest = build_digest(
-        session, workspace_bank(session, person.workspace_id), person, week_end_for(empathy.clock.now())
+        session, workspace_bank(session, person.workspace_id), person, week_end, settings=empathy.settings
     )
     if digest.empty:
         blocks.append(
@@ -121,6 +133,49 @@ def _manager_section(session: Session, person: Person, empathy: AppContext) -> l
         # The digest's own blocks, less its header: at most 30, so the Home view stays under 100.
         blocks += digest_message(digest, person.first_name)["blocks"][1:31]
     return blocks
+
+
+def _week_picker(person: Person, empathy: AppContext, week_end: datetime) -> dict[str, Any]:
+    """A menu of the last 12 digest weeks; choosing one redraws the Home tab for that week."""
+    latest = latest_slot(empathy.clock.now(), zone(person), empathy.settings.digest_day, empathy.settings.digest_time)
+    options = [
+        {
+            "text": {"type": "plain_text", "text": f"Week up to {end:%a %d %b %Y}"},
+            "value": end.isoformat(),
+        }
+        for end in (latest - timedelta(weeks=i) for i in range(HISTORY_WEEKS))
+    ]
+    chosen = next((o for o in options if o["value"] == week_end.isoformat()), options[0])
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "*Your weekly digest*"},
+        "accessory": {
+            "type": "static_select",
+            "action_id": WEEK_ACTION,
+            "options": options,
+            "initial_option": chosen,
+        },
+    }
+
+
+def _overview_section(
+    session: Session, workspace: Workspace, person: Person | None, empathy: AppContext, week_end: datetime | None
+) -> list[dict[str, Any]]:
+    if person is None:
+        return []
+    week_end = week_end or latest_slot(
+        empathy.clock.now(), zone(person), empathy.settings.digest_day, empathy.settings.digest_time
+    )
+    data = WeekData(
+        session, workspace_bank(session, workspace.id), workspace.id, week_end, trend=trend_settings(empathy.settings)
+    )
+    overview = hr_overview(session, data)
+    blocks: list[dict[str, Any]] = [DIVIDER, header("The whole organisation (HR)")]
+    if overview.empty:
+        blocks.append(context_block("The organisation-wide digest appears here once a pulse has closed that week."))
+        return blocks
+    # Without the header and greeting, and at most 25 blocks: the Home view has room for 100 in all.
+    return blocks + overview_message(overview, person.first_name)["blocks"][2:27]
 
 
 def _hr_section(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
@@ -169,6 +224,19 @@ def _pulse_admin_section(session: Session, workspace: Workspace) -> list[dict[st
     ]
 
 
+def show_week(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    ack()
+    empathy = empathy_context(context)
+    try:
+        week_end = datetime.fromisoformat(body["actions"][0]["selected_option"]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return  # not a menu we drew; nothing to redraw
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
+        view = build_home_view(session, workspace, person, empathy, week_end)
+    client.views_publish(user_id=context["user_id"], view=view)
+
+
 def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, Any]) -> None:
     if event.get("tab") not in (None, "home"):
         return
@@ -181,3 +249,4 @@ def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, An
 
 def register(app: App) -> None:
     app.event("app_home_opened")(publish_home)
+    app.action(WEEK_ACTION)(show_week)

@@ -1,13 +1,16 @@
-"""A manager's weekly digest as plain data: their organisation and its units, only what may be shown.
+"""Weekly digests as plain data: a manager's organisation and its units, and HR's organisation-wide
+overview. Only what may be shown ever gets here.
 
-The digest covers rounds that closed in the week before `week_end`; trends use the closed rounds of the
-12 weeks before that. A manager sees only groups inside their own organisation.
+A digest covers rounds that closed in the seven days before `week_end`; trends and charts use the
+closed rounds of the 12 weeks before that. A manager sees only groups inside their own organisation.
+`WeekData` computes everything a week's digests share once per workspace, so a thousand managers
+cost one pass over the week's answers and one per round of history, not one per manager.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import fmean, pstdev
 
 from sqlalchemy import select
@@ -17,13 +20,25 @@ from bot.models import Person, Team
 from surveys.bank import QuestionBank
 from surveys.comments import Comment, group_comments
 from surveys.models import PulseRound, PulseUnit
-from surveys.results import GroupResult, group_results, org_id
+from surveys.playbook import suggested_actions
+from surveys.results import GroupResult, build_tree, group_results, org_id, unit_key
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend
+from surveys.themes import comment_themes
 
 HISTORY_WEEKS = 12
-BASELINE_ROUNDS = 4
 # Worse is up for burnout, down for the others.
 WATCHED = {"burnout": "up", "engagement": "down", "wellbeing": "down"}
+CHART_METRICS = {"engagement": "Engagement", "burnout": "Burnout (lower is better)"}
+PARTICIPATION_FLOOR = 60.0
+
+
+@dataclass(frozen=True)
+class TrendSettings:
+    """EWMA control chart settings: λ (smoothing), L (limit width in σ), and the rounds that set the baseline."""
+
+    smoothing: float = 0.2
+    width: float = 3.0
+    baseline_rounds: int = 4
 
 
 @dataclass
@@ -34,6 +49,13 @@ class DigestSection:
     trends: dict[str, Trend] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    themes: list[tuple[str, int]] = field(default_factory=list)
+    strongest: list[tuple[str, Estimate]] = field(default_factory=list)
+    weakest: list[tuple[str, Estimate]] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    # Per chart metric, the value of each history round (None where the group could not be shown).
+    series: dict[str, list[float | None]] = field(default_factory=dict)
+    series_dates: list[date] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,30 @@ class Digest:
         return not self.sections and not self.extras
 
 
+@dataclass
+class HeatmapRow:
+    group_id: str
+    title: str
+    depth: int
+    respondents: int | None  # None: the group is hidden
+    cells: dict[str, float | None]  # driver → score, None where hidden
+
+
+@dataclass
+class Overview:
+    """HR's organisation-wide view: each top-level organisation in full, and every group × driver."""
+
+    week_end: datetime
+    round_ids: list[int]
+    sections: list[DigestSection]
+    drivers: list[str]
+    rows: list[HeatmapRow]
+
+    @property
+    def empty(self) -> bool:
+        return not self.round_ids
+
+
 def rounds_closed_between(session: Session, workspace_id: int, start: datetime, end: datetime) -> list[int]:
     return list(
         session.scalars(
@@ -77,71 +123,197 @@ def rounds_closed_between(session: Session, workspace_id: int, start: datetime, 
     )
 
 
-def manager_digest(session: Session, bank: QuestionBank, manager: Person, week_end: datetime, *, k: int = 5) -> Digest:
-    week_rounds = rounds_closed_between(session, manager.workspace_id, week_end - timedelta(days=7), week_end)
-    results = group_results(session, bank, week_rounds, k=k) if week_rounds else {}
-    own = _own_groups(session, manager, week_rounds)
-    history = rounds_closed_between(session, manager.workspace_id, week_end - timedelta(weeks=HISTORY_WEEKS), week_end)
-    comments = group_comments(session, week_rounds) if week_rounds else {}
-    sections = []
-    for group_id in own:
-        if group_id not in results:
-            continue
-        section = DigestSection(group_id, _title(session, group_id, manager), results[group_id])
-        section.trends = _trends(session, bank, group_id, history, k)
+class WeekData:
+    """The week's results, comments and per-round history for one workspace, computed once and shared."""
+
+    def __init__(
+        self,
+        session: Session,
+        bank: QuestionBank,
+        workspace_id: int,
+        week_end: datetime,
+        *,
+        k: int = 5,
+        trend: TrendSettings | None = None,
+    ) -> None:
+        self.session = session
+        self.bank = bank
+        self.week_end = week_end
+        self.k = k
+        self.trend = trend or TrendSettings()
+        self.week_rounds = rounds_closed_between(session, workspace_id, week_end - timedelta(days=7), week_end)
+        self.history = rounds_closed_between(session, workspace_id, week_end - timedelta(weeks=HISTORY_WEEKS), week_end)
+        self.results = group_results(session, bank, self.week_rounds, k=k) if self.week_rounds else {}
+        self.comments = group_comments(session, self.week_rounds) if self.week_rounds else {}
+        self.units = (
+            list(session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(self.week_rounds))))
+            if self.week_rounds
+            else []
+        )
+        self._per_round: dict[int, dict[str, GroupResult]] = {}
+        self.history_dates = [
+            (r.closed_at or r.closes_at).date()
+            for r in session.scalars(
+                select(PulseRound).where(PulseRound.id.in_(self.history)).order_by(PulseRound.closed_at)
+            )
+        ]
+
+    def round_results(self, round_id: int) -> dict[str, GroupResult]:
+        if round_id not in self._per_round:
+            self._per_round[round_id] = group_results(self.session, self.bank, [round_id], k=self.k)
+        return self._per_round[round_id]
+
+    def series(self, group_id: str, metric: str) -> list[float | None]:
+        values: list[float | None] = []
+        for round_id in self.history:
+            estimate = self.round_results(round_id).get(group_id, GroupResult(group_id, None, 0, 0)).figures.get(metric)
+            values.append(estimate.value if estimate is not None else None)
+        return values
+
+    def trends(self, group_id: str) -> dict[str, Trend]:
+        metrics = {
+            m for r in self.history for m in self.round_results(r).get(group_id, GroupResult("", None, 0, 0)).figures
+        }
+        baseline_rounds = self.trend.baseline_rounds
+        trends = {}
+        for metric in sorted(metrics):
+            values = [v for v in self.series(group_id, metric) if v is not None]
+            if len(values) <= baseline_rounds:
+                continue
+            baseline = values[:baseline_rounds]
+            sigma = max(pstdev(baseline), 2.0)  # a perfectly flat start would otherwise make any wobble a signal
+            trends[metric] = ewma_trend(
+                values[baseline_rounds:],
+                target=fmean(baseline),
+                sigma=sigma,
+                smoothing=self.trend.smoothing,
+                width=self.trend.width,
+            )
+        return trends
+
+    def weakest_streak(self, group_id: str, driver: str) -> int:
+        """How many of the group's latest shown rounds in a row had `driver` as their lowest driver."""
+        streak = 0
+        for round_id in reversed(self.history):
+            result = self.round_results(round_id).get(group_id)
+            if result is None:
+                continue
+            drivers = _drivers(result)
+            if not drivers or drivers[0][0] != driver:
+                break
+            streak += 1
+        return streak
+
+    def section(self, session: Session, group_id: str, title: str) -> DigestSection:
+        result = self.results[group_id]
+        section = DigestSection(group_id, title, result)
+        section.trends = self.trends(group_id)
         section.flags = risk_flags(section)
-        section.comments = comments.get(group_id, [])
-        sections.append(section)
-    return Digest(manager.id, week_end, week_rounds, sections, hidden_groups=len(set(own) - set(results)))
+        section.comments = self.comments.get(group_id, [])
+        section.themes = comment_themes([c.text for c in section.comments])
+        drivers = _drivers(result)
+        section.weakest = drivers[:2]
+        section.strongest = list(reversed(drivers[-2:])) if len(drivers) > 2 else []
+        weakest = drivers[0][0] if drivers else None
+        participation = result.participation
+        section.actions = suggested_actions(
+            weakest=weakest,
+            weakest_streak=self.weakest_streak(group_id, weakest) if weakest else 0,
+            strongest=section.strongest[0][0] if section.strongest else None,
+            burnout_flag=any("urnout" in flag for flag in section.flags),
+            low_participation=participation is not None and participation < PARTICIPATION_FLOOR,
+        )
+        section.series = {metric: self.series(group_id, metric) for metric in CHART_METRICS}
+        section.series_dates = self.history_dates
+        return section
 
 
-def _own_groups(session: Session, manager: Person, round_ids: list[int]) -> list[str]:
+def _drivers(result: GroupResult) -> list[tuple[str, Estimate]]:
+    """The group's drivers, lowest first."""
+    found = [(key.split(":", 1)[1], e) for key, e in result.figures.items() if key.startswith("driver:")]
+    return sorted(found, key=lambda item: (item[1].value, item[0]))
+
+
+def manager_digest(
+    session: Session,
+    bank: QuestionBank,
+    manager: Person,
+    week_end: datetime,
+    *,
+    k: int = 5,
+    trend: TrendSettings | None = None,
+    data: WeekData | None = None,
+) -> Digest:
+    data = data or WeekData(session, bank, manager.workspace_id, week_end, k=k, trend=trend)
+    own = _own_groups(manager, data.units)
+    sections = [data.section(session, g, _title(session, g, manager)) for g in own if g in data.results]
+    return Digest(manager.id, week_end, data.week_rounds, sections, hidden_groups=len(set(own) - set(data.results)))
+
+
+def hr_overview(session: Session, data: WeekData) -> Overview:
+    """Every top-level organisation in full, then a row per group (organisations and units) × driver."""
+    rows: list[HeatmapRow] = []
+    drivers: set[str] = set()
+    tops: list[str] = []
+    week_units_by_round: dict[int, list[PulseUnit]] = {}
+    for unit in data.units:
+        week_units_by_round.setdefault(unit.round_id, []).append(unit)
+    seen: set[str] = set()
+    for units in week_units_by_round.values():
+        for root in build_tree(units):
+            stack = [(root, 0)]
+            while stack:
+                group, depth = stack.pop()
+                if depth == 0 and group.id not in tops:
+                    tops.append(group.id)
+                if group.id not in seen:
+                    seen.add(group.id)
+                    result = data.results.get(group.id)
+                    cells = {name: e.value for name, e in _drivers(result)} if result else {}
+                    drivers |= set(cells)
+                    rows.append(
+                        HeatmapRow(
+                            group.id,
+                            _title(session, group.id, None),
+                            depth,
+                            result.respondents if result else None,
+                            cells,
+                        )  # type: ignore[arg-type]
+                    )
+                stack.extend((child, depth + 1) for child in reversed(group.children))
+    for row in rows:
+        row.cells = {d: row.cells.get(d) for d in sorted(drivers)}
+    sections = [data.section(session, g, _title(session, g, None)) for g in tops if g in data.results]
+    return Overview(data.week_end, data.week_rounds, sections, sorted(drivers), rows)
+
+
+def _own_groups(manager: Person, units: list[PulseUnit]) -> list[str]:
     """The manager's organisation first, then every unit and sub-organisation inside it."""
     groups = [org_id(manager.id)]
-    units = session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(round_ids))).all() if round_ids else []
     for unit in units:
         if manager.id not in unit.chain:
             continue
         below = unit.chain[unit.chain.index(manager.id) + 1 :]
-        for key in [*(org_id(m) for m in below), f"unit:{unit.team_id}:{unit.manager_id}"]:
+        for key in [*(org_id(m) for m in below), unit_key(unit)]:
             if key not in groups:
                 groups.append(key)
     return groups
 
 
-def _title(session: Session, group_id: str, manager: Person) -> str:
+def _title(session: Session, group_id: str, manager: Person | None) -> str:
     kind, *rest = group_id.split(":")
     if kind == "org":
         person = session.get(Person, int(rest[0]))
-        if person is None or person.id == manager.id:
+        if manager is not None and (person is None or person.id == manager.id):
             return "Your whole organisation"
-        return f"{person.name}'s organisation"
+        return f"{person.name if person else 'Someone'}'s organisation"
     team = session.get(Team, int(rest[0])) if rest[0] != "None" else None
     lead = session.get(Person, int(rest[1])) if rest[1] != "None" else None
-    who = (
-        "your direct reports"
-        if lead is not None and lead.id == manager.id
-        else f"{lead.name if lead else 'no manager'}"
-    )
+    if manager is not None and lead is not None and lead.id == manager.id:
+        who = "your direct reports"
+    else:
+        who = f"{lead.name}'s direct reports" if lead else "no manager"
     return f"{team.name if team else 'No team'} ({who})"
-
-
-def _trends(session: Session, bank: QuestionBank, group_id: str, history: list[int], k: int) -> dict[str, Trend]:
-    series: dict[str, list[float]] = {}
-    for round_id in history:
-        result = group_results(session, bank, [round_id], k=k).get(group_id)
-        if result is None:
-            continue
-        for metric, estimate in result.figures.items():
-            series.setdefault(metric, []).append(estimate.value)
-    trends = {}
-    for metric, values in series.items():
-        if len(values) <= BASELINE_ROUNDS:
-            continue
-        baseline = values[:BASELINE_ROUNDS]
-        sigma = max(pstdev(baseline), 2.0)  # a perfectly flat start would otherwise make any wobble a signal
-        trends[metric] = ewma_trend(values[BASELINE_ROUNDS:], target=fmean(baseline), sigma=sigma)
-    return trends
 
 
 def risk_flags(section: DigestSection) -> list[str]:
@@ -154,6 +326,6 @@ def risk_flags(section: DigestSection) -> list[str]:
         if trend is not None and trend.signal == worse:
             flags.append(f"{metric.title()} has been {trend.in_words()} for a while, beyond normal week-to-week noise")
     participation = section.result.participation
-    if participation is not None and participation < 60:
+    if participation is not None and participation < PARTICIPATION_FLOOR:
         flags.append(f"Only {participation:.0f}% took part: low participation is a warning sign in itself")
     return flags

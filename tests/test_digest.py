@@ -18,7 +18,7 @@ from bot.slack_client import build_web_client
 from tests.conftest import make_env
 from tests.test_results import ORG, build_org, run_round
 
-MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+MONDAY = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # after the default 09:00 send time (everyone is on UTC)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def dispatch(settings, session_factory, clock) -> None:  # type: ignore[no-untyp
 def test_each_manager_gets_only_their_own_groups_once_a_week(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock(MONDAY)
     assert send_digests(settings, session_factory, clock) == 2  # Dana and Marcus; Grace's 3 are too few
-    assert send_digests(settings, session_factory, clock) == 2  # queued again: same keys, no new rows
+    assert send_digests(settings, session_factory, clock) == 0  # already queued this week: nothing new
     dispatch(settings, session_factory, clock)
     assert slack.messages("D0GRACE") == []
     [marcus] = slack.messages("D0MARCUS")
@@ -60,6 +60,12 @@ def test_each_manager_gets_only_their_own_groups_once_a_week(history, settings, 
     assert len(marcus["blocks"]) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in marcus["blocks"] if b["type"] == "section")
     assert len(slack.calls_to("chat.postMessage")) == 2
+    charts = {f["channel"]: f for f in slack.files()}
+    assert set(charts) == {"D0MARCUS", "D0DANA"}
+    marcus_chart = charts["D0MARCUS"]
+    assert marcus_chart["content"].startswith(b"\x89PNG\r\n\x1a\n") and marcus_chart["name"] == "team-trend.png"
+    assert marcus_chart["alt_txt"].startswith("Line chart: Your whole organisation: last 6 rounds")
+    assert "Engagement went from" in marcus_chart["alt_txt"]
 
 
 def test_a_week_with_nothing_closed_sends_nothing(history, settings, session_factory) -> None:  # type: ignore[no-untyped-def]
