@@ -127,14 +127,17 @@ def overview_message(overview: Overview, first_name: str) -> dict[str, Any]:
     return {"text": f"The organisation-wide digest, up to {week}", "blocks": blocks[:MAX_BLOCKS]}
 
 
+SHORT_DRIVERS = {"meaningful_work": "Meaning", "manager_support": "Manager", "recognition": "Recognit."}
+
+
 def heatmap_lines(overview: Overview) -> list[str]:
     """A fixed-width table: one row per group, one column per driver."""
-    columns = [driver_name(d)[:6] for d in overview.drivers]
-    lines = ["Group".ljust(34) + "  n " + " ".join(c.rjust(6) for c in columns)]
+    columns = [SHORT_DRIVERS.get(d, driver_name(d))[:9] for d in overview.drivers]
+    lines = ["Group".ljust(40) + "   n " + " ".join(c.rjust(9) for c in columns)]
     for row in overview.rows:
-        title = ("  " * min(row.depth, 4) + row.title)[:33].ljust(34)
-        n = f"{row.respondents:>3}" if row.respondents is not None else "  ·"
-        cells = " ".join((f"{v:.0f}" if v is not None else "·").rjust(6) for v in row.cells.values())
+        title = ("  " * min(row.depth, 4) + row.title)[:39].ljust(40)
+        n = f"{row.respondents:>4}" if row.respondents is not None else "   ·"
+        cells = " ".join((f"{v:.0f}" if v is not None else "·").rjust(9) for v in row.cells.values())
         lines.append(f"{title} {n} {cells}")
     return lines
 

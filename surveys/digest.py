@@ -312,7 +312,7 @@ def _title(session: Session, group_id: str, manager: Person | None) -> str:
     if manager is not None and lead is not None and lead.id == manager.id:
         who = "your direct reports"
     else:
-        who = f"{lead.name}'s direct reports" if lead else "no manager"
+        who = lead.name if lead else "no manager"
     return f"{team.name if team else 'No team'} ({who})"
 
 

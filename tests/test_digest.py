@@ -109,3 +109,102 @@ def test_app_home_shows_a_manager_their_latest_digest(history, settings, engine,
     assert "Your whole organisation" in str(views["U0MARCUS"]["blocks"])
     assert len(views["U0MARCUS"]["blocks"]) <= 100
     assert "Your whole organisation" not in str(views["U0P0"]["blocks"])
+
+
+def make_hr(session_factory, name: str) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Role, RoleGrant, RoleSource
+
+    with session_factory.begin() as session:
+        person = session.scalar(select(Person).where(Person.name == name))
+        session.add(
+            RoleGrant(workspace_id=person.workspace_id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
+        )
+
+
+def test_hr_gets_the_overview_with_hidden_groups_marked(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]
+    make_hr(session_factory, "P5")
+    clock = ManualClock(MONDAY)
+    assert send_digests(settings, session_factory, clock) == 3  # Dana, Marcus, and P5's overview
+    dispatch(settings, session_factory, clock)
+    [overview] = slack.messages("D0P5")
+    assert overview["text"] == "The organisation-wide digest, up to 30 Nov 2026"
+    blocks = overview["blocks"]
+    assert len(blocks) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+    table = next(b["text"]["text"] for b in blocks if b["type"] == "section" and b["text"]["text"].startswith("```"))
+    rows = {line[:40].strip(): line[40:] for line in table.strip("`").splitlines()[1:]}
+    # Sales (Grace's 3 people) is below k, and so is Grace's organisation: every cell hidden.
+    assert set(rows["Sales (Grace)"].split()) == {"·"}
+    assert set(rows["Grace's organisation"].split()) == {"·"}
+    assert rows["Platform (Marcus)"].split()[0] == "6"
+    # Marcus's organisation is shown with a number in every driver column.
+    assert "·" not in rows["Marcus's organisation"]
+    # Only P5 (the HR admin) got an overview: managers got their own digests.
+    assert "organisation-wide" not in str(slack.messages("D0MARCUS"))
+
+
+def test_each_manager_gets_the_digest_at_their_own_local_time(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]
+    with session_factory.begin() as session:
+        session.scalar(select(Person).where(Person.name == "Marcus")).timezone = "America/Los_Angeles"
+        session.scalar(select(Person).where(Person.name == "Dana")).timezone = "Pacific/Auckland"
+    # Monday 09:00 in Auckland is Sunday 20:00 UTC; in Los Angeles it is Monday 17:00 UTC.
+    sunday_evening = datetime(2026, 11, 29, 20, 30, tzinfo=UTC)
+    assert send_digests(settings, session_factory, ManualClock(sunday_evening)) == 1
+    assert send_digests(settings, session_factory, ManualClock(datetime(2026, 11, 30, 16, 0, tzinfo=UTC))) == 0
+    assert send_digests(settings, session_factory, ManualClock(datetime(2026, 11, 30, 17, 5, tzinfo=UTC))) == 1
+    dispatch(settings, session_factory, ManualClock(datetime(2026, 11, 30, 17, 5, tzinfo=UTC)))
+    assert len(slack.messages("D0DANA")) == 1 and len(slack.messages("D0MARCUS")) == 1
+
+
+def test_the_send_day_and_time_are_configurable(history, slack, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    from bot.settings import load_settings
+
+    friday = load_settings(make_env(slack, db_url, EMPATHY_DIGEST_DAY="friday", EMPATHY_DIGEST_TIME="16:00"))
+    assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 15, 59, tzinfo=UTC))) == 0
+    assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 16, 0, tzinfo=UTC))) == 2
+
+
+def test_a_digest_more_than_three_days_late_is_skipped(history, settings, session_factory) -> None:  # type: ignore[no-untyped-def]
+    assert send_digests(settings, session_factory, ManualClock(MONDAY + timedelta(days=3, hours=1))) == 0
+
+
+def test_app_home_opens_previous_weeks(history, settings, engine, slack) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import create_app
+    from bot.web import create_web_app
+    from tests.conftest import SIGNING_SECRET, TEAM_ID
+    from tests.slack_requests import SlackRequests
+
+    app = create_app(settings, engine=engine, clock=ManualClock(MONDAY))
+    requests = SlackRequests(
+        create_web_app(app).test_client(), SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url
+    )
+    requests.app_home_opened("U0MARCUS")
+    [first] = slack.wait_for("views.publish")
+    picker = next(b for b in first["view"]["blocks"] if b.get("accessory", {}).get("action_id") == "home_digest_week")
+    options = picker["accessory"]["options"]
+    assert len(options) == 12 and picker["accessory"]["initial_option"] == options[0]
+    assert options[0]["text"]["text"] == "Week up to Mon 30 Nov 2026"
+    # Three weeks earlier only the rounds up to 9 Nov had closed: a different week, with its own figures.
+    three_weeks_back = options[3]
+    response = requests.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": "U0MARCUS", "team_id": TEAM_ID},
+            "trigger_id": "1.trigger",
+            "container": {"type": "view", "view_id": "V1"},
+            "view": {"id": "V1", "type": "home"},
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": "home_digest_week",
+                    "block_id": "b",
+                    "selected_option": three_weeks_back,
+                    "action_ts": "1700000000.000001",
+                }
+            ],
+        }
+    )
+    assert response.status_code == 200
+    second = slack.wait_for("views.publish", count=2)[1]["view"]
+    picker = next(b for b in second["blocks"] if b.get("accessory", {}).get("action_id") == "home_digest_week")
+    assert picker["accessory"]["initial_option"] == three_weeks_back
+    assert "Your whole organisation" in str(second["blocks"])
