@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.charts import trend_alt_text, trend_spec
 from bot.digest_sections import build_digest, trend_settings
-from bot.models import OutboxMessage, Person, Role, RoleGrant, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import enqueue
 from bot.settings import Settings
 from handlers.digest_views import digest_message, overview_message
@@ -161,6 +161,7 @@ def queue_digests(
                 continue
             digest = build_digest(session, weeks.bank, manager, end, settings=settings, data=weeks.get(end))
             if digest.empty:
+                _nothing_this_week(session, workspace.id, digest_key(end, manager.id), manager.id, now)
                 continue
             queue_digest(session, workspace.id, manager, digest, now)
             queued += 1
@@ -220,6 +221,7 @@ def _queue_overviews(
             continue
         overview = hr_overview(session, weeks.get(end))
         if overview.empty:
+            _nothing_this_week(session, workspace_id, overview_key(end, person.id), person.id, now)
             continue
         enqueue(
             session,
@@ -231,6 +233,13 @@ def _queue_overviews(
         )
         queued += 1
     return queued
+
+
+def _nothing_this_week(session: Session, workspace_id: int, key: str, person_id: int, now: datetime) -> None:
+    """Remember that this week's digest had nothing to say, so later runs don't work it out again."""
+    row = enqueue(session, workspace_id, key, {"text": "Nothing to report this week."}, person_id=person_id, now=now)
+    if row.state == OutboxState.PENDING.value:
+        row.state = OutboxState.CANCELLED.value
 
 
 def _queued_keys(session: Session, workspace_id: int, prefix: str) -> set[str]:

@@ -85,18 +85,20 @@ def digest_message(digest: Digest, first_name: str) -> dict[str, Any]:
         )
     for section in digest.sections:
         section_blocks = _section_blocks(section)
-        if len(blocks) + len(section_blocks) > MAX_BLOCKS - 2 - 2 * len(digest.extras):
+        if len(blocks) + len(section_blocks) > MAX_BLOCKS - 3 - 2 * len(digest.extras):
             blocks.append(context_block("More groups are in your Home tab (click my name, then Home)."))
             break
         blocks += [DIVIDER, *section_blocks]
+    if digest.hidden:
+        names = "\n".join(f"• {escape(title)}" for title in digest.hidden[:20])
+        more = f"\n…and {len(digest.hidden) - 20} more" if len(digest.hidden) > 20 else ""
+        blocks.append(mrkdwn_section(f"*Not enough responses to keep answers anonymous this week*\n{names}{more}"))
     for extra in digest.extras:
         if len(blocks) >= MAX_BLOCKS - 2:
             break
         body = "\n".join(f"• {escape(line)}" for line in extra.lines)
         blocks.append(mrkdwn_section(f"*{escape(extra.title)}*\n{body}"))
     note = "Groups with fewer than 5 people answering are never shown, nor anything that would let them be worked out."
-    if digest.hidden_groups:
-        note = f"{digest.hidden_groups} smaller group(s) are not shown to protect anonymity. " + note
     blocks.append(context_block(note + " Ranges say how sure each number is; trends appear only for real change."))
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 

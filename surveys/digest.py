@@ -78,10 +78,11 @@ class Digest:
     sections: list[DigestSection]
     hidden_groups: int = 0
     extras: list[ExtraSection] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)  # titles of groups too small to show this week
 
     @property
     def empty(self) -> bool:
-        return not self.sections and not self.extras
+        return not self.sections and not self.extras and not self.hidden
 
 
 @dataclass
@@ -212,8 +213,9 @@ class WeekData:
         section.comments = self.comments.get(group_id, [])
         section.themes = comment_themes([c.text for c in section.comments])
         drivers = _drivers(result)
-        section.weakest = drivers[:2]
-        section.strongest = list(reversed(drivers[-2:])) if len(drivers) > 2 else []
+        low_count = 2 if len(drivers) >= 4 else 1
+        section.weakest = drivers[:low_count]
+        section.strongest = list(reversed(drivers[low_count:]))[:2]
         weakest = drivers[0][0] if drivers else None
         participation = result.participation
         section.actions = suggested_actions(
@@ -246,8 +248,20 @@ def manager_digest(
 ) -> Digest:
     data = data or WeekData(session, bank, manager.workspace_id, week_end, k=k, trend=trend)
     own = _own_groups(manager, data.units)
-    sections = [data.section(session, g, _title(session, g, manager)) for g in own if g in data.results]
-    return Digest(manager.id, week_end, data.week_rounds, sections, hidden_groups=len(set(own) - set(data.results)))
+    sections: list[DigestSection] = []
+    for group_id in own:
+        result = data.results.get(group_id)
+        # A manager whose organisation is exactly one team would otherwise read the same numbers twice.
+        if result is None or any(_same_people(result, s.result) for s in sections):
+            continue
+        sections.append(data.section(session, group_id, _title(session, group_id, manager)))
+    # With only their organisation's id in `own`, none of their people were in this week's rounds.
+    hidden = [_title(session, g, manager) for g in own if g not in data.results] if len(own) > 1 else []
+    return Digest(manager.id, week_end, data.week_rounds, sections, hidden_groups=len(hidden), hidden=hidden)
+
+
+def _same_people(a: GroupResult, b: GroupResult) -> bool:
+    return (a.respondents, a.invited, a.figures) == (b.respondents, b.invited, b.figures)
 
 
 def hr_overview(session: Session, data: WeekData) -> Overview:

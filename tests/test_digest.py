@@ -46,20 +46,23 @@ def dispatch(settings, session_factory, clock) -> None:  # type: ignore[no-untyp
 
 def test_each_manager_gets_only_their_own_groups_once_a_week(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]
     clock = ManualClock(MONDAY)
-    assert send_digests(settings, session_factory, clock) == 2  # Dana and Marcus; Grace's 3 are too few
+    assert send_digests(settings, session_factory, clock) == 3  # Dana, Marcus, and Grace (whose 3 are too few)
     assert send_digests(settings, session_factory, clock) == 0  # already queued this week: nothing new
     dispatch(settings, session_factory, clock)
-    assert slack.messages("D0GRACE") == []
+    [grace] = slack.messages("D0GRACE")
+    assert "Not enough responses to keep answers anonymous this week" in str(grace["blocks"])
+    assert "Sales (your direct reports)" in str(grace["blocks"]) and "likely between" not in str(grace["blocks"])
     [marcus] = slack.messages("D0MARCUS")
     [dana] = slack.messages("D0DANA")
     marcus_text = str(marcus["blocks"])
-    assert "Your whole organisation" in marcus_text and "your direct reports" in marcus_text
+    # Marcus's organisation is exactly his Platform team: one section, not the same numbers twice.
+    assert "Your whole organisation" in marcus_text and marcus_text.count("*Took part*") == 1
     assert "Sales" not in marcus_text and "Grace" not in marcus_text
     assert "Marcus's organisation" in str(dana["blocks"])
     assert "likely between" in marcus_text and "answers)" in marcus_text
     assert len(marcus["blocks"]) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in marcus["blocks"] if b["type"] == "section")
-    assert len(slack.calls_to("chat.postMessage")) == 2
+    assert len(slack.calls_to("chat.postMessage")) == 3
     charts = {f["channel"]: f for f in slack.files()}
     assert set(charts) == {"D0MARCUS", "D0DANA"}
     marcus_chart = charts["D0MARCUS"]
@@ -124,7 +127,7 @@ def make_hr(session_factory, name: str) -> None:  # type: ignore[no-untyped-def]
 def test_hr_gets_the_overview_with_hidden_groups_marked(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]
     make_hr(session_factory, "P5")
     clock = ManualClock(MONDAY)
-    assert send_digests(settings, session_factory, clock) == 3  # Dana, Marcus, and P5's overview
+    assert send_digests(settings, session_factory, clock) == 4  # Dana, Marcus, Grace, and P5's overview
     dispatch(settings, session_factory, clock)
     [overview] = slack.messages("D0P5")
     assert overview["text"] == "The organisation-wide digest, up to 30 Nov 2026"
@@ -149,7 +152,7 @@ def test_each_manager_gets_the_digest_at_their_own_local_time(history, settings,
     # Monday 09:00 in Auckland is Sunday 20:00 UTC; in Los Angeles it is Monday 17:00 UTC.
     sunday_evening = datetime(2026, 11, 29, 20, 30, tzinfo=UTC)
     assert send_digests(settings, session_factory, ManualClock(sunday_evening)) == 1
-    assert send_digests(settings, session_factory, ManualClock(datetime(2026, 11, 30, 16, 0, tzinfo=UTC))) == 0
+    assert send_digests(settings, session_factory, ManualClock(datetime(2026, 11, 30, 16, 0, tzinfo=UTC))) == 1  # Grace
     assert send_digests(settings, session_factory, ManualClock(datetime(2026, 11, 30, 17, 5, tzinfo=UTC))) == 1
     dispatch(settings, session_factory, ManualClock(datetime(2026, 11, 30, 17, 5, tzinfo=UTC)))
     assert len(slack.messages("D0DANA")) == 1 and len(slack.messages("D0MARCUS")) == 1
@@ -160,7 +163,7 @@ def test_the_send_day_and_time_are_configurable(history, slack, db_url, session_
 
     friday = load_settings(make_env(slack, db_url, EMPATHY_DIGEST_DAY="friday", EMPATHY_DIGEST_TIME="16:00"))
     assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 15, 59, tzinfo=UTC))) == 0
-    assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 16, 0, tzinfo=UTC))) == 2
+    assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 16, 0, tzinfo=UTC))) == 3
 
 
 def test_a_digest_more_than_three_days_late_is_skipped(history, settings, session_factory) -> None:  # type: ignore[no-untyped-def]

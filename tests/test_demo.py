@@ -1,0 +1,43 @@
+"""`empathy-bot demo`: twelve simulated weeks through the real jobs, with valid Block Kit and charts out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.blockkit import problems
+from bot.cli import main
+
+
+def test_the_demo_writes_valid_digests_an_overview_and_charts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "EMPATHY_ADMINS"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["demo", "--out", "out"]) == 0
+    printed = capsys.readouterr().out
+    assert "12 pulses" in printed and "Every message and view is inside Slack's Block Kit limits." in printed
+    out = tmp_path / "out"
+    digests = sorted((out / "digests").glob("*.json"))
+    assert len(digests) >= 8
+    for path in digests:
+        message = json.loads(path.read_text())
+        assert problems(message) == [], path.name
+        assert path.with_suffix(".md").read_text().strip()
+    for path in (out / "home").glob("*.json"):
+        assert problems(json.loads(path.read_text()), "home") == [], path.name
+    # The team sliding toward burnout is flagged, with a reason, and gets concrete ideas.
+    support = (out / "digests" / "digest-kemi-adeyemi.md").read_text()
+    assert "Burnout has been going up for a while" in support
+    assert "Ideas for this week" in support
+    # The recovering team's burnout trend points down; nothing is flagged for it.
+    platform = (out / "digests" / "digest-ines-moreau.md").read_text()
+    assert "⚠️" not in platform
+    overview = (out / "digests" / "hr-overview-priya-natarajan.md").read_text()
+    assert "Every group × driver" in overview and "·" in overview
+    charts = sorted((out / "charts").glob("*.png"))
+    assert charts and all(p.read_bytes().startswith(b"\x89PNG") for p in charts)
+    assert all(p.with_suffix(".alt.txt").read_text().startswith("Line chart:") for p in charts)
