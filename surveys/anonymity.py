@@ -42,24 +42,33 @@ def releasable(root: Group, k: int) -> set[str]:
     """Ids of the groups whose figures may be shown."""
     check_k(k)
     shown: set[str] = set()
-    _release(root, k, shown)
+    totals: dict[int, int] = {}
+    _count(root, totals)
+    _release(root, k, shown, totals)
     return shown
 
 
-def _release(group: Group, k: int, shown: set[str]) -> None:
-    if group.total < k:
+def _count(group: Group, totals: dict[int, int]) -> int:
+    # Counted once, bottom up, by object identity: `Group.total` recomputes the whole subtree each time.
+    totals[id(group)] = group.own + sum(_count(c, totals) for c in group.children)
+    return totals[id(group)]
+
+
+def _release(group: Group, k: int, shown: set[str], totals: dict[int, int]) -> None:
+    total = totals[id(group)]
+    if total < k:
         return  # nothing under a hidden group is shown either: they are all smaller than it
     shown.add(group.id)
-    visible = [c for c in group.children if c.total >= k]
-    hidden = group.total - sum(c.total for c in visible)
+    visible = [c for c in group.children if totals[id(c)] >= k]
+    hidden = total - sum(totals[id(c)] for c in visible)
     # Hide the smallest visible children until what is hidden is nobody or at least k people.
-    for child in sorted(visible, key=lambda c: (c.total, c.id)):
+    for child in sorted(visible, key=lambda c: (totals[id(c)], c.id)):
         if hidden == 0 or hidden >= k:
             break
         visible.remove(child)
-        hidden += child.total
+        hidden += totals[id(child)]
     for child in visible:
-        _release(child, k, shown)
+        _release(child, k, shown, totals)
 
 
 def hidden_remainders(root: Group, shown: set[str]) -> dict[str, int]:

@@ -152,12 +152,25 @@ class WeekData:
             else []
         )
         self._per_round: dict[int, dict[str, GroupResult]] = {}
+        self._groups_of: dict[int, list[str]] | None = None
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
             for r in session.scalars(
                 select(PulseRound).where(PulseRound.id.in_(self.history)).order_by(PulseRound.closed_at)
             )
         ]
+
+    def own_groups(self, manager_id: int) -> list[str]:
+        """The manager's organisation first, then every sub-organisation and unit inside it."""
+        if self._groups_of is None:
+            found: dict[int, dict[str, None]] = {}  # dicts keep insertion order and drop repeats
+            for unit in self.units:
+                for index, manager in enumerate(unit.chain):
+                    groups = found.setdefault(manager, {org_id(manager): None})
+                    for key in [*(org_id(m) for m in unit.chain[index + 1 :]), unit_key(unit)]:
+                        groups[key] = None
+            self._groups_of = {manager: list(groups) for manager, groups in found.items()}
+        return self._groups_of.get(manager_id, [org_id(manager_id)])
 
     def round_results(self, round_id: int) -> dict[str, GroupResult]:
         if round_id not in self._per_round:
@@ -247,21 +260,23 @@ def manager_digest(
     data: WeekData | None = None,
 ) -> Digest:
     data = data or WeekData(session, bank, manager.workspace_id, week_end, k=k, trend=trend)
-    own = _own_groups(manager, data.units)
+    own = data.own_groups(manager.id)
     sections: list[DigestSection] = []
+    seen: set[tuple[object, ...]] = set()
     for group_id in own:
         result = data.results.get(group_id)
         # A manager whose organisation is exactly one team would otherwise read the same numbers twice.
-        if result is None or any(_same_people(result, s.result) for s in sections):
+        if result is None or _fingerprint(result) in seen:
             continue
+        seen.add(_fingerprint(result))
         sections.append(data.section(session, group_id, _title(session, group_id, manager)))
     # With only their organisation's id in `own`, none of their people were in this week's rounds.
     hidden = [_title(session, g, manager) for g in own if g not in data.results] if len(own) > 1 else []
     return Digest(manager.id, week_end, data.week_rounds, sections, hidden_groups=len(hidden), hidden=hidden)
 
 
-def _same_people(a: GroupResult, b: GroupResult) -> bool:
-    return (a.respondents, a.invited, a.figures) == (b.respondents, b.invited, b.figures)
+def _fingerprint(result: GroupResult) -> tuple[object, ...]:
+    return (result.respondents, result.invited, tuple(sorted(result.figures.items())))
 
 
 def hr_overview(session: Session, data: WeekData) -> Overview:
@@ -299,19 +314,6 @@ def hr_overview(session: Session, data: WeekData) -> Overview:
         row.cells = {d: row.cells.get(d) for d in sorted(drivers)}
     sections = [data.section(session, g, _title(session, g, None)) for g in tops if g in data.results]
     return Overview(data.week_end, data.week_rounds, sections, sorted(drivers), rows)
-
-
-def _own_groups(manager: Person, units: list[PulseUnit]) -> list[str]:
-    """The manager's organisation first, then every unit and sub-organisation inside it."""
-    groups = [org_id(manager.id)]
-    for unit in units:
-        if manager.id not in unit.chain:
-            continue
-        below = unit.chain[unit.chain.index(manager.id) + 1 :]
-        for key in [*(org_id(m) for m in below), unit_key(unit)]:
-            if key not in groups:
-                groups.append(key)
-    return groups
 
 
 def _title(session: Session, group_id: str, manager: Person | None) -> str:

@@ -98,8 +98,10 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
     shown = shown or set()
     members = _units_by_group(units)
     answers_by_unit: dict[int, list[PulseAnswer]] = defaultdict(list)
-    for answer in session.scalars(select(PulseAnswer).where(PulseAnswer.round_id.in_(round_ids))):
-        answers_by_unit[answer.unit_id].append(answer)
+    # Columns, not ORM objects: a digest run reads millions of answers and needs three fields of each.
+    query = select(PulseAnswer.unit_id, PulseAnswer.question_id, PulseAnswer.value)
+    for answer in session.execute(query.where(PulseAnswer.round_id.in_(round_ids))):
+        answers_by_unit[answer.unit_id].append(answer)  # type: ignore[arg-type]
     blocked = _blocked_questions(units, answers_by_unit, round_ids, k)
     results: dict[str, GroupResult] = {}
     for gid in shown:
@@ -178,8 +180,9 @@ def _figures(bank: QuestionBank, answers: Sequence[PulseAnswer], k: int, *, bloc
             # parent's could be subtracted from it.
             thin.update(keys)
             continue
+        score_of = {v: question.score(v) for v in set(values)}
         for key in keys:
-            scored[key] += [question.scale.score(v, reverse=question.reverse) for v in values]
+            scored[key] += [score_of[v] for v in values]
             raw[key] += values
     figures: dict[str, Estimate] = {}
     for key, values in scored.items():
