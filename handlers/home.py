@@ -135,7 +135,9 @@ def _manager_section(session: Session, person: Person, empathy: AppContext, week
     return blocks
 
 
-def _week_picker(person: Person, empathy: AppContext, week_end: datetime) -> dict[str, Any]:
+def _week_picker(
+    person: Person, empathy: AppContext, week_end: datetime, label: str = "*Your weekly digest*"
+) -> dict[str, Any]:
     """A menu of the last 12 digest weeks; choosing one redraws the Home tab for that week."""
     latest = latest_slot(empathy.clock.now(), zone(person), empathy.settings.digest_day, empathy.settings.digest_time)
     options = [
@@ -148,7 +150,7 @@ def _week_picker(person: Person, empathy: AppContext, week_end: datetime) -> dic
     chosen = next((o for o in options if o["value"] == week_end.isoformat()), options[0])
     return {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": "*Your weekly digest*"},
+        "text": {"type": "mrkdwn", "text": label},
         "accessory": {
             "type": "static_select",
             "action_id": WEEK_ACTION,
@@ -171,6 +173,9 @@ def _overview_section(
     )
     overview = hr_overview(session, data)
     blocks: list[dict[str, Any]] = [DIVIDER, header("The whole organisation (HR)")]
+    if not direct_reports(session, person):
+        # Managers already have the menu in their own section; one menu changes the week for both.
+        blocks.append(_week_picker(person, empathy, week_end, "*Organisation-wide digest*"))
     if overview.empty:
         blocks.append(context_block("The organisation-wide digest appears here once a pulse has closed that week."))
         return blocks

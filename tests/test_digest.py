@@ -211,3 +211,26 @@ def test_app_home_opens_previous_weeks(history, settings, engine, slack) -> None
     picker = next(b for b in second["blocks"] if b.get("accessory", {}).get("action_id") == "home_digest_week")
     assert picker["accessory"]["initial_option"] == three_weeks_back
     assert "Your whole organisation" in str(second["blocks"])
+
+
+def test_hr_sees_the_overview_in_app_home_with_its_own_week_menu(
+    history, settings, engine, slack, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.app import create_app
+    from bot.web import create_web_app
+    from tests.conftest import SIGNING_SECRET, TEAM_ID
+    from tests.slack_requests import SlackRequests
+
+    make_hr(session_factory, "P5")  # HR, and manages nobody
+    app = create_app(settings, engine=engine, clock=ManualClock(MONDAY))
+    requests = SlackRequests(
+        create_web_app(app).test_client(), SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url
+    )
+    requests.app_home_opened("U0P5")
+    [call] = slack.wait_for("views.publish")
+    blocks = call["view"]["blocks"]
+    assert len(blocks) <= 100
+    text = str(blocks)
+    assert "The whole organisation (HR)" in text and "Every group × driver" in text
+    [picker] = [b for b in blocks if b.get("accessory", {}).get("action_id") == "home_digest_week"]
+    assert picker["text"]["text"] == "*Organisation-wide digest*"
