@@ -27,6 +27,7 @@ from bot.database import make_engine, make_session_factory, schema_is_current, u
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
 from bot.directory import DirectoryError
+from bot.logs import configure_logging
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
 from bot.org_sync import sync_directory
@@ -68,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="empathy-bot", description="Empathy Bot: care for your people in Slack.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    doctor = commands.add_parser("doctor", help="check settings, database, Slack token, scopes and channels")
+    doctor.set_defaults(run=cmd_doctor)
     demo = commands.add_parser("demo", help="see the whole product without Slack: 12 simulated weeks, ~60 people")
     demo.add_argument("--out", default="demo-output", help="folder for the digests, charts and views (replaced)")
     demo.set_defaults(run=cmd_demo)
@@ -148,10 +151,7 @@ def _settings(*, require_slack: bool = True) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # At DEBUG these libraries log request bodies, which hold what people typed: never below INFO.
-    for name in ("slack_sdk", "slack_bolt", "urllib3"):
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
@@ -438,6 +438,17 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     scheduler.start()
     _wait_for_signal(scheduler.shutdown)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_checks
+
+    checks = run_checks()
+    for check in checks:
+        print(check.line())
+    broken = [c for c in checks if not c.ok and not c.warning]
+    print("\nAll good." if not broken else f"\n{len(broken)} thing(s) to fix before the bot can work.")
+    return 1 if broken else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ class Settings:
     outbox_rate_per_minute: int = 300
     outbox_max_attempts: int = 8
     log_level: str = "INFO"
+    log_format: str = "text"
     kudos_channel: str | None = None
     suggestions_channel: str | None = None
     digest_day: int = 0  # Monday
@@ -96,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
         outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
+        log_format=_choice(env, "LOG_FORMAT", ("text", "json"), default="text"),
         kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),
         suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),
         digest_day=WEEKDAYS.index(_choice(env, "EMPATHY_DIGEST_DAY", WEEKDAYS, default="monday")),

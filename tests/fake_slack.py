@@ -199,6 +199,8 @@ class FakeSlack:
         self._view_counter = 0
         self._external_views: dict[str, str] = {}
         self._files: dict[str, JSON] = {}  # file id -> {"name", "alt_txt", "length", "content", "channel", ...}
+        # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
+        self.scopes: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -432,7 +434,8 @@ class FakeSlack:
             payload = handler(params)
         except _ApiError as exc:
             return _Reply(200, {"ok": False, "error": exc.error}, {})
-        return _Reply(200, {"ok": True, **payload}, {})
+        headers = {"X-OAuth-Scopes": self.scopes} if method == "auth.test" and self.scopes is not None else {}
+        return _Reply(200, {"ok": True, **payload}, headers)
 
     @staticmethod
     def _http_failure(failure: _Failure) -> _Reply:

@@ -1,0 +1,184 @@
+"""`empathy-bot doctor`: checks settings, database, migrations, the Slack token and its scopes, and the
+channels the bot posts to, and says what to fix. Read-only: it changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.database import make_engine, make_session_factory, schema_is_current
+from bot.models import Person, Workspace
+from bot.people import is_hr
+from bot.settings import Settings, SettingsError, load_settings
+from bot.slack_client import build_web_client
+from bot.workspace_config import KEYS, get_setting
+
+# The bot scopes the code uses; manifest.yml asks for exactly these (tests keep the two in step).
+REQUIRED_SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "im:history",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "users:read.email",
+    "reactions:read",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    warning: bool = False  # worth knowing, but the bot works
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "!" if self.warning else "✗"
+        text = f"{mark} {self.name}: {self.detail}"
+        return text + (f"\n    → {self.fix}" if self.fix and not self.ok else "")
+
+
+def run_checks(env: Mapping[str, str] | None = None) -> list[Check]:
+    try:
+        settings = load_settings(env)
+    except SettingsError as error:
+        return [Check("Settings", False, str(error), "set it in .env (see the Configuration table in README.md)")]
+    checks = [Check("Settings", True, f"loaded ({settings.environment})")]
+    if settings.secret_key_generated:
+        checks.append(
+            Check(
+                "Secret key", False, "EMPATHY_SECRET_KEY is not set; a new one is made every run",
+                "set EMPATHY_SECRET_KEY in .env and keep it (README: Configuration)", warning=True,
+            )
+        )  # fmt: skip
+    database = _database_checks(settings)
+    # Channel settings live in the database: without a usable one there is nothing to look up.
+    usable = all(c.ok or c.warning for c in database)
+    return checks + database + _slack_checks(settings, with_channels=usable)
+
+
+def _database_checks(settings: Settings) -> list[Check]:
+    engine = make_engine(settings.database_url)
+    try:
+        current = schema_is_current(engine)
+    except SQLAlchemyError as error:
+        return [
+            Check(
+                "Database",
+                False,
+                f"can't connect ({type(error).__name__})",
+                "check DATABASE_URL and that the server runs",
+            )
+        ]
+    finally:
+        engine.dispose()
+    checks = [Check("Database", True, f"reachable ({engine.dialect.name})")]
+    if not current:
+        checks.append(Check("Migrations", False, "the schema is behind this version", "run `empathy-bot migrate`"))
+        return checks
+    checks.append(Check("Migrations", True, "the schema is up to date"))
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        people = session.scalar(select(func.count()).select_from(Person).where(Person.active.is_(True))) or 0
+        admins = [
+            p for p in session.scalars(select(Person).where(Person.active.is_(True))) if is_hr(session, p, settings)
+        ]
+    engine.dispose()
+    checks.append(
+        Check(
+            "People",
+            people > 0,
+            f"{people} active",
+            "load them: `empathy-bot org import FILE` or `empathy-bot org sync`",
+            warning=True,
+        )
+    )
+    checks.append(
+        Check(
+            "HR admins", bool(admins), f"{len(admins)} found",
+            "mark HR in the org file (role=hr) or list them in EMPATHY_ADMINS", warning=True,
+        )
+    )  # fmt: skip
+    return checks
+
+
+def _slack_checks(settings: Settings, *, with_channels: bool) -> list[Check]:
+    client = build_web_client(settings)
+    try:
+        response = client.auth_test()
+    except SlackApiError as error:
+        return [
+            Check(
+                "Slack token",
+                False,
+                f"Slack said {error.response.get('error')}",
+                "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN",
+            )
+        ]
+    except (SlackClientError, OSError) as error:
+        return [
+            Check(
+                "Slack token",
+                False,
+                f"can't reach Slack ({type(error).__name__})",
+                "check the network and SLACK_API_URL",
+            )
+        ]
+    checks = [Check("Slack token", True, f"valid for {response.get('team')} ({response.get('team_id')})")]
+    header = {k.lower(): v for k, v in (response.headers or {}).items()}.get("x-oauth-scopes")
+    if header is None:
+        checks.append(Check("Scopes", True, "Slack did not list them; skipped", warning=True))
+    else:
+        missing = sorted(set(REQUIRED_SCOPES) - {s.strip() for s in header.split(",")})
+        checks.append(
+            Check(
+                "Scopes", not missing, "all granted" if not missing else "missing " + ", ".join(missing),
+                "add them under OAuth & Permissions (or re-create the app from manifest.yml) and reinstall",
+            )
+        )  # fmt: skip
+    if with_channels:
+        checks += _channel_checks(settings, client)
+    return checks
+
+
+def _channel_checks(settings: Settings, client: object) -> list[Check]:
+    engine = make_engine(settings.database_url)
+    checks = []
+    with make_session_factory(engine)() as session:
+        for workspace in session.scalars(select(Workspace)):
+            for name in KEYS:
+                if not name.endswith("-channel"):
+                    continue
+                channel = get_setting(session, workspace, name, settings)
+                if channel is None:
+                    continue
+                try:
+                    info = client.conversations_info(channel=channel)["channel"]  # type: ignore[attr-defined]
+                except SlackApiError as error:
+                    checks.append(
+                        Check(
+                            f"Channel {name}",
+                            False,
+                            f"<#{channel}>: {error.response.get('error')}",
+                            "invite the bot to the channel (`/invite @Empathy Bot`) or pick another one",
+                        )
+                    )
+                    continue
+                member = bool(info.get("is_member"))
+                checks.append(
+                    Check(
+                        f"Channel {name}",
+                        member,
+                        f"{channel} {'(bot is a member)' if member else 'bot is not a member'}",
+                        "invite the bot to the channel: `/invite @Empathy Bot`",
+                    )
+                )
+    engine.dispose()
+    return checks

@@ -1,0 +1,121 @@
+"""Operations: `empathy-bot doctor`, the /metrics gauges, and JSON logs without user content."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.cli import main
+from bot.doctor import REQUIRED_SCOPES
+from bot.logs import JsonFormatter, configure_logging
+from bot.models import Person, Workspace, WorkspaceSetting
+from bot.outbox import enqueue
+from tests.conftest import make_env
+from tests.fake_slack import FakeSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(slack: FakeSlack, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in make_env(slack, db_url).items():
+        monkeypatch.setenv(name, value)
+    slack.scopes = ",".join(REQUIRED_SCOPES)
+
+
+@pytest.fixture
+def hr(session_factory: sessionmaker[Session], workspace: Workspace) -> None:
+    with session_factory.begin() as session:
+        session.add(Person(workspace_id=workspace.id, slack_user_id="U0HR", email="hr.lead@example.com", name="Hana"))
+
+
+def test_the_manifest_asks_for_exactly_the_scopes_the_doctor_checks() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(REQUIRED_SCOPES)
+
+
+def test_doctor_on_a_healthy_install(env: None, hr: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "✓ Database: reachable" in out and "✓ Migrations: the schema is up to date" in out
+    assert "✓ Slack token: valid for Test Workspace (T0001)" in out
+    assert "✓ Scopes: all granted" in out and "✓ HR admins: 1 found" in out
+    assert out.rstrip().endswith("All good.")
+
+
+def test_doctor_names_missing_scopes_and_says_how_to_fix_them(
+    env: None, hr: None, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack.scopes = "commands,chat:write"
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ Scopes: missing channels:history, groups:history, im:history" in out
+    assert "→ add them under OAuth & Permissions" in out
+
+
+def test_doctor_with_a_revoked_token(env: None, slack: FakeSlack, capsys: pytest.CaptureFixture[str]) -> None:
+    slack.error_next("auth.test", "token_revoked")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ Slack token: Slack said token_revoked" in out
+    assert "! People: 0 active" in out  # a warning, not a failure
+
+
+def test_doctor_on_an_unmigrated_database(
+    slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in make_env(slack, f"sqlite:///{tmp_path / 'new.sqlite3'}").items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 1
+    assert "✗ Migrations: the schema is behind this version\n    → run `empathy-bot migrate`" in capsys.readouterr().out
+
+
+def test_doctor_checks_the_configured_channels(
+    env: None, hr: None, slack: FakeSlack, session_factory: sessionmaker[Session], workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    with session_factory.begin() as session:
+        session.add(WorkspaceSetting(workspace_id=workspace.id, key="kudos-channel", value="C0KUDOS"))
+    slack.error_next("conversations.info", "channel_not_found")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ Channel kudos-channel: <#C0KUDOS>: channel_not_found" in out
+    assert "invite the bot to the channel" in out
+
+
+def test_metrics_report_outbox_depth_and_lag(
+    web: FlaskClient, session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    with session_factory.begin() as session:
+        enqueue(session, workspace.id, "k1", {"text": "hello"}, channel_id="C1")
+        enqueue(session, workspace.id, "k2", {"text": "hello again"}, channel_id="C1")
+    response = web.get("/metrics")
+    assert response.status_code == 200
+    lines = dict(line.split(" ") for line in response.get_data(as_text=True).splitlines() if not line.startswith("#"))
+    assert lines["empathy_outbox_pending"] == "2" and lines["empathy_outbox_failed_total"] == "0"
+    assert float(lines["empathy_outbox_lag_seconds"]) >= 0
+    assert "hello" not in response.get_data(as_text=True)
+
+
+def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
+    record = logging.LogRecord("bot.outbox", logging.WARNING, __file__, 1, "gave up on %s", ("row 7",), None)
+    record.outbox_id = 7
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "WARNING" and entry["message"] == "gave up on row 7" and entry["outbox_id"] == 7
+
+
+def test_slack_libraries_never_log_below_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    configure_logging("DEBUG", "json")
+    assert logging.getLogger("slack_sdk").level == logging.INFO
+    assert isinstance(root.handlers[0].formatter, JsonFormatter)
