@@ -62,12 +62,19 @@ def create_app(
         clock=clock or SystemClock(),
         box=SecretBox(settings.secret_key),
     )
+    if settings.oauth:
+        from bot.doctor import REQUIRED_SCOPES
+        from bot.installations import oauth_settings
+
+        # Each request's client gets its workspace's token from the installation store (Bolt's authorize).
+        auth: dict[str, Any] = {"oauth_settings": oauth_settings(settings, engine, list(REQUIRED_SCOPES))}
+    else:
+        auth = {"token_verification_enabled": False}  # checked at `serve` start with a readable message
     app = App(
         name="empathy-bot",
         client=client or build_web_client(settings),
         signing_secret=settings.slack_signing_secret or "socket-mode",
-        # Checked explicitly at `serve` start with a readable message instead.
-        token_verification_enabled=False,
+        **auth,
         # Socket Mode requests come over an authenticated websocket and carry no signature.
         request_verification_enabled=not settings.socket_mode,
         logger=_bolt_logger(),

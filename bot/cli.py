@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ from bot.database import make_engine, make_session_factory, schema_is_current, u
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
 from bot.directory import DirectoryError
+from bot.installations import TokenSource
 from bot.logs import configure_logging
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -174,10 +176,27 @@ def _read_text(path: Path) -> str:
         raise CommandError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
 
 
+def _installed_token(settings: Settings, session: Session) -> str | None:
+    """With multi-workspace installs, the token of the workspace a command is for (EMPATHY_WORKSPACE,
+    or the only one installed); None in single-workspace mode."""
+    if not settings.oauth:
+        return None
+    tokens = TokenSource(settings, session.get_bind(), lambda token: build_web_client(settings, token=token))  # type: ignore[arg-type]
+    teams = tokens.installed_teams()
+    chosen = os.environ.get("EMPATHY_WORKSPACE") or (teams[0] if len(teams) == 1 else None)
+    if chosen is None:
+        installed = ", ".join(teams) or "none yet (open /slack/install to add one)"
+        raise CommandError(f"say which workspace with EMPATHY_WORKSPACE=T… (installed: {installed})")
+    token = tokens.token_for(chosen)
+    if token is None:
+        raise CommandError(f"the app is not installed in workspace {chosen}; open /slack/install in it first")
+    return token
+
+
 def _workspace(settings: Settings, session: Session) -> Workspace:
     """The workspace the bot token belongs to, created on first use, with EMPATHY_ADMINS granted."""
     try:
-        team_id, team_name = fetch_team(build_web_client(settings))
+        team_id, team_name = fetch_team(build_web_client(settings, token=_installed_token(settings, session)))
     except SlackApiError as error:
         raise CommandError(
             f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}): copy the Bot User OAuth Token "

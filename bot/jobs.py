@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
+from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import DispatchReport, OutboxDispatcher
@@ -36,6 +37,8 @@ def build_jobs(
     client = client or build_web_client(settings)
     dispatcher_client = outbox_client or build_web_client(settings, for_outbox=True)
 
+    tokens = TokenSource(settings, session_factory.kw["bind"], lambda token: build_web_client(settings, token=token))
+
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
         dispatcher = OutboxDispatcher(
             session_factory,
@@ -43,14 +46,25 @@ def build_jobs(
             clock,
             rate_per_minute=settings.outbox_rate_per_minute,
             max_attempts=settings.outbox_max_attempts,
+            tokens=tokens.token_for if settings.oauth else None,
         )
         # Short of the next tick, so runs do not pile up behind each other.
         return dispatcher.run_once(time_budget=50)
 
-    def sync_org(session: Session, clock: Clock) -> SyncReport:
-        team_id, team_name = fetch_team(client)
-        workspace = get_or_create_workspace(session, team_id, team_name)
-        return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
+    def sync_org(session: Session, clock: Clock) -> SyncReport | list[SyncReport]:
+        if not settings.oauth:
+            team_id, team_name = fetch_team(client)
+            workspace = get_or_create_workspace(session, team_id, team_name)
+            return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
+        reports = []
+        for team_id in tokens.installed_teams():
+            token = tokens.token_for(team_id)
+            if token is None:
+                continue
+            team_client = build_web_client(settings, token=token)
+            workspace = get_or_create_workspace(session, *fetch_team(team_client))
+            reports.append(sync_directory(session, workspace, SlackDirectory(team_client), now=clock.now()))
+        return reports
 
     box = SecretBox(settings.secret_key)
 

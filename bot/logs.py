@@ -36,7 +36,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not root.handlers:  # like logging.basicConfig: a host that set up logging (pytest, gunicorn) keeps it
+        root.addHandler(handler)
     root.setLevel(level)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))

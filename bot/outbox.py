@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.models import OutboxMessage, OutboxState, Person
+from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.rate_limit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -177,9 +177,13 @@ class OutboxDispatcher:
         worker_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        tokens: Callable[[str], str | None] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.client = client
+        # Multi-workspace installs: the bot token for a workspace's Slack team id (None: uninstalled).
+        self.tokens = tokens
+        self._clients: dict[str, WebClient] = {}
         self.clock = clock
         self.rate_per_minute = rate_per_minute
         self.burst = burst
@@ -280,11 +284,12 @@ class OutboxDispatcher:
             while not bucket.try_take():
                 self.sleep(max(0.01, bucket.wait_time()))
             try:
-                channel = self._resolve_channel(session, row)
+                client = self._client_for(session, row.workspace_id)
+                channel = self._resolve_channel(session, row, client)
                 if "upload" in row.payload:
-                    sent_channel, ts = self._upload(channel, row.payload["upload"])
+                    sent_channel, ts = self._upload(client, channel, row.payload["upload"])
                 else:
-                    response = self.client.chat_postMessage(
+                    response = client.chat_postMessage(
                         channel=channel,
                         metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
                         **row.payload,
@@ -303,7 +308,25 @@ class OutboxDispatcher:
                 report.sent += 1
             session.commit()
 
-    def _upload(self, channel: str, upload: dict[str, Any]) -> tuple[str, str]:
+    def _client_for(self, session: Session, workspace_id: int) -> WebClient:
+        """The shared client, or with multi-workspace installs one carrying that workspace's current token."""
+        if self.tokens is None:
+            return self.client
+        workspace = session.get(Workspace, workspace_id)
+        token = self.tokens(workspace.slack_team_id) if workspace else None
+        if token is None:
+            raise UndeliverableError("the app is no longer installed in this workspace")
+        if token not in self._clients:
+            self._clients[token] = WebClient(
+                token=token,
+                base_url=self.client.base_url,
+                timeout=self.client.timeout,
+                retry_handlers=self.client.retry_handlers,
+                logger=self.client.logger,
+            )
+        return self._clients[token]
+
+    def _upload(self, client: WebClient, channel: str, upload: dict[str, Any]) -> tuple[str, str]:
         """Draw the chart the row describes and share it into `channel` with files_upload_v2.
 
         Files carry no message metadata, so a crash between Slack's upload and our commit can't be
@@ -311,7 +334,7 @@ class OutboxDispatcher:
         """
         from bot import charts  # matplotlib is slow to import; only the dispatcher needs it
 
-        self.client.files_upload_v2(
+        client.files_upload_v2(
             channel=channel,
             file=charts.render(upload["chart"]),
             filename=upload["filename"],
@@ -320,14 +343,14 @@ class OutboxDispatcher:
         )
         return channel, ""
 
-    def _resolve_channel(self, session: Session, row: OutboxMessage) -> str:
+    def _resolve_channel(self, session: Session, row: OutboxMessage, client: WebClient) -> str:
         if row.channel_id:
             return row.channel_id
         person = session.get(Person, row.person_id)
         if person is None or not person.can_be_messaged:
             raise UndeliverableError("recipient is deactivated, a bot, or has no Slack account")
         if person.dm_channel_id is None:
-            opened = self.client.conversations_open(users=person.slack_user_id)
+            opened = client.conversations_open(users=person.slack_user_id)
             person.dm_channel_id = opened["channel"]["id"]
             # Commit now: the DM channel is worth keeping even if the post below fails.
             session.commit()
@@ -447,8 +470,9 @@ class OutboxDispatcher:
         try:
             # The newest messages, not "since claimed_at": that would trust our clock to agree with Slack's.
             # The lease is minutes, so a message of ours from the crash is well within the last 200.
-            history = self.client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
-        except (SlackClientError, OSError) as error:
+            client = self._client_for(session, row.workspace_id)
+            history = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
+        except (SlackClientError, OSError, UndeliverableError) as error:
             logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, error)
             return None
         for message in history.get("messages", []):

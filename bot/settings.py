@@ -48,11 +48,18 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     kudos_channel: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
     suggestions_channel: str | None = None
     digest_day: int = 0  # Monday
     digest_time: time = time(9, 0)
     trend_smoothing: float = 0.2
     trend_width: float = 3.0
+
+    @property
+    def oauth(self) -> bool:
+        """Installed in many workspaces through Slack OAuth, rather than with one SLACK_BOT_TOKEN."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def socket_mode(self) -> bool:
@@ -84,7 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     environment = _choice(env, "EMPATHY_ENV", ENVIRONMENTS, default="development")
     secret_key, generated = _secret_key(env, environment)
     return Settings(
-        slack_bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-", required=require_slack),
+        slack_bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-", required=require_slack and not _oauth(env)),
         slack_signing_secret=_signing_secret(env, required=require_slack and not env.get("SLACK_APP_TOKEN")),
         slack_app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", required=False) or None,
         slack_api_url=_api_url(env),
@@ -99,12 +106,25 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), default="text"),
         kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),
+        slack_client_id=_value(env, "SLACK_CLIENT_ID") or None,
+        slack_client_secret=_value(env, "SLACK_CLIENT_SECRET") or None,
         suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),
         digest_day=WEEKDAYS.index(_choice(env, "EMPATHY_DIGEST_DAY", WEEKDAYS, default="monday")),
         digest_time=_clock_time(env, "EMPATHY_DIGEST_TIME", default=time(9, 0)),
         trend_smoothing=_float(env, "EMPATHY_TREND_SMOOTHING", default=0.2, low=0.05, high=1.0),
         trend_width=_float(env, "EMPATHY_TREND_WIDTH", default=3.0, low=1.0, high=6.0),
     )
+
+
+def _oauth(env: Mapping[str, str]) -> bool:
+    client_id, secret = _value(env, "SLACK_CLIENT_ID"), _value(env, "SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(secret):
+        missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+        raise SettingsError(
+            f"{missing} is missing: multi-workspace install needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+            "(Basic Information → App Credentials); for one workspace, set neither and use SLACK_BOT_TOKEN"
+        )
+    return bool(client_id)
 
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")

@@ -21,6 +21,15 @@ def create_web_app(bolt_app: App) -> Flask:
     def slack_events() -> Response:
         return handler.handle(request)  # type: ignore[no-any-return]
 
+    if empathy_context_of(bolt_app).settings.oauth:
+        from bot.installations import INSTALL_PATH, REDIRECT_PATH
+
+        @web.get(INSTALL_PATH)
+        @web.get(REDIRECT_PATH)
+        def oauth() -> Response:
+            # Bolt's OAuth flow: the "Add to Slack" page, then the redirect that stores the installation.
+            return handler.handle(request)  # type: ignore[no-any-return]
+
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
         if database_answers(engine):
