@@ -180,6 +180,7 @@ class FakeSlack:
             "views.push": self._views_open,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self._clear()
 
@@ -201,6 +202,7 @@ class FakeSlack:
         self._files: dict[str, JSON] = {}  # file id -> {"name", "alt_txt", "length", "content", "channel", ...}
         # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
         self.scopes: str | None = None
+        self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -416,9 +418,10 @@ class FakeSlack:
             if wait > 0:
                 return self._http_failure(_Failure(429, "ratelimited", retry_after=max(1, math.ceil(wait))))
 
-        if not token:
+        # The OAuth exchange authenticates with the app's client id and secret, not a token.
+        if not token and method != "oauth.v2.access":
             return _Reply(200, {"ok": False, "error": "not_authed"}, {})
-        if not token.startswith(("xoxb-", "xoxp-")):
+        if token and not token.startswith(("xoxb-", "xoxp-")):
             return _Reply(200, {"ok": False, "error": "invalid_auth"}, {})
         if queued_error is not None:
             return _Reply(200, {"ok": False, "error": queued_error}, {})
@@ -542,6 +545,28 @@ class FakeSlack:
             if email and stored is not None and stored.casefold() == email:
                 return {"user": copy.deepcopy(user)}
         raise _ApiError("users_not_found")
+
+    # -- OAuth ----------------------------------------------------------------------------------
+
+    def add_installation(self, code: str, team_id: str, team_name: str, bot_token: str) -> None:
+        """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`."""
+        with self._lock:
+            self._oauth_codes[code] = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+
+    def _oauth_v2_access(self, params: JSON) -> JSON:
+        grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
+        if grant is None:
+            raise _ApiError("invalid_code")
+        return {
+            "app_id": "A0EMPATHY",
+            "authed_user": {"id": "U0INSTALLER"},
+            "scope": "commands,chat:write",
+            "token_type": "bot",
+            "bot_user_id": self.bot_user_id,
+            "enterprise": None,
+            "is_enterprise_install": False,
+            **grant,
+        }
 
     # -- files (the files_upload_v2 flow: get an upload URL, POST the bytes there, complete) -----
 
