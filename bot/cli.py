@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.audit import recent, record
 from bot.clock import SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
@@ -128,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     digest_overview.add_argument("--week", help="like 2026-W48 (default: last week)")
     digest_overview.set_defaults(run=cmd_digest_overview)
 
+    audit = commands.add_parser("audit", help="the latest admin actions: who, what, when (never content)")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(run=cmd_audit)
+
     jobs = commands.add_parser("jobs", help="scheduled jobs").add_subparsers(required=True, metavar="ACTION")
     jobs.add_parser("list", help="list the scheduled jobs").set_defaults(run=cmd_jobs_list)
     jobs_run = jobs.add_parser("run", help="run one job once, now")
@@ -230,6 +235,7 @@ def cmd_org_import(args: argparse.Namespace) -> int:
         workspace = _workspace(settings, session)
         report = import_org(session, workspace, text, SlackDirectory(build_web_client(settings)))
         grant_env_admins(session, workspace, settings.admins)
+        record(session, workspace.id, None, "org.import", args.file.name, via="cli")
     print(
         f"Imported {args.file.name}: {report.created} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.reactivated} reactivated, {report.deactivated} deactivated."
@@ -324,6 +330,7 @@ def cmd_pulse_schedule(args: argparse.Namespace) -> int:
             schedule = save_schedule(session, workspace, bank, choice, team=team, today=SystemClock().now().date())
         except ScheduleError as error:
             raise CommandError(str(error)) from None
+        record(session, workspace.id, None, "pulse.schedule", team.name if team else "everyone", via="cli")
         print("Saved: " + describe(schedule, team.name if team else None))
     return 0
 
@@ -368,6 +375,7 @@ def cmd_pulse_packs_add(args: argparse.Namespace) -> int:
         except PackError as error:
             print(str(error), file=sys.stderr)
             return 1
+        record(session, workspace.id, None, "pulse.pack.add", pack.id, via="cli")
     print(f"Added the pack '{pack.id}' ({len(pack.questions)} questions). Turn it on in the pulse settings.")
     return 0
 
@@ -426,6 +434,19 @@ def _team(session: Session, workspace: Workspace, name: str | None) -> Team | No
         return find_team(session, workspace, name)
     except ScheduleError as error:
         raise CommandError(str(error)) from None
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        rows = [
+            (f"{line.at:%Y-%m-%d %H:%M}", line.actor, line.via, line.action, line.subject)
+            for line in recent(session, workspace.id, limit=args.limit)
+        ]
+    _print_table(("when (UTC)", "who", "via", "action", "subject"), rows)
+    return 0
 
 
 def cmd_jobs_list(_args: argparse.Namespace) -> int:

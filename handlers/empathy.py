@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.app import empathy_context
+from bot.audit import recent, record
 from bot.errors import UserFacingError
 from bot.people import is_hr
 from bot.workspace_config import KEYS, describe_settings, set_setting
@@ -80,11 +81,33 @@ def _config(text: str, context: dict[str, Any]) -> dict[str, Any]:
                 f"What should `{escape(name[:40])}` be? For example `/empathy config {escape(name[:40])} #channel`."
             )
         stored = set_setting(session, workspace, name.lower(), value)
+        record(session, workspace.id, person.id, "config.set", name.lower())
         shown = KEYS[name.lower()].show(stored)
     return ephemeral(f"Done: `{name.lower()}` is now {shown}.")
 
 
-SUBCOMMANDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {"help": _help, "config": _config}
+def _audit(_text: str, context: dict[str, Any]) -> dict[str, Any]:
+    """`/empathy audit`: the latest admin actions (HR only). Who, what and when; never content."""
+    empathy = empathy_context(context)
+    with empathy.session_factory() as session:
+        workspace, person = request_identity(session, context)
+        if person is None or not is_hr(session, person, empathy.settings):
+            return ephemeral("Only HR admins can read the audit log. Your HR team can show it to you if you ask.")
+        lines = [
+            f"• {line.at:%Y-%m-%d %H:%M} UTC · {escape(line.actor)} ({line.via}) · `{escape(line.action)}`"
+            + (f" {escape(line.subject)}" if line.subject else "")
+            for line in recent(session, workspace.id, limit=30)
+        ]
+    if not lines:
+        return ephemeral("No admin actions recorded yet. Changes to settings, imports and exports will show up here.")
+    return ephemeral("*Latest admin actions* (newest first)\n" + "\n".join(lines))
+
+
+SUBCOMMANDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "help": _help,
+    "config": _config,
+    "audit": _audit,
+}
 
 
 def handle_empathy_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context
+from bot.audit import record
 from bot.models import Team, Workspace
 from bot.people import is_hr
 from handlers.common import context_block, mrkdwn_section, request_identity
@@ -193,6 +194,7 @@ def handle_submission(
             return
         ack()
         save_schedule(session, workspace, bank, choice, team=team, today=empathy.clock.now().date())
+        record(session, workspace.id, person.id, "pulse.schedule", team.name if team else "everyone")
     from handlers.home import publish_home
 
     publish_home(client, {"user": body["user"]["id"], "tab": "home"}, context)
