@@ -67,7 +67,10 @@ def create_app(
         from bot.installations import oauth_settings
 
         # Each request's client gets its workspace's token from the installation store (Bolt's authorize).
-        auth: dict[str, Any] = {"oauth_settings": oauth_settings(settings, engine, list(REQUIRED_SCOPES))}
+        auth: dict[str, Any] = {
+            "oauth_settings": oauth_settings(settings, engine, list(REQUIRED_SCOPES)),
+            "user_facing_authorize_error_message": NOT_INSTALLED,
+        }
     else:
         auth = {"token_verification_enabled": False}  # checked at `serve` start with a readable message
     app = App(
@@ -92,6 +95,12 @@ def create_app(
 
     register_all(app)
     return app
+
+
+NOT_INSTALLED = (
+    "Empathy Bot isn't installed in this workspace yet, so I can't help here. "
+    "Ask a Slack admin to add it from our install page, then try again."
+)
 
 
 class _DropTokenNotice(logging.Filter):

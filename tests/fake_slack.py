@@ -203,6 +203,7 @@ class FakeSlack:
         # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
         self.scopes: str | None = None
         self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
+        self._token_teams: dict[str, tuple[str, str]] = {}  # bot token -> (team id, name), once installed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -434,7 +435,7 @@ class FakeSlack:
         if handler is None:
             return _Reply(200, {"ok": False, "error": "unknown_method"}, {})
         try:
-            payload = handler(params)
+            payload = self._auth_test(params, token) if method == "auth.test" else handler(params)
         except _ApiError as exc:
             return _Reply(200, {"ok": False, "error": exc.error}, {})
         headers = {"X-OAuth-Scopes": self.scopes} if method == "auth.test" and self.scopes is not None else {}
@@ -509,12 +510,13 @@ class FakeSlack:
 
     # -- methods -----------------------------------------------------------------------------
 
-    def _auth_test(self, params: JSON) -> JSON:
+    def _auth_test(self, params: JSON, token: str | None = None) -> JSON:
+        team_id, team_name = self._token_teams.get(token or "", (self.team_id, self.team_name))
         return {
             "url": "https://test-workspace.slack.com/",
-            "team": self.team_name,
+            "team": team_name,
             "user": "empathybot",
-            "team_id": self.team_id,
+            "team_id": team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
@@ -552,6 +554,7 @@ class FakeSlack:
         """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`."""
         with self._lock:
             self._oauth_codes[code] = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+            self._token_teams[bot_token] = (team_id, team_name)
 
     def _oauth_v2_access(self, params: JSON) -> JSON:
         grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
