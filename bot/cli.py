@@ -7,6 +7,7 @@ ends with one readable line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from bot.logs import configure_logging
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
 from bot.org_sync import sync_directory
+from bot.privacy import forget, personal_data
 from bot.pulse_jobs import open_pulse_now
 from bot.scheduler import Scheduler, run_job
 from bot.settings import Settings, SettingsError, load_settings
@@ -128,6 +130,18 @@ def _parser() -> argparse.ArgumentParser:
     digest_overview = digest.add_parser("overview", help="print HR's organisation-wide digest in the terminal")
     digest_overview.add_argument("--week", help="like 2026-W48 (default: last week)")
     digest_overview.set_defaults(run=cmd_digest_overview)
+
+    privacy = commands.add_parser("privacy", help="a person's linked data: export it, or forget them").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    privacy_export = privacy.add_parser("export", help="print everything linked to a person as JSON")
+    privacy_export.add_argument("--email", required=True)
+    privacy_export.add_argument("--out", type=Path, help="write to this file instead of the terminal")
+    privacy_export.set_defaults(run=cmd_privacy_export)
+    privacy_forget = privacy.add_parser("forget", help="remove or anonymise everything linked to a person")
+    privacy_forget.add_argument("--email", required=True)
+    privacy_forget.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    privacy_forget.set_defaults(run=cmd_privacy_forget)
 
     audit = commands.add_parser("audit", help="the latest admin actions: who, what, when (never content)")
     audit.add_argument("--limit", type=int, default=50)
@@ -434,6 +448,53 @@ def _team(session: Session, workspace: Workspace, name: str | None) -> Team | No
         return find_team(session, workspace, name)
     except ScheduleError as error:
         raise CommandError(str(error)) from None
+
+
+def _person_by_email(session: Session, workspace: Workspace, email: str) -> Person:
+    person = session.scalar(
+        select(Person).where(Person.workspace_id == workspace.id, func.lower(Person.email) == email.strip().lower())
+    )
+    if person is None:
+        raise CommandError(f"nobody has the email {email} in this workspace; `empathy-bot org list` shows who is here")
+    return person
+
+
+def cmd_privacy_export(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        person = _person_by_email(session, workspace, args.email)
+        data = personal_data(session, person, box=SecretBox(settings.secret_key))
+        record(session, workspace.id, None, "privacy.export", f"person {person.id}", via="cli")
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        print(f"Wrote everything linked to {args.email} to {args.out}.")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_privacy_forget(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        person = _person_by_email(session, workspace, args.email)
+        if not args.yes:
+            answer = input(f"Forget {person.name or args.email}? This removes everything linked to them. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing changed.")
+                return 1
+        done = forget(
+            session, person, box=SecretBox(settings.secret_key), now=SystemClock().now(), actor_id=None, via="cli"
+        )
+    print(f"Forgot {args.email}. Removed or anonymised:")
+    for kind, count in done.items():
+        print(f"  {kind}: {count}")
+    print("Pulse answers were never linked to them and stay in the anonymous results.")
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

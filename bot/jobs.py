@@ -80,6 +80,12 @@ def build_jobs(
     def send_digests(session: Session, clock: Clock) -> int:
         return queue_digests(session, clock.now(), settings)
 
+    def privacy_nightly(session: Session, clock: Clock) -> dict[str, int]:
+        from bot.privacy import expire, forget_leavers
+
+        forgotten = forget_leavers(session, settings, box, clock.now())
+        return {"people forgotten": forgotten, **expire(session, settings, clock.now())}
+
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
@@ -127,6 +133,13 @@ def build_jobs(
             trigger=CronTrigger(minute="*/15", timezone="UTC"),
             description="Queue weekly digests for managers and HR whose local send time has come (once per week).",
             misfire_grace_time=900,
+        ),
+        Job(
+            name="privacy.nightly",
+            func=privacy_nightly,
+            trigger=CronTrigger(hour=2, minute=43, timezone="UTC"),
+            description="Forget people deactivated longer than the grace period; delete content past its retention.",
+            misfire_grace_time=6 * 3600,
         ),
         Job(
             name="events.prune",

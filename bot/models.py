@@ -129,6 +129,9 @@ class Person(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[datetime | None]
+    # Set when everything linked to this person was removed (`privacy forget`); the row stays,
+    # nameless, so reporting lines above and below it still add up.
+    forgotten_at: Mapped[datetime | None]
 
     team: Mapped[Team | None] = relationship(lazy="joined")
     manager: Mapped[Person | None] = relationship(remote_side=[id])

@@ -55,6 +55,13 @@ class Settings:
     digest_time: time = time(9, 0)
     trend_smoothing: float = 0.2
     trend_width: float = 3.0
+    forget_after_days: int = 30
+    # months to keep each kind of content; see RETENTION_DEFAULTS
+    retention_months: tuple[tuple[str, int], ...] = ()
+
+    def retention(self, kind: str) -> int:
+        """Months to keep `kind` (0: keep forever)."""
+        return dict(self.retention_months).get(kind, RETENTION_DEFAULTS[kind])
 
     @property
     def oauth(self) -> bool:
@@ -113,7 +120,36 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         digest_time=_clock_time(env, "EMPATHY_DIGEST_TIME", default=time(9, 0)),
         trend_smoothing=_float(env, "EMPATHY_TREND_SMOOTHING", default=0.2, low=0.05, high=1.0),
         trend_width=_float(env, "EMPATHY_TREND_WIDTH", default=3.0, low=1.0, high=6.0),
+        forget_after_days=_int(env, "EMPATHY_FORGET_AFTER_DAYS", default=30, low=0, high=3650),
+        retention_months=_retention(env),
     )
+
+
+# Months each kind of content is kept before the nightly retention job deletes it (0 = forever).
+RETENTION_DEFAULTS: dict[str, int] = {
+    "comments": 24,  # pulse comments (the numbers stay)
+    "suggestions": 36,
+    "kudos": 36,
+    "onboarding": 24,  # finished journeys and their check-ins
+    "messages": 3,  # copies of messages the bot has sent (digests quote comments)
+    "audit": 24,
+}
+
+
+def _retention(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    """`EMPATHY_RETENTION=comments=24,suggestions=36`: months per kind; unnamed kinds keep their default."""
+    value = _value(env, "EMPATHY_RETENTION")
+    chosen: list[tuple[str, int]] = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        kind, _, months = part.partition("=")
+        kind = kind.strip().lower()
+        if kind not in RETENTION_DEFAULTS or not months.strip().isdigit():
+            raise SettingsError(
+                f"EMPATHY_RETENTION has '{part}': write kind=months, separated by commas, with kinds from "
+                f"{', '.join(RETENTION_DEFAULTS)} (0 keeps forever), e.g. comments=24,suggestions=36"
+            )
+        chosen.append((kind, int(months)))
+    return tuple(chosen)
 
 
 def _oauth(env: Mapping[str, str]) -> bool:

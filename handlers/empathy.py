@@ -13,6 +13,7 @@ from bot.errors import UserFacingError
 from bot.people import is_hr
 from bot.workspace_config import KEYS, describe_settings, set_setting
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
+from handlers.privacy import privacy_reply
 
 HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I do and what I keep about you."
 
@@ -48,7 +49,10 @@ def help_blocks() -> list[dict[str, Any]]:
         mrkdwn_section(HELP_TEXT),
         mrkdwn_section(WHAT_I_DO),
         mrkdwn_section(WHAT_I_STORE),
-        context_block(ABOUT_HOME + " Questions about your data? Ask your HR team."),
+        context_block(
+            ABOUT_HOME + " `/empathy privacy` shows everything I keep about you and can send you a copy. "
+            "Questions about your data? Ask your HR team."
+        ),
     ]
 
 
@@ -107,6 +111,7 @@ SUBCOMMANDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "help": _help,
     "config": _config,
     "audit": _audit,
+    "privacy": privacy_reply,
 }
 
 
@@ -128,7 +133,10 @@ def handle_empathy_command(ack: Ack, command: dict[str, Any], context: dict[str,
         reply = handler(rest.strip(), context)
     except UserFacingError as error:
         reply = ephemeral(str(error))
+    then = reply.pop("_then", None)  # slow work (an upload) runs after Slack has its answer
     ack(**reply)
+    if then is not None:
+        then()
 
 
 def register(app: App) -> None:
