@@ -86,6 +86,11 @@ def build_jobs(
         forgotten = forget_leavers(session, settings, box, clock.now())
         return {"people forgotten": forgotten, **expire(session, settings, clock.now())}
 
+    def tend_suggestions(session: Session, clock: Clock) -> dict[str, int]:
+        from bot.suggestions import tend
+
+        return tend(session, settings, clock.now())
+
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
@@ -140,6 +145,13 @@ def build_jobs(
             trigger=CronTrigger(hour=2, minute=43, timezone="UTC"),
             description="Forget people deactivated longer than the grace period; delete content past its retention.",
             misfire_grace_time=6 * 3600,
+        ),
+        Job(
+            name="suggestions.tend",
+            func=tend_suggestions,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description="Nudge owners about waiting suggestions; delete delivered DMs to authors and old counters.",
+            misfire_grace_time=600,
         ),
         Job(
             name="events.prune",

@@ -51,6 +51,8 @@ class Settings:
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
     suggestions_channel: str | None = None
+    suggestions_per_day: int = 5
+    suggestions_relay_delay_minutes: int = 5
     digest_day: int = 0  # Monday
     digest_time: time = time(9, 0)
     trend_smoothing: float = 0.2
@@ -116,6 +118,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         slack_client_id=_value(env, "SLACK_CLIENT_ID") or None,
         slack_client_secret=_value(env, "SLACK_CLIENT_SECRET") or None,
         suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),
+        suggestions_per_day=_int(env, "EMPATHY_SUGGESTIONS_PER_DAY", default=5, low=1, high=1000),
+        suggestions_relay_delay_minutes=_int(
+            env, "EMPATHY_SUGGESTIONS_RELAY_DELAY_MINUTES", default=5, low=0, high=720
+        ),
         digest_day=WEEKDAYS.index(_choice(env, "EMPATHY_DIGEST_DAY", WEEKDAYS, default="monday")),
         digest_time=_clock_time(env, "EMPATHY_DIGEST_TIME", default=time(9, 0)),
         trend_smoothing=_float(env, "EMPATHY_TREND_SMOOTHING", default=0.2, low=0.05, high=1.0),

@@ -1,3 +1,88 @@
-"""Tables for the anonymous suggestion box (issue #5)."""
+"""Tables for the anonymous suggestion box (issue #5).
+
+Anonymity by construction: no table here references `person` for the author. A suggestion keeps
+only dates (never times), the text, and an *encrypted* reply handle (Fernet with
+EMPATHY_SECRET_KEY, which never enters the database) so replies can reach the author. The daily
+rate-limit counters are keyed by an HMAC of (person, day) and share nothing with the suggestions.
+"""
 
 from __future__ import annotations
+
+import enum
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.models import Base
+
+
+class SuggestionStatus(enum.StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    WONT_DO = "wont_do"
+
+
+class Suggestion(Base):
+    __tablename__ = "suggestion"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "reference"),
+        # A hash of the modal's view id: the same form submitted twice is one suggestion.
+        UniqueConstraint("workspace_id", "submit_key"),
+        Index("ix_suggestion_workspace_status", "workspace_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(16))
+    submit_key: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    # Only when the author switched on "share my name"; otherwise nothing here names anyone.
+    shared_name: Mapped[str | None] = mapped_column(String(200))
+    # Fernet token of the author's person id; None once the author is forgotten.
+    reply_handle: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=SuggestionStatus.NEW.value)
+    # Why it won't be done, or what was done: shown to the author and in "you said, we did".
+    status_note: Mapped[str | None] = mapped_column(Text)
+    submitted_on: Mapped[date] = mapped_column(Date)
+    acknowledged_on: Mapped[date | None] = mapped_column(Date)
+    resolved_on: Mapped[date | None] = mapped_column(Date)
+    # The day this suggestion appeared in a "you said, we did" summary (each appears once).
+    summarised_on: Mapped[date | None] = mapped_column(Date)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SuggestionMessage(Base):
+    """One message of the two-way thread. Owner messages name the owner (they speak for the
+    company); author messages name nobody."""
+
+    __tablename__ = "suggestion_message"
+    __table_args__ = (UniqueConstraint("suggestion_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestion.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    from_owner: Mapped[bool] = mapped_column(Boolean)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    sent_on: Mapped[date] = mapped_column(Date)
+
+
+class SuggestionQuota(Base):
+    """How many suggestions someone sent on a day, under HMAC(secret, person id + day).
+
+    Nothing links a counter to a suggestion; counters of past days are deleted by the
+    `suggestions.nudge` job so even a key holder can only count today's submissions per person.
+    """
+
+    __tablename__ = "suggestion_quota"
+    __table_args__ = (UniqueConstraint("workspace_id", "bucket"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    bucket: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

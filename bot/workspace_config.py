@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.errors import UserFacingError
 from bot.models import Workspace, WorkspaceSetting
 from bot.settings import Settings
+from bot.suggestion_config import DEFAULT_CATEGORIES, parse_categories, parse_owners, show_categories, show_owners
 
 CHANNEL_REFERENCE = re.compile(r"^<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>$|^([CG][A-Z0-9]{2,20})$")
 
@@ -70,6 +71,20 @@ KEYS: dict[str, ConfigKey] = {
             parse_channel,
             lambda settings: settings.kudos_channel,
             show_channel,
+        ),
+        ConfigKey(
+            "suggestion-owners",
+            "people besides HR who handle suggestions, optionally per category (`@ana, process:@chen`)",
+            parse_owners,
+            lambda settings: None,
+            show_owners,
+        ),
+        ConfigKey(
+            "suggestion-categories",
+            "the categories people pick from in `/suggest` (comma list)",
+            parse_categories,
+            lambda settings: ",".join(DEFAULT_CATEGORIES),
+            show_categories,
         ),
     )
 }
