@@ -91,6 +91,16 @@ def build_jobs(
 
         return tend(session, settings, clock.now())
 
+    def onboarding_run(session: Session, clock: Clock) -> str:
+        from bot.onboarding_jobs import run
+
+        return str(run(session, clock.now()))
+
+    def onboarding_enrol(session: Session, clock: Clock) -> int:
+        from bot.onboarding import enrol_due
+
+        return enrol_due(session, clock.now())
+
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
@@ -152,6 +162,21 @@ def build_jobs(
             trigger=IntervalTrigger(minutes=5, timezone="UTC"),
             description="Nudge owners about waiting suggestions; delete delivered DMs to authors and old counters.",
             misfire_grace_time=600,
+        ),
+        Job(
+            name="onboarding",
+            func=onboarding_run,
+            trigger=CronTrigger(minute=5, timezone="UTC"),
+            description="Onboarding journeys: enrol new hires, queue the next day's steps for each new hire's "
+            "local send time, catch-ups, reminders and (with consent) early warnings; stop leavers' journeys.",
+            misfire_grace_time=3600,
+        ),
+        Job(
+            name="onboarding.enrol",
+            func=onboarding_enrol,
+            trigger=IntervalTrigger(minutes=15, timezone="UTC"),
+            description="Start journeys for active people whose start date is from 14 days ago to 60 days ahead.",
+            misfire_grace_time=900,
         ),
         Job(
             name="events.prune",

@@ -1,0 +1,250 @@
+"""Onboarding services on both databases: templates and versions, enrolment, buddy rules, the
+scheduling job (send times, catch-up, leavers, idempotency), check-ins and consent, privacy hooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import onboarding
+from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.onboarding_jobs import queue_checkin_alert, run
+from bot.onboarding_models import (
+    JourneyState,
+    OnboardingCheckinScore,
+    OnboardingJourney,
+    OnboardingStep,
+    OnboardingTemplate,
+    StepState,
+)
+from bot.onboarding_templates import TemplateError
+
+EXAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "examples" / "onboarding.yml").read_text()
+NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
+
+
+def add(session: Session, workspace: Workspace, slack_id: str, name: str, **fields: object) -> Person:
+    person = Person(
+        workspace_id=workspace.id, slack_user_id=slack_id, email=f"{slack_id.lower()}@example.com", name=name, **fields
+    )
+    session.add(person)
+    session.flush()
+    return person
+
+
+@pytest.fixture
+def org(session_factory: sessionmaker[Session], workspace: Workspace) -> dict[str, int]:
+    """Marcus (HR) manages the Platform team: Ana, Chen, Iris; Noor is new (starts today, Lisbon)."""
+    with session_factory.begin() as session:
+        team = Team(workspace_id=workspace.id, name="Platform")
+        sales = Team(workspace_id=workspace.id, name="Sales")
+        session.add_all([team, sales])
+        session.flush()
+        marcus = add(session, workspace, "U0MARCUS", "Marcus Oyelaran", team_id=team.id, timezone="Europe/Berlin")
+        ids = {"marcus": marcus.id, "team": team.id, "sales": sales.id}
+        for key, slack_id, name in [
+            ("ana", "U0ANA", "Ana Souza"),
+            ("chen", "U0CHEN", "Chen Wei"),
+            ("iris", "U0IRIS", "Iris Novak"),
+        ]:
+            ids[key] = add(session, workspace, slack_id, name, team_id=team.id, manager_id=marcus.id).id
+        ids["noor"] = add(
+            session,
+            workspace,
+            "U0NOOR",
+            "Noor Haddad",
+            team_id=team.id,
+            manager_id=marcus.id,
+            timezone="Europe/Lisbon",
+            start_date=date(2026, 11, 23),
+        ).id
+        session.add(RoleGrant(workspace_id=workspace.id, person_id=marcus.id, role=Role.HR, source=RoleSource.CSV))
+    return ids
+
+
+def keys(session: Session) -> dict[str, OutboxMessage]:
+    return {m.idempotency_key: m for m in session.scalars(select(OutboxMessage))}
+
+
+def test_import_versions_templates_and_running_journeys_keep_theirs(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        report = onboarding.import_templates(session, workspace.id, EXAMPLE, actor_id=None, via="cli", now=NOW)
+        assert report.unchanged == ["default", "sales"]  # the built-ins are the example file
+        noor = session.get(Person, org["noor"])
+        journey = onboarding.enrol(session, noor, now=NOW).journey
+        assert session.get(OnboardingTemplate, journey.template_id).version == 1
+    edited = EXAMPLE.replace("Set up your laptop, email and Slack profile", "Set up your laptop")
+    with session_factory.begin() as session:
+        report = onboarding.import_templates(session, workspace.id, edited, actor_id=None, via="cli", now=NOW)
+        assert report.changed == ["default"]
+        versions = session.execute(
+            select(OnboardingTemplate.version, OnboardingTemplate.current).where(OnboardingTemplate.name == "default")
+        ).all()
+        assert sorted(versions) == [(1, False), (2, True)]
+        steps = onboarding.steps_of(session, session.scalar(select(OnboardingJourney)))
+        assert steps[0].text == "Set up your laptop, email and Slack profile"
+        assert (
+            session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "onboarding.import"))
+            == 2
+        )
+    with session_factory.begin() as session, pytest.raises(TemplateError):
+        onboarding.import_templates(session, workspace.id, "templates: []\n", actor_id=None, via="cli", now=NOW)
+    with session_factory() as session:
+        assert [t.name for t in onboarding.current_templates(session, workspace.id)] == ["default", "sales"]
+
+
+def test_team_mapping_picks_the_template(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        onboarding.import_templates(session, workspace.id, EXAMPLE, actor_id=None, via="cli", now=NOW)
+        seller = add(session, workspace, "U0SAM", "Sam Reyes", team_id=org["sales"])
+        assert onboarding.template_for(session, workspace.id, seller, NOW).name == "sales"  # named like the team
+        noor = session.get(Person, org["noor"])
+        assert onboarding.template_for(session, workspace.id, noor, NOW).name == "default"
+        with pytest.raises(onboarding.OnboardingError, match="don't know an onboarding template called `nope`"):
+            onboarding.enrol(session, noor, now=NOW, template_name="nope")
+
+
+def test_random_buddy_is_a_teammate_not_the_manager_nor_anyone_with_two(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        busy = session.get(Person, org["ana"])
+        for n in range(2):
+            hire = add(session, workspace, f"U0OLD{n}", f"Old Hire {n}", team_id=org["sales"], manager_id=org["marcus"])
+            journey = onboarding.enrol(session, hire, now=NOW, template_name="sales").journey
+            journey.buddy_id, journey.buddy_pending = busy.id, False
+        journey = onboarding.enrol(session, session.get(Person, org["noor"]), now=NOW).journey
+        assert journey.buddy_id in {org["chen"], org["iris"]}
+        assert not journey.buddy_pending
+
+
+def test_no_teammate_left_asks_the_manager_and_their_pick_is_checked(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        for name in ("ana", "chen", "iris"):
+            session.get(Person, org[name]).team_id = org["sales"]
+        noor = session.get(Person, org["noor"])
+        journey = onboarding.enrol(session, noor, now=NOW).journey
+        assert journey.buddy_id is None and journey.buddy_pending
+        marcus, ana = session.get(Person, org["marcus"]), session.get(Person, org["ana"])
+        with pytest.raises(onboarding.OnboardingError, match="other than the manager"):
+            onboarding.pick_buddy(session, journey, marcus, marcus)
+        with pytest.raises(onboarding.OnboardingError, match="their own buddy"):
+            onboarding.pick_buddy(session, journey, marcus, noor)
+        with pytest.raises(onboarding.OnboardingError, match="Only Noor Haddad's manager"):
+            onboarding.pick_buddy(session, journey, ana, ana)
+        assert onboarding.pick_buddy(session, journey, marcus, ana) is ana
+        assert journey.buddy_id == ana.id and not journey.buddy_pending
+
+
+def test_steps_are_queued_once_at_the_local_send_time(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        report = run(session, NOW)
+        assert report.enrolled == 1
+    with session_factory.begin() as session:
+        run(session, NOW)  # twice: nothing new
+        queued = keys(session)
+        journey = session.scalar(select(OnboardingJourney))
+        welcome = queued[f"onboard:{journey.id}:welcome"]
+        # 10:00 in Lisbon on the start date (UTC+0 in November)
+        assert welcome.due_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+        assert "Set up your laptop" in str(welcome.payload["blocks"])
+        manager_tasks = queued[f"onboard:{journey.id}:d0:manager"]
+        assert manager_tasks.person_id == org["marcus"]
+        assert "Introduce Noor Haddad to the team" in str(manager_tasks.payload)
+        assert len(queued) == 2  # the day-1 check-in is 28 hours away: not yet
+    with session_factory.begin() as session:
+        run(session, NOW + timedelta(hours=5))
+        checkin = keys(session)[f"onboard:{journey.id}:s2"]  # now within 24 hours
+        assert checkin.due_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+        assert len(keys(session)) == 3
+
+
+def test_late_enrolment_sends_one_catch_up_not_a_burst(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    later = NOW + timedelta(days=10)
+    with session_factory.begin() as session:
+        run(session, later)
+        queued = keys(session)
+        journey = session.scalar(select(OnboardingJourney))
+        new_hire_messages = [m for m in queued.values() if m.person_id == org["noor"]]
+        assert [m.idempotency_key for m in new_hire_messages] == [f"onboard:{journey.id}:welcome"]
+        text = str(new_hire_messages[0].payload)
+        assert "Set up your laptop" in text and "I skipped 2 earlier check-ins" in text
+        states = {s.position: s.state for s in onboarding.steps_of(session, journey)}
+        assert states[0] == states[2] == states[4] == StepState.MISSED
+        assert states[5] == StepState.WAITING  # day 30 is still to come
+        assert sum(1 for m in queued.values() if m.person_id == org["marcus"] and "catchup" in m.idempotency_key) == 1
+
+
+def test_a_leaver_stops_the_journey_and_nothing_more_goes_out(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        run(session, NOW)
+    with session_factory.begin() as session:
+        session.get(Person, org["noor"]).active = False
+        report = run(session, NOW + timedelta(hours=1))
+        assert report.stopped == 1
+        assert {m.state for m in keys(session).values()} == {OutboxState.CANCELLED.value}
+        journey = session.scalar(select(OnboardingJourney))
+        assert journey.state == JourneyState.STOPPED
+    with session_factory.begin() as session:
+        run(session, NOW + timedelta(days=40))
+        assert all(m.state == OutboxState.CANCELLED.value for m in keys(session).values())
+
+
+def test_checkins_count_anonymously_and_alert_only_with_consent(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        run(session, NOW)
+        journey = session.scalar(select(OnboardingJourney))
+        day1, day7 = [s for s in onboarding.steps_of(session, journey) if s.kind == "checkin"][:2]
+        noor = session.get(Person, org["noor"])
+        quiet = onboarding.record_checkin(session, day1.id, noor, score=1, comment="rough day", consent=False, now=NOW)
+        assert not quiet.alert and queue_checkin_alert(session, quiet, NOW) == 0
+        assert (day1.score, day1.comment, day1.answered_at) == (None, None, NOW)
+        with pytest.raises(onboarding.OnboardingError, match="already answered"):
+            onboarding.record_checkin(session, day1.id, noor, score=5, comment=None, consent=True, now=NOW)
+        shared = onboarding.record_checkin(
+            session, day7.id, noor, score=2, comment="no laptop yet", consent=True, now=NOW
+        )
+        assert shared.alert and queue_checkin_alert(session, shared, NOW) == 1  # Marcus is manager and HR
+        assert (day7.score, day7.comment) == (2, "no laptop yet")
+        assert sorted(session.scalars(select(OnboardingCheckinScore.score))) == [1, 2]
+        with pytest.raises(onboarding.OnboardingError, match="can't find that check-in"):
+            onboarding.record_checkin(
+                session, day7.id, session.get(Person, org["ana"]), score=3, comment=None, consent=False, now=NOW
+            )
+
+
+def test_privacy_hooks(session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]) -> None:
+    with session_factory.begin() as session:
+        run(session, NOW)
+        journey = session.scalar(select(OnboardingJourney))
+        noor = session.get(Person, org["noor"])
+        step = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
+        onboarding.record_checkin(session, step.id, noor, score=4, comment="fine", consent=True, now=NOW)
+        data = onboarding.personal_data(session, noor)
+        assert data["journey"]["start_date"] == "2026-11-23"
+        assert any(s.get("comment") == "fine" for s in data["journey"]["steps"])
+        buddy = session.get(Person, journey.buddy_id)
+        assert onboarding.personal_data(session, buddy)["buddy_of"] == ["Noor Haddad"]
+        counts = onboarding.forget(session, noor)
+        assert counts["onboarding journeys"] == 1
+        assert session.scalar(select(func.count()).select_from(OnboardingStep)) == 0
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinScore)) == 1  # anonymous stays
+        assert onboarding.expire(session, NOW + timedelta(days=800), months=24) == 1
