@@ -24,6 +24,7 @@ from bot.errors import UserFacingError
 from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client
+from handlers.common import escape
 
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 32
@@ -168,7 +169,7 @@ def _deduplicate_events(empathy: AppContext) -> Callable[..., Any]:
 def _handle_error(error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]) -> None:
     """Turn known errors into kind ephemeral replies; log the rest without user content."""
     if isinstance(error, UserFacingError):
-        _tell(respond, str(error))
+        _tell(respond, escape(str(error)))  # error messages may quote what someone typed
         return
     if isinstance(error, OperationalError):
         logger.error("database unavailable while handling %s", _request_kind(body))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
@@ -11,15 +13,26 @@ from bot.app import empathy_context_of
 from bot.database import database_answers
 from bot.metrics import gauges, prometheus_text
 
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
 
 def create_web_app(bolt_app: App) -> Flask:
     web = Flask("empathy-bot")
+    # Slack's own payloads are far smaller; anything bigger is not from Slack and gets 413 unread.
+    web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     handler = SlackRequestHandler(bolt_app)
     engine = empathy_context_of(bolt_app).engine
 
     @web.post("/slack/events")
-    def slack_events() -> Response:
-        return handler.handle(request)  # type: ignore[no-any-return]
+    def slack_events() -> Response | tuple[str, int]:
+        try:
+            return handler.handle(request)  # type: ignore[no-any-return]
+        except (ValueError, TypeError, AttributeError):
+            # Bolt parses the body before it checks the signature; a body that is not Slack's JSON ends here.
+            logger.warning("refused a malformed request to /slack/events")
+            return "malformed request", 400
 
     if empathy_context_of(bolt_app).settings.oauth:
         from bot.installations import INSTALL_PATH, REDIRECT_PATH

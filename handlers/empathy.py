@@ -21,7 +21,8 @@ WHAT_I_DO = (
     "*What I do*\n"
     "• *Pulse surveys*: a few quick questions in a DM every week or two (`/pulse` shows yours). "
     "Confidential: results are only ever shown for groups of 5 or more.\n"
-    "• *Anonymous suggestions* _(coming soon)_: `/suggest` an idea; HR can reply without ever learning who you are.\n"
+    "• *Anonymous suggestions*: `/suggest` an idea; the owners can reply and you can answer back, without "
+    "them ever learning who you are (unless you choose to share your name).\n"
     "• *Kudos* _(coming soon)_: `/kudos @someone for …` to thank a colleague in public.\n"
     "• *Onboarding check-ins* _(coming soon)_: a friendly checklist for your first weeks.\n"
     "• *Digests for managers* _(coming soon)_: how the team is doing, never who said what."
@@ -35,6 +36,8 @@ WHAT_I_STORE = (
     "• Messages I plan to send you, until they are sent.\n"
     "• While a pulse is open: that it was sent to you and whether you have answered yet (so only people who "
     "haven't get a reminder). I forget this when the pulse closes.\n"
+    "• For each suggestion you send: a reply handle, encrypted with a key only the bot holds, so replies can "
+    "reach you. `/suggest delete S-XXXX` removes the suggestion and its handle.\n"
     "*What I never store next to your name*: survey answers and anonymous suggestions. They are kept "
     "without any link to you, so nobody (not your manager, not HR, not an admin reading the database) "
     "can trace them back to you."
@@ -132,7 +135,7 @@ def handle_empathy_command(ack: Ack, command: dict[str, Any], context: dict[str,
     try:
         reply = handler(rest.strip(), context)
     except UserFacingError as error:
-        reply = ephemeral(str(error))
+        reply = ephemeral(escape(str(error)))  # error messages may quote what someone typed
     then = reply.pop("_then", None)  # slow work (an upload) runs after Slack has its answer
     ack(**reply)
     if then is not None:

@@ -102,7 +102,7 @@ def _status_reply(session: Session, empathy: AppContext, workspace: Workspace, u
     try:
         found = open_progress_for(session, empathy.box, workspace, user_id, empathy.clock.now())
     except PulseError as error:
-        return ephemeral(str(error))
+        return ephemeral(escape(str(error)))
     if found is None:
         return ephemeral(f"There's no pulse open for you right now. The next one will arrive in your DMs. {PRIVACY}")
     state = (
@@ -122,7 +122,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
         try:
             team = find_team(session, workspace, team_name) if team_name else None
         except ScheduleError as error:
-            return str(error)
+            return escape(str(error))
         opened = open_pulse_now(
             session,
             workspace,
@@ -208,7 +208,7 @@ def _record_and_update(
             # the order their clicks were applied, so the message never shows an older state.
             _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
 
 
 def _update_message(
@@ -349,7 +349,7 @@ def handle_comment_submission(
             _update_message(client, container, bank, progress, workspace.name or "our company")
     except PulseError as error:
         if channel:
-            client.chat_postEphemeral(channel=channel, user=user_id, text=str(error))
+            client.chat_postEphemeral(channel=channel, user=user_id, text=escape(str(error)))
 
 
 def register(app: App) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,12 +15,14 @@ from bot.app import AppContext, empathy_context
 from bot.audit import record
 from bot.models import Team, Workspace
 from bot.people import is_hr
-from handlers.common import context_block, mrkdwn_section, request_identity
+from handlers.common import context_block, escape, mrkdwn_section, request_identity
 from surveys.bank import QuestionBank
 from surveys.cadence import CADENCES, WEEKDAYS
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.schedules import MAX_OPEN_DAYS, MAX_QUESTIONS, ScheduleSettings, save_schedule, validate
+
+logger = logging.getLogger(__name__)
 
 OPEN_ACTION = "pulse.settings_open"
 VIEW = "pulse.settings"
@@ -130,7 +134,7 @@ def open_settings(
         if team_name:
             team = session.scalar(select(Team).where(Team.workspace_id == workspace.id, Team.name.ilike(team_name)))
             if team is None:
-                return f"There's no team called '{team_name}'."
+                return f"There's no team called '{escape(team_name[:80])}'. `/pulse schedule` lists the teams."
         view = settings_modal(
             session,
             workspace,
@@ -146,7 +150,12 @@ def handle_open_button(ack: Ack, body: dict[str, Any], client: WebClient, contex
     ack()
     refusal = open_settings(client, body["trigger_id"], empathy_context(context), context)
     if refusal:
-        client.chat_postMessage(channel=body["user"]["id"], text=refusal)
+        try:
+            client.chat_postMessage(channel=body["user"]["id"], text=refusal)
+        except SlackApiError as error:  # nowhere to tell them (no DM with us): the refusal stands regardless
+            logger.warning(
+                "could not tell a non-HR person why pulse settings did not open: %s", error.response.get("error")
+            )
 
 
 def _value(values: dict[str, Any], block: str) -> Any:

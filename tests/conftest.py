@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from slack_bolt import App
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.schema  # noqa: F401  (registers every table)
 from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
-from bot.models import Base, Workspace
+from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.fake_slack import FakeSlack
@@ -153,3 +153,22 @@ def web(bolt_app: App) -> FlaskClient:
 @pytest.fixture
 def slack_requests(web: FlaskClient, slack: FakeSlack) -> SlackRequests:
     return SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url)
+
+
+@pytest.fixture
+def people(session_factory: sessionmaker[Session], workspace: Workspace) -> None:
+    """Priya is an HR admin, Ana is not."""
+    with session_factory.begin() as session:
+        for slack_id, name in [("U0PRIYA", "Priya Natarajan"), ("U0ANA", "Ana Souza")]:
+            session.add(
+                Person(
+                    workspace_id=workspace.id,
+                    slack_user_id=slack_id,
+                    email=f"{slack_id.lower()}@example.com",
+                    name=name,
+                )
+            )
+        session.flush()
+        priya = session.scalar(select(Person).where(Person.slack_user_id == "U0PRIYA"))
+        assert priya is not None
+        session.add(RoleGrant(workspace_id=workspace.id, person_id=priya.id, role=Role.HR, source=RoleSource.CSV))

@@ -7,11 +7,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import AuditEntry, Person
 from tests.slack_requests import SlackRequests
-from tests.test_workspace_config import people  # noqa: F401  (fixture)
 
 
 def test_a_config_change_is_audited_without_its_value(
-    people: None,  # noqa: F811
+    people: None,
     slack_requests: SlackRequests,
     session_factory: sessionmaker[Session],
 ) -> None:
@@ -27,7 +26,7 @@ def test_a_config_change_is_audited_without_its_value(
 
 
 def test_a_refused_change_leaves_no_entry_and_only_hr_reads_the_log(
-    people: None,  # noqa: F811
+    people: None,
     slack_requests: SlackRequests,
     session_factory: sessionmaker[Session],
 ) -> None:

@@ -6,28 +6,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Person, Role, RoleGrant, RoleSource, Workspace, WorkspaceSetting
+from bot.models import Workspace, WorkspaceSetting
 from bot.settings import Settings
 from bot.workspace_config import get_setting
 from tests.slack_requests import SlackRequests
-
-
-@pytest.fixture
-def people(session_factory: sessionmaker[Session], workspace: Workspace) -> None:
-    with session_factory.begin() as session:
-        for slack_id, name in [("U0PRIYA", "Priya Natarajan"), ("U0ANA", "Ana Souza")]:
-            session.add(
-                Person(
-                    workspace_id=workspace.id,
-                    slack_user_id=slack_id,
-                    email=f"{slack_id.lower()}@example.com",
-                    name=name,
-                )
-            )
-        session.flush()
-        priya = session.scalar(select(Person).where(Person.slack_user_id == "U0PRIYA"))
-        assert priya is not None
-        session.add(RoleGrant(workspace_id=workspace.id, person_id=priya.id, role=Role.HR, source=RoleSource.CSV))
 
 
 def test_hr_sets_the_kudos_channel_and_it_wins_over_the_default(
