@@ -143,6 +143,16 @@ def _parser() -> argparse.ArgumentParser:
     privacy_forget.add_argument("--yes", action="store_true", help="don't ask for confirmation")
     privacy_forget.set_defaults(run=cmd_privacy_forget)
 
+    onboarding = commands.add_parser("onboarding", help="onboarding journey templates").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    onboarding_import = onboarding.add_parser("import", help="replace the templates with a YAML file (all-or-nothing)")
+    onboarding_import.add_argument("file", type=Path)
+    onboarding_import.set_defaults(run=cmd_onboarding_import)
+    onboarding_export = onboarding.add_parser("export", help="write the templates as YAML (to FILE, else print)")
+    onboarding_export.add_argument("file", type=Path, nargs="?")
+    onboarding_export.set_defaults(run=cmd_onboarding_export)
+
     audit = commands.add_parser("audit", help="the latest admin actions: who, what, when (never content)")
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(run=cmd_audit)
@@ -487,6 +497,7 @@ def cmd_privacy_forget(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing changed.")
                 return 1
+        was_active = person.active
         done = forget(
             session, person, box=SecretBox(settings.secret_key), now=SystemClock().now(), actor_id=None, via="cli"
         )
@@ -494,6 +505,50 @@ def cmd_privacy_forget(args: argparse.Namespace) -> int:
     for kind, count in done.items():
         print(f"  {kind}: {count}")
     print("Pulse answers were never linked to them and stay in the anonymous results.")
+    if was_active:
+        print(
+            "They were still active here: if they are still in Slack, the next directory sync adds them back as a "
+            "new person with nothing from before. Remove them from the org file or Slack first if they have left."
+        )
+    return 0
+
+
+def cmd_onboarding_import(args: argparse.Namespace) -> int:
+    from bot.onboarding import import_templates
+    from bot.onboarding_templates import TemplateError
+
+    settings = _settings()
+    _engine, factory = _database(settings)
+    text = _read_text(args.file)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        try:
+            report = import_templates(
+                session, workspace.id, text, actor_id=None, via="cli", now=SystemClock().now(), source=args.file.name
+            )
+        except TemplateError as error:
+            print(f"{args.file.name}: {error}", file=sys.stderr)
+            return 1
+    print(f"Imported {args.file.name}: {report}. Running journeys keep the version they started with.")
+    return 0
+
+
+def cmd_onboarding_export(args: argparse.Namespace) -> int:
+    from bot.onboarding import export_templates
+
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        text = export_templates(session, workspace.id, actor_id=None, via="cli", now=SystemClock().now())
+    if args.file is None:
+        print(text, end="")
+        return 0
+    try:
+        args.file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot write {args.file}: {error.strerror or error}") from None
+    print(f"Wrote the onboarding templates to {args.file}.")
     return 0
 
 
