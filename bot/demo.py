@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import demo_onboarding, demo_suggestions
 from bot.app import AppContext
 from bot.blockkit import problems
 from bot.clock import ManualClock
@@ -310,6 +311,8 @@ class Simulation:
         for name in ("pulse.open", "outbox.dispatch"):
             run_job(self.jobs[name], self.factory, self.clock)
         self.answer_delivered_pulses()
+        demo_onboarding.simulate(self)
+        demo_suggestions.simulate(self)
         for name in ("pulse.remind", "pulse.close", "digest.weekly", "outbox.dispatch"):
             run_job(self.jobs[name], self.factory, self.clock)
 

@@ -22,7 +22,9 @@ Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
 
 def providers() -> list[Provider]:
     # Imported here so each feature's module can import the digest types without a cycle.
-    return []
+    from bot.onboarding import digest_section as onboarding_section
+
+    return [onboarding_section]
 
 
 def trend_settings(settings: Settings | None) -> TrendSettings:

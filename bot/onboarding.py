@@ -895,6 +895,17 @@ def digest_lines(session: Session, manager: Person, since: datetime, until: date
     return lines
 
 
+def digest_section(session: Session, manager: Person, since: datetime, until: datetime) -> Any:
+    """The manager digest's onboarding section (a `surveys.digest.ExtraSection`), or None without new hires."""
+    from surveys.digest import ExtraSection  # the digest imports providers lazily; keep this module light
+
+    lines = digest_lines(session, manager, since, until)
+    if not lines:
+        return None
+    lines.append("Check-in answers appear here only when the new hire chose to share them with their manager.")
+    return ExtraSection(key="onboarding", title="New hires' onboarding", lines=lines)
+
+
 # -- privacy hooks -----------------------------------------------------------------------------
 
 

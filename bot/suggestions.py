@@ -45,6 +45,7 @@ from bot.suggestion_config import categories_of, owners_of
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionQuota, SuggestionStatus
 from bot.workspace_config import get_setting
 from handlers import suggest_views as views
+from handlers.common import escape
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class NotAllowed(SuggestionError):
     pass
 
 
+class UnknownCategory(SuggestionError):
+    pass
+
+
 @dataclass(frozen=True)
 class Submitted:
     suggestion: Suggestion
@@ -84,6 +89,11 @@ class Submitted:
 def _digest(secret: str, purpose: str, value: str) -> str:
     """A keyed hash: stable for the bot, meaningless to anyone reading the database without the key."""
     return hmac.new(f"{purpose}:{secret}".encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def _said(raw: str, limit: int = 20) -> str:
+    """Something a person typed, quoted back in an error: short, and unable to ping anyone."""
+    return escape(raw.strip()[:limit])
 
 
 def _today(now: datetime) -> date:
@@ -142,9 +152,7 @@ def find(session: Session, workspace: Workspace, reference: str) -> Suggestion |
 def _require(session: Session, workspace: Workspace, reference: str) -> Suggestion:
     found = find(session, workspace, reference)
     if found is None:
-        raise SuggestionError(
-            f"I can't find suggestion `{reference.strip()[:20]}`. It may have been deleted by its author."
-        )
+        raise SuggestionError(f"I can't find suggestion `{_said(reference)}`. It may have been deleted by its author.")
     return found
 
 
@@ -206,7 +214,7 @@ def _blur(row: OutboxMessage) -> None:
     row.created_at = datetime.combine(row.due_at.date(), time.min, UTC)
 
 
-def _author_id(box: SecretBox, suggestion: Suggestion) -> int | None:
+def author_person_id(box: SecretBox, suggestion: Suggestion) -> int | None:
     if not suggestion.reply_handle:
         return None
     try:
@@ -224,7 +232,7 @@ def _to_author(
     payload: dict[str, Any],
     now: datetime,
 ) -> bool:
-    author_id = _author_id(box, suggestion)
+    author_id = author_person_id(box, suggestion)
     if author_id is None:
         return False
     author = session.get(Person, author_id)
@@ -236,7 +244,7 @@ def _to_author(
 
 
 def _is_author(box: SecretBox, suggestion: Suggestion, person: Person | None) -> bool:
-    return person is not None and _author_id(box, suggestion) == person.id
+    return person is not None and author_person_id(box, suggestion) == person.id
 
 
 def _owner_payload(suggestion: Suggestion) -> dict[str, Any]:
@@ -275,13 +283,12 @@ def submit(
 ) -> Submitted:
     """Store a suggestion and queue its relay to the owners. The same `form_id` twice gives one suggestion.
 
-    Raises `SuggestionError` (bad text or category) or `RateLimited`; either way nothing is stored
-    once the caller's transaction rolls back.
+    Raises `SuggestionError` (bad text or category) or `RateLimited` before writing anything.
     """
     body = clean_text(text)
     if category not in categories(session, workspace, settings):
-        raise SuggestionError(
-            f"I don't know the category `{category[:40]}`. Please pick one from the list: "
+        raise UnknownCategory(
+            f"I don't know the category `{_said(category)}`. Please pick one from the list: "
             + ", ".join(categories(session, workspace, settings))
             + "."
         )
@@ -291,6 +298,20 @@ def submit(
     )
     if existing is not None:
         return Submitted(existing, created=False)
+    # Checked before anything is written, so a refusal changes nothing even if the caller commits.
+    # Two submissions in the same instant may both pass: the limit is against floods, not exact.
+    used = session.scalar(
+        select(SuggestionQuota.count).where(
+            SuggestionQuota.workspace_id == workspace.id,
+            SuggestionQuota.bucket == _quota_bucket(settings, person, _today(now)),
+        )
+    )
+    if (used or 0) >= settings.suggestions_per_day:
+        raise RateLimited(
+            f"You've already sent {settings.suggestions_per_day} suggestions today, which is the daily limit "
+            "(it keeps the box readable for the owners). Please keep this one and send it tomorrow. Thank you "
+            "for caring this much!"
+        )
     values = {
         "workspace_id": workspace.id,
         "reference": _new_reference(session, workspace.id),
@@ -320,12 +341,7 @@ def submit(
         return Submitted(existing, created=False)
     suggestion = session.get(Suggestion, new_id)
     assert suggestion is not None
-    if _count_submission(session, workspace, person, settings, now) > settings.suggestions_per_day:
-        raise RateLimited(
-            f"You've already sent {settings.suggestions_per_day} suggestions today, which is the daily limit "
-            "(it keeps the box readable for the owners). Please keep this one and send it tomorrow. Thank you "
-            "for caring this much!"
-        )
+    _count_submission(session, workspace, person, settings, now)
     _to_owners(
         session,
         workspace,
@@ -380,7 +396,7 @@ def delete_by_author(session: Session, workspace: Workspace, person: Person, ref
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            f"I can't find a suggestion `{reference.strip()[:20]}` of yours. It may be deleted already; "
+            f"I can't find a suggestion `{_said(reference)}` of yours. It may be deleted already; "
             "`/suggest mine` lists the ones you can still delete."
         )
     posted = _cancel_relays(session, suggestion)
@@ -423,18 +439,28 @@ def author_reply(
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            f"Suggestion `{reference.strip()[:20]}` is no longer there (it may have been deleted), "
+            f"Suggestion `{_said(reference)}` is no longer there (it may have been deleted), "
             "so I can't pass your answer on. `/suggest` starts a new one."
         )
     _refuse_closed(suggestion)
     message = _add_message(session, suggestion, body, owner=None, now=now)
+    payload = views.author_reply_for_owners(suggestion.reference, body, message.sent_on, open_=True)
+    relayed = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.workspace_id == workspace.id,
+            OutboxMessage.idempotency_key == f"suggestion-relay:{suggestion.id}",
+            OutboxMessage.sent_ts.is_not(None),
+        )
+    )
+    if relayed is not None:  # in the suggestion's thread, so owners read it in context
+        payload["thread_ts"] = relayed.sent_ts
     _to_owners(
         session,
         workspace,
         settings,
         suggestion.category,
         f"suggestion-relay:{suggestion.id}:{message.number}",
-        views.author_reply_for_owners(suggestion.reference, body, message.sent_on, open_=True),
+        payload,
         _relay_due(now, settings, rng),
     )
     return message
@@ -495,7 +521,7 @@ def set_status(
     suggestion = _require(session, workspace, reference)
     actor = _require_owner(session, workspace, owner, settings, suggestion)
     if status not in ORDER or status == SuggestionStatus.NEW.value:
-        raise SuggestionError(f"`{status[:20]}` isn't a status I know.")
+        raise SuggestionError(f"`{_said(status)}` isn't a status I know.")
     if suggestion.status in CLOSED:
         raise SuggestionError(
             f"{suggestion.reference} is already closed ({views.STATUS_LABELS[suggestion.status]}); nothing changed."

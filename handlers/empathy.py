@@ -24,8 +24,9 @@ WHAT_I_DO = (
     "• *Anonymous suggestions*: `/suggest` an idea; the owners can reply and you can answer back, without "
     "them ever learning who you are (unless you choose to share your name).\n"
     "• *Kudos* _(coming soon)_: `/kudos @someone for …` to thank a colleague in public.\n"
-    "• *Onboarding check-ins* _(coming soon)_: a friendly checklist for your first weeks.\n"
-    "• *Digests for managers* _(coming soon)_: how the team is doing, never who said what."
+    "• *Onboarding journeys*: a welcome, a checklist with Done buttons, a buddy and a few 1–5 check-ins in your "
+    "first 90 days (`/onboard`). A check-in only reaches your manager if you tick 'share'.\n"
+    "• *Digests for managers*: every week, how the team is doing and what might help, never who said what."
 )
 
 WHAT_I_STORE = (
@@ -38,6 +39,8 @@ WHAT_I_STORE = (
     "haven't get a reminder). I forget this when the pulse closes.\n"
     "• For each suggestion you send: a reply handle, encrypted with a key only the bot holds, so replies can "
     "reach you. `/suggest delete S-XXXX` removes the suggestion and its handle.\n"
+    "• If you are onboarding: your journey's steps and which you ticked; a check-in's score and comment only "
+    "if you chose to share them with your manager (otherwise just that you answered). Who buddies whom.\n"
     "*What I never store next to your name*: survey answers and anonymous suggestions. They are kept "
     "without any link to you, so nobody (not your manager, not HR, not an admin reading the database) "
     "can trace them back to you."

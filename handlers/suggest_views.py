@@ -42,6 +42,11 @@ PRIVATE = (
 )
 
 
+def unescape(text: str) -> str:
+    """The inverse of `escape` (for text we escaped into private metadata)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def day(value: date) -> str:
     return f"{value:%a %d %b %Y}"
 
@@ -134,7 +139,8 @@ def confirm_modal(text: str, categories: list[str]) -> dict[str, Any]:
         "title": _plain("Send this suggestion?"),
         "submit": _plain("Send"),
         "close": _plain("Cancel"),
-        "private_metadata": json.dumps({"text": text}),
+        # Escaped: the metadata is stored by Slack as given, and nothing we send may carry a raw <!channel>.
+        "private_metadata": json.dumps({"text": escape(text)}),
         "blocks": [
             mrkdwn_section("*Your suggestion*\n" + _quote(text)),
             _category_input(categories),

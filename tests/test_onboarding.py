@@ -248,3 +248,29 @@ def test_privacy_hooks(session_factory: sessionmaker[Session], workspace: Worksp
         assert session.scalar(select(func.count()).select_from(OnboardingStep)) == 0
         assert session.scalar(select(func.count()).select_from(OnboardingCheckinScore)) == 1  # anonymous stays
         assert onboarding.expire(session, NOW + timedelta(days=800), months=24) == 1
+
+
+def test_the_digest_shows_progress_and_only_shared_checkins(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    from bot.digest_sections import providers
+
+    with session_factory.begin() as session:
+        run(session, NOW)
+        journey = session.scalar(select(OnboardingJourney))
+        noor = session.get(Person, org["noor"])
+        day1, day7 = [s for s in onboarding.steps_of(session, journey) if s.kind == "checkin"][:2]
+        onboarding.record_checkin(session, day1.id, noor, score=1, comment="secret", consent=False, now=NOW)
+        onboarding.record_checkin(session, day7.id, noor, score=2, comment="need a laptop", consent=True, now=NOW)
+        # Marcus's own manager sees Noor too: the whole sub-organisation counts.
+        boss = add(session, workspace, "U0BOSS", "Bea Boss")
+        session.get(Person, org["marcus"]).manager_id = boss.id
+        session.flush()
+        assert onboarding.digest_section in providers()
+        section = onboarding.digest_section(session, boss, NOW - timedelta(days=7), NOW + timedelta(days=3))
+        assert section is not None and section.key == "onboarding"
+        text = "\n".join(section.lines)
+        assert "Noor Haddad (day 3, default): 0 of 3 tasks done, 2 overdue; next: tasks on Thu 26 Nov." in text
+        assert "Noor shared their day-7 check-in: 2/5 — “need a laptop”" in text
+        assert "secret" not in text and "1/5" not in text
+        assert onboarding.digest_section(session, session.get(Person, org["ana"]), NOW, NOW + timedelta(days=1)) is None
