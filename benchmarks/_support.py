@@ -48,6 +48,10 @@ def dm_channel(user_id: str) -> str:
 
 
 def postgres_admin_url() -> str:
+    # EMPATHY_BENCH_PG_URL, when set, wins over the file (several engineers' servers on one machine).
+    raw = os.environ.get("EMPATHY_BENCH_PG_URL", "").strip()
+    if raw:
+        return make_url(raw).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
         with open(PG_URL_FILE, encoding="utf-8") as handle:
             raw = handle.read().strip()
@@ -190,6 +194,11 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
         for uid, tz in args["users"]:
             fake.add_user(uid, email=f"{uid.lower()}@example.com", real_name=f"{uid} Bench", tz=tz)
         return len(args["users"])
+    if command == "inject_failures":
+        fake.inject_failures(args["method"], rate_429=args["rate_429"], rate_500=args["rate_500"], seed=args["seed"])
+        return None
+    if command == "injected":
+        return {f"{method} {status}": n for (method, status), n in fake.injected().items()}
     if command == "set_rate_limit":
         fake.set_rate_limit(args["method"], args["per_minute"], burst=args["burst"])
         return None
@@ -252,6 +261,13 @@ class FakeSlackProcess:
 
     def set_rate_limit(self, method: str, per_minute: float | None, *, burst: int) -> None:
         self._call("set_rate_limit", method=method, per_minute=per_minute, burst=burst)
+
+    def inject_failures(self, method: str, *, rate_429: float, rate_500: float, seed: int | None) -> None:
+        self._call("inject_failures", method=method, rate_429=rate_429, rate_500=rate_500, seed=seed)
+
+    def injected(self) -> dict[str, int]:
+        """Random failures injected so far, keyed "method status"."""
+        return self._call("injected")  # type: ignore[no-any-return]
 
     def dm_counts(self, ids: list[str]) -> dict[str, int]:
         return self._call("dm_counts", users=ids)  # type: ignore[no-any-return]

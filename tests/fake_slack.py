@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import json
 import math
+import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +59,14 @@ class _Failure:
     error: str
     retry_after: int = 1
     text_body: str | None = None
+
+
+@dataclass
+class _RandomFailures:
+    rate_429: float
+    rate_500: float
+    rng: random.Random
+    retry_after: int
 
 
 @dataclass
@@ -192,6 +202,8 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._failures: dict[str, deque[_Failure]] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._random_failures: dict[str, _RandomFailures] = {}
+        self._injected: Counter[tuple[str, int]] = Counter()
         self._stubs: dict[str, JSON] = {}
         self._users: dict[str, JSON] = {}
         self._dms: dict[str, str] = {}  # user id -> DM channel id
@@ -364,6 +376,34 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, deque()).extend(copy.copy(failure) for _ in range(times))
 
+    def inject_failures(
+        self,
+        method: str,
+        *,
+        rate_429: float = 0.0,
+        rate_500: float = 0.0,
+        seed: int | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        """Answer a random share of calls to `method` with 429 (`rate_429`) or 500 (`rate_500`), until reset.
+
+        Drawn from a `random.Random(seed)` per method, so a run can be repeated. The failure comes
+        before the method does anything (nothing is posted), like trouble in front of the API.
+        Both rates 0 removes the injection. `injected()` counts what was injected.
+        """
+        if not (0 <= rate_429 <= 1 and 0 <= rate_500 <= 1 and rate_429 + rate_500 <= 1):
+            raise ValueError("rates are fractions of calls, together at most 1")
+        with self._lock:
+            if rate_429 == 0 and rate_500 == 0:
+                self._random_failures.pop(method, None)
+                return
+            self._random_failures[method] = _RandomFailures(rate_429, rate_500, random.Random(seed), retry_after)
+
+    def injected(self) -> dict[tuple[str, int], int]:
+        """How many random failures `inject_failures` caused, by (method, HTTP status)."""
+        with self._lock:
+            return dict(self._injected)
+
     def error_next(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer the next `times` calls to `method` with HTTP 200 `{"ok": false, "error": error}`."""
         with self._lock:
@@ -412,6 +452,19 @@ class FakeSlack:
             queued_error: str | None = failure.error
         else:
             queued_error = None
+
+        random_failures = self._random_failures.get(method)
+        if random_failures is not None:
+            draw = random_failures.rng.random()
+            status = 0
+            if draw < random_failures.rate_429:
+                status = 429
+            elif draw < random_failures.rate_429 + random_failures.rate_500:
+                status = 500
+            if status:
+                self._injected[(method, status)] += 1
+                error = "ratelimited" if status == 429 else "internal_error"
+                return self._http_failure(_Failure(status, error, retry_after=random_failures.retry_after))
 
         bucket = self._buckets.get(method)
         if bucket is not None:
@@ -831,4 +884,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        # The client may have gone away (a benchmark SIGKILLs workers mid-call); Slack would not care either.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)
