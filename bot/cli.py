@@ -153,6 +153,18 @@ def _parser() -> argparse.ArgumentParser:
     onboarding_export.add_argument("file", type=Path, nargs="?")
     onboarding_export.set_defaults(run=cmd_onboarding_export)
 
+    kudos = commands.add_parser("kudos", help="kudos: the company values people tag them with").add_subparsers(
+        dest="kudos_command", required=True
+    )
+    values_import = kudos.add_parser(
+        "values-import", help="replace the company values with a YAML file (all-or-nothing)"
+    )
+    values_import.add_argument("file", type=Path)
+    values_import.set_defaults(run=cmd_kudos_values_import)
+    values_export = kudos.add_parser("values-export", help="write the company values as YAML (to FILE, else print)")
+    values_export.add_argument("file", type=Path, nargs="?")
+    values_export.set_defaults(run=cmd_kudos_values_export)
+
     audit = commands.add_parser("audit", help="the latest admin actions: who, what, when (never content)")
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(run=cmd_audit)
@@ -549,6 +561,42 @@ def cmd_onboarding_export(args: argparse.Namespace) -> int:
     except OSError as error:
         raise CommandError(f"cannot write {args.file}: {error.strerror or error}") from None
     print(f"Wrote the onboarding templates to {args.file}.")
+    return 0
+
+
+def cmd_kudos_values_import(args: argparse.Namespace) -> int:
+    from bot.recognition_values import ValuesError, parse_yaml, replace_values
+
+    settings = _settings()
+    _engine, factory = _database(settings)
+    text = _read_text(args.file)
+    try:
+        specs = parse_yaml(text)
+    except ValuesError as error:
+        print(f"{args.file.name}: {error}", file=sys.stderr)
+        return 1
+    with factory.begin() as session:
+        workspace = _workspace(settings, session)
+        replace_values(session, workspace.id, specs, actor_id=None, via="cli", now=SystemClock().now())
+    print(f"Imported {len(specs)} company values from {args.file.name}. Kudos already given keep their tags.")
+    return 0
+
+
+def cmd_kudos_values_export(args: argparse.Namespace) -> int:
+    from bot.recognition_values import as_yaml, current
+
+    settings = _settings()
+    _engine, factory = _database(settings)
+    with factory() as session:
+        text = as_yaml(current(session, _workspace(settings, session).id))
+    if args.file is None:
+        print(text, end="")
+        return 0
+    try:
+        args.file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot write {args.file}: {error.strerror or error}") from None
+    print(f"Wrote the company values to {args.file}.")
     return 0
 
 

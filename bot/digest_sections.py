@@ -23,8 +23,9 @@ Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
 def providers() -> list[Provider]:
     # Imported here so each feature's module can import the digest types without a cycle.
     from bot.onboarding import digest_section as onboarding_section
+    from bot.recognition import digest_section as recognition_section
 
-    return [onboarding_section]
+    return [recognition_section, onboarding_section]
 
 
 def trend_settings(settings: Settings | None) -> TrendSettings:

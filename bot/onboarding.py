@@ -47,6 +47,7 @@ from bot.onboarding_templates import (
     parse_templates,
     render,
 )
+from bot.people import sub_organisation
 
 DEFAULT_TEMPLATE = "default"
 ENROL_PAST_DAYS = 14  # automatic enrolment reaches back this far (older starters are not new hires any more)
@@ -764,22 +765,6 @@ def open_tasks_for(session: Session, person: Person, now: datetime, *, limit: in
                 found.append(step)
     found.sort(key=lambda s: (s.due_date, s.id))
     return found[:limit]
-
-
-def sub_organisation(session: Session, manager: Person) -> list[Person]:
-    """Everyone below `manager` (walking manager_id), active or not."""
-    found: list[Person] = []
-    frontier = [manager.id]
-    seen = {manager.id}
-    while frontier:
-        reports = session.scalars(select(Person).where(Person.manager_id.in_(frontier))).all()
-        frontier = []
-        for report in reports:
-            if report.id not in seen:
-                seen.add(report.id)
-                found.append(report)
-                frontier.append(report.id)
-    return found
 
 
 def journeys_for(session: Session, people: Iterable[Person]) -> list[OnboardingJourney]:

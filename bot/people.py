@@ -86,3 +86,19 @@ def org_summary(session: Session, workspace: Workspace) -> OrgSummary:
         managers=managers or 0,
         without_slack=count(Person.active.is_(True), Person.slack_user_id.is_(None)),
     )
+
+
+def sub_organisation(session: Session, manager: Person) -> list[Person]:
+    """Everyone below `manager` (walking manager_id), active or not."""
+    found: list[Person] = []
+    frontier = [manager.id]
+    seen = {manager.id}
+    while frontier:
+        reports = session.scalars(select(Person).where(Person.manager_id.in_(frontier))).all()
+        frontier = []
+        for report in reports:
+            if report.id not in seen:
+                seen.add(report.id)
+                found.append(report)
+                frontier.append(report.id)
+    return found

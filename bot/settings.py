@@ -48,6 +48,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     kudos_channel: str | None = None
+    kudos_per_day: int = 5
+    kudos_pair_per_week: int = 3
+    kudos_reaction: str = "raised_hands"
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
     suggestions_channel: str | None = None
@@ -115,6 +118,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), default="text"),
         kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),
+        kudos_per_day=_int(env, "EMPATHY_KUDOS_PER_DAY", default=5, low=1, high=100),
+        kudos_pair_per_week=_int(env, "EMPATHY_KUDOS_PAIR_PER_WEEK", default=3, low=1, high=100),
+        kudos_reaction=(_value(env, "EMPATHY_KUDOS_REACTION") or "raised_hands").strip(":").lower(),
         slack_client_id=_value(env, "SLACK_CLIENT_ID") or None,
         slack_client_secret=_value(env, "SLACK_CLIENT_SECRET") or None,
         suggestions_channel=_channel(env, "EMPATHY_SUGGESTIONS_CHANNEL"),

@@ -46,6 +46,26 @@ def parse_on_off(raw: str) -> str:
     raise UserFacingError("Please say `on` or `off`.")
 
 
+def parse_count(low: int, high: int) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        word = raw.strip()
+        if not word.isdigit() or not low <= int(word) <= high:
+            raise UserFacingError(f"Please give a whole number from {low} to {high}, for example `{max(low, 5)}`.")
+        return str(int(word))
+
+    return parse
+
+
+EMOJI_NAME = re.compile(r"^:?([a-z0-9_+'-]{1,60}):?$")
+
+
+def parse_emoji(raw: str) -> str:
+    match = EMOJI_NAME.match(raw.strip().lower())
+    if match is None:
+        raise UserFacingError("Please give one emoji, for example `:raised_hands:`.")
+    return match.group(1)
+
+
 @dataclass(frozen=True)
 class ConfigKey:
     name: str
@@ -71,6 +91,37 @@ KEYS: dict[str, ConfigKey] = {
             parse_channel,
             lambda settings: settings.kudos_channel,
             show_channel,
+        ),
+        ConfigKey(
+            "kudos-per-day",
+            "how many kudos one person can give in a day (a reaction counts as one)",
+            parse_count(1, 100),
+            lambda settings: str(settings.kudos_per_day),
+        ),
+        ConfigKey(
+            "kudos-pair-per-week",
+            "how many kudos two people can exchange in 7 days, both ways together",
+            parse_count(1, 100),
+            lambda settings: str(settings.kudos_pair_per_week),
+        ),
+        ConfigKey(
+            "kudos-require-value",
+            "whether every kudos must carry one of the company values (`on`/`off`)",
+            parse_on_off,
+            lambda settings: "off",
+        ),
+        ConfigKey(
+            "kudos-leaderboard",
+            "whether `/kudos leaderboard` shows who received most this month (`on`/`off`)",
+            parse_on_off,
+            lambda settings: "off",
+        ),
+        ConfigKey(
+            "kudos-reaction",
+            "the emoji that counts as light recognition for a message's author",
+            parse_emoji,
+            lambda settings: settings.kudos_reaction,
+            lambda value: f":{value}:",
         ),
         ConfigKey(
             "suggestion-owners",

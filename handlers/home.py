@@ -101,10 +101,6 @@ def _employee_section(
             f"*Your pulse*\n{pulse}\nConfidential: results are only shown for groups of 5 or more, and your "
             "answers are never stored with your name."
         ),
-        mrkdwn_section(
-            "*Kudos and suggestions* _(coming soon)_\nThank a colleague with `/kudos`, or share an idea "
-            "anonymously with `/suggest`."
-        ),
     ]
 
 

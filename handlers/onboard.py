@@ -24,7 +24,7 @@ from bot.onboarding_jobs import ProcessReport, advance, cancel_reminder, queue_c
 from bot.onboarding_models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.onboarding_templates import TemplateError, render, step_lines
 from bot.org_sync import sync_directory
-from bot.people import HomeRole, find_person, is_hr
+from bot.people import HomeRole, find_person, is_hr, sub_organisation
 from bot.slack_directory import to_directory_user
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
 from handlers.onboard_views import (
@@ -438,7 +438,7 @@ def home_blocks(
             blocks.append(mrkdwn_section("*Onboarding tasks for you*"))
         blocks += [task_block(_task_line(session, step)) for step in tasks]
     if role in (HomeRole.MANAGER, HomeRole.HR):
-        lines = _new_hire_lines(session, onboarding.sub_organisation(session, person), now)
+        lines = _new_hire_lines(session, sub_organisation(session, person), now)
         if lines:
             blocks.append(mrkdwn_section("*New hires in your team*\n" + "\n".join(lines[:10])))
     if role is HomeRole.HR:

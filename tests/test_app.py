@@ -110,13 +110,6 @@ def test_command_text_mentioning_payload_still_reaches_the_command(slack_request
     assert "I don't know `/empathy payload`" in reply["text"]
 
 
-def test_commands_not_built_yet_say_so_kindly(slack_requests: SlackRequests) -> None:
-    reply = slack_requests.command("/kudos", "anything").get_json()
-    assert reply["response_type"] == "ephemeral"
-    assert "Kudos" in reply["text"]
-    assert "/empathy help" in reply["text"]
-
-
 # -- App Home ----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from handlers.coming_soon import COMING_SOON
+from handlers.kudos_views import MESSAGE_SHORTCUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ def manifest() -> dict:
 
 def test_manifest_declares_every_command_the_app_listens_to() -> None:
     commands = {c["command"] for c in manifest()["features"]["slash_commands"]}
-    assert commands == {"/empathy", "/pulse", *COMING_SOON}
+    assert commands == {"/empathy", "/pulse", "/kudos", "/suggest", "/onboard"}
     assert all(c["should_escape"] for c in manifest()["features"]["slash_commands"])
 
 
@@ -29,10 +29,19 @@ def test_manifest_turns_on_socket_mode_home_tab_and_interactivity() -> None:
     assert "app_home_opened" in data["settings"]["event_subscriptions"]["bot_events"]
 
 
+def test_manifest_subscribes_to_the_events_and_shortcuts_the_code_handles() -> None:
+    data = manifest()
+    events = set(data["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_home_opened", "team_join", "reaction_added", "reaction_removed"} <= events
+    shortcuts = {(s["callback_id"], s["type"]) for s in data["features"]["shortcuts"]}
+    assert (MESSAGE_SHORTCUT, "message") in shortcuts
+
+
 def test_manifest_has_the_scopes_the_code_uses() -> None:
     scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
     # chat.postMessage, conversations.open, conversations.history (outbox), users.list/lookupByEmail (org)
     assert {"commands", "chat:write", "im:write", "im:history", "users:read", "users:read.email"} <= scopes
+    assert "reactions:read" in scopes  # reaction_added / reaction_removed for emoji kudos
 
 
 def test_procfile_declares_release_web_and_worker() -> None:

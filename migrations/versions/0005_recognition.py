@@ -1,4 +1,4 @@
-"""recognition shout-outs and company values
+"""recognition shout-outs and company values (a placeholder: the tables arrived in 0010)
 
 Revision ID: 0005
 Revises: 0004

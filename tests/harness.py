@@ -1,0 +1,125 @@
+"""The real app on a manual clock, signed requests through Flask, and the outbox delivered to the
+fake Slack API: what a feature's tests drive."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask.testing import FlaskClient
+from slack_bolt import App
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import create_app
+from bot.clock import ManualClock
+from bot.jobs import build_jobs
+from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
+from bot.outbox import OutboxDispatcher
+from bot.scheduler import run_job
+from bot.settings import Settings, load_settings
+from bot.slack_client import build_web_client
+from bot.web import create_web_app
+from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
+from tests.fake_slack import FakeSlack
+from tests.slack_requests import SlackRequests
+
+
+@dataclass
+class Harness:
+    clock: ManualClock
+    app: App
+    requests: SlackRequests
+    session_factory: sessionmaker[Session]
+    settings: Settings
+    slack: FakeSlack
+
+    def dispatch(self) -> int:
+        client = build_web_client(self.settings, for_outbox=True)
+        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
+        return dispatcher.run_once(time_budget=10).sent
+
+    def job(self, name: str) -> Any:
+        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
+        return run_job(jobs[name], self.session_factory, self.clock)
+
+    def command(self, command: str, text: str, user: str = "U0ANA") -> dict[str, Any]:
+        response = self.requests.command(command, text, user_id=user)
+        assert response.status_code == 200
+        return response.get_json() if response.data else {}
+
+    def submit(
+        self, user: str, callback_id: str, values: dict[str, Any], *, metadata: str = "", view_id: str | None = None
+    ) -> dict[str, Any]:
+        payload = {
+            "type": "view_submission",
+            "user": {"id": user, "team_id": TEAM_ID},
+            "trigger_id": f"{time.monotonic_ns()}.trigger",
+            "view": {
+                "id": view_id or f"V{time.monotonic_ns()}",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": metadata,
+                "state": {"values": values},
+            },
+        }
+        response = self.requests.interaction(payload)
+        assert response.status_code == 200
+        return response.get_json() if response.data else {}
+
+    def click(self, user: str, action_id: str, value: str = "", channel: str = "D0HOME", ts: str = "1.0") -> None:
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "team_id": TEAM_ID},
+            "trigger_id": f"{time.monotonic_ns()}.trigger",
+            "container": {"type": "message", "channel_id": channel, "message_ts": ts},
+            "channel": {"id": channel},
+            "response_url": self.requests.response_url(),
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "a", "value": value}],
+        }
+        assert self.requests.interaction(payload).status_code == 200
+
+    def event(self, event: dict[str, Any]) -> None:
+        assert self.requests.event(event).status_code == 200
+
+    def person(self, slack_id: str) -> Person:
+        with self.session_factory() as session:
+            found = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
+            assert found is not None
+            return found
+
+
+def make_harness(
+    slack: FakeSlack,
+    db_url: str,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    *,
+    people: list[tuple[str, str]],
+    hr: tuple[str, ...] = (),
+    now: datetime,
+    env: dict[str, str] | None = None,
+) -> Harness:
+    """The app with `people` (Slack id, name) in the directory and in the fake Slack; `hr` get the HR role."""
+    settings = load_settings(make_env(slack, db_url, **(env or {})))
+    with session_factory.begin() as session:
+        workspace = session.scalar(select(Workspace)) or Workspace(slack_team_id=TEAM_ID, name="Test")
+        session.add(workspace)
+        session.flush()
+        for slack_id, name in people:
+            email = f"{slack_id.lower()}@example.com"
+            slack.add_user(slack_id, email=email, real_name=name)
+            person = Person(workspace_id=workspace.id, slack_user_id=slack_id, email=email, name=name)
+            session.add(person)
+            session.flush()
+            if slack_id in hr:
+                session.add(
+                    RoleGrant(workspace_id=workspace.id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
+                )
+    clock = ManualClock(now)
+    app = create_app(settings, engine=engine, clock=clock)
+    web: FlaskClient = create_web_app(app).test_client()
+    requests = SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url)
+    return Harness(clock, app, requests, session_factory, settings, slack)

@@ -1,0 +1,444 @@
+"""Kudos through the real app, the real outbox and the fake Slack API, on a manual clock."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import empathy_context_of
+from bot.cli import main
+from bot.models import AuditEntry, Person
+from bot.privacy import forget, personal_data
+from bot.recognition import digest_section, insights
+from bot.recognition_models import CompanyValue, Kudos, KudosKind
+from bot.recognition_values import parse_lines, replace_values
+from handlers import kudos_views as views
+from tests.conftest import make_env
+from tests.fake_slack import FakeSlack
+from tests.harness import Harness, make_harness
+
+# Monday 23 Nov 2026, 10:00 in London.
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CHANNEL = "C0KUDOS"
+PEOPLE = [
+    ("U0PRIYA", "Priya Natarajan"),
+    ("U0ANA", "Ana Souza"),
+    ("U0BEN", "Ben Okafor"),
+    ("U0CHEN", "Chen Wei"),
+    ("U0DAN", "Dan Moore"),
+    ("U0HELPER", "Deploy Bot"),
+    ("U0GONE", "Gus Left"),
+]
+VALUES = ":handshake: Teamwork - we win together\n:rocket: Ownership - we finish what we start\nCustomer first"
+
+
+@pytest.fixture
+def kudos(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session]) -> Harness:
+    harness = make_harness(
+        slack,
+        db_url,
+        engine,
+        session_factory,
+        people=PEOPLE,
+        hr=("U0PRIYA",),
+        now=NOW,
+        env={"EMPATHY_KUDOS_CHANNEL": CHANNEL},
+    )
+    with session_factory.begin() as session:
+        helper = session.scalar(select(Person).where(Person.slack_user_id == "U0HELPER"))
+        gone = session.scalar(select(Person).where(Person.slack_user_id == "U0GONE"))
+        assert helper is not None and gone is not None
+        helper.is_bot = True
+        gone.active = False
+        replace_values(session, helper.workspace_id, parse_lines(VALUES), actor_id=None, via="cli", now=NOW)
+    return harness
+
+
+def give(harness: Harness, text: str, user: str = "U0ANA") -> str:
+    reply = harness.command("/kudos", text, user=user)
+    assert reply["response_type"] == "ephemeral"
+    return str(reply["text"])
+
+
+def stored(harness: Harness) -> list[Kudos]:
+    with harness.session_factory() as session:
+        return list(session.scalars(select(Kudos).order_by(Kudos.id)))
+
+
+def bodies(harness: Harness) -> str:
+    return json.dumps([c.body for c in harness.slack.calls])
+
+
+# -- giving -----------------------------------------------------------------------------------------
+
+
+def test_a_typed_kudos_is_posted_in_the_channel_and_dmed_to_each_recipient(kudos: Harness) -> None:
+    reply = give(kudos, "<@U0BEN|ben> <@U0CHEN> for untangling the release on Friday #teamwork")
+    assert "Thank you for noticing" in reply
+    assert f"<#{CHANNEL}>" in reply and "4 more today" in reply
+
+    assert kudos.dispatch() == 3
+    (post,) = kudos.slack.messages(CHANNEL)
+    shown = json.dumps(post["blocks"])
+    assert "<@U0ANA>" in shown and "<@U0BEN> and <@U0CHEN>" in shown
+    assert "untangling the release on Friday" in shown and ":handshake: Teamwork" in shown
+    for user in ("U0BEN", "U0CHEN"):
+        (dm,) = kudos.slack.messages(kudos.slack._dm_for(user))
+        assert "<@U0ANA> thanked you" in json.dumps(dm["blocks"])
+        assert f"<#{CHANNEL}>" in json.dumps(dm["blocks"])
+    (row,) = stored(kudos)
+    assert row.message == "for untangling the release on Friday"
+    assert [v.tag for v in row.values] == ["teamwork"]
+    assert len(row.recipients) == 2
+
+
+def test_private_kudos_go_by_dm_only(kudos: Harness) -> None:
+    reply = give(kudos, "private <@U0BEN> for covering my on-call while I was ill")
+    assert "will get it by DM" in reply
+    kudos.dispatch()
+    assert kudos.slack.messages(CHANNEL) == []
+    (dm,) = kudos.slack.messages(kudos.slack._dm_for("U0BEN"))
+    assert "Just between the two of you" in json.dumps(dm["blocks"])
+
+
+def test_without_a_channel_kudos_still_reach_people_by_dm(
+    slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    harness = make_harness(slack, db_url, engine, session_factory, people=PEOPLE[:3], now=NOW)
+    assert "will get it by DM" in give(harness, "<@U0BEN> for the review")
+    harness.dispatch()
+    assert [c.body["channel"] for c in slack.calls if c.method == "chat.postMessage"] == [slack._dm_for("U0BEN")]
+
+
+def test_user_text_cannot_ping_everyone_or_break_the_layout(kudos: Harness) -> None:
+    give(kudos, "<@U0BEN> for fixing <https://evil|the link> & *all* of it")
+    kudos.dispatch()
+    shown = bodies(kudos)
+    assert "&lt;https://evil|the link&gt; &amp; *all* of it" in shown
+    assert "<https://evil" not in shown
+
+
+REFUSALS: list[tuple[str, str, str]] = [
+    ("self", "<@U0ANA> for being great", "can't send one to you"),
+    ("bot", "<@U0HELPER> for the deploys", "is a bot"),
+    ("deactivated", "<@U0GONE> for everything", "no longer in the workspace"),
+    ("unknown user", "<@U0NOBODY> for the help", "I don't know <@U0NOBODY> yet"),
+    ("channel", "<#C0GENERAL|general> for the help", "not channels"),
+    ("broadcast", "<!channel> for the help", "groups like @channel"),
+    ("user group", "<!subteam^S0TEAM|@devs> for the help", "groups like @channel"),
+    ("unlinked name", "@ana for the help", "I couldn't tell who `@ana` is"),
+    ("no recipient", "for the help", "Who would you like to thank?"),
+    ("only mentions", "<@U0BEN> <@U0CHEN>", "Tell them what for"),
+    ("too long", "<@U0BEN> " + "thanks " * 200, "kudos can be up to 1,000"),
+    ("unknown value", "<@U0BEN> for the help #temwork", "Did you mean `#teamwork`?"),
+    ("fifty people", " ".join(f"<@U0P{i:03d}>" for i in range(50)) + " for the offsite", "I don't know"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "says"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_each_refusal_says_why_and_stores_nothing(kudos: Harness, case: str, text: str, says: str) -> None:
+    assert says in give(kudos, text)
+    assert stored(kudos) == []
+    assert kudos.dispatch() == 0
+
+
+def test_more_than_ten_recipients_are_refused_kindly(kudos: Harness) -> None:
+    with kudos.session_factory.begin() as session:
+        workspace_id = kudos.person("U0ANA").workspace_id
+        for i in range(11):
+            session.add(Person(workspace_id=workspace_id, slack_user_id=f"U0P{i:03d}", name=f"Person {i}"))
+    text = " ".join(f"<@U0P{i:03d}>" for i in range(11)) + " for the offsite"
+    assert "That's 11 people! I can carry kudos to up to 10 at once" in give(kudos, text)
+    assert stored(kudos) == []
+
+
+def test_the_daily_limit_says_what_is_left_and_resets_at_local_midnight(kudos: Harness) -> None:
+    recipients = ["U0BEN", "U0CHEN", "U0DAN", "U0PRIYA", "U0BEN"]
+    replies = [give(kudos, f"<@{r}> for thing {i}") for i, r in enumerate(recipients)]
+    assert "4 more today" in replies[0] and "That was your last one for today" in replies[4]
+    assert "daily limit" in give(kudos, "<@U0CHEN> for one more thing")
+    assert len(stored(kudos)) == 5
+    kudos.clock.advance(timedelta(hours=14))  # past midnight in London
+    assert "Thank you for noticing" in give(kudos, "<@U0CHEN> for one more thing")
+
+
+def test_the_same_pair_is_capped_per_week_both_ways_together(kudos: Harness) -> None:
+    give(kudos, "<@U0BEN> for one")
+    give(kudos, "<@U0ANA> for two", user="U0BEN")
+    give(kudos, "<@U0BEN> for three")
+    refusal = give(kudos, "<@U0BEN> for four")
+    assert "You and Ben have exchanged 3 kudos in the last 7 days" in refusal
+    assert "Leave Ben out" in give(kudos, "<@U0CHEN> <@U0BEN> for five")
+    assert len(stored(kudos)) == 3
+    kudos.clock.advance(timedelta(days=7, minutes=1))
+    assert "Thank you for noticing" in give(kudos, "<@U0BEN> for four")
+
+
+def test_hr_can_require_a_value(kudos: Harness) -> None:
+    done = kudos.command("/empathy", "config kudos-require-value on", user="U0PRIYA")["text"]
+    assert "`kudos-require-value` is now on" in done
+    reply = give(kudos, "<@U0BEN> for the help")
+    assert "Please add one of our values" in reply and "`#customer-first`" in reply
+    assert "Thank you" in give(kudos, "<@U0BEN> for the help #Customer-First")
+    assert [v.tag for v in stored(kudos)[0].values] == ["customer-first"]
+
+
+def test_the_same_typed_kudos_twice_posts_once(kudos: Harness) -> None:
+    give(kudos, "<@U0BEN> for the demo")
+    assert "already on its way" in give(kudos, "<@U0BEN> for the demo")
+    assert kudos.dispatch() == 2  # one post, one DM
+    assert len(stored(kudos)) == 1
+
+
+# -- the modal and the shortcut -----------------------------------------------------------------------
+
+
+def modal_values(users: list[str], message: str, tags: list[str] = (), private: bool = False) -> dict[str, Any]:  # type: ignore[assignment]
+    return {
+        views.RECIPIENTS_BLOCK: {views.RECIPIENTS_INPUT: {"type": "multi_users_select", "selected_users": users}},
+        views.MESSAGE_BLOCK: {views.MESSAGE_INPUT: {"type": "plain_text_input", "value": message}},
+        views.VALUES_BLOCK: {
+            views.VALUES_INPUT: {"type": "multi_static_select", "selected_options": [{"value": t} for t in tags]}
+        },
+        views.PRIVATE_BLOCK: {
+            views.PRIVATE_INPUT: {
+                "type": "checkboxes",
+                "selected_options": [{"value": "private"}] if private else [],
+            }
+        },
+    }
+
+
+def test_kudos_alone_opens_the_modal_and_a_submission_posts_once(kudos: Harness) -> None:
+    assert kudos.command("/kudos", "") == {}
+    (opened,) = kudos.slack.wait_for("views.open")
+    view = opened["view"]
+    assert view["callback_id"] == views.KUDOS_VIEW
+    options = next(b for b in view["blocks"] if b["block_id"] == views.VALUES_BLOCK)["element"]["options"]
+    assert [o["value"] for o in options] == ["teamwork", "ownership", "customer-first"]
+
+    values = modal_values(["U0BEN"], "for pairing with me all week", ["ownership"])
+    first = kudos.submit("U0ANA", views.KUDOS_VIEW, values, view_id="V0SAME")
+    again = kudos.submit("U0ANA", views.KUDOS_VIEW, values, view_id="V0SAME")
+    assert first["response_action"] == "update" and again["response_action"] == "update"
+    assert kudos.dispatch() == 2
+    assert len(stored(kudos)) == 1
+
+
+def test_modal_errors_sit_beside_the_field_they_are_about(kudos: Harness) -> None:
+    reply = kudos.submit("U0ANA", views.KUDOS_VIEW, modal_values(["U0ANA"], "for me"))
+    assert reply["response_action"] == "errors"
+    assert "can't send one to you" in reply["errors"][views.RECIPIENTS_BLOCK]
+    reply = kudos.submit("U0ANA", views.KUDOS_VIEW, modal_values(["U0BEN"], "   "))
+    assert "Tell them what for" in reply["errors"][views.MESSAGE_BLOCK]
+    assert stored(kudos) == []
+
+
+def test_the_message_shortcut_prefills_the_author_and_remembers_the_message(kudos: Harness) -> None:
+    payload = {
+        "type": "message_action",
+        "callback_id": views.MESSAGE_SHORTCUT,
+        "trigger_id": "9.trigger",
+        "user": {"id": "U0ANA", "team_id": "T0001"},
+        "channel": {"id": "C0GENERAL"},
+        "message": {"user": "U0CHEN", "ts": "1700000000.000200", "text": "Fixed the flaky test <!here>"},
+        "response_url": kudos.requests.response_url(),
+    }
+    assert kudos.requests.interaction(payload).status_code == 200
+    (opened,) = kudos.slack.wait_for("views.open")
+    view = opened["view"]
+    recipients = next(b for b in view["blocks"] if b.get("block_id") == views.RECIPIENTS_BLOCK)
+    assert recipients["element"]["initial_users"] == ["U0CHEN"]
+    assert "&lt;!here&gt;" in json.dumps(view["blocks"]) and "<!here>" not in json.dumps(view["blocks"])
+
+    kudos.submit("U0ANA", views.KUDOS_VIEW, modal_values(["U0CHEN"], "for this fix"), metadata=view["private_metadata"])
+    (row,) = stored(kudos)
+    assert (row.item_channel, row.item_ts) == ("C0GENERAL", "1700000000.000200")
+
+
+# -- reactions ----------------------------------------------------------------------------------------
+
+
+def reaction(
+    kind: str, user: str, author: str, emoji: str = "raised_hands", ts: str = "1700000000.000300"
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "user": user,
+        "reaction": emoji,
+        "item_user": author,
+        "item": {"type": "message", "channel": "C0GENERAL", "ts": ts},
+    }
+
+
+def wait_until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the event was not handled in time")
+
+
+def reactions(harness: Harness) -> list[Kudos]:
+    return [k for k in stored(harness) if k.kind == KudosKind.REACTION.value]
+
+
+def test_a_reaction_is_light_recognition_undone_if_removed_within_a_minute(kudos: Harness) -> None:
+    kudos.event(reaction("reaction_added", "U0ANA", "U0BEN", "raised_hands::skin-tone-3"))
+    wait_until(lambda: len(reactions(kudos)) == 1)
+    assert [r.person_id for r in reactions(kudos)[0].recipients] == [kudos.person("U0BEN").id]
+
+    kudos.clock.advance(timedelta(seconds=30))
+    kudos.event(reaction("reaction_removed", "U0ANA", "U0BEN"))
+    wait_until(lambda: reactions(kudos) == [])
+
+    kudos.event(reaction("reaction_added", "U0ANA", "U0BEN", ts="1700000000.000400"))
+    wait_until(lambda: len(reactions(kudos)) == 1)
+    kudos.clock.advance(timedelta(minutes=2))
+    kudos.event(reaction("reaction_removed", "U0ANA", "U0BEN", ts="1700000000.000400"))
+    kudos.event(reaction("reaction_added", "U0CHEN", "U0BEN", ts="1700000000.000500"))
+    wait_until(lambda: len(reactions(kudos)) == 2)  # the late removal changed nothing
+    assert kudos.dispatch() == 0  # light recognition posts nothing
+
+
+def test_reactions_follow_the_rules_silently(kudos: Harness) -> None:
+    kudos.event(reaction("reaction_added", "U0ANA", "U0ANA"))  # own message
+    kudos.event(reaction("reaction_added", "U0ANA", "U0BEN", emoji="thumbsup"))  # not the kudos emoji
+    kudos.event(reaction("reaction_added", "U0ANA", "U0HELPER"))  # a bot's message
+    kudos.event(reaction("reaction_added", "U0CHEN", "U0BEN", ts="1.1"))  # the marker: handled after the others
+    wait_until(lambda: len(reactions(kudos)) == 1)
+    assert reactions(kudos)[0].giver_id == kudos.person("U0CHEN").id
+
+
+# -- stats, leaderboard, insights ------------------------------------------------------------------------
+
+
+def test_stats_show_a_person_their_own_numbers(kudos: Harness) -> None:
+    give(kudos, "<@U0BEN> for one #teamwork")
+    give(kudos, "<@U0BEN> for two #teamwork #ownership", user="U0CHEN")
+    stats = give(kudos, "stats", user="U0BEN")
+    assert "gave 0 and received 2" in stats
+    assert ":handshake: Teamwork ×2" in stats and ":rocket: Ownership ×1" in stats
+
+
+def test_the_leaderboard_is_off_until_hr_switches_it_on(kudos: Harness) -> None:
+    assert "The leaderboard is off" in give(kudos, "leaderboard")
+    give(kudos, "<@U0BEN> for one")
+    give(kudos, "<@U0BEN> for two", user="U0CHEN")
+    give(kudos, "<@U0CHEN> for three", user="U0DAN")
+    kudos.command("/empathy", "config kudos-leaderboard on", user="U0PRIYA")
+    board = give(kudos, "leaderboard")
+    assert "1. Ben Okafor: 2\n2. Chen Wei: 1" in board
+
+
+def test_insights_count_a_team_and_invite_thanks_for_the_quiet_ones(
+    kudos: Harness, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory.begin() as session:
+        people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+        for report in ("U0ANA", "U0BEN", "U0CHEN"):
+            people[report].manager_id = people["U0DAN"].id
+    give(kudos, "<@U0BEN> for one #teamwork", user="U0ANA")
+    give(kudos, "<@U0BEN> for two #teamwork", user="U0PRIYA")
+    kudos.clock.advance(timedelta(days=8))
+    give(kudos, "<@U0CHEN> for three #ownership", user="U0ANA")
+    now = kudos.clock.now()
+    with session_factory() as session:
+        team = [session.scalar(select(Person).where(Person.slack_user_id == u)) for u in ("U0ANA", "U0BEN", "U0CHEN")]
+        week = insights(session, [p for p in team if p], now - timedelta(days=7), now + timedelta(seconds=1))
+        assert (week.people, week.given, week.received, week.recognised) == (3, 1, 1, 1)
+        assert week.by_value == [("ownership", 1)]
+        assert [p.name for p in week.not_recognised_lately] == ["Ana Souza"]
+        dan = session.scalar(select(Person).where(Person.slack_user_id == "U0DAN"))
+        assert dan is not None
+        section = digest_section(session, dan, now - timedelta(days=7), now + timedelta(seconds=1))
+    assert section is not None
+    assert section.lines[0] == "1 kudos received and 1 given this week; 1 of 3 people were recognised."
+    assert "Not recognised in the last 30 days: Ana Souza." in section.lines[2]
+
+
+# -- values, App Home, CLI ---------------------------------------------------------------------------------
+
+
+def test_app_home_shows_kudos_to_everyone_and_values_to_hr(kudos: Harness) -> None:
+    kudos.requests.app_home_opened("U0BEN")
+    kudos.requests.app_home_opened("U0PRIYA")
+    ben, priya = kudos.slack.wait_for("views.publish", 2)
+    assert "*Kudos*" in json.dumps(ben) and "Edit values" not in json.dumps(ben)
+    assert "Edit values" in json.dumps(priya) and ":rocket: Ownership" in json.dumps(priya)
+
+
+def test_hr_edits_values_in_a_modal_with_line_numbered_errors(kudos: Harness) -> None:
+    kudos.click("U0PRIYA", views.VALUES_ACTION, "values")
+    (opened,) = kudos.slack.wait_for("views.open")
+    assert ":handshake: Teamwork - we win together" in json.dumps(opened["view"])
+
+    lines = {
+        views.VALUE_LINES_BLOCK: {
+            views.VALUE_LINES_INPUT: {"type": "plain_text_input", "value": "Care\n:bad emoji: X\ncare"}
+        }
+    }
+    reply = kudos.submit("U0PRIYA", views.VALUES_VIEW, lines)
+    assert reply["response_action"] == "errors"
+    assert "line 3: `care` is already on line 1" in reply["errors"][views.VALUE_LINES_BLOCK]
+    with kudos.session_factory() as session:
+        assert session.scalar(select(func.count(CompanyValue.id))) == 3  # unchanged
+
+    good = {views.VALUE_LINES_BLOCK: {views.VALUE_LINES_INPUT: {"type": "plain_text_input", "value": ":heart: Care"}}}
+    assert kudos.submit("U0BEN", views.VALUES_VIEW, good)["response_action"] == "errors"  # not HR
+    assert kudos.submit("U0PRIYA", views.VALUES_VIEW, good) == {}
+    with kudos.session_factory() as session:
+        assert list(session.scalars(select(CompanyValue.tag))) == ["care"]
+        assert session.scalar(select(AuditEntry.action).order_by(AuditEntry.id.desc())) == "kudos.values"
+
+
+def test_values_file_import_is_all_or_nothing_and_line_numbered(
+    kudos: Harness,
+    slack: FakeSlack,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in make_env(slack, db_url).items():
+        monkeypatch.setenv(name, value)
+    bad = tmp_path / "values.yml"
+    bad.write_text("values:\n  - name: Care\n    emoji: heart\n  - name: care\n  - colour: red\n")
+    assert main(["kudos", "values-import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: the emoji should look like `:handshake:`" in err
+    assert "line 4: `care` is already on line 2" in err
+    assert "line 5: unknown key `colour`" in err
+    good = tmp_path / "good.yml"
+    good.write_text('values:\n  - name: Care\n    emoji: ":heart:"\n    description: We look after each other.\n')
+    assert main(["kudos", "values-import", str(good)]) == 0
+    assert main(["kudos", "values-export"]) == 0
+    assert "name: Care" in capsys.readouterr().out
+
+
+# -- privacy -------------------------------------------------------------------------------------------
+
+
+def test_privacy_export_and_forget_cover_kudos(kudos: Harness, session_factory: sessionmaker[Session]) -> None:
+    give(kudos, "<@U0BEN> for one #teamwork")
+    give(kudos, "<@U0ANA> <@U0CHEN> for two", user="U0BEN")
+    box = empathy_context_of(kudos.app).box
+    with session_factory.begin() as session:
+        ben = session.scalar(select(Person).where(Person.slack_user_id == "U0BEN"))
+        assert ben is not None
+        data = personal_data(session, ben, box=box)["kudos"]
+        assert [k["message"] for k in data["kudos_given"]] == ["for two"]
+        assert [k["from"] for k in data["kudos_received"]] == ["Ana Souza"]
+        report = forget(session, ben, box=box, now=kudos.clock.now(), actor_id=None, via="cli")
+        assert (report["kudos.given"], report["kudos.received"]) == (1, 1)
+    # Ben's own kudos went; Ana's had only Ben to thank, so it went too.
+    assert stored(kudos) == []
