@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -88,6 +89,7 @@ def create_app(
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
     app.empathy = empathy  # type: ignore[attr-defined]
+    app.use(_keep_acks)
     app.use(_provide_context(empathy))
     app.use(_deduplicate_events(empathy))
     app.error(_handle_error)
@@ -128,6 +130,34 @@ def empathy_context_of(app: App) -> AppContext:
     return app.empathy  # type: ignore[attr-defined, no-any-return]
 
 
+class _KeptAck(Ack):
+    """An ack that, once given, stays given.
+
+    Bolt's thread runner sets `ack.response = None` when a listener raises after acking, while the
+    request thread is still polling (every 10 ms) for that ack. A listener that acked and then failed
+    within those milliseconds (the database refusing connections during an outage: see
+    benchmarks/db_outage.py) lost its ack, and Slack got a 404 after 3 s instead of our 200.
+    """
+
+    def __init__(self) -> None:
+        self._given: BoltResponse | None = None
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def response(self) -> BoltResponse | None:
+        return self._given
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        if value is not None:
+            self._given = value
+
+
+def _keep_acks(context: dict[str, Any], next: Callable[[], None]) -> None:
+    context["ack"] = _KeptAck()
+    next()
+
+
 def _provide_context(empathy: AppContext) -> Callable[..., Any]:
     def provide_context(context: dict[str, Any], next: Callable[[], None]) -> None:
         context["empathy"] = empathy
@@ -166,22 +196,34 @@ def _deduplicate_events(empathy: AppContext) -> Callable[..., Any]:
     return deduplicate_events
 
 
-def _handle_error(error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]) -> None:
-    """Turn known errors into kind ephemeral replies; log the rest without user content."""
+def _handle_error(
+    error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any], response: BoltResponse | None
+) -> None:
+    """Turn known errors into kind ephemeral replies; log the rest without user content.
+
+    `response` is Bolt's HTTP 500 for a listener that failed before acking (None once acked).
+    """
     if isinstance(error, UserFacingError):
-        _tell(respond, escape(str(error)))  # error messages may quote what someone typed
+        _tell(respond, escape(str(error)), body, response)  # error messages may quote what someone typed
         return
     if isinstance(error, OperationalError):
         logger.error("database unavailable while handling %s", _request_kind(body))
-        _tell(respond, DATABASE_DOWN)
+        _tell(respond, DATABASE_DOWN, body, response)
         return
     # The traceback shows code, not values; the exception's message might quote what a person typed.
     frames = "".join(traceback.format_tb(error.__traceback__))
     logger.error("unexpected %s while handling %s\n%s", type(error).__name__, _request_kind(body), frames)
-    _tell(respond, APOLOGY)
+    _tell(respond, APOLOGY, body, response)
 
 
-def _tell(respond: Any, text: str) -> None:
+def _tell(respond: Any, text: str, body: dict[str, Any], response: BoltResponse | None) -> None:
+    if response is not None and body.get("command"):
+        # A slash command that failed before its ack: say it in the ack, which Slack shows at once,
+        # instead of Bolt's 500 ("/pulse failed with the error dispatch_failed") plus a second message.
+        response.status = 200
+        response.body = json.dumps({"response_type": "ephemeral", "text": text})
+        response.headers["content-type"] = ["application/json;charset=utf-8"]
+        return
     if respond is None or getattr(respond, "response_url", None) is None:
         return
     try:

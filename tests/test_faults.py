@@ -1,0 +1,120 @@
+"""Faults (part of #8): random 429s and 500s from Slack during a fan-out, and a database outage under traffic.
+
+The long versions with figures are benchmarks/fanout_faults.py and benchmarks/db_outage.py; these are
+the short ones CI runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.app import DATABASE_DOWN
+from bot.clock import ManualClock
+from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.outbox import OutboxDispatcher, enqueue
+from bot.settings import Settings
+from bot.slack_client import build_web_client
+from tests import fault_postgres
+from tests.fake_slack import FakeSlack
+from tests.test_outbox import START, FakeTime
+
+FAULTY = ("chat.postMessage", "conversations.open")
+
+
+def test_injected_failures_are_random_but_repeatable(slack: FakeSlack) -> None:
+    client = WebClient(token="xoxb-test-token", base_url=slack.url, retry_handlers=[])
+    slack.add_user("U0ANA")
+
+    def statuses(seed: int) -> list[int]:
+        slack.inject_failures("conversations.open", rate_429=0.2, rate_500=0.2, seed=seed)
+        seen = []
+        for _ in range(60):
+            try:
+                client.conversations_open(users="U0ANA")
+                seen.append(200)
+            except SlackApiError as error:
+                seen.append(error.response.status_code)
+                if error.response.status_code == 429:
+                    assert error.response.headers["Retry-After"] == "1"
+        return seen
+
+    first = statuses(seed=3)
+    assert statuses(seed=3) == first
+    assert {200, 429, 500} == set(first)
+    assert slack.injected() == {
+        ("conversations.open", 429): 2 * first.count(429),
+        ("conversations.open", 500): 2 * first.count(500),
+    }
+    slack.inject_failures("conversations.open")  # both rates 0: off again
+    client.conversations_open(users="U0ANA")
+    with pytest.raises(ValueError):
+        slack.inject_failures("chat.postMessage", rate_429=0.7, rate_500=0.7)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
+    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings, seed: int
+) -> None:
+    people = 60
+    with session_factory.begin() as session:
+        for n in range(people):
+            user_id = f"U{n:04d}"
+            slack.add_user(user_id)
+            person = Person(workspace_id=workspace.id, slack_user_id=user_id, name=f"Person {n}")
+            session.add(person)
+            session.flush()
+            enqueue(session, workspace.id, f"fault:{n}", {"text": f"hello {n}"}, person_id=person.id, now=START)
+    for offset, method in enumerate(FAULTY):
+        # Far above the benchmark's 2% / 1%, so each row meets failures and retries several times.
+        slack.inject_failures(method, rate_429=0.15, rate_500=0.15, seed=seed * 10 + offset)
+    clock, fake_time = ManualClock(START), FakeTime()
+    dispatcher = OutboxDispatcher(
+        session_factory,
+        build_web_client(settings, for_outbox=True),
+        clock,
+        rate_per_minute=100_000,
+        burst=1000,
+        max_attempts=30,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+    )
+    for _ in range(200):
+        dispatcher.run_once(time_budget=30)
+        with session_factory() as session:
+            left = session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state != OutboxState.SENT.value)
+            )
+        if not left:
+            break
+        clock.advance(60)  # rows put back after a 429 or 500 are due again within a minute
+        fake_time.sleep(60)
+    injected = slack.injected()
+    assert all(injected.get((method, status), 0) > 0 for method in FAULTY for status in (429, 500))
+    assert left == 0
+    # Exactly one DM per person, although some of their posts were refused along the way.
+    assert [len(slack.messages(f"U{n:04d}")) for n in range(people)] == [1] * people
+    with session_factory() as session:
+        opened = session.scalar(select(func.count()).select_from(Person).where(Person.dm_channel_id.is_not(None)))
+    assert opened == people
+
+
+@pytest.mark.skipif(not fault_postgres.available(), reason="needs PostgreSQL's pg_ctl and initdb")
+def test_a_database_outage_gets_kind_answers_503_health_and_recovers_without_a_restart() -> None:
+    from benchmarks.db_outage import run_outage
+
+    figures = run_outage(outage=3.0, before=1.5, after=3.0, clients=2)
+    during, after = figures.during(), figures.after()
+    assert during, "no request was sent while the database was down"
+    # Every Slack request got HTTP 200 within Slack's 3 s, and the person was told to try again.
+    assert {s.status for s in during} == {200}
+    assert all(DATABASE_DOWN in figures.texts(s) for s in during)
+    assert set(figures.healthz_during()) == {503}
+    # The same app, never restarted, is healthy and serving again once the database is back.
+    assert figures.healthz_after().get(200, 0) > 0
+    assert figures.first_success_after_restart() is not None
+    final = [s for s in after if s.at >= figures.ended_at - 1.5]
+    assert final and all(figures.outcome(s) == "succeeded" for s in final)
