@@ -197,6 +197,14 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
     if command == "inject_failures":
         fake.inject_failures(args["method"], rate_429=args["rate_429"], rate_500=args["rate_500"], seed=args["seed"])
         return None
+    if command == "posts_per_outbox_id":
+        # Every accepted chat.postMessage carries its outbox row id in message metadata.
+        posts: Counter[str] = Counter()
+        for call in fake.calls:
+            if call.method == "chat.postMessage" and call.status == 200:
+                metadata = call.body.get("metadata") or {}
+                posts[str((metadata.get("event_payload") or {}).get("outbox_id"))] += 1
+        return dict(posts)
     if command == "injected":
         return {f"{method} {status}": n for (method, status), n in fake.injected().items()}
     if command == "set_rate_limit":
@@ -264,6 +272,10 @@ class FakeSlackProcess:
 
     def inject_failures(self, method: str, *, rate_429: float, rate_500: float, seed: int | None) -> None:
         self._call("inject_failures", method=method, rate_429=rate_429, rate_500=rate_500, seed=seed)
+
+    def posts_per_outbox_id(self) -> dict[str, int]:
+        """Accepted chat.postMessage calls per outbox row id (from the message metadata)."""
+        return self._call("posts_per_outbox_id")  # type: ignore[no-any-return]
 
     def injected(self) -> dict[str, int]:
         """Random failures injected so far, keyed "method status"."""

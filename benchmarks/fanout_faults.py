@@ -38,10 +38,14 @@ def run(args: argparse.Namespace) -> int:
 
     people, rate = args.people, args.rate
     ideal = people / rate * 60.0
-    timeout = args.timeout or max(600.0, 20 * ideal)
+    # Every injected 429 makes a dispatcher wait Retry-After (1 s): 2% of 2 calls per DM is 0.04 s a DM,
+    # which dwarfs the ideal at high rates (400 s for 10,000 people at any rate, with one dispatcher).
+    expected_waits = args.rate_429 * len(RATE_LIMITED) * people / args.dispatchers
+    timeout = args.timeout or max(600.0, 3 * (ideal + expected_waits))
     print(
         f"\n-- fan-out with faults: {people:,} people, {rate:,}/min, {args.rate_429:.1%} 429 + {args.rate_500:.1%} 500 "
-        f"injected on {' and '.join(RATE_LIMITED)} (seed {args.seed}), {args.database}; ideal {ideal:.1f} s",
+        f"injected on {' and '.join(RATE_LIMITED)} (seed {args.seed}), {args.dispatchers} dispatcher(s), "
+        f"{args.database}; ideal {ideal:.1f} s, about {expected_waits:.0f} s of Retry-After waits expected",
         flush=True,
     )
     secret_key = new_secret_key()
@@ -119,7 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-429", type=float, default=0.02, help="share of calls answered 429 (default 0.02)")
     parser.add_argument("--rate-500", type=float, default=0.01, help="share of calls answered 500 (default 0.01)")
     parser.add_argument("--seed", type=int, default=8, help="seed of the injected failures (default 8)")
-    parser.add_argument("--timeout", type=float, help="give up after this many seconds (default max(600, 20 x ideal))")
+    parser.add_argument(
+        "--timeout", type=float, help="give up after this many seconds (default 3 x (ideal + expected waits))"
+    )
     args = parser.parse_args(argv)
     if min(args.people, args.rate, args.burst, args.dispatchers) < 1:
         parser.error("--people, --rate, --burst and --dispatchers must be at least 1")
