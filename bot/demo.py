@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import demo_onboarding, demo_suggestions
+from bot import demo_kudos, demo_onboarding, demo_suggestions
 from bot.app import AppContext
 from bot.blockkit import problems
 from bot.clock import ManualClock
@@ -313,6 +313,7 @@ class Simulation:
         self.answer_delivered_pulses()
         demo_onboarding.simulate(self)
         demo_suggestions.simulate(self)
+        demo_kudos.simulate(self)
         for name in ("pulse.remind", "pulse.close", "digest.weekly", "outbox.dispatch"):
             run_job(self.jobs[name], self.factory, self.clock)
 

@@ -72,7 +72,7 @@ def simulate(sim: Any) -> None:
         if hr is not None and now.weekday() == 0 and now.hour == 12 and now.day <= 7:
             suggestions.you_said_we_did(session, workspace, hr, WINS_CHANNEL, settings=sim.config, now=now)
     job = sim.jobs.get("suggestions.tend")
-    if job is not None:
+    if job is not None and now.hour == 12:  # nudges count working days: once a simulated day is enough
         run_job(job, sim.factory, sim.clock)
 
 

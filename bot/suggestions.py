@@ -30,14 +30,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from random import Random, SystemRandom
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.audit import record
 from bot.crypto import SecretBox
 from bot.errors import UserFacingError
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import enqueue
 from bot.people import is_hr
 from bot.settings import Settings
@@ -183,10 +183,22 @@ def _owners_to_notify(
     channel = channel_for(session, workspace, settings)
     if channel:
         return channel, []
-    people = session.scalars(
-        select(Person).where(Person.workspace_id == workspace.id, Person.active.is_(True), Person.is_bot.is_(False))
+    # Only HR and the listed owners can own anything: look at them, not at everyone in the company.
+    listed = {user for _, user in owners_of(get_setting(session, workspace, "suggestion-owners", settings))}
+    hr = select(RoleGrant.person_id).where(RoleGrant.workspace_id == workspace.id, RoleGrant.role == Role.HR)
+    candidates = session.scalars(
+        select(Person).where(
+            Person.workspace_id == workspace.id,
+            Person.active.is_(True),
+            Person.is_bot.is_(False),
+            or_(
+                Person.id.in_(hr),
+                Person.slack_user_id.in_(listed | set(settings.admin_slack_ids)),
+                func.lower(Person.email).in_(set(settings.admin_emails)),
+            ),
+        )
     ).all()
-    return None, [p for p in people if p.slack_user_id and is_owner(session, workspace, p, settings, category)]
+    return None, [p for p in candidates if p.slack_user_id and is_owner(session, workspace, p, settings, category)]
 
 
 def _to_owners(
