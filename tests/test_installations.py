@@ -1,5 +1,5 @@
 """Multi-workspace install: Slack's OAuth flow through the real app, then two workspaces side by side
-that never see each other's people, answers, digests or App Home."""
+that never see each other's people, answers, digests, App Home, suggestions or kudos."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from bot.app import NOT_INSTALLED, create_app
 from bot.clock import ManualClock
 from bot.installations import TokenSource
 from bot.jobs import build_jobs
-from bot.models import Workspace
+from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
 from bot.scheduler import run_job
 from bot.settings import Settings, load_settings
 from bot.slack_client import build_web_client
 from bot.web import create_web_app
+from handlers import suggest_views
 from tests.conftest import SIGNING_SECRET, make_env
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackRequests
@@ -176,3 +177,41 @@ def test_two_workspaces_never_see_each_other(two_workspaces: Installed) -> None:
     [home] = slack.wait_for("views.publish", count=1)
     assert "Bmarcus" in str(home["view"]["blocks"]) and "Amarcus" not in str(home["view"]["blocks"])
     assert [c.token for c in slack.calls if c.method == "views.publish"] == [TOKENS[SECOND]]
+
+
+def test_suggestions_and_kudos_stay_in_their_workspace(two_workspaces: Installed) -> None:
+    installed, slack = two_workspaces, two_workspaces.slack
+    with installed.session_factory.begin() as session:
+        for person in session.scalars(select(Person).where(Person.slack_user_id.in_(["U0ADANA", "U0BDANA"]))):
+            session.add(
+                RoleGrant(workspace_id=person.workspace_id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
+            )
+    first, second = installed.requests(FIRST), installed.requests(SECOND)
+
+    values = {
+        suggest_views.TEXT_BLOCK: {suggest_views.TEXT_INPUT: {"type": "plain_text_input", "value": "Quiet Fridays"}},
+        suggest_views.CATEGORY_BLOCK: {
+            suggest_views.CATEGORY_INPUT: {"type": "static_select", "selected_option": {"value": "culture"}}
+        },
+    }
+    submitted = first.view_submission(suggest_views.SUGGEST_VIEW, values, user_id="U0AP1").get_json()
+    assert submitted["response_action"] == "update"
+    first_queue = first.command("/suggest", "queue", user_id="U0ADANA").get_json()["text"]
+    second_queue = second.command("/suggest", "queue", user_id="U0BDANA").get_json()["text"]
+    assert "Quiet Fridays" in first_queue
+    assert "Quiet Fridays" not in second_queue and "queue is empty" in second_queue
+
+    given = first.command("/kudos", "<@U0AP2> for the release", user_id="U0AP1").get_json()["text"]
+    assert "Thank you for noticing" in given
+    across = second.command("/kudos", "<@U0AP2> for the release", user_id="U0BP1").get_json()["text"]
+    assert "I don't know <@U0AP2>" in across
+    assert "received 0" in second.command("/kudos", "stats", user_id="U0BP2").get_json()["text"]
+    assert "received 1" in first.command("/kudos", "stats", user_id="U0AP2").get_json()["text"]
+
+    run_job(
+        {job.name: job for job in build_jobs(installed.settings, installed.session_factory)}["outbox.dispatch"],
+        installed.session_factory,
+        ManualClock(MONDAY),
+    )
+    kudos_dm = [c for c in slack.calls if c.method == "chat.postMessage" and c.body["channel"] == "D0AP2"]
+    assert len(kudos_dm) == 1 and kudos_dm[0].token == TOKENS[FIRST]
