@@ -127,6 +127,13 @@ def _names(people: list[Person]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def too_many(count: int) -> str:
+    return (
+        f"That's {count} people! I can carry kudos to up to {MAX_RECIPIENTS} at once, so each name still means "
+        "something. For a whole team, thank the few who made the difference, or say thanks in the team's channel."
+    )
+
+
 def check_recipients(giver: Person, recipients: list[Person]) -> None:
     if not recipients:
         raise KudosRefused(
@@ -134,11 +141,7 @@ def check_recipients(giver: Person, recipients: list[Person]) -> None:
             "`/kudos @ana for untangling the release on Friday`."
         )
     if len(recipients) > MAX_RECIPIENTS:
-        raise KudosRefused(
-            f"That's {len(recipients)} people! I can carry kudos to up to {MAX_RECIPIENTS} at once, so each name "
-            "still means something. For a whole team, thank the few who made the difference, or say thanks "
-            "in the team's channel."
-        )
+        raise KudosRefused(too_many(len(recipients)))
     if any(r.id == giver.id for r in recipients):
         raise KudosRefused(
             "Kudos are for thanking someone else, so I can't send one to you. If you're proud of something, "
@@ -262,7 +265,8 @@ def _existing(session: Session, workspace: Workspace, submit_key: str) -> Kudos 
 
 
 def _check_limits(session: Session, giver: Person, recipients: list[Person], current: Rules, now: datetime) -> None:
-    if given_today(session, giver, now) >= current.per_day:
+    given = given_today(session, giver, now)
+    if given >= current.per_day:
         raise KudosRefused(
             f"You've given {_plural(current.per_day, 'kudos')} today, which is the daily limit, so that each one "
             "keeps its weight. You can give more from midnight your time. Thank you for noticing so much good work!"
@@ -278,6 +282,7 @@ def _check_limits(session: Session, giver: Person, recipients: list[Person], cur
                     if len(recipients) == 1
                     else f"Leave {first_name(recipient)} out this time and try again."
                 )
+                + f" You can give {_plural(current.per_day - given, 'more kudos')} today."
             )
 
 

@@ -117,6 +117,8 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             f"I couldn't tell who `@{escape(typed.unlinked[0][:40])}` is. Pick them from the list Slack shows while "
             "you type @, so their name turns into a link, then send it again."
         )
+    if len(typed.user_ids) > service.MAX_RECIPIENTS:
+        return service.too_many(len(typed.user_ids))
     recipients, unknown = _people(session, workspace, typed.user_ids)
     if unknown:
         return (

@@ -139,7 +139,7 @@ REFUSALS: list[tuple[str, str, str]] = [
     ("only mentions", "<@U0BEN> <@U0CHEN>", "Tell them what for"),
     ("too long", "<@U0BEN> " + "thanks " * 200, "kudos can be up to 1,000"),
     ("unknown value", "<@U0BEN> for the help #temwork", "Did you mean `#teamwork`?"),
-    ("fifty people", " ".join(f"<@U0P{i:03d}>" for i in range(50)) + " for the offsite", "I don't know"),
+    ("fifty people", " ".join(f"<@U0P{i:03d}>" for i in range(50)) + " for the offsite", "That's 50 people!"),
 ]
 
 
@@ -176,6 +176,7 @@ def test_the_same_pair_is_capped_per_week_both_ways_together(kudos: Harness) -> 
     give(kudos, "<@U0BEN> for three")
     refusal = give(kudos, "<@U0BEN> for four")
     assert "You and Ben have exchanged 3 kudos in the last 7 days" in refusal
+    assert "You can give 3 more kudos today." in refusal
     assert "Leave Ben out" in give(kudos, "<@U0CHEN> <@U0BEN> for five")
     assert len(stored(kudos)) == 3
     kudos.clock.advance(timedelta(days=7, minutes=1))

@@ -274,3 +274,47 @@ def test_the_digest_shows_progress_and_only_shared_checkins(
         assert "Noor shared their day-7 check-in: 2/5 — “need a laptop”" in text
         assert "secret" not in text and "1/5" not in text
         assert onboarding.digest_section(session, session.get(Person, org["ana"]), NOW, NOW + timedelta(days=1)) is None
+
+
+def test_cohort_figures_show_an_average_only_from_five_people(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    with session_factory.begin() as session:
+        hires = [session.get(Person, org["noor"])] + [
+            add(
+                session,
+                workspace,
+                f"U0NEW{i}",
+                f"New Hire {i}",
+                team_id=org["team"],
+                manager_id=org["marcus"],
+                timezone="Europe/Lisbon",
+                start_date=date(2026, 11, 23),
+            )
+            for i in range(4)
+        ]
+        run(session, NOW)
+        for score, hire in zip([1, 2, 4, 5], hires[:4], strict=True):
+            assert hire is not None
+            journey = onboarding.journey_of(session, hire)
+            day1 = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
+            onboarding.record_checkin(session, day1.id, hire, score=score, comment=None, consent=False, now=NOW)
+        (row,) = onboarding.cohort_figures(session, workspace.id)
+        assert (row.cohort, row.team, row.people, row.answers, row.average) == (
+            date(2026, 11, 1),
+            "Platform",
+            4,
+            4,
+            None,
+        )
+
+        fifth = hires[4]
+        assert fifth is not None
+        journey = onboarding.journey_of(session, fifth)
+        day1 = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
+        onboarding.record_checkin(session, day1.id, fifth, score=3, comment=None, consent=False, now=NOW)
+        (row,) = onboarding.cohort_figures(session, workspace.id)
+        assert (row.people, row.answers, row.average) == (5, 5, 3.0)
+        # The anonymous table holds no person, journey or time: only cohort, team, day and score.
+        columns = set(OnboardingCheckinScore.__table__.columns.keys())
+        assert columns == {"id", "workspace_id", "cohort", "team_id", "day", "score"}

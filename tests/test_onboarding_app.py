@@ -475,3 +475,15 @@ def test_cli_import_and_export(
     with bot.session_factory() as session:
         actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
         assert actions.count("onboarding.import") == 2 and actions.count("onboarding.export") == 1
+
+
+def test_a_new_manager_mid_journey_gets_the_manager_reminders(bot: Bot) -> None:
+    deliver_day0(bot)
+    assert sum("Your onboarding task for" in m["text"] for m in bot.dm("U0MARCUS")) == 1
+    with bot.session_factory.begin() as session:
+        bot.person(session, "U0NOOR").manager_id = bot.person(session, "U0SOFIA").id
+    for _ in range(2 * 24 // 6):
+        bot.tick(6)
+    assert not any(m["text"].startswith("Reminder") for m in bot.dm("U0MARCUS"))
+    reminders = [m for m in bot.dm("U0SOFIA") if m["text"].startswith("Reminder")]
+    assert len(reminders) == 1 and "Introduce Noor Haddad to the team" in str(reminders[0])
