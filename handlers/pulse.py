@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context
-from bot.models import Workspace
+from bot.models import Person, Workspace
 from bot.people import is_hr
 from bot.pulse_jobs import cancel_pending, open_pulse_now, reminder_key
 from handlers.common import ephemeral, escape, request_identity
@@ -191,7 +191,8 @@ def _record_and_update(
             raise RoundNotFound()
         round_id, question_id, value = parsed
         with empathy.session_factory.begin() as session:
-            workspace, _ = request_identity(session, context)
+            workspace, clicker = request_identity(session, context)
+            _refuse_someone_elses_message(body, clicker)
             progress = record_answer(
                 session,
                 workspace,
@@ -209,6 +210,17 @@ def _record_and_update(
             _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
         respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+
+
+def _refuse_someone_elses_message(body: dict[str, Any], clicker: Person | None) -> None:
+    """A click arrives from the message it was made on: a pulse DM belongs to one person, so a click on
+    it by anyone else (a forwarded or replayed payload) must not answer, nor re-render their message."""
+    channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+    if clicker is not None and clicker.dm_channel_id and channel and channel != clicker.dm_channel_id:
+        raise PulseError(
+            "That pulse message was sent to someone else, so your click didn't count. Your own pulse is in "
+            "our DMs; `/pulse` shows it."
+        )
 
 
 def _update_message(

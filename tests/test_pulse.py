@@ -62,7 +62,7 @@ class Pulse:
     def dm(self, user_id: str) -> list[dict[str, Any]]:
         return self.slack.messages("D" + user_id[1:])
 
-    def click(self, user_id: str, element: dict[str, Any], message: dict[str, Any]) -> None:
+    def click(self, user_id: str, element: dict[str, Any], message: dict[str, Any], channel: str | None = None) -> None:
         action = {"type": element["type"], "action_id": element["action_id"], "block_id": "a"}
         if element["type"] == "static_select":
             action["selected_option"] = element["options"][0]
@@ -72,8 +72,8 @@ class Pulse:
             "type": "block_actions",
             "user": {"id": user_id, "team_id": TEAM_ID},
             "trigger_id": "1.trigger",
-            "container": {"type": "message", "channel_id": "D" + user_id[1:], "message_ts": message["ts"]},
-            "channel": {"id": "D" + user_id[1:]},
+            "container": {"type": "message", "channel_id": channel or "D" + user_id[1:], "message_ts": message["ts"]},
+            "channel": {"id": channel or "D" + user_id[1:]},
             "response_url": self.requests.response_url(),
             "actions": [action],
         }
@@ -354,6 +354,11 @@ def test_clicks_that_cannot_count_get_a_kind_reply_and_change_nothing(pulse: Pul
         pulse.click(user_id, element, message)
         assert words in wait_for_reply(pulse, n)
     assert answers(pulse) == []
+    # Chen clicks Ana's button on Ana's message (a forwarded or replayed payload): refused, nothing re-rendered.
+    pulse.click("U0CHEN", button, message, channel="D0ANA")
+    assert "sent to someone else" in wait_for_reply(pulse, len(cases) + 1)
+    assert answers(pulse) == []
+    cases.append(("U0CHEN", button, "sent to someone else"))
 
     with session_factory.begin() as session:
         session.scalar(select(Person).where(Person.slack_user_id == "U0CHEN")).active = False
