@@ -1,8 +1,15 @@
-"""Answer latency: how fast the real app acks pulse answer clicks under concurrent load.
+"""Answer latency: how fast the real app acks pulse answer clicks (and, with --mix, kudos and App
+Home opens) under concurrent load.
 
     .venv/bin/python -m benchmarks.answer_latency                  # 60 s on SQLite, then 60 s on PostgreSQL
     .venv/bin/python -m benchmarks.answer_latency --seconds 20 --database sqlite
     .venv/bin/python -m benchmarks.answer_latency --server gunicorn   # production-like: gthread 2 x 8
+    .venv/bin/python -m benchmarks.answer_latency --clients 64 --seconds 120 --mix 70:15:15 --server gunicorn
+
+`--mix A:K:H` weighs the requests: A pulse answer clicks, K `/kudos @someone for …` slash commands
+(acked with the ephemeral reply after the kudos is stored), H `app_home_opened` events. Every kudos
+the app said it accepted must be in the database exactly once, and every clicked (person, question)
+must have exactly one answer row: nothing lost, nothing doubled.
 
 What runs: a round is opened for `--people` people (default 200) and their DMs are delivered
 through the real outbox to the fake Slack API (its own process). The real Flask + Bolt app
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import logging
 import multiprocessing
 import os
@@ -203,6 +211,7 @@ def _healthy(port: int) -> bool:
 class _Response:
     status_code: int | str
     seconds: float
+    body: bytes = b""
 
 
 class HttpClient:
@@ -217,16 +226,17 @@ class HttpClient:
     def post(self, path: str, data: bytes, headers: dict[str, str]) -> _Response:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         started = time.perf_counter()
+        body = b""
         try:
             connection.request("POST", path, body=data, headers=headers)
             response = connection.getresponse()
-            response.read()
+            body = response.read()
             status: int | str = response.status
         except OSError as error:
             status = type(error).__name__
         finally:
             connection.close()
-        return _Response(status, time.perf_counter() - started)
+        return _Response(status, time.perf_counter() - started, body)
 
 
 @dataclass
@@ -279,35 +289,79 @@ def click_targets(messages: dict[str, dict[str, Any] | None]) -> list[Target]:
 @dataclass
 class ClientResults:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter[int | str] = field(default_factory=Counter)
     clicked: set[tuple[str, str]] = field(default_factory=set)
+    kudos_accepted: int = 0
+    kudos_refused: Counter[str] = field(default_factory=Counter)
+    homes: int = 0
+
+
+KINDS = ("answer", "kudos", "home")
+
+
+def _answer(requests: SlackRequests, rng: random.Random, targets: list[Target], out: ClientResults) -> _Response:
+    target = rng.choice(targets)
+    question_id = rng.choice(list(target.questions))
+    action = dict(rng.choice(target.questions[question_id]))
+    action["action_ts"] = f"{time.time():.6f}"
+    payload = {
+        "type": "block_actions",
+        "user": {"id": target.user_id, "team_id": TEAM_ID},
+        "trigger_id": f"{uuid.uuid4().int % 10**12}.trigger",
+        "container": {"type": "message", "channel_id": target.channel, "message_ts": target.ts},
+        "channel": {"id": target.channel},
+        "response_url": requests.response_url(),
+        "actions": [action],
+    }
+    response: _Response = requests.interaction(payload)  # type: ignore[assignment]
+    if response.status_code == 200:
+        out.clicked.add((target.user_id, question_id))
+    return response
+
+
+def _kudos(requests: SlackRequests, rng: random.Random, targets: list[Target], out: ClientResults) -> _Response:
+    giver, recipient = rng.sample(targets, 2)
+    text = f"<@{recipient.user_id}> for the help with run {uuid.uuid4().hex[:12]}"
+    response: _Response = requests.command("/kudos", text, user_id=giver.user_id)  # type: ignore[assignment]
+    if response.status_code == 200:
+        reply = json.loads(response.body or b"{}").get("text", "")
+        if "Thank you for noticing" in reply:
+            out.kudos_accepted += 1
+        else:
+            out.kudos_refused[reply[:60]] += 1
+    return response
+
+
+def _home(requests: SlackRequests, rng: random.Random, targets: list[Target], out: ClientResults) -> _Response:
+    response: _Response = requests.app_home_opened(rng.choice(targets).user_id)  # type: ignore[assignment]
+    if response.status_code == 200:
+        out.homes += 1
+    return response
+
+
+SENDERS = {"answer": _answer, "kudos": _kudos, "home": _home}
 
 
 def _client(
-    index: int, port: int, response_base: str, targets: list[Target], deadline: float, out: ClientResults
+    index: int,
+    port: int,
+    response_base: str,
+    targets: list[Target],
+    deadline: float,
+    out: ClientResults,
+    weights: tuple[int, int, int] = (1, 0, 0),
 ) -> None:
     rng = random.Random(index)
     requests = SlackRequests(HttpClient(port), SIGNING_SECRET, team_id=TEAM_ID, response_base=response_base)  # type: ignore[arg-type]
     for _ in range(MAX_REQUESTS_PER_CLIENT):
         if time.monotonic() >= deadline:
             break
-        target = rng.choice(targets)
-        question_id = rng.choice(list(target.questions))
-        action = dict(rng.choice(target.questions[question_id]))
-        action["action_ts"] = f"{time.time():.6f}"
-        payload = {
-            "type": "block_actions",
-            "user": {"id": target.user_id, "team_id": TEAM_ID},
-            "trigger_id": f"{uuid.uuid4().int % 10**12}.trigger",
-            "container": {"type": "message", "channel_id": target.channel, "message_ts": target.ts},
-            "channel": {"id": target.channel},
-            "response_url": requests.response_url(),
-            "actions": [action],
-        }
-        response = requests.interaction(payload)
-        out.latencies.append(response.seconds)  # type: ignore[attr-defined]
+        kind = rng.choices(KINDS, weights=weights)[0]
+        response = SENDERS[kind](requests, rng, targets, out)
+        out.latencies.append(response.seconds)
+        out.by_kind.setdefault(kind, []).append(response.seconds)
         out.statuses[response.status_code] += 1
-        out.clicked.add((target.user_id, question_id))
 
 
 # -- one run ----------------------------------------------------------------------------------------------
@@ -335,7 +389,7 @@ def _drain(fake: FakeSlackProcess) -> tuple[float, int]:
     watch = Stopwatch()
     last, stable_since = -1, time.monotonic()
     while watch.seconds < DRAIN_TIMEOUT:
-        seen = fake.count("chat.update") + fake.count("response_url.")
+        seen = fake.count("chat.update") + fake.count("response_url.") + fake.count("views.publish")
         if seen != last:
             last, stable_since = seen, time.monotonic()
         elif time.monotonic() - stable_since >= 2.0:
@@ -349,6 +403,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     from bot.database import make_engine, make_session_factory
     from bot.models import Workspace
     from bot.pulse_jobs import open_pulse_now
+    from bot.recognition_models import Kudos
     from bot.settings import load_settings
     from surveys.bank import QuestionBank
     from surveys.models import PulseAnswer, PulseParticipant, PulseUnit
@@ -362,7 +417,10 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         engine = make_engine(db_url)
         try:
             session_factory = make_session_factory(engine)
-            env = settings_env(fake.url, db_url, secret_key)
+            # Generous kudos limits, so the load exercises the write path rather than the refusals.
+            env = settings_env(
+                fake.url, db_url, secret_key, EMPATHY_KUDOS_PER_DAY="100", EMPATHY_KUDOS_PAIR_PER_WEEK="100"
+            )
             settings = load_settings(env)
             ids = seed_people(session_factory, args.people)
             fake.add_users(ids)
@@ -389,7 +447,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 threads = [
                     threading.Thread(
                         target=_client,
-                        args=(n, server.port, fake.url, targets, deadline, results[n]),
+                        args=(n, server.port, fake.url, targets, deadline, results[n], args.mix),
                         name=f"client-{n}",
                     )
                     for n in range(args.clients)
@@ -428,6 +486,13 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                         select(PulseUnit.questions).join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
                     )
                 )
+                kudos_rows = session.scalar(select(func.count()).select_from(Kudos)) or 0
+                answer_slots = (
+                    session.scalar(
+                        select(func.count(func.distinct(PulseAnswer.slot))).where(PulseAnswer.slot.is_not(None))
+                    )
+                    or 0
+                )
                 responded = (
                     session.scalar(
                         select(func.count()).select_from(PulseParticipant).where(PulseParticipant.responded.is_(True))
@@ -441,9 +506,15 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     latencies = sorted(x for r in results for x in r.latencies)
     statuses: Counter[int | str] = Counter()
     clicked: set[tuple[str, str]] = set()
+    refused: Counter[str] = Counter()
     for r in results:
         statuses.update(r.statuses)
         clicked |= r.clicked
+        refused.update(r.kudos_refused)
+    accepted = sum(r.kudos_accepted for r in results)
+    homes = sum(r.homes for r in results)
+    publishes = stats["by_method"].get("views.publish", {})
+    by_kind = {kind: sorted(x for r in results for x in r.by_kind.get(kind, [])) for kind in KINDS}
     requests_sent = len(latencies)
     errors = requests_sent - statuses.get(200, 0)
     replies: dict[str, int] = stats["replies"]
@@ -461,6 +532,15 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         ("ack latency p90", f"{percentile(latencies, 0.90) * 1000:.1f} ms"),
         ("ack latency p99", f"{percentile(latencies, 0.99) * 1000:.1f} ms"),
         ("ack latency max", f"{(latencies[-1] if latencies else float('nan')) * 1000:.1f} ms"),
+        *(
+            (
+                f"  {kind}s: n, p50 / p99 / max",
+                f"{len(found):,}, {percentile(found, 0.5) * 1000:.0f} / {percentile(found, 0.99) * 1000:.0f} / "
+                f"{found[-1] * 1000:.0f} ms",
+            )
+            for kind, found in by_kind.items()
+            if found and args.mix != (1, 0, 0)
+        ),
         (
             "CPU during load",
             f"{', '.join(cpu)} (of {load_seconds * (os.cpu_count() or 1):.0f} s on {os.cpu_count()} CPUs)",
@@ -483,6 +563,13 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         ("rows <= people x questions", "yes" if answers <= capacity else "NO"),
         ("(round, slot) with > 1 row", f"{duplicate_slots} (must be 0)"),
         ("participants marked responded", f"{responded} of {args.people}"),
+        ("answer slots vs (person, question) acked", f"{answer_slots:,} vs {len(clicked):,} (must be equal)"),
+        ("kudos accepted / rows", f"{accepted:,} / {kudos_rows:,} (must be equal)"),
+        (
+            "kudos refused",
+            f"{sum(refused.values())}" + "".join(f"\n{'':30}{n:>6} x {t!r}" for t, n in refused.most_common(4)),
+        ),
+        ("Home opens acked / views.publish", f"{homes:,} / {sum(publishes.values()):,} ({publishes or 'none'})"),
         (
             "server log warnings/errors",
             f"{sum(logs.values())}"
@@ -490,7 +577,14 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         ),
     ]
     print_table(f"answer latency ({kind}, {args.server})", rows)
-    ok = duplicate_slots == 0 and answers <= capacity and errors == 0
+    ok = (
+        duplicate_slots == 0
+        and answers <= capacity
+        and errors == 0
+        and answer_slots == len(clicked)
+        and accepted == kudos_rows
+        and sum(publishes.values()) == homes
+    )
     print(f"  RESULT: {'OK' if ok else 'FAILED'}", flush=True)
     return ok
 
@@ -502,7 +596,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=200, help="people in the round (default 200)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--server", choices=("werkzeug", "gunicorn"), default="werkzeug")
+    parser.add_argument(
+        "--mix", default="1:0:0", help="weights of answer clicks : /kudos commands : App Home opens (default 1:0:0)"
+    )
     args = parser.parse_args(argv)
+    try:
+        weights = tuple(int(part) for part in args.mix.split(":"))
+    except ValueError:
+        weights = ()
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
+        parser.error("--mix must be three non-negative whole numbers like 70:15:15")
+    args.mix = weights
     if not 0 < args.seconds <= 3600:
         parser.error("--seconds must be in (0, 3600]")
     if not 1 <= args.clients <= 512:

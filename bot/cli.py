@@ -553,15 +553,7 @@ def cmd_onboarding_export(args: argparse.Namespace) -> int:
     with factory.begin() as session:
         workspace = _workspace(settings, session)
         text = export_templates(session, workspace.id, actor_id=None, via="cli", now=SystemClock().now())
-    if args.file is None:
-        print(text, end="")
-        return 0
-    try:
-        args.file.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise CommandError(f"cannot write {args.file}: {error.strerror or error}") from None
-    print(f"Wrote the onboarding templates to {args.file}.")
-    return 0
+    return _print_or_write(text, args.file, "the onboarding templates")
 
 
 def cmd_kudos_values_import(args: argparse.Namespace) -> int:
@@ -589,14 +581,18 @@ def cmd_kudos_values_export(args: argparse.Namespace) -> int:
     _engine, factory = _database(settings)
     with factory() as session:
         text = as_yaml(current(session, _workspace(settings, session).id))
-    if args.file is None:
+    return _print_or_write(text, args.file, "the company values")
+
+
+def _print_or_write(text: str, file: Path | None, what: str) -> int:
+    if file is None:
         print(text, end="")
         return 0
     try:
-        args.file.write_text(text, encoding="utf-8")
+        file.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise CommandError(f"cannot write {args.file}: {error.strerror or error}") from None
-    print(f"Wrote the company values to {args.file}.")
+        raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
+    print(f"Wrote {what} to {file}.")
     return 0
 
 

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from slack_bolt import App
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
-from bot.clock import ManualClock
-from bot.jobs import build_jobs
-from bot.models import AuditEntry, OutboxMessage, Person, Role, RoleGrant, RoleSource, Workspace
-from bot.outbox import OutboxDispatcher
-from bot.scheduler import run_job
-from bot.settings import Settings, load_settings
-from bot.slack_client import build_web_client
+from bot.models import AuditEntry, OutboxMessage, Person
 from bot.suggestion_models import Suggestion, SuggestionMessage
-from bot.web import create_web_app
 from handlers import suggest_views as views
-from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
+from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
-from tests.slack_requests import SlackRequests
+from tests.harness import Harness, make_harness
 
 MONDAY = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 CHANNEL = "C0IDEAS"
@@ -35,30 +24,13 @@ PEOPLE = [("U0PRIYA", "Priya Natarajan"), ("U0ANA", "Ana Souza"), ("U0CHEN", "Ch
 ANA_IDENTITY = ("U0ANA", "D0ANA", "Ana", "Souza", "u0ana@example.com")
 
 
-@dataclass
-class Box:
-    clock: ManualClock
-    app: App
-    requests: SlackRequests
-    session_factory: sessionmaker[Session]
-    settings: Settings
-    slack: FakeSlack
+class Box(Harness):
+    """The suggestion box's own verbs on top of the shared harness."""
 
-    def dispatch(self) -> int:
-        client = build_web_client(self.settings, for_outbox=True)
-        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
-        return dispatcher.run_once(time_budget=10).sent
+    def command(self, text: str, user: str = "U0ANA") -> dict[str, Any]:  # type: ignore[override]
+        return super().command("/suggest", text, user)
 
-    def job(self, name: str) -> Any:
-        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
-        return run_job(jobs[name], self.session_factory, self.clock)
-
-    def command(self, text: str, user: str = "U0ANA") -> dict[str, Any]:
-        response = self.requests.command("/suggest", text, user_id=user)
-        assert response.status_code == 200
-        return response.get_json() if response.data else {}
-
-    def submit(
+    def submit(  # type: ignore[override]
         self,
         text: str,
         *,
@@ -91,23 +63,9 @@ class Box:
     def _view(
         self, user: str, callback_id: str, values: dict[str, Any], metadata: str, view_id: str | None
     ) -> dict[str, Any]:
-        payload = {
-            "type": "view_submission",
-            "user": {"id": user, "team_id": TEAM_ID},
-            "trigger_id": "1.trigger",
-            "view": {
-                "id": view_id or f"V{time.monotonic_ns()}",
-                "type": "modal",
-                "callback_id": callback_id,
-                "private_metadata": metadata,
-                "state": {"values": values},
-            },
-        }
-        response = self.requests.interaction(payload)
-        assert response.status_code == 200
-        return response.get_json() if response.data else {}
+        return super().submit(user, callback_id, values, metadata=metadata, view_id=view_id)
 
-    def click(self, user: str, button: dict[str, Any], channel: str, ts: str) -> None:
+    def click(self, user: str, button: dict[str, Any], channel: str, ts: str) -> None:  # type: ignore[override]
         payload = {
             "type": "block_actions",
             "user": {"id": user, "team_id": TEAM_ID},
@@ -138,42 +96,17 @@ class Box:
 
 
 def make_box(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session], **env: str) -> Box:
-    settings = load_settings(
-        make_env(
-            slack,
-            db_url,
-            **{"EMPATHY_SUGGESTIONS_CHANNEL": CHANNEL, "EMPATHY_SUGGESTIONS_RELAY_DELAY_MINUTES": "0", **env},
-        )
-    )
-    with session_factory.begin() as session:
-        workspace = session.scalar(select(Workspace)) or Workspace(slack_team_id=TEAM_ID, name="Test")
-        session.add(workspace)
-        session.flush()
-        for slack_id, name in PEOPLE:
-            slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name)
-            session.add(
-                Person(
-                    workspace_id=workspace.id,
-                    slack_user_id=slack_id,
-                    email=f"{slack_id.lower()}@example.com",
-                    name=name,
-                )
-            )
-        session.flush()
-        priya = session.scalar(select(Person).where(Person.slack_user_id == "U0PRIYA"))
-        assert priya is not None
-        session.add(RoleGrant(workspace_id=workspace.id, person_id=priya.id, role=Role.HR, source=RoleSource.CSV))
-    clock = ManualClock(MONDAY)
-    app = create_app(settings, engine=engine, clock=clock)
-    web: FlaskClient = create_web_app(app).test_client()
-    return Box(
-        clock,
-        app,
-        SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url),
-        session_factory,
-        settings,
+    harness = make_harness(
         slack,
+        db_url,
+        engine,
+        session_factory,
+        people=PEOPLE,
+        hr=("U0PRIYA",),
+        now=MONDAY,
+        env={"EMPATHY_SUGGESTIONS_CHANNEL": CHANNEL, "EMPATHY_SUGGESTIONS_RELAY_DELAY_MINUTES": "0", **env},
     )
+    return Box(**vars(harness))
 
 
 @pytest.fixture
