@@ -156,7 +156,7 @@ def seed_people(session_factory: sessionmaker[Session], count: int, *, team_size
 # -- the fake Slack API in a child process ----------------------------------------------------------
 
 
-def _fake_main(conn: Any, team_id: str, latency: float) -> None:
+def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[str, ...] | None = None) -> None:
     from tests.fake_slack import FakeSlack
 
     fake = FakeSlack(team_id=team_id)
@@ -166,7 +166,8 @@ def _fake_main(conn: Any, team_id: str, latency: float) -> None:
         handle = fake._handle
 
         def slow_handle(*args: Any, **kwargs: Any) -> Any:
-            time.sleep(latency)
+            if latency_methods is None or args[0] in latency_methods:
+                time.sleep(latency)
             return handle(*args, **kwargs)
 
         fake._handle = slow_handle  # type: ignore[method-assign]
@@ -195,7 +196,13 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
             fake.add_user(uid, email=f"{uid.lower()}@example.com", real_name=f"{uid} Bench", tz=tz)
         return len(args["users"])
     if command == "inject_failures":
-        fake.inject_failures(args["method"], rate_429=args["rate_429"], rate_500=args["rate_500"], seed=args["seed"])
+        fake.inject_failures(
+            args["method"],
+            rate_429=args["rate_429"],
+            rate_500=args["rate_500"],
+            rate_500_after=args.get("rate_500_after", 0.0),
+            seed=args["seed"],
+        )
         return None
     if command == "posts_per_outbox_id":
         # Every accepted chat.postMessage carries its outbox row id in message metadata.
@@ -236,11 +243,14 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
 class FakeSlackProcess:
     """tests.fake_slack.FakeSlack served from a child process."""
 
-    def __init__(self, team_id: str = TEAM_ID, *, latency: float = 0.0) -> None:
+    def __init__(
+        self, team_id: str = TEAM_ID, *, latency: float = 0.0, latency_methods: tuple[str, ...] | None = None
+    ) -> None:
+        """`latency` seconds before each answer; only for `latency_methods` when given."""
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_fake_main, args=(child, team_id, latency), name="fake-slack", daemon=True
+            target=_fake_main, args=(child, team_id, latency, latency_methods), name="fake-slack", daemon=True
         )
         self._process.start()
         child.close()
@@ -270,8 +280,17 @@ class FakeSlackProcess:
     def set_rate_limit(self, method: str, per_minute: float | None, *, burst: int) -> None:
         self._call("set_rate_limit", method=method, per_minute=per_minute, burst=burst)
 
-    def inject_failures(self, method: str, *, rate_429: float, rate_500: float, seed: int | None) -> None:
-        self._call("inject_failures", method=method, rate_429=rate_429, rate_500=rate_500, seed=seed)
+    def inject_failures(
+        self, method: str, *, rate_429: float, rate_500: float, seed: int | None, rate_500_after: float = 0.0
+    ) -> None:
+        self._call(
+            "inject_failures",
+            method=method,
+            rate_429=rate_429,
+            rate_500=rate_500,
+            rate_500_after=rate_500_after,
+            seed=seed,
+        )
 
     def posts_per_outbox_id(self) -> dict[str, int]:
         """Accepted chat.postMessage calls per outbox row id (from the message metadata)."""

@@ -9,8 +9,8 @@ no row is pending or sending. After a random delay it SIGKILLs the worker, notes
 behind (rows in `sending`; whether that person's DM had already reached Slack), and starts a new worker;
 `--kills` times, then the last worker runs to the end.
 
-The fake Slack API (own process) waits `--slack-latency-ms` before handling each call, so a kill
-usually lands while a call is in flight: the fake still carries it out after the worker died, exactly
+The fake Slack API (own process) waits `--post-latency-ms` before handling each chat.postMessage, so
+most kills land while a post is in flight: the fake still carries it out after the worker died, exactly
 the case where the bot cannot know whether Slack got the message. A row left `sending` is recovered
 after the dispatcher's lease (`--lease`, 3 s here instead of the production 2 minutes so the run takes
 minutes, not a quarter of an hour): the dispatcher reads the DM's recent history and marks the row sent if
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     people = args.people
     print(
         f"\n-- crash recovery: {people:,} people, {args.kills} SIGKILLs (seed {seed}), lease {args.lease:g} s, "
-        f"fake latency {args.slack_latency_ms:g} ms, {args.database}",
+        f"chat.postMessage answered after {args.post_latency_ms:g} ms, {args.database}",
         flush=True,
     )
     secret_key = new_secret_key()
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     stranded: set[int] = set()
     with (
         temporary_database(args.database) as db_url,
-        FakeSlackProcess(latency=args.slack_latency_ms / 1000) as fake,
+        FakeSlackProcess(latency=args.post_latency_ms / 1000, latency_methods=("chat.postMessage",)) as fake,
     ):
         engine = make_engine(db_url)
         try:
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=30)
                 # Let a call the worker had in flight land in the fake (its latency) before looking.
-                time.sleep(args.slack_latency_ms / 1000 + 0.3)
+                time.sleep(args.post_latency_ms / 1000 + 0.3)
                 with session_factory() as session:
                     sent = session.scalar(
                         select(func.count())
@@ -216,7 +216,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=60_000, help="dispatcher rate_per_minute (default 60,000)")
     parser.add_argument("--lease", type=float, default=3.0, help="seconds before a 'sending' row is recovered")
     parser.add_argument(
-        "--slack-latency-ms", type=float, default=20.0, help="delay before the fake handles a call (default 20)"
+        "--post-latency-ms",
+        type=float,
+        default=100.0,
+        help="delay before the fake handles each chat.postMessage (default 100)",
     )
     parser.add_argument("--min-delay", type=float, default=1.0, help="shortest run before a kill, seconds")
     parser.add_argument("--max-delay", type=float, default=8.0, help="longest run before a kill, seconds")

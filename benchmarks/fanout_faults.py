@@ -56,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
             settings = load_settings(settings_env(fake.url, db_url, secret_key))
             for offset, method in enumerate(RATE_LIMITED):
                 fake.set_rate_limit(method, rate, burst=args.burst)
-                fake.inject_failures(method, rate_429=args.rate_429, rate_500=args.rate_500, seed=args.seed + offset)
+                fake.inject_failures(
+                    method,
+                    rate_429=args.rate_429,
+                    rate_500=args.rate_500,
+                    # Only a post can be lost this way; opening a DM twice is harmless.
+                    rate_500_after=args.rate_500_after if method == "chat.postMessage" else 0.0,
+                    seed=args.seed + offset,
+                )
             _, open_seconds, invited = _seed_and_open(session_factory, fake, secret_key, people)
             seconds, totals = _dispatch(
                 session_factory, settings, rate=rate, burst=args.burst, workers=args.dispatchers, timeout=timeout
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     lost = sum(1 for n in counts.values() if n == 0)
     injected_429 = sum(n for key, n in injected.items() if key.endswith(" 429"))
     injected_500 = sum(n for key, n in injected.items() if key.endswith(" 500"))
+    injected_after = sum(n for key, n in injected.items() if key.endswith(" 500 after"))
     throttled = sum(stats.get(m, {}).get(429, 0) for m in RATE_LIMITED) - injected_429
     # Each 429 tells the bot to wait Retry-After (1 s) before the workspace's next call: time Slack imposes, not ours.
     imposed = ideal + injected_429 * 1.0 / args.dispatchers
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         (
             "Slack calls",
             ", ".join(f"{m} {sum(stats.get(m, {}).values()):,}" for m in RATE_LIMITED)
-            + f" (injected 500s {injected_500})",
+            + f" (injected 500s {injected_500}, 500s after posting {injected_after})",
         ),
         ("duplicates", f"{duplicates} (DM posts beyond one per person; must be 0)"),
         ("lost", f"{lost} (people without a DM; must be 0)"),
@@ -122,6 +130,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rate-429", type=float, default=0.02, help="share of calls answered 429 (default 0.02)")
     parser.add_argument("--rate-500", type=float, default=0.01, help="share of calls answered 500 (default 0.01)")
+    parser.add_argument(
+        "--rate-500-after",
+        type=float,
+        default=0.0,
+        help="share of chat.postMessage calls answered 500 after the message was posted (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=8, help="seed of the injected failures (default 8)")
     parser.add_argument(
         "--timeout", type=float, help="give up after this many seconds (default 3 x (ideal + expected waits))"

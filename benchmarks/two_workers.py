@@ -67,7 +67,7 @@ def _logged(job: Any, log: Path, lock: threading.Lock) -> Any:
         try:
             return job.func(session, clock)
         except Exception as error:
-            outcome = type(error).__name__
+            outcome = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
             raise
         finally:
             line = json.dumps(
@@ -288,7 +288,7 @@ def run_phase(mode: str, args: argparse.Namespace) -> bool:
 
     pids = sorted({w.pid for w in workers})
     per_pid = {pid: Counter(r["job"] for r in runs if r["pid"] == pid) for pid in pids}
-    outcomes = Counter(r["outcome"] for r in runs)
+    outcomes = Counter(r["outcome"] if r["outcome"] == "ok" else f"{r['job']} {r['outcome']}" for r in runs)
     overlaps = _overlaps(runs)
     sent_twice = sum(1 for n in posts.values() if n > 1)
     duplicates = sum(max(0, n - 1) for n in counts.values())
@@ -319,7 +319,7 @@ def run_phase(mode: str, args: argparse.Namespace) -> bool:
             )
         )
     rows += [
-        ("job outcomes", ", ".join(f"{k} {n}" for k, n in sorted(outcomes.items()))),
+        ("job outcomes", "; ".join(f"{k} x{n}" for k, n in sorted(outcomes.items()))),
         ("same job running in both at once", f"{overlaps}" + (" (must be 0)" if mode == "scheduler" else "")),
         ("pulse rounds opened", f"{rounds} (must be 1)"),
         ("invitation rows", ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))),

@@ -15,6 +15,9 @@ the history cannot be read (a missing scope, Slack down) does it post again; bec
 dispatcher holds at most one row in flight, a crash can then cause at most one duplicate per
 dispatcher, never a lost message.
 
+The same check runs before retrying a post that failed with a 5xx or a dropped connection: Slack may
+have stored the message before failing, so the retry looks for it in the history first.
+
 Several dispatchers can run against one database: on PostgreSQL the claim uses
 `FOR UPDATE SKIP LOCKED`, and on both databases the claim is a compare-and-set on the row's
 state, so no row is ever claimed twice.
@@ -286,7 +289,10 @@ class OutboxDispatcher:
             try:
                 client = self._client_for(session, row.workspace_id)
                 channel = self._resolve_channel(session, row, client)
-                if "upload" in row.payload:
+                found = self._find_delivered(session, row) if _may_have_posted(row) else None
+                if found is not None:
+                    sent_channel, ts = found
+                elif "upload" in row.payload:
                     sent_channel, ts = self._upload(client, channel, row.payload["upload"])
                 else:
                     response = client.chat_postMessage(
@@ -481,6 +487,17 @@ class OutboxDispatcher:
             if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("outbox_id") == str(row.id):
                 return channel, message["ts"]
         return None
+
+
+def _may_have_posted(row: OutboxMessage) -> bool:
+    """Whether the last attempt failed in a way that leaves it unknown if Slack posted the message.
+
+    A 5xx or a dropped connection can come after Slack stored the message (benchmarks/fanout_faults.py
+    --rate-500-after: every such retry was a duplicate). Such a row is checked against the channel's
+    history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
+    """
+    reason = row.last_error or ""
+    return row.attempts > 1 and "upload" not in row.payload and reason.startswith(("slack http 5", "connection:"))
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:

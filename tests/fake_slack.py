@@ -65,6 +65,7 @@ class _Failure:
 class _RandomFailures:
     rate_429: float
     rate_500: float
+    rate_500_after: float
     rng: random.Random
     retry_after: int
 
@@ -203,7 +204,8 @@ class FakeSlack:
         self._failures: dict[str, deque[_Failure]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._random_failures: dict[str, _RandomFailures] = {}
-        self._injected: Counter[tuple[str, int]] = Counter()
+        self._injected: Counter[tuple[str, str]] = Counter()
+        self._fail_after = False  # set by _reply for a "500 after doing the work" injection
         self._stubs: dict[str, JSON] = {}
         self._users: dict[str, JSON] = {}
         self._dms: dict[str, str] = {}  # user id -> DM channel id
@@ -382,25 +384,31 @@ class FakeSlack:
         *,
         rate_429: float = 0.0,
         rate_500: float = 0.0,
+        rate_500_after: float = 0.0,
         seed: int | None = None,
         retry_after: int = 1,
     ) -> None:
         """Answer a random share of calls to `method` with 429 (`rate_429`) or 500 (`rate_500`), until reset.
 
-        Drawn from a `random.Random(seed)` per method, so a run can be repeated. The failure comes
+        Drawn from a `random.Random(seed)` per method, so a run can be repeated. These failures come
         before the method does anything (nothing is posted), like trouble in front of the API.
-        Both rates 0 removes the injection. `injected()` counts what was injected.
+        `rate_500_after` answers 500 *after* carrying the call out (the message is posted): Slack failing
+        on the way back, or a response lost, so the caller cannot tell. All rates 0 removes the
+        injection. `injected()` counts what was injected.
         """
-        if not (0 <= rate_429 <= 1 and 0 <= rate_500 <= 1 and rate_429 + rate_500 <= 1):
+        rates = (rate_429, rate_500, rate_500_after)
+        if not (all(0 <= rate <= 1 for rate in rates) and sum(rates) <= 1):
             raise ValueError("rates are fractions of calls, together at most 1")
         with self._lock:
-            if rate_429 == 0 and rate_500 == 0:
+            if not any(rates):
                 self._random_failures.pop(method, None)
                 return
-            self._random_failures[method] = _RandomFailures(rate_429, rate_500, random.Random(seed), retry_after)
+            self._random_failures[method] = _RandomFailures(
+                rate_429, rate_500, rate_500_after, random.Random(seed), retry_after
+            )
 
-    def injected(self) -> dict[tuple[str, int], int]:
-        """How many random failures `inject_failures` caused, by (method, HTTP status)."""
+    def injected(self) -> dict[tuple[str, str], int]:
+        """How many random failures `inject_failures` caused, by (method, "429" | "500" | "500 after")."""
         with self._lock:
             return dict(self._injected)
 
@@ -438,6 +446,11 @@ class FakeSlack:
     def _handle(self, method: str, params: JSON, token: str | None, *, malformed: str | None = None) -> _Reply:
         with self._changed:
             reply = self._reply(method, params, token, malformed)
+            if self._fail_after:
+                self._fail_after = False
+                if reply.status == 200 and isinstance(reply.payload, dict) and reply.payload.get("ok"):
+                    self._injected[(method, "500 after")] += 1
+                    reply = self._http_failure(_Failure(500, "internal_error"))
             self._calls.append(Call(method=method, body=params, token=token, status=reply.status))
             self._changed.notify_all()
             return reply
@@ -461,8 +474,10 @@ class FakeSlack:
                 status = 429
             elif draw < random_failures.rate_429 + random_failures.rate_500:
                 status = 500
+            elif draw < random_failures.rate_429 + random_failures.rate_500 + random_failures.rate_500_after:
+                self._fail_after = True  # _handle turns the successful reply into a 500
             if status:
-                self._injected[(method, status)] += 1
+                self._injected[(method, str(status))] += 1
                 error = "ratelimited" if status == 429 else "internal_error"
                 return self._http_failure(_Failure(status, error, retry_after=random_failures.retry_after))
 

@@ -51,8 +51,8 @@ def test_injected_failures_are_random_but_repeatable(slack: FakeSlack) -> None:
     assert statuses(seed=3) == first
     assert {200, 429, 500} == set(first)
     assert slack.injected() == {
-        ("conversations.open", 429): 2 * first.count(429),
-        ("conversations.open", 500): 2 * first.count(500),
+        ("conversations.open", "429"): 2 * first.count(429),
+        ("conversations.open", "500"): 2 * first.count(500),
     }
     slack.inject_failures("conversations.open")  # both rates 0: off again
     client.conversations_open(users="U0ANA")
@@ -98,7 +98,7 @@ def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
         clock.advance(60)  # rows put back after a 429 or 500 are due again within a minute
         fake_time.sleep(60)
     injected = slack.injected()
-    assert all(injected.get((method, status), 0) > 0 for method in FAULTY for status in (429, 500))
+    assert all(injected.get((method, status), 0) > 0 for method in FAULTY for status in ("429", "500"))
     assert left == 0
     # Exactly one DM per person, although some of their posts were refused along the way.
     assert [len(slack.messages(f"U{n:04d}")) for n in range(people)] == [1] * people
@@ -115,6 +115,39 @@ def replies_to_response_urls(slack: FakeSlack, count: int) -> list[str]:
         if len(replies) >= count or time.monotonic() > deadline:
             return replies
         time.sleep(0.05)
+
+
+def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
+    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings
+) -> None:
+    people = 40
+    with session_factory.begin() as session:
+        for n in range(people):
+            slack.add_user(f"U{n:04d}")
+            person = Person(workspace_id=workspace.id, slack_user_id=f"U{n:04d}", name=f"Person {n}")
+            session.add(person)
+            session.flush()
+            enqueue(session, workspace.id, f"after:{n}", {"text": f"hello {n}"}, person_id=person.id, now=START)
+    # Slack posts the message, then answers 500: the dispatcher cannot tell it from a failure before posting.
+    slack.inject_failures("chat.postMessage", rate_500_after=0.3, seed=4)
+    clock, fake_time = ManualClock(START), FakeTime()
+    dispatcher = OutboxDispatcher(
+        session_factory,
+        build_web_client(settings, for_outbox=True),
+        clock,
+        rate_per_minute=100_000,
+        burst=1000,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+    )
+    for _ in range(10):
+        dispatcher.run_once(time_budget=30)
+        clock.advance(700)  # past any backoff
+    assert slack.injected()[("chat.postMessage", "500 after")] > 5
+    assert [len(slack.messages(f"U{n:04d}")) for n in range(people)] == [1] * people
+    with session_factory() as session:
+        states = set(session.scalars(select(OutboxMessage.state)))
+    assert states == {OutboxState.SENT.value}
 
 
 @pytest.fixture
