@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+import bot.schema  # noqa: F401  (see below)
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
@@ -24,6 +25,11 @@ from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
 
+# Every mapped class is imported above (bot.schema) before any job runs. Jobs run on several threads and
+# some import feature modules lazily (digest sections, privacy hooks): a thread querying while another is
+# halfway through importing a models module made SQLAlchemy fail to configure that mapper, and then every
+# query in the process failed ("One or more mappers failed to initialize") until a restart. Found by
+# benchmarks/two_workers.py; `empathy-bot serve` was safe because bot.app imports bot.schema, `worker` was not.
 EVENT_ID_RETENTION = timedelta(hours=24)  # Slack stops retrying an event long before this
 
 

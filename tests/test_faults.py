@@ -6,7 +6,11 @@ the short ones CI runs.
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from slack_bolt import Ack, App
@@ -148,6 +152,22 @@ def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
     with session_factory() as session:
         states = set(session.scalars(select(OutboxMessage.state)))
     assert states == {OutboxState.SENT.value}
+
+
+def test_the_jobs_module_maps_every_table_before_any_job_runs() -> None:
+    # `empathy-bot worker` imports bot.jobs, not bot.app. Were a models module first imported lazily by a
+    # job on one thread while another thread queried, SQLAlchemy could fail to configure its mapper and
+    # every later query in the process would fail (seen in benchmarks/two_workers.py).
+    code = "import sys, bot.jobs; print(sorted(m for m in sys.modules if m.endswith('models')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    imported = set(ast.literal_eval(result.stdout.strip()))
+    expected = {m.removesuffix(".py").replace("/", ".") for m in _models_modules()}
+    assert expected and expected <= imported
+
+
+def _models_modules() -> list[str]:
+    root = Path(__file__).resolve().parent.parent
+    return [str(p.relative_to(root)) for p in [*root.glob("bot/*_models.py"), root / "surveys" / "models.py"]]
 
 
 @pytest.fixture
