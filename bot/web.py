@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, jsonify, request
