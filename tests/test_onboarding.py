@@ -23,7 +23,7 @@ from bot.onboarding_models import (
 )
 from bot.onboarding_templates import TemplateError
 
-EXAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "examples" / "onboarding.yml").read_text()
+EXAMPLE = (Path(__file__).resolve().parent / "data" / "onboarding.yml").read_text()
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
 
 

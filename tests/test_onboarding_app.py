@@ -36,7 +36,7 @@ from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackRequests
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "onboarding.yml"
+EXAMPLE = Path(__file__).resolve().parent / "data" / "onboarding.yml"
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 MONDAY = date(2026, 11, 23)
 PEOPLE = [

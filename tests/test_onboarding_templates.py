@@ -20,7 +20,7 @@ from bot.onboarding_templates import (
     step_lines,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "onboarding.yml"
+EXAMPLE = Path(__file__).resolve().parent / "data" / "onboarding.yml"
 
 
 def test_the_example_file_is_accepted_exactly() -> None:
