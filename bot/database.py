@@ -33,7 +33,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A database that hangs (a dropped network path) rather than refusing must not hold a listener past
+    # Slack's 3 seconds: give up connecting after 2 s and answer "try again in a minute" instead.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2}, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -30,12 +30,12 @@ def interactive_retry_handlers() -> list[RetryHandler]:
 def build_web_client(settings: Settings, *, token: str | None = None, for_outbox: bool = False) -> WebClient:
     """A WebClient pointed at `settings.slack_api_url`.
 
-    The outbox client retries only connection errors in-process: a 429 or 5xx goes back to the
-    outbox, which reschedules the row (honouring Retry-After) without holding a worker thread.
+    The outbox client retries nothing in-process: a 429, a 5xx or a dropped connection goes back to
+    the outbox, which reschedules the row (honouring Retry-After) without holding a worker thread and,
+    since Slack may have stored a post before the connection dropped, looks for it in the channel's
+    history before posting again. An in-process retry would post blind and could duplicate it.
     """
-    handlers: list[RetryHandler] = (
-        [ConnectionErrorRetryHandler(max_retry_count=2)] if for_outbox else interactive_retry_handlers()
-    )
+    handlers: list[RetryHandler] = [] if for_outbox else interactive_retry_handlers()
     return WebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,

@@ -78,6 +78,9 @@ class _Bucket:
     updated: float
 
 
+DROPPED = 0  # a _Reply status: hang up instead of answering
+
+
 @dataclass
 class _Reply:
     status: int
@@ -206,6 +209,7 @@ class FakeSlack:
         self._random_failures: dict[str, _RandomFailures] = {}
         self._injected: Counter[tuple[str, str]] = Counter()
         self._fail_after = False  # set by _reply for a "500 after doing the work" injection
+        self._drop_after: dict[str, int] = {}  # method -> calls to carry out, then hang up without answering
         self._stubs: dict[str, JSON] = {}
         self._users: dict[str, JSON] = {}
         self._dms: dict[str, str] = {}  # user id -> DM channel id
@@ -407,6 +411,12 @@ class FakeSlack:
                 rate_429, rate_500, rate_500_after, random.Random(seed), retry_after
             )
 
+    def drop_after(self, method: str, *, times: int = 1) -> None:
+        """Carry out the next `times` calls to `method` (a post is stored), then hang up without answering:
+        a connection lost on the way back, so the caller cannot tell whether the call happened."""
+        with self._lock:
+            self._drop_after[method] = times
+
     def injected(self) -> dict[tuple[str, str], int]:
         """How many random failures `inject_failures` caused, by (method, "429" | "500" | "500 after")."""
         with self._lock:
@@ -451,6 +461,9 @@ class FakeSlack:
                 if reply.status == 200 and isinstance(reply.payload, dict) and reply.payload.get("ok"):
                     self._injected[(method, "500 after")] += 1
                     reply = self._http_failure(_Failure(500, "internal_error"))
+            if self._drop_after.get(method) and reply.status == 200:
+                self._drop_after[method] -= 1
+                reply = _Reply(DROPPED, "", {})
             self._calls.append(Call(method=method, body=params, token=token, status=reply.status))
             self._changed.notify_all()
             return reply
@@ -887,6 +900,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return str(form_token) if form_token else None
 
     def _send(self, reply: _Reply) -> None:
+        if reply.status == DROPPED:
+            self.close_connection = True  # no status line, no body: the client sees the connection drop
+            return
         if isinstance(reply.payload, str):
             data = reply.payload.encode("utf-8")
             content_type = "text/plain; charset=utf-8"

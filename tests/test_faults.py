@@ -154,6 +154,36 @@ def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
     assert states == {OutboxState.SENT.value}
 
 
+def test_a_post_whose_answer_was_lost_on_the_way_back_is_not_posted_again(
+    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings
+) -> None:
+    with session_factory.begin() as session:
+        slack.add_user("U0ANA")
+        ana = Person(workspace_id=workspace.id, slack_user_id="U0ANA", name="Ana")
+        session.add(ana)
+        session.flush()
+        enqueue(session, workspace.id, "dropped:1", {"text": "hello"}, person_id=ana.id, now=START)
+    # Slack stores the post, then the connection drops before the answer arrives.
+    slack.drop_after("chat.postMessage")
+    clock, fake_time = ManualClock(START), FakeTime()
+    dispatcher = OutboxDispatcher(
+        session_factory,
+        build_web_client(settings, for_outbox=True),
+        clock,
+        rate_per_minute=100_000,
+        burst=1000,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+    )
+    for _ in range(3):
+        dispatcher.run_once(time_budget=30)
+        clock.advance(700)  # past any backoff
+    assert [c.status for c in slack.calls if c.method == "chat.postMessage"] == [0]  # hung up once, never re-posted
+    assert len(slack.messages("U0ANA")) == 1
+    with session_factory() as session:
+        assert session.scalar(select(OutboxMessage.state)) == OutboxState.SENT.value
+
+
 def test_the_jobs_module_maps_every_table_before_any_job_runs() -> None:
     # `empathy-bot worker` imports bot.jobs, not bot.app. Were a models module first imported lazily by a
     # job on one thread while another thread queried, SQLAlchemy could fail to configure its mapper and
