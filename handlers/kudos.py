@@ -1,8 +1,8 @@
 """Recognition shout-outs (issue #6): `/kudos`, the modal and the message shortcut, emoji reactions,
 stats and the opt-in leaderboard, and the App Home section with HR's values editor.
 
-Typed kudos are checked and stored inside the ack (a few small queries), so the giver learns at
-once whether it went through; the post and the DMs go through the outbox.
+`/kudos` acks at once and answers the giver through the response_url once the kudos is checked and
+stored; the post and the DMs go through the outbox.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
@@ -46,35 +46,35 @@ NOT_IN_DIRECTORY = (
 # -- /kudos ----------------------------------------------------------------------------------------
 
 
-def handle_kudos_command(ack: Ack, command: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+def handle_kudos_command(
+    ack: Ack, command: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond
+) -> None:
     empathy = empathy_context(context)
     text = (command.get("text") or "").strip()
     word = text.lower()
     if word == "help":
         ack(**ephemeral(HELP))
         return
+    # Ack before touching the database: under load, checking the rules and storing the kudos can take
+    # longer than Slack waits. The giver hears back through the response_url a moment later.
+    ack()
     with empathy.session_factory.begin() as session:
         workspace, giver = request_identity(session, context)
         if giver is None or not giver.active:
-            ack(**ephemeral(NOT_IN_DIRECTORY))
+            respond(**ephemeral(NOT_IN_DIRECTORY))
             return
         if word == "stats":
             found = service.stats(session, giver, empathy.clock.now())
-            ack(**ephemeral(views.stats_text(found, service.values_of(session, workspace.id))))
+            respond(**ephemeral(views.stats_text(found, service.values_of(session, workspace.id))))
             return
         if word == "leaderboard":
-            ack(**ephemeral(_leaderboard(session, workspace, empathy)))
+            respond(**ephemeral(_leaderboard(session, workspace, empathy)))
             return
         if not text:
-            modal = _modal(session, workspace, empathy.settings)
-        else:
-            modal = None
-            reply = _give_typed(session, workspace, giver, text, empathy)
-    if modal is not None:
-        ack()
-        client.views_open(trigger_id=command["trigger_id"], view=modal)
-        return
-    ack(**ephemeral(reply))
+            client.views_open(trigger_id=command["trigger_id"], view=_modal(session, workspace, empathy.settings))
+            return
+        reply = _give_typed(session, workspace, giver, text, empathy)
+    respond(**ephemeral(reply))
 
 
 def _modal(

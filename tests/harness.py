@@ -81,6 +81,19 @@ class Harness:
         }
         assert self.requests.interaction(payload).status_code == 200
 
+    def replies(self) -> list[dict[str, Any]]:
+        """What the app said through response_urls, in order."""
+        return [c.body for c in self.slack.calls if c.method.startswith("response_url.")]
+
+    def wait_reply(self, count: int) -> dict[str, Any]:
+        """The `count`-th response_url reply, waiting for listeners that answer after their ack."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if len(self.replies()) >= count:
+                return self.replies()[count - 1]
+            time.sleep(0.02)
+        raise AssertionError("no reply through response_url")
+
     def event(self, event: dict[str, Any]) -> None:
         assert self.requests.event(event).status_code == 200
 

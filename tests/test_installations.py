@@ -4,6 +4,7 @@ that never see each other's people, answers, digests, App Home, suggestions or k
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,7 +25,7 @@ from bot.slack_client import build_web_client
 from bot.web import create_web_app
 from handlers import suggest_views
 from tests.conftest import SIGNING_SECRET, make_env
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import Call, FakeSlack
 from tests.slack_requests import SlackRequests
 from tests.test_results import ORG, build_org, run_round
 
@@ -201,12 +202,23 @@ def test_suggestions_and_kudos_stay_in_their_workspace(two_workspaces: Installed
     assert "Quiet Fridays" in first_queue
     assert "Quiet Fridays" not in second_queue and "queue is empty" in second_queue
 
-    given = first.command("/kudos", "<@U0AP2> for the release", user_id="U0AP1").get_json()["text"]
-    assert "Thank you for noticing" in given
-    across = second.command("/kudos", "<@U0AP2> for the release", user_id="U0BP1").get_json()["text"]
-    assert "I don't know <@U0AP2>" in across
-    assert "received 0" in second.command("/kudos", "stats", user_id="U0BP2").get_json()["text"]
-    assert "received 1" in first.command("/kudos", "stats", user_id="U0AP2").get_json()["text"]
+    def kudos(requests: SlackRequests, text: str, user: str) -> str:
+        """/kudos acks at once and answers through the response_url."""
+
+        def replies() -> list[Call]:
+            return [c for c in slack.calls if c.method.startswith("response_url.")]
+
+        before = len(replies())
+        assert requests.command("/kudos", text, user_id=user).status_code == 200
+        deadline = time.monotonic() + 5
+        while len(replies()) == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return str(replies()[-1].body["text"])
+
+    assert "Thank you for noticing" in kudos(first, "<@U0AP2> for the release", "U0AP1")
+    assert "I don't know <@U0AP2>" in kudos(second, "<@U0AP2> for the release", "U0BP1")
+    assert "received 0" in kudos(second, "stats", "U0BP2")
+    assert "received 1" in kudos(first, "stats", "U0AP2")
 
     run_job(
         {job.name: job for job in build_jobs(installed.settings, installed.session_factory)}["outbox.dispatch"],

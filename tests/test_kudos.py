@@ -63,7 +63,9 @@ def kudos(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessio
 
 
 def give(harness: Harness, text: str, user: str = "U0ANA") -> str:
-    reply = harness.command("/kudos", text, user=user)
+    """The giver's reply: in the ack for help, else through the response_url after the ack."""
+    before = len(harness.replies())
+    reply = harness.command("/kudos", text, user=user) or harness.wait_reply(before + 1)
     assert reply["response_type"] == "ephemeral"
     return str(reply["text"])
 

@@ -79,17 +79,6 @@ class Box(Harness):
         }
         assert self.requests.interaction(payload).status_code == 200
 
-    def replies(self) -> list[dict[str, Any]]:
-        return [c.body for c in self.slack.calls if c.method.startswith("response_url.")]
-
-    def wait_reply(self, count: int) -> dict[str, Any]:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if len(self.replies()) >= count:
-                return self.replies()[count - 1]
-            time.sleep(0.02)
-        raise AssertionError("no reply through response_url")
-
     def suggestion(self) -> Suggestion:
         with self.session_factory() as session:
             return session.scalars(select(Suggestion)).one()
