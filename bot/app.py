@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import traceback
@@ -91,7 +92,6 @@ def create_app(
     app.empathy = empathy  # type: ignore[attr-defined]
     app.use(_keep_acks)
     app.use(_provide_context(empathy))
-    app.use(_deduplicate_events(empathy))
     app.error(_handle_error)
 
     from handlers import register_all
@@ -166,34 +166,44 @@ def _provide_context(empathy: AppContext) -> Callable[..., Any]:
     return provide_context
 
 
-def _deduplicate_events(empathy: AppContext) -> Callable[..., Any]:
-    """Slack redelivers an event it thinks we missed; the first delivery's id makes the rest no-ops.
-
-    The id is committed before any listener runs, so a retry that arrives while the first
-    delivery is still being handled is dropped too.
-    """
-
-    def deduplicate_events(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if not event_id:
-            next()
-            return None
-        try:
-            with empathy.session_factory.begin() as session:
-                session.add(
-                    ProcessedEvent(
-                        event_id=event_id,
-                        slack_team_id=str(body.get("team_id") or ""),
-                        received_at=empathy.clock.now(),
-                    )
+def first_delivery(context: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether this is the first delivery of an event. Slack redelivers an event it thinks we missed;
+    the first delivery's id (committed before its listener does anything) makes the rest no-ops, even
+    one that arrives while the first is still being handled."""
+    event_id = body.get("event_id")
+    if not event_id:
+        return True
+    empathy = empathy_context(context)
+    try:
+        with empathy.session_factory.begin() as session:
+            session.add(
+                ProcessedEvent(
+                    event_id=event_id, slack_team_id=str(body.get("team_id") or ""), received_at=empathy.clock.now()
                 )
-        except IntegrityError:
-            logger.info("event %s already handled; ignoring the redelivery", event_id)
-            return BoltResponse(status=200, body="")
-        next()
-        return None
+            )
+    except IntegrityError:
+        logger.info("event %s already handled; ignoring the redelivery", event_id)
+        return False
+    return True
 
-    return deduplicate_events
+
+def once_per_event(listener: Callable[..., None]) -> Callable[..., None]:
+    """An event listener that runs once per event id.
+
+    The check is in the listener, not in a middleware: Bolt acks events before their listener runs, so
+    the ack never waits for the database (under load, for a free connection: benchmarks/answer_latency
+    --mix saw App Home opens wait seconds for their ack).
+    """
+    wanted = set(inspect.signature(listener).parameters)
+
+    def run(body: dict[str, Any], context: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        if not first_delivery(context, body):
+            return
+        given = {"body": body, "context": context, "event": event, "client": client}
+        listener(**{name: value for name, value in given.items() if name in wanted})
+
+    run.__name__ = run.__qualname__ = listener.__name__  # Bolt names listeners in its logs
+    return run
 
 
 def _handle_error(

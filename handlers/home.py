@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.app import AppContext, empathy_context
+from bot.app import AppContext, empathy_context, once_per_event
 from bot.digest_jobs import latest_slot, zone
 from bot.digest_sections import build_digest, trend_settings
 from bot.models import Person, Team, Workspace
@@ -249,5 +249,5 @@ def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, An
 
 
 def register(app: App) -> None:
-    app.event("app_home_opened")(publish_home)
+    app.event("app_home_opened")(once_per_event(publish_home))
     app.action(WEEK_ACTION)(show_week)

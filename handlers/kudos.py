@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot import recognition as service
-from bot.app import AppContext, empathy_context
+from bot.app import AppContext, empathy_context, once_per_event
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from bot.people import HomeRole, find_person, is_hr
@@ -391,5 +391,5 @@ def register(app: App) -> None:
     app.action(views.OPEN_ACTION)(handle_open_button)
     app.action(views.VALUES_ACTION)(handle_values_button)
     app.shortcut(views.MESSAGE_SHORTCUT)(handle_message_shortcut)
-    app.event("reaction_added")(handle_reaction_added)
-    app.event("reaction_removed")(handle_reaction_removed)
+    app.event("reaction_added")(once_per_event(handle_reaction_added))
+    app.event("reaction_removed")(once_per_event(handle_reaction_removed))

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot import onboarding
-from bot.app import AppContext, empathy_context
+from bot.app import AppContext, empathy_context, once_per_event
 from bot.audit import record
 from bot.directory import DirectoryUser
 from bot.errors import UserFacingError
@@ -584,4 +584,4 @@ def register(app: App) -> None:
     app.action(BUDDY_ACTION)(handle_buddy_pick)
     app.action(re.compile(rf"^{re.escape(TEMPLATE_OPEN_ACTION)}\.\w+$"))(handle_template_open)
     app.view(TEMPLATE_VIEW)(handle_template_submission)
-    app.event("team_join")(handle_team_join)
+    app.event("team_join")(once_per_event(handle_team_join))
