@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +37,7 @@ from tests.fuzzing import (
 from tests.slack_requests import SlackRequests
 
 EXAMPLES = int(os.environ.get("EMPATHY_FUZZ_EXAMPLES", "60"))
+TRIED: Counter[str] = Counter()  # inputs sent, by kind: benchmarks/abuse.py reports them
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -86,6 +88,7 @@ def test_fuzzed_slash_commands_are_answered_without_crash_or_leak(
     @FUZZ
     @given(text=command_text, user=USERS)
     def run(text: str, user: str) -> None:
+        TRIED["slash command"] += 1
         response = slack_requests.command(command, text, user_id=user)
         assert response.status_code == 200, (command, text)
         replies.append(response.get_data(as_text=True))
@@ -119,6 +122,7 @@ def test_fuzzed_modal_values_are_answered_without_crash_or_leak(
     @FUZZ
     @given(data=st.data(), user=USERS)
     def run(data: st.DataObject, user: str) -> None:
+        TRIED["modal submission"] += 1
         view = data.draw(st.sampled_from(modals))
         metadata = data.draw(st.sampled_from([view.get("private_metadata", ""), "", "{not json", "12345"]))
         response = slack_requests.view_submission(
@@ -148,6 +152,7 @@ def test_fuzzed_clicks_on_every_button_are_answered_without_crash_or_leak(
     @FUZZ
     @given(data=st.data(), user=USERS)
     def run(data: st.DataObject, user: str) -> None:
+        TRIED["button click"] += 1
         element = data.draw(st.sampled_from(elements))
         value = data.draw(st.sampled_from([str(element.get("value", "")), ""]) | slack_text)
         response = slack_requests.block_action(element["action_id"], value, user_id=user)
