@@ -68,7 +68,8 @@ def _render_trend(spec: dict[str, Any]) -> bytes:
         axes.spines[["top", "right"]].set_visible(False)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(loc="upper left", frameon=False)
-        figure.tight_layout()
+        # Fixed margins that fit the labels: tight_layout measured them on every chart (a third of the time).
+        figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.18)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         return buffer.getvalue()
