@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slack_bolt import Ack, App
@@ -32,6 +33,22 @@ from tests.slack_requests import SlackRequests
 from tests.test_outbox import START, FakeTime
 
 FAULTY = ("chat.postMessage", "conversations.open")
+
+
+def fast_dispatcher(
+    session_factory: sessionmaker[Session], settings: Settings, clock: ManualClock, fake_time: FakeTime, **options: Any
+) -> OutboxDispatcher:
+    """The real dispatcher on a manual clock and fake sleep, with no rate limit worth the name."""
+    return OutboxDispatcher(
+        session_factory,
+        build_web_client(settings, for_outbox=True),
+        clock,
+        rate_per_minute=100_000,
+        burst=1000,
+        sleep=fake_time.sleep,
+        monotonic=fake_time.monotonic,
+        **options,
+    )
 
 
 def test_injected_failures_are_random_but_repeatable(slack: FakeSlack) -> None:
@@ -81,16 +98,7 @@ def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
         # Far above the benchmark's 2% / 1%, so each row meets failures and retries several times.
         slack.inject_failures(method, rate_429=0.15, rate_500=0.15, seed=seed * 10 + offset)
     clock, fake_time = ManualClock(START), FakeTime()
-    dispatcher = OutboxDispatcher(
-        session_factory,
-        build_web_client(settings, for_outbox=True),
-        clock,
-        rate_per_minute=100_000,
-        burst=1000,
-        max_attempts=30,
-        sleep=fake_time.sleep,
-        monotonic=fake_time.monotonic,
-    )
+    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time, max_attempts=30)
     for _ in range(200):
         dispatcher.run_once(time_budget=30)
         with session_factory() as session:
@@ -135,15 +143,7 @@ def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
     # Slack posts the message, then answers 500: the dispatcher cannot tell it from a failure before posting.
     slack.inject_failures("chat.postMessage", rate_500_after=0.3, seed=4)
     clock, fake_time = ManualClock(START), FakeTime()
-    dispatcher = OutboxDispatcher(
-        session_factory,
-        build_web_client(settings, for_outbox=True),
-        clock,
-        rate_per_minute=100_000,
-        burst=1000,
-        sleep=fake_time.sleep,
-        monotonic=fake_time.monotonic,
-    )
+    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time)
     for _ in range(10):
         dispatcher.run_once(time_budget=30)
         clock.advance(700)  # past any backoff
@@ -166,15 +166,7 @@ def test_a_post_whose_answer_was_lost_on_the_way_back_is_not_posted_again(
     # Slack stores the post, then the connection drops before the answer arrives.
     slack.drop_after("chat.postMessage")
     clock, fake_time = ManualClock(START), FakeTime()
-    dispatcher = OutboxDispatcher(
-        session_factory,
-        build_web_client(settings, for_outbox=True),
-        clock,
-        rate_per_minute=100_000,
-        burst=1000,
-        sleep=fake_time.sleep,
-        monotonic=fake_time.monotonic,
-    )
+    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time)
     for _ in range(3):
         dispatcher.run_once(time_budget=30)
         clock.advance(700)  # past any backoff
