@@ -39,7 +39,7 @@ WHAT_I_STORE = (
     "• While a pulse is open: that it was sent to you and whether you have answered yet (so only people who "
     "haven't get a reminder). I forget this when the pulse closes.\n"
     "• For each suggestion you send: a reply handle, encrypted with a key only the bot holds, so replies can "
-    "reach you. `/suggest delete S-XXXX` removes the suggestion and its handle.\n"
+    "reach you. `/suggest delete` with its reference (like `S-7KQ2`) removes the suggestion and its handle.\n"
     "• Kudos you gave and received, with their words and values (recognition is public by nature), and the "
     "messages you reacted to with the kudos emoji.\n"
     "• If you are onboarding: your journey's steps and which you ticked; a check-in's score and comment only "

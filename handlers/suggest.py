@@ -29,7 +29,7 @@ HELP = (
     "*`/suggest`* opens the suggestion box; `/suggest your idea` goes straight to a confirmation. "
     "Your name is not stored with it unless you choose to share it.\n"
     "• `/suggest mine`: your suggestions and their status\n"
-    "• `/suggest delete S-XXXX`: take one back\n"
+    "• `/suggest delete S-7KQ2` (its reference): take one back\n"
     "Owners can also use `/suggest queue` (the open ones); HR can post a “you said, we did” summary "
     "with `/suggest digest #channel`."
 )
@@ -98,7 +98,9 @@ def _mine(empathy: AppContext, context: dict[str, Any]) -> str:
             for s in mine[-20:]
         ]
     return (
-        "*Your suggestions* (only you can see this)\n" + "\n".join(lines) + "\n`/suggest delete S-XXXX` takes one back."
+        "*Your suggestions* (only you can see this)\n"
+        + "\n".join(lines)
+        + "\n`/suggest delete` and its reference takes one back."
     )
 
 
