@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from difflib import get_close_matches
@@ -202,12 +203,15 @@ def check_tags(tags: list[str], values: list[CompanyValue], *, required: bool) -
     return wanted
 
 
-def typed_key(giver: Person, recipients: list[Person], message: str, tags: list[str], now: datetime) -> str:
-    """The submit key for a typed /kudos: the same words to the same people within a few minutes are one kudos."""
-    window = int(now.timestamp() // TYPED_TWICE_WINDOW.total_seconds())
+def typed_keys(giver: Person, recipients: list[Person], message: str, tags: list[str], now: datetime) -> list[str]:
+    """Submit keys for a typed /kudos: this window's, then the previous window's. A kudos stored under
+    either is the same one typed again, so a repeat within the window is caught even across a boundary."""
     who = ",".join(str(r.id) for r in sorted(recipients, key=lambda r: r.id))
-    digest = hashlib.sha256(f"{giver.id}|{who}|{message}|{' '.join(tags)}|{window}".encode()).hexdigest()
-    return f"typed:{digest[:64]}"
+    window = int(now.timestamp() // TYPED_TWICE_WINDOW.total_seconds())
+    return [
+        "typed:" + hashlib.sha256(f"{giver.id}|{who}|{message}|{' '.join(tags)}|{w}".encode()).hexdigest()[:64]
+        for w in (window, window - 1)
+    ]
 
 
 @dataclass
@@ -231,14 +235,19 @@ def give(
     settings: Settings,
     now: datetime,
     item: tuple[str, str] | None = None,
+    same_as: Sequence[str] = (),
 ) -> Given:
-    """Record a shout-out if every rule allows it. Raises `KudosRefused` (nothing stored) if not."""
+    """Record a shout-out if every rule allows it. Raises `KudosRefused` (nothing stored) if not.
+
+    A kudos already stored under `submit_key` or any of `same_as` is this one again: it is returned, not repeated."""
     unique = list({r.id: r for r in recipients}.values())
     check_recipients(giver, unique)
     text = clean_message(message)
     current = rules(session, workspace, settings)
     stored_tags = check_tags(tags, values_of(session, workspace.id), required=current.require_value)
-    existing = _existing(session, workspace, submit_key)
+    existing = next(
+        (found for key in (submit_key, *same_as) if (found := _existing(session, workspace, key)) is not None), None
+    )
     if existing is not None:
         return Given(existing, False, max(0, current.per_day - given_today(session, giver, now)), unique)
     _check_limits(session, giver, unique, current, now)

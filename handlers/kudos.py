@@ -126,6 +126,7 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             "catches up overnight; otherwise please check the name."
         )
     now = empathy.clock.now()
+    current_key, *earlier_keys = service.typed_keys(giver, recipients, typed.message, typed.tags, now)
     try:
         given = service.give(
             session,
@@ -135,7 +136,8 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             typed.message,
             typed.tags,
             private=typed.private,
-            submit_key=service.typed_key(giver, recipients, typed.message, typed.tags, now),
+            submit_key=current_key,
+            same_as=earlier_keys,
             settings=empathy.settings,
             now=now,
         )

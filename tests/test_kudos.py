@@ -195,7 +195,9 @@ def test_hr_can_require_a_value(kudos: Harness) -> None:
 
 
 def test_the_same_typed_kudos_twice_posts_once(kudos: Harness) -> None:
+    kudos.clock.advance(timedelta(seconds=599))  # just before a 10-minute window ends
     give(kudos, "<@U0BEN> for the demo")
+    kudos.clock.advance(timedelta(seconds=2))  # the repeat lands in the next window
     assert "already on its way" in give(kudos, "<@U0BEN> for the demo")
     assert kudos.dispatch() == 2  # one post, one DM
     assert len(stored(kudos)) == 1
