@@ -97,6 +97,10 @@ class Harness:
     def event(self, event: dict[str, Any]) -> None:
         assert self.requests.event(event).status_code == 200
 
+    def dm(self, user_id: str) -> list[dict[str, Any]]:
+        """Messages in the fake Slack's DM with `user_id` (U0ANA's is D0ANA)."""
+        return self.slack.messages("D" + user_id[1:])
+
     def person(self, slack_id: str) -> Person:
         with self.session_factory() as session:
             found = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
@@ -131,6 +135,13 @@ def make_harness(
                 session.add(
                     RoleGrant(workspace_id=workspace.id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
                 )
+    return start_app(settings, engine, session_factory, slack, now)
+
+
+def start_app(
+    settings: Settings, engine: Engine, session_factory: sessionmaker[Session], slack: FakeSlack, now: datetime
+) -> Harness:
+    """The real app on a manual clock at `now`, behind Flask, for a directory the caller has seeded."""
     clock = ManualClock(now)
     app = create_app(settings, engine=engine, clock=clock)
     web: FlaskClient = create_web_app(app).test_client()

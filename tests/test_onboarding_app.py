@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask.testing import FlaskClient
-from slack_bolt import App
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
 from bot.cli import main
-from bot.clock import ManualClock
-from bot.jobs import build_jobs
 from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.onboarding_models import (
     JourneyState,
@@ -27,14 +21,10 @@ from bot.onboarding_models import (
     OnboardingStep,
     OnboardingTemplate,
 )
-from bot.outbox import OutboxDispatcher
-from bot.scheduler import run_job
 from bot.settings import Settings
-from bot.slack_client import build_web_client
-from bot.web import create_web_app
-from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
+from tests.conftest import TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
-from tests.slack_requests import SlackRequests
+from tests.harness import Harness, start_app
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "onboarding.yml"
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
@@ -49,33 +39,16 @@ PEOPLE = [
 ]
 
 
-@dataclass
-class Bot:
-    clock: ManualClock
-    app: App
-    requests: SlackRequests
-    session_factory: sessionmaker[Session]
-    settings: Settings
-    slack: FakeSlack
-
+class Bot(Harness):
     def job(self, name: str = "onboarding") -> Any:
-        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
-        return run_job(jobs[name], self.session_factory, self.clock)
-
-    def dispatch(self) -> int:
-        client = build_web_client(self.settings, for_outbox=True)
-        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
-        return dispatcher.run_once(time_budget=10).sent
+        return super().job(name)
 
     def tick(self, hours: float = 1) -> None:
         self.clock.advance(timedelta(hours=hours))
         self.job()
         self.dispatch()
 
-    def dm(self, user_id: str) -> list[dict[str, Any]]:
-        return self.slack.messages("D" + user_id[1:])
-
-    def person(self, session: Session, slack_id: str) -> Person:
+    def person(self, session: Session, slack_id: str) -> Person:  # type: ignore[override]
         found = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
         assert found is not None
         return found
@@ -145,17 +118,7 @@ def bot(
             session.flush()
             ids[slack_id] = person.id
         session.add(RoleGrant(workspace_id=workspace.id, person_id=ids["U0PRIYA"], role=Role.HR, source=RoleSource.CSV))
-    clock = ManualClock(SUNDAY)
-    app = create_app(settings, engine=engine, clock=clock)
-    web: FlaskClient = create_web_app(app).test_client()
-    return Bot(
-        clock,
-        app,
-        SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url),
-        session_factory,
-        settings,
-        slack,
-    )
+    return Bot(**vars(start_app(settings, engine, session_factory, slack, SUNDAY)))
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:

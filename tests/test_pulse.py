@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from slack_bolt import App
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
-from bot.clock import ManualClock
-from bot.jobs import build_jobs
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.outbox import OutboxDispatcher
-from bot.scheduler import run_job
 from bot.settings import Settings
-from bot.slack_client import build_web_client
 from bot.web import create_web_app
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit
 from surveys.schedules import ScheduleSettings, save_schedule
-from tests.conftest import SIGNING_SECRET, TEAM_ID
+from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
-from tests.slack_requests import SlackRequests
+from tests.harness import Harness, start_app
 
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the Monday after is 2026-11-23
 PEOPLE = [
@@ -39,30 +31,12 @@ PEOPLE = [
 ]
 
 
-@dataclass
-class Pulse:
+class Pulse(Harness):
     """The whole bot on a manual clock: app, jobs, outbox."""
 
-    clock: ManualClock
-    app: App
-    requests: SlackRequests
-    session_factory: sessionmaker[Session]
-    settings: Settings
-    slack: FakeSlack
-
-    def job(self, name: str) -> Any:
-        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
-        return run_job(jobs[name], self.session_factory, self.clock)
-
-    def dispatch(self) -> int:
-        client = build_web_client(self.settings, for_outbox=True)
-        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
-        return dispatcher.run_once(time_budget=10).sent
-
-    def dm(self, user_id: str) -> list[dict[str, Any]]:
-        return self.slack.messages("D" + user_id[1:])
-
-    def click(self, user_id: str, element: dict[str, Any], message: dict[str, Any], channel: str | None = None) -> None:
+    def click(  # type: ignore[override]
+        self, user_id: str, element: dict[str, Any], message: dict[str, Any], channel: str | None = None
+    ) -> None:
         action = {"type": element["type"], "action_id": element["action_id"], "block_id": "a"}
         if element["type"] == "static_select":
             action["selected_option"] = element["options"][0]
@@ -106,17 +80,7 @@ def pulse(
         session.add(
             RoleGrant(workspace_id=workspace.id, person_id=ids["U0MARCUS"], role=Role.HR, source=RoleSource.CSV)
         )
-    clock = ManualClock(SUNDAY)
-    app = create_app(settings, engine=engine, clock=clock)
-    web: FlaskClient = create_web_app(app).test_client()
-    return Pulse(
-        clock,
-        app,
-        SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url),
-        session_factory,
-        settings,
-        slack,
-    )
+    return Pulse(**vars(start_app(settings, engine, session_factory, slack, SUNDAY)))
 
 
 def weekly_schedule(pulse: Pulse, **overrides: Any) -> None:
