@@ -47,6 +47,8 @@ class AppContext:
     session_factory: sessionmaker[Session]
     clock: Clock
     box: SecretBox
+    # True in the app that handles requests the web front already acked (bot/inbox.py).
+    already_acked: bool = False
 
 
 def create_app(
@@ -55,8 +57,14 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Clock | None = None,
+    for_inbox: bool = False,
 ) -> App:
-    """Build the Bolt app. Nothing talks to Slack or the database until a request arrives."""
+    """Build the Bolt app. Nothing talks to Slack or the database until a request arrives.
+
+    `for_inbox` builds the app that handles requests the web front already acked (bot/inbox.py): it
+    runs each listener to its end on the calling thread, and the request's signature was checked
+    when it arrived, perhaps minutes ago.
+    """
     engine = engine or make_engine(settings.database_url)
     empathy = AppContext(
         settings=settings,
@@ -64,6 +72,7 @@ def create_app(
         session_factory=make_session_factory(engine),
         clock=clock or SystemClock(),
         box=SecretBox(settings.secret_key),
+        already_acked=for_inbox,
     )
     if settings.oauth:
         from bot.doctor import REQUIRED_SCOPES
@@ -82,7 +91,8 @@ def create_app(
         signing_secret=settings.slack_signing_secret or "socket-mode",
         **auth,
         # Socket Mode requests come over an authenticated websocket and carry no signature.
-        request_verification_enabled=not settings.socket_mode,
+        request_verification_enabled=not (settings.socket_mode or for_inbox),
+        process_before_response=for_inbox,
         logger=_bolt_logger(),
         # Bolt answers Slack only when a listener has called ack(), and listeners run on this pool:
         # its default of 5 threads made acks queue behind slow listeners under load (p50 450 ms with
@@ -213,6 +223,9 @@ def _handle_error(
 
     `response` is Bolt's HTTP 500 for a listener that failed before acking (None once acked).
     """
+    empathy = context.get("empathy")
+    if empathy is not None and empathy.already_acked:
+        response = None  # the web front acked long ago; only the response_url still reaches the person
     if isinstance(error, UserFacingError):
         _tell(respond, escape(str(error)), body, response)  # error messages may quote what someone typed
         return

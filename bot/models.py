@@ -214,6 +214,27 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class InboxRequest(Base):
+    """A Slack request acked before its work ran (bot/inbox.py): kept until a worker thread has handled it,
+    so a crash between the ack and the work loses nothing.
+
+    The request is sealed with EMPATHY_SECRET_KEY: it can hold a pulse answer next to the clicker's user
+    id, and nobody reading the database may join the two. Rows live for milliseconds unless the app is
+    overloaded or crashed; no column but the request's kind is readable.
+    """
+
+    __tablename__ = "inbox_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who is handling it, until when: the accepting process from the start; anyone once this has passed.
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_until: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class WorkspaceSetting(Base):
     """A per-workspace setting HR changed in Slack (`/empathy config …`); env values are the defaults."""
 

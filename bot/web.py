@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, jsonify, request
@@ -10,10 +11,13 @@ from slack_bolt import App, BoltContext, BoltRequest
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 from slack_bolt.request.internals import build_context
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import empathy_context_of
+from bot.app import create_app, empathy_context_of
 from bot.database import database_answers
+from bot.early_ack import early_ack_kind
+from bot.inbox import Inbox
 from bot.metrics import gauges, prometheus_text
 
 logger = logging.getLogger(__name__)
@@ -27,7 +31,16 @@ def bolt_request_from(flask_request: Request) -> BoltRequest:
     Bolt treats any form body containing the word "payload" as an interactive payload, so
     "/suggest the payload checks are slow" would reach no listener. Read the form properly instead.
     """
-    bolt_request = to_bolt_request(flask_request)
+    return _parse_forms_properly(to_bolt_request(flask_request))
+
+
+def bolt_request_of(raw_body: str) -> BoltRequest:
+    """The Bolt request for a body the inbox kept (its signature was checked when it arrived)."""
+    content_type = "application/json" if raw_body.startswith("{") else "application/x-www-form-urlencoded"
+    return _parse_forms_properly(BoltRequest(body=raw_body, headers={"content-type": [content_type]}))
+
+
+def _parse_forms_properly(bolt_request: BoltRequest) -> BoltRequest:
     if bolt_request.body or not bolt_request.raw_body or bolt_request.raw_body.startswith("{"):
         return bolt_request
     form = dict(parse_qsl(bolt_request.raw_body, keep_blank_values=True))
@@ -43,9 +56,13 @@ def create_web_app(bolt_app: App) -> Flask:
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     handler = SlackRequestHandler(bolt_app)
     engine = empathy_context_of(bolt_app).engine
+    inbox = _inbox_for(bolt_app)
+    verifier = SignatureVerifier(empathy_context_of(bolt_app).settings.slack_signing_secret or "unused")
 
     @web.post("/slack/events")
     def slack_events() -> Response | tuple[str, int]:
+        if inbox is not None and _acked_into(inbox, verifier, request):
+            return Response(status=200)  # what Bolt would have answered; the work runs behind it
         try:
             return to_flask_response(bolt_app.dispatch(bolt_request_from(request)))
         except (ValueError, TypeError, AttributeError):
@@ -61,6 +78,10 @@ def create_web_app(bolt_app: App) -> Flask:
         def oauth() -> Response:
             # Bolt's OAuth flow: the "Add to Slack" page, then the redirect that stores the installation.
             return handler.handle(request)  # type: ignore[no-any-return]
+
+    if inbox is not None:
+        inbox.start()  # picks up what a crashed process left behind, without waiting for a request
+        web.extensions["empathy_inbox"] = inbox
 
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
@@ -79,3 +100,43 @@ def create_web_app(bolt_app: App) -> Flask:
         return Response(body, mimetype="text/plain; version=0.0.4"), 200
 
     return web
+
+
+def _inbox_for(bolt_app: App) -> Inbox | None:
+    """The inbox that runs acked requests' work through a second app built to run listeners to their end."""
+    empathy = empathy_context_of(bolt_app)
+    settings = empathy.settings
+    if settings.socket_mode or not settings.slack_signing_secret or settings.work_threads == 0:
+        return None
+    worker_app = create_app(
+        empathy.settings, bolt_app.client, engine=empathy.engine, clock=empathy.clock, for_inbox=True
+    )
+
+    def handle(raw_body: str) -> None:
+        worker_app.dispatch(bolt_request_of(raw_body))
+
+    # Few threads on purpose: threads of one process share a core, and every thread doing work is one more
+    # that the acks compete with for it. See benchmarks/README.md for how the number trades acks for work.
+    return Inbox(empathy.session_factory, empathy.box, handle, threads=settings.work_threads)
+
+
+def _acked_into(inbox: Inbox, verifier: SignatureVerifier, flask_request: Request) -> bool:
+    """Store a request that may be acked before its work, if it is one and is signed; False leaves it to Bolt."""
+    raw = flask_request.get_data(as_text=True)
+    kind = early_ack_kind(raw)
+    if kind is None or not _signed(verifier, raw, flask_request.headers):
+        return False  # Bolt answers it, with a 401 if the signature is wrong
+    try:
+        inbox.accept(kind, raw)
+    except SQLAlchemyError:
+        # Bolt then acks and its listener tells the person to try again in a minute.
+        logger.warning("could not keep a %s for later; handling it now", kind)
+        return False
+    return True
+
+
+def _signed(verifier: SignatureVerifier, raw_body: str, headers: Mapping[str, str]) -> bool:
+    try:
+        return verifier.is_valid_request(raw_body, dict(headers))
+    except ValueError:  # a timestamp that is not a number
+        return False

@@ -46,6 +46,13 @@ NOT_IN_DIRECTORY = (
 # -- /kudos ----------------------------------------------------------------------------------------
 
 
+def acks_empty(text: str) -> bool:
+    """Whether `/kudos <text>` is acked with nothing and its work needs no trigger_id: everything but help
+    and the modal. The web front may then ack it itself and run it from the inbox (bot/early_ack.py)."""
+    word = text.strip().lower()
+    return bool(word) and word != "help"
+
+
 def handle_kudos_command(
     ack: Ack, command: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond
 ) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import bot.schema  # noqa: F401  (registers every table)
 from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
+from bot.inbox import stop_all as stop_inboxes
 from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
@@ -33,6 +34,13 @@ TEAM_ID = "T0001"
 
 PG_URL = os.environ.get("EMPATHY_TEST_DATABASE_URL")
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(autouse=True)
+def _inbox_threads_end_with_their_test() -> Iterator[None]:
+    """A web app's inbox threads would otherwise poll the next test's database with this test's app."""
+    yield
+    stop_inboxes()
 
 
 def _pg_admin_url(url: str) -> str:

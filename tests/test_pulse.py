@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
-from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.inbox import Inbox
+from bot.models import InboxRequest, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.settings import Settings
 from bot.web import create_web_app
 from surveys.bank import QuestionBank
@@ -401,6 +402,65 @@ def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # t
         assert len(row.slot or "") == 64  # an HMAC, not an id
     ids = [row.id for row in stored]
     assert len(set(ids)) == 3 and all(len(i) == 32 for i in ids)
+
+
+# -- early acks: clicks are kept in the inbox until their work has run ----------------------------
+
+
+def _inbox(pulse: Pulse) -> Inbox:
+    return pulse.requests.client.application.extensions["empathy_inbox"]  # type: ignore[no-any-return]
+
+
+def _kept(pulse: Pulse) -> list[InboxRequest]:
+    with pulse.session_factory() as session:
+        return list(session.scalars(select(InboxRequest)))
+
+
+def test_a_click_acked_just_before_a_crash_is_kept_sealed_and_applied_once_later(
+    pulse: Pulse, settings: Settings, engine
+) -> None:  # type: ignore[no-untyped-def]
+    open_and_deliver(pulse)
+    _inbox(pulse).stop()  # the process dies right after its ack: nothing works its inbox any more
+    message = pulse.dm("U0ANA")[0]
+    element = answer_buttons(message)[0][0]
+    pulse.click("U0ANA", element, message)  # acked with 200
+
+    kept = _kept(pulse)
+    assert [row.kind for row in kept] == ["click"]
+    assert "U0ANA" not in kept[0].sealed and element["value"] not in kept[0].sealed  # who and what: sealed
+    metrics = pulse.requests.client.get("/metrics").get_data(as_text=True)
+    assert "empathy_inbox_waiting 1" in metrics
+    time.sleep(0.2)
+    assert answers(pulse) == [] and pulse.slack.calls_to("chat.update") == []
+
+    # Another process takes the row over once the dead one's claim has run out, and applies it once.
+    with pulse.session_factory.begin() as session:
+        session.execute(update(InboxRequest).values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+    other = create_web_app(create_app(settings, engine=engine, clock=pulse.clock))
+    recovering: Inbox = other.extensions["empathy_inbox"]
+    recovering.stop()  # its threads would sweep in 5 s; drain on this thread now instead
+    assert recovering.drain() == 1
+    assert "✅ Your answer" in wait_for_update(pulse, 1)["blocks"][1]["text"]["text"]
+    assert [a.value for a in answers(pulse)] == [_value_of(element)]
+    assert _kept(pulse) == []
+    assert recovering.drain() == 0 and len(answers(pulse)) == 1
+
+
+def test_a_forged_click_is_refused_and_never_kept(pulse: Pulse) -> None:
+    open_and_deliver(pulse)
+    message = pulse.dm("U0ANA")[0]
+    element = answer_buttons(message)[0][0]
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ANA", "team_id": TEAM_ID},
+        "container": {"type": "message", "channel_id": "D0ANA", "message_ts": message["ts"]},
+        "actions": [{"type": "button", "action_id": element["action_id"], "block_id": "a", "value": element["value"]}],
+    }
+    forged = pulse.requests.interaction(payload, signature="v0=" + "0" * 64)
+    stale = pulse.requests.interaction(payload, timestamp=int(time.time()) - 6 * 60)
+    assert (forged.status_code, stale.status_code) == (401, 401)
+    time.sleep(0.2)
+    assert _kept(pulse) == [] and answers(pulse) == []
 
 
 # -- /pulse ---------------------------------------------------------------------------------------
