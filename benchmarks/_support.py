@@ -156,6 +156,11 @@ def seed_people(session_factory: sessionmaker[Session], count: int, *, team_size
 # -- the fake Slack API in a child process ----------------------------------------------------------
 
 
+def _matches(called: str, method: str) -> bool:
+    """`method` names a Web API method, or ends in "." for a family ("response_url." for every reply)."""
+    return called.startswith(method) if method.endswith(".") else called == method
+
+
 def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[str, ...] | None = None) -> None:
     from tests.fake_slack import FakeSlack
 
@@ -166,7 +171,7 @@ def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[s
         handle = fake._handle
 
         def slow_handle(*args: Any, **kwargs: Any) -> Any:
-            if latency_methods is None or args[0] in latency_methods:
+            if latency_methods is None or any(_matches(str(args[0]), method) for method in latency_methods):
                 time.sleep(latency)
             return handle(*args, **kwargs)
 

@@ -5,11 +5,17 @@ Home opens) under concurrent load.
     .venv/bin/python -m benchmarks.answer_latency --seconds 20 --database sqlite
     .venv/bin/python -m benchmarks.answer_latency --server gunicorn   # production-like: gthread 2 x 8
     .venv/bin/python -m benchmarks.answer_latency --clients 64 --seconds 120 --mix 70:15:15 --server gunicorn
+    .venv/bin/python -m benchmarks.answer_latency --clients 64 --seconds 120 --mix 70:15:15 --server gunicorn --rate 80
 
 `--mix A:K:H` weighs the requests: A pulse answer clicks, K `/kudos @someone for …` slash commands
 (acked at once; the giver is told through the response_url once the kudos is stored), H `app_home_opened` events. Every kudos
 the app said it accepted must be in the database exactly once, and every clicked (person, question)
 must have exactly one answer row: nothing lost, nothing doubled.
+
+By default every client sends its next request the moment the last is acked: the load is whatever the
+machine can ack, and the work behind the acks falls behind. `--rate R` offers R requests a second in
+all, at random (Poisson) times, as independent people clicking would: then `work done during load`
+and the drain show whether the work keeps up.
 
 What runs: a round is opened for `--people` people (default 200) and their DMs are delivered
 through the real outbox to the fake Slack API (its own process). The real Flask + Bolt app
@@ -19,9 +25,11 @@ a child process (werkzeug `make_server(threaded=True)`, or gunicorn). `--clients
 random question of their DM, a random valid value, exactly as Slack would post them. Latency is
 from sending the request to reading the whole HTTP response (Slack needs that ack within 3 s).
 
-Bolt acks, then runs the listener (record the answer, chat.update the DM) on its own thread pool;
-after the load stops the benchmark waits for that backlog to drain, then checks the database: at
-most one answer row per (round, slot) and no more rows than people x questions.
+The web front acks these requests itself once they are stored in the inbox (bot/inbox.py); a few
+work threads per process then run the listener (record the answer, chat.update the DM). After the
+load stops the benchmark waits until the inbox is empty and the app stops calling Slack, then checks
+the database: at most one answer row per (round, slot), no more rows than people x questions, and
+nothing left in the inbox.
 """
 
 from __future__ import annotations
@@ -351,10 +359,16 @@ def _client(
     deadline: float,
     out: ClientResults,
     weights: tuple[int, int, int] = (1, 0, 0),
+    rate: float = 0.0,
 ) -> None:
+    """Send requests until `deadline`: back to back, or (`rate` > 0, per client) at random Poisson times."""
     rng = random.Random(index)
     requests = SlackRequests(HttpClient(port), SIGNING_SECRET, team_id=TEAM_ID, response_base=response_base)  # type: ignore[arg-type]
+    next_at = time.monotonic()
     for _ in range(MAX_REQUESTS_PER_CLIENT):
+        if rate > 0:
+            next_at += rng.expovariate(rate)
+            time.sleep(max(0.0, next_at - time.monotonic()))
         if time.monotonic() >= deadline:
             break
         kind = rng.choices(KINDS, weights=weights)[0]
@@ -425,7 +439,12 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         flush=True,
     )
     secret_key = new_secret_key()
-    with temporary_database(kind) as db_url, FakeSlackProcess() as fake:
+    # The DMs are delivered before the load at full speed; only the listeners' calls get Slack's round trip.
+    slow = ("chat.update", "views.publish", "response_url.")
+    with (
+        temporary_database(kind) as db_url,
+        FakeSlackProcess(latency=args.slack_latency_ms / 1000, latency_methods=slow) as fake,
+    ):
         engine = make_engine(db_url)
         try:
             session_factory = make_session_factory(engine)
@@ -459,7 +478,16 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 threads = [
                     threading.Thread(
                         target=_client,
-                        args=(n, server.port, fake.url, targets, deadline, results[n], args.mix),
+                        args=(
+                            n,
+                            server.port,
+                            fake.url,
+                            targets,
+                            deadline,
+                            results[n],
+                            args.mix,
+                            args.rate / args.clients,
+                        ),
                         name=f"client-{n}",
                     )
                     for n in range(args.clients)
@@ -539,7 +567,11 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     rows = [
         ("database", kind),
         ("server", server.label),
-        ("load", f"{args.clients} client threads for {load_seconds:.1f} s, {args.people} people"),
+        (
+            "load",
+            f"{args.clients} client threads for {load_seconds:.1f} s, {args.people} people, "
+            + (f"{args.rate:g}/s offered at random times" if args.rate else "back to back"),
+        ),
         ("requests", f"{requests_sent:,} ({requests_sent / load_seconds:,.1f}/s)"),
         ("ack latency p50", f"{percentile(latencies, 0.50) * 1000:.1f} ms"),
         ("ack latency p90", f"{percentile(latencies, 0.90) * 1000:.1f} ms"),
@@ -618,6 +650,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", choices=("werkzeug", "gunicorn"), default="werkzeug")
     parser.add_argument(
         "--mix", default="1:0:0", help="weights of answer clicks : /kudos commands : App Home opens (default 1:0:0)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests per second offered by all clients together, at random (Poisson) times; "
+        "default 0: every client sends its next request as soon as the last is acked",
+    )
+    parser.add_argument(
+        "--slack-latency-ms",
+        type=float,
+        default=0.0,
+        help="added to the fake's chat.update, views.publish and response_url answers, to model Slack's "
+        "round trip (default 0)",
     )
     args = parser.parse_args(argv)
     try:

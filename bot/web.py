@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, jsonify, request
@@ -15,10 +17,13 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import create_app, empathy_context_of
-from bot.database import database_answers
+from bot.database import database_answers, make_engine
 from bot.early_ack import early_ack_kind
 from bot.inbox import Inbox
 from bot.metrics import gauges, prometheus_text
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +64,11 @@ def create_web_app(bolt_app: App) -> Flask:
     inbox = _inbox_for(bolt_app)
     verifier = SignatureVerifier(empathy_context_of(bolt_app).settings.slack_signing_secret or "unused")
 
+    if inbox is not None:
+        web.wsgi_app = _EarlyAcks(web.wsgi_app, inbox, verifier)  # type: ignore[method-assign]
+
     @web.post("/slack/events")
     def slack_events() -> Response | tuple[str, int]:
-        if inbox is not None and _acked_into(inbox, verifier, request):
-            return Response(status=200)  # what Bolt would have answered; the work runs behind it
         try:
             return to_flask_response(bolt_app.dispatch(bolt_request_from(request)))
         except (ValueError, TypeError, AttributeError):
@@ -108,31 +114,62 @@ def _inbox_for(bolt_app: App) -> Inbox | None:
     settings = empathy.settings
     if settings.socket_mode or not settings.slack_signing_secret or settings.work_threads == 0:
         return None
-    worker_app = create_app(
-        empathy.settings, bolt_app.client, engine=empathy.engine, clock=empathy.clock, for_inbox=True
-    )
+    worker_app = create_app(settings, engine=empathy.engine, clock=empathy.clock, for_inbox=True)
 
     def handle(raw_body: str) -> None:
         worker_app.dispatch(bolt_request_of(raw_body))
 
-    # Few threads on purpose: threads of one process share a core, and every thread doing work is one more
-    # that the acks compete with for it. See benchmarks/README.md for how the number trades acks for work.
-    return Inbox(empathy.session_factory, empathy.box, handle, threads=settings.work_threads)
+    # Acks get their own connections: work threads hold theirs while Slack answers, and an ack must never
+    # wait for one of those to come back to a shared pool.
+    accepts = make_engine(settings.database_url, pool_size=4, max_overflow=4)
+    return Inbox(accepts, empathy.session_factory, empathy.box, handle, threads=settings.work_threads)
 
 
-def _acked_into(inbox: Inbox, verifier: SignatureVerifier, flask_request: Request) -> bool:
-    """Store a request that may be acked before its work, if it is one and is signed; False leaves it to Bolt."""
-    raw = flask_request.get_data(as_text=True)
-    kind = early_ack_kind(raw)
-    if kind is None or not _signed(verifier, raw, flask_request.headers):
-        return False  # Bolt answers it, with a 401 if the signature is wrong
-    try:
-        inbox.accept(kind, raw)
-    except SQLAlchemyError:
-        # Bolt then acks and its listener tells the person to try again in a minute.
-        logger.warning("could not keep a %s for later; handling it now", kind)
-        return False
-    return True
+class _EarlyAcks:
+    """WSGI middleware in front of Flask: stores and acks what may be acked before its work (bot/early_ack.py).
+
+    In front of Flask, not in a view, because the ack is the hot path under load and Flask's request
+    machinery cost as much as the rest of it. Anything it does not ack goes on to Flask untouched.
+    """
+
+    def __init__(self, app: WSGIApplication, inbox: Inbox, verifier: SignatureVerifier) -> None:
+        self._app = app
+        self._inbox = inbox
+        self._verifier = verifier
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/slack/events":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if 0 < length <= MAX_BODY_BYTES:
+                body = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(body)  # for Flask, if it is not acked here
+                if self._acked(body, environ):
+                    start_response("200 OK", [("Content-Length", "0")])  # what Bolt would have answered
+                    return [b""]
+        return self._app(environ, start_response)
+
+    def _acked(self, body: bytes, environ: WSGIEnvironment) -> bool:
+        try:
+            raw = body.decode()
+        except UnicodeDecodeError:
+            return False
+        kind = early_ack_kind(raw)
+        signed = {
+            "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+            "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        }
+        if kind is None or not _signed(self._verifier, raw, signed):
+            return False  # Bolt answers it, with a 401 if the signature is wrong
+        try:
+            self._inbox.accept(kind, raw)
+        except SQLAlchemyError:
+            # Bolt then acks and its listener tells the person to try again in a minute.
+            logger.warning("could not keep a %s for later; handling it now", kind)
+            return False
+        return True
 
 
 def _signed(verifier: SignatureVerifier, raw_body: str, headers: Mapping[str, str]) -> bool:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -190,26 +194,38 @@ def _record_and_update(
         if parsed is None or (parsed[2] is None and not skip):
             raise RoundNotFound()
         round_id, question_id, value = parsed
-        with empathy.session_factory.begin() as session:
-            workspace, clicker = request_identity(session, context)
-            _refuse_someone_elses_message(body, clicker)
-            progress = record_answer(
-                session,
-                workspace,
-                bank := workspace_bank(session, workspace.id),
-                empathy.box,
-                slack_user_id=body["user"]["id"],
-                round_id=round_id,
-                question_id=question_id,
-                value=None if skip else value,
-                now=empathy.clock.now(),
-            )
-            cancel_pending(session, reminder_key(round_id, progress.person.id))
-            # Inside the transaction, under the participant's lock: a person's updates reach Slack in
-            # the order their clicks were applied, so the message never shows an older state.
+        # One person's clicks are applied and shown one after the other, so the message never shows an
+        # older state than the database. The update runs after the commit: no row lock (or SQLite's
+        # write lock) is held while Slack answers.
+        with _one_click_at_a_time(body["user"]["id"]):
+            with empathy.session_factory.begin() as session:
+                workspace, clicker = request_identity(session, context)
+                _refuse_someone_elses_message(body, clicker)
+                progress = record_answer(
+                    session,
+                    workspace,
+                    bank := workspace_bank(session, workspace.id),
+                    empathy.box,
+                    slack_user_id=body["user"]["id"],
+                    round_id=round_id,
+                    question_id=question_id,
+                    value=None if skip else value,
+                    now=empathy.clock.now(),
+                )
+                cancel_pending(session, reminder_key(round_id, progress.person.id))
             _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
         respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+
+
+_CLICK_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+@contextmanager
+def _one_click_at_a_time(slack_user_id: str) -> Iterator[None]:
+    """A lock per person (striped): a process's work threads may otherwise apply two of their clicks at once."""
+    with _CLICK_LOCKS[zlib.crc32(slack_user_id.encode()) % len(_CLICK_LOCKS)]:
+        yield
 
 
 def _refuse_someone_elses_message(body: dict[str, Any], clicker: Person | None) -> None:
