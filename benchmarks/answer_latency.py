@@ -403,20 +403,25 @@ def _work_done(fake: FakeSlackProcess) -> int:
     return fake.count("chat.update") + fake.count("response_url.") + fake.count("views.publish")
 
 
-def _inbox_depth(session_factory: Any) -> int:
+def _inbox_depth(database_url: str) -> int:
+    from bot.inbox import inbox_engine
     from bot.models import InboxRequest
 
-    with session_factory() as session:
-        return int(session.scalar(select(func.count()).select_from(InboxRequest)) or 0)
+    engine = inbox_engine(database_url)  # on SQLite, a file of its own
+    try:
+        with engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(InboxRequest)) or 0)
+    finally:
+        engine.dispose()
 
 
-def _drain(fake: FakeSlackProcess, session_factory: Any) -> tuple[float, int]:
+def _drain(fake: FakeSlackProcess, database_url: str) -> tuple[float, int]:
     """Wait until the inbox is empty and the app's listeners stop calling Slack (chat.update, response_url)."""
     watch = Stopwatch()
     last, stable_since = -1, time.monotonic()
     while watch.seconds < DRAIN_TIMEOUT:
         seen = _work_done(fake)
-        if seen != last or _inbox_depth(session_factory):
+        if seen != last or _inbox_depth(database_url):
             last, stable_since = seen, time.monotonic()
         elif time.monotonic() - stable_since >= 2.0:
             return max(0.0, watch.seconds - 2.0), seen
@@ -500,9 +505,9 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     thread.join(timeout=args.seconds + 120)
                 load_seconds = watch.seconds
                 cpu_after = (cpu_seconds(server.pid), cpu_seconds(fake.pid), time.process_time())
-                done_in_load, kept_at_end = _work_done(fake), _inbox_depth(session_factory)
-                drain_seconds, background_calls = _drain(fake, session_factory)
-                kept_after = _inbox_depth(session_factory)
+                done_in_load, kept_at_end = _work_done(fake), _inbox_depth(db_url)
+                drain_seconds, background_calls = _drain(fake, db_url)
+                kept_after = _inbox_depth(db_url)
             finally:
                 logs = server.stop()
 

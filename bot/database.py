@@ -23,8 +23,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    # Up to 16 inbox work threads per web process hold a connection while Slack answers them, next to
-    # Bolt's listeners and the jobs: SQLAlchemy's default of 5 + 10 made them queue for connections.
+    # Bolt's 32 listener threads, the inbox's work threads and the jobs share one pool per process:
+    # SQLAlchemy's default of 5 + 10 made them queue for connections under load.
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     if make_url(url).get_backend_name() == "sqlite":

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.inbox import waiting
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from surveys.models import PulseRound
 
@@ -26,10 +25,7 @@ def gauges(session: Session, now: datetime) -> dict[str, float]:
         )
     )
     hour_ago = now - timedelta(hours=1)
-    inbox_waiting, inbox_lag = waiting(session, now)
     return {
-        "empathy_inbox_waiting": inbox_waiting,
-        "empathy_inbox_lag_seconds": inbox_lag,
         "empathy_outbox_pending": count(OutboxMessage.state == OutboxState.PENDING.value),
         "empathy_outbox_due": count(OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at <= now),
         "empathy_outbox_sending": count(OutboxMessage.state == OutboxState.SENDING.value),

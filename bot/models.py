@@ -220,7 +220,8 @@ class InboxRequest(Base):
 
     The request is sealed with EMPATHY_SECRET_KEY: it can hold a pulse answer next to the clicker's user
     id, and nobody reading the database may join the two. Rows live for milliseconds unless the app is
-    overloaded or crashed; no column but the request's kind is readable.
+    overloaded or crashed; no column but the request's kind is readable. On SQLite the rows live in a
+    file of their own beside the database (bot/inbox.py: `inbox_engine`), and this table stays empty.
     """
 
     __tablename__ = "inbox_request"

@@ -17,9 +17,9 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import create_app, empathy_context_of
-from bot.database import database_answers, make_engine
+from bot.database import database_answers
 from bot.early_ack import early_ack_kind
-from bot.inbox import Inbox
+from bot.inbox import Inbox, inbox_engine
 from bot.metrics import gauges, prometheus_text
 
 if TYPE_CHECKING:
@@ -100,7 +100,10 @@ def create_web_app(bolt_app: App) -> Flask:
         empathy = empathy_context_of(bolt_app)
         try:
             with empathy.session_factory() as session:
-                body = prometheus_text(gauges(session, empathy.clock.now()))
+                values = gauges(session, empathy.clock.now())
+            if inbox is not None:
+                values["empathy_inbox_waiting"], values["empathy_inbox_lag_seconds"] = inbox.waiting()
+            body = prometheus_text(values)
         except SQLAlchemyError:
             return Response("database unreachable\n", mimetype="text/plain"), 503
         return Response(body, mimetype="text/plain; version=0.0.4"), 200
@@ -119,10 +122,7 @@ def _inbox_for(bolt_app: App) -> Inbox | None:
     def handle(raw_body: str) -> None:
         worker_app.dispatch(bolt_request_of(raw_body))
 
-    # Acks get their own connections: work threads hold theirs while Slack answers, and an ack must never
-    # wait for one of those to come back to a shared pool.
-    accepts = make_engine(settings.database_url, pool_size=4, max_overflow=4)
-    return Inbox(accepts, empathy.session_factory, empathy.box, handle, threads=settings.work_threads)
+    return Inbox(inbox_engine(settings.database_url), empathy.box, handle, threads=settings.work_threads)
 
 
 class _EarlyAcks:

@@ -412,7 +412,7 @@ def _inbox(pulse: Pulse) -> Inbox:
 
 
 def _kept(pulse: Pulse) -> list[InboxRequest]:
-    with pulse.session_factory() as session:
+    with Session(_inbox(pulse).engine) as session:  # on SQLite, a file of its own
         return list(session.scalars(select(InboxRequest)))
 
 
@@ -434,8 +434,8 @@ def test_a_click_acked_just_before_a_crash_is_kept_sealed_and_applied_once_later
     assert answers(pulse) == [] and pulse.slack.calls_to("chat.update") == []
 
     # Another process takes the row over once the dead one's claim has run out, and applies it once.
-    with pulse.session_factory.begin() as session:
-        session.execute(update(InboxRequest).values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+    with _inbox(pulse).engine.begin() as connection:
+        connection.execute(update(InboxRequest).values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
     other = create_web_app(create_app(settings, engine=engine, clock=pulse.clock))
     recovering: Inbox = other.extensions["empathy_inbox"]
     recovering.stop()  # its threads would sweep in 5 s; drain on this thread now instead
