@@ -26,7 +26,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # Bolt's 32 listener threads, the inbox's work threads and the jobs share one pool per process:
     # SQLAlchemy's default of 5 + 10 made them queue for connections under load.
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 10)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(
             url,
@@ -39,7 +39,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # A database that hangs (a dropped network path) rather than refusing must not hold a listener past
     # Slack's 3 seconds: give up connecting after 2 s and answer "try again in a minute" instead.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2}, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, connect_args={"connect_timeout": 2}, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

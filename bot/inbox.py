@@ -229,10 +229,12 @@ def inbox_engine(database_url: str) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return make_engine(database_url, pool_size=10, max_overflow=10)
+        # No ping before each use: it was a second round trip per ack. A connection that died with a
+        # database restart fails one insert, which then goes through Bolt, and the pool reconnects.
+        return make_engine(database_url, pool_size=6, max_overflow=6, pool_pre_ping=False)
     main = Path(str(url.database))
     side = url.set(database=str(main.with_name(f"{main.stem}.inbox{main.suffix or '.sqlite3'}")))
-    engine = make_engine(side.render_as_string(hide_password=False), pool_size=10, max_overflow=10)
+    engine = make_engine(side.render_as_string(hide_password=False), pool_size=6, max_overflow=6)
     # On each new connection rather than now: building the app must work while the database is unreachable.
     table = InboxRequest.__table__
     ddl = [str(CreateTable(table, if_not_exists=True).compile(dialect=engine.dialect))] + [
