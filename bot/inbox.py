@@ -17,6 +17,7 @@ Domain-free: a row is an opaque sealed string, and the caller says how to handle
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -25,6 +26,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,12 @@ class Inbox:
     ) -> None:
         self.engine = engine
         self._session_factory = make_session_factory(engine)
+        # SQLite takes one writer at a time and makes the others poll with growing sleeps (up to 100 ms
+        # each), so under load some acks starved for seconds. Writers of one process queue here instead,
+        # and at most one per process polls SQLite. PostgreSQL locks rows and needs none of this.
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         self._box = box
         self._handle = handle
         self._thread_count = threads
@@ -87,7 +95,7 @@ class Inbox:
         }
         # No Session and one prebuilt statement: this runs before every early ack, and building an ORM
         # unit of work (or a fresh statement) cost more than the insert itself.
-        with self.engine.begin() as connection:
+        with self._writing, self.engine.begin() as connection:
             row_id = int(connection.execute(_INSERT, row).inserted_primary_key[0])
         self.start()
         self._queue.put(row_id)
@@ -178,14 +186,14 @@ class Inbox:
             # Listeners report their own failures to the person; this is a failure outside them. The
             # message could quote the request, so only its type is logged.
             logger.error("an inbox request failed outside its listener: %s", type(error).__name__)
-        with self._session_factory.begin() as session:
+        with self._writing, self._session_factory.begin() as session:
             session.execute(delete(InboxRequest).where(InboxRequest.id == row_id))
         return True
 
     def _claim(self, row_id: int) -> str | None:
         """The row's sealed request if this process may handle it now, else None."""
         now = self._now()
-        with self._session_factory.begin() as session:
+        with self._writing, self._session_factory.begin() as session:
             row = session.get(InboxRequest, row_id)
             if row is None:
                 return None  # handled already
