@@ -368,6 +368,8 @@ def _client(
     for _ in range(MAX_REQUESTS_PER_CLIENT):
         if rate > 0:
             next_at += rng.expovariate(rate)
+            if next_at >= deadline:
+                break
             time.sleep(max(0.0, next_at - time.monotonic()))
         if time.monotonic() >= deadline:
             break
