@@ -27,7 +27,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class Inbox:
         handle: Callable[[str], None],
         *,
         threads: int,
-        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
         self._session_factory = make_session_factory(engine)
@@ -74,7 +73,8 @@ class Inbox:
         self._box = box
         self._handle = handle
         self._thread_count = threads
-        self._now = clock
+        # The wall clock, not the app's: a claim is an operational lease, not domain time.
+        self._now = utcnow
         self._owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
