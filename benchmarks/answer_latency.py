@@ -154,15 +154,24 @@ def _free_port() -> int:
 
 
 class GunicornServer:
-    """gunicorn with the production worker settings of bot/server.py (gthread), bound to 127.0.0.1."""
+    """gunicorn with the production worker settings of bot/server.py (gthread), bound to 127.0.0.1.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    With `worker` (the default), as the Procfile runs it: the web processes only ack, and an
+    `empathy-bot worker` process beside them does the work behind the acks. Without it, as a single
+    `empathy-bot serve` runs it: each web process does its own work.
+    """
+
+    def __init__(self, env: dict[str, str], *, worker: bool = True, worker_nice: int = 0) -> None:
         # The same knobs as `empathy-bot serve` (bot/server.py), with the same defaults.
         workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
         threads = int(os.environ.get("WEB_THREADS", "8"))
-        self.label = f"gunicorn gthread, {workers} workers x {threads} threads"
+        self.label = f"gunicorn gthread, {workers} workers x {threads} threads" + (
+            f", acks only; + `empathy-bot worker`{f' at nice {worker_nice}' if worker_nice else ''}"
+            if worker
+            else ", each doing its own work"
+        )
         self.port = _free_port()
-        log_fd, self._log_path = tempfile.mkstemp(prefix="empathy-bench-gunicorn-", suffix=".log")
+        self._logs: list[str] = []
         command = [
             sys.executable,
             "-m",
@@ -171,37 +180,53 @@ class GunicornServer:
             *("--worker-class", "gthread", "--timeout", "30", "--log-level", "warning"),
             "benchmarks._wsgi:app",
         ]
-        try:
-            self._process = subprocess.Popen(
-                command, env={**os.environ, **env}, stdout=log_fd, stderr=subprocess.STDOUT, cwd=os.getcwd()
-            )
-        finally:
-            os.close(log_fd)
+        web_env = {**os.environ, **env, "EMPATHY_BENCH_WEB_WORKS": "0" if worker else "1"}
+        self._process = self._spawn(command, web_env)
         self.pid = self._process.pid
+        self.worker_pid: int | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        if worker:
+            nice = ["nice", "-n", str(worker_nice)] if worker_nice else []
+            self._worker = self._spawn([*nice, sys.executable, "-m", "bot.cli", "worker"], {**os.environ, **env})
+            self.worker_pid = self._worker.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self._process.returncode}; see {self._log_path}")
+            for process in (self._process, self._worker):
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{process.args} exited with {process.returncode}; see {self._logs}")
             if _healthy(self.port):
                 return
             time.sleep(0.2)
         self.stop()
         raise TimeoutError("gunicorn did not answer /healthz within 60 s")
 
+    def _spawn(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log_fd, log_path = tempfile.mkstemp(prefix="empathy-bench-server-", suffix=".log")
+        self._logs.append(log_path)
+        try:
+            return subprocess.Popen(command, env=env, stdout=log_fd, stderr=subprocess.STDOUT, cwd=os.getcwd())
+        finally:
+            os.close(log_fd)
+
     def stop(self) -> dict[str, int]:
-        if self._process.poll() is None:
-            self._process.terminate()
+        for process in (self._process, self._worker):
+            if process is None or process.poll() is not None:
+                continue
+            process.terminate()
             try:
-                self._process.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
+                process.kill()
+                process.wait(timeout=10)
         counts: Counter[str] = Counter()
-        with open(self._log_path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("BENCHLOG "):
-                    counts[line[len("BENCHLOG ") :].strip()[:120]] += 1
-        os.unlink(self._log_path)
+        for log_path in self._logs:
+            with open(log_path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("BENCHLOG "):  # the web processes (benchmarks/_wsgi.py)
+                        counts[line[len("BENCHLOG ") :].strip()[:120]] += 1
+                    elif " WARNING " in line or " ERROR " in line or " CRITICAL " in line:  # the worker's log
+                        counts[line.split(" ", 2)[-1].strip()[:120]] += 1
+            os.unlink(log_path)
         return dict(counts)
 
 
@@ -478,7 +503,12 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
             if len(targets) != args.people:
                 raise RuntimeError(f"{args.people - len(targets)} people have no DM to click in")
 
-            server = GunicornServer(env) if args.server == "gunicorn" else WerkzeugServer(env)
+            server: GunicornServer | WerkzeugServer = (
+                GunicornServer(env, worker=args.work_in == "worker", worker_nice=args.worker_nice)
+                if args.server == "gunicorn"
+                else WerkzeugServer(env)
+            )
+            worker_pid = getattr(server, "worker_pid", None)
             try:
                 results = [ClientResults() for _ in range(args.clients)]
                 deadline = time.monotonic() + args.seconds
@@ -499,14 +529,24 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     )
                     for n in range(args.clients)
                 ]
-                cpu_before = (cpu_seconds(server.pid), cpu_seconds(fake.pid), time.process_time())
+                cpu_before = (
+                    cpu_seconds(server.pid),
+                    cpu_seconds(worker_pid) if worker_pid else None,
+                    cpu_seconds(fake.pid),
+                    time.process_time(),
+                )
                 watch = Stopwatch()
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join(timeout=args.seconds + 120)
                 load_seconds = watch.seconds
-                cpu_after = (cpu_seconds(server.pid), cpu_seconds(fake.pid), time.process_time())
+                cpu_after = (
+                    cpu_seconds(server.pid),
+                    cpu_seconds(worker_pid) if worker_pid else None,
+                    cpu_seconds(fake.pid),
+                    time.process_time(),
+                )
                 done_in_load, kept_at_end = _work_done(fake), _inbox_depth(db_url)
                 drain_seconds, background_calls = _drain(fake, db_url)
                 kept_after = _inbox_depth(db_url)
@@ -569,7 +609,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     updates = stats["by_method"].get("chat.update", {})
     cpu = [
         f"{name} {after - before:.1f} s" if before is not None and after is not None else f"{name} n/a"
-        for name, before, after in zip(("server", "fake Slack", "clients"), cpu_before, cpu_after, strict=True)
+        for name, before, after in zip(("web", "worker", "fake Slack", "clients"), cpu_before, cpu_after, strict=True)
     ]
     rows = [
         ("database", kind),
@@ -655,6 +695,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=200, help="people in the round (default 200)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--server", choices=("werkzeug", "gunicorn"), default="werkzeug")
+    parser.add_argument(
+        "--work-in",
+        choices=("worker", "web"),
+        default="worker",
+        help="gunicorn only: who does the work behind early acks: an `empathy-bot worker` beside web processes "
+        "that only ack (the Procfile; default), or each web process itself (a single `empathy-bot serve`)",
+    )
+    parser.add_argument(
+        "--worker-nice", type=int, default=0, help="run the worker at this OS niceness (default 0: as the web)"
+    )
     parser.add_argument(
         "--mix", default="1:0:0", help="weights of answer clicks : /kudos commands : App Home opens (default 1:0:0)"
     )

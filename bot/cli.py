@@ -30,6 +30,7 @@ from bot.database import make_engine, make_session_factory, schema_is_current, u
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
 from bot.directory import DirectoryError
+from bot.inbox_app import inbox_for
 from bot.installations import TokenSource
 from bot.logs import configure_logging
 from bot.models import Person, Team, Workspace
@@ -80,10 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-output", help="folder for the digests, charts and views (replaced)")
     demo.set_defaults(run=cmd_demo)
     serve = commands.add_parser("serve", help="run the Slack app (and the scheduler, unless --no-scheduler)")
-    serve.add_argument("--no-scheduler", action="store_true", help="run only the web part")
+    serve.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="run only the web part, which acks; `empathy-bot worker` runs the jobs and does the work",
+    )
     serve.set_defaults(run=cmd_serve)
 
-    commands.add_parser("worker", help="run only the scheduler and outbox dispatcher").set_defaults(run=cmd_worker)
+    commands.add_parser(
+        "worker", help="run the scheduler, the outbox dispatcher and the work behind the web part's acks"
+    ).set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="upgrade the database schema to the latest version").set_defaults(
         run=cmd_migrate
     )
@@ -635,8 +642,17 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     with factory.begin() as session:
         _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
+    inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
     scheduler.start()
-    _wait_for_signal(scheduler.shutdown)
+    if inbox is not None:
+        inbox.start()
+
+    def stop() -> None:
+        if inbox is not None:
+            inbox.stop()
+        scheduler.shutdown()
+
+    _wait_for_signal(stop)
     return 0
 
 

@@ -1,16 +1,20 @@
-"""The inbox: requests acked at once and handled behind the ack by a few threads, durably.
+"""The inbox: requests acked at once and handled behind the ack, durably.
 
 Why: Slack waits 3 s for an ack. A listener that acks and then works on Bolt's thread pool shares
 the CPU with every other request's work, so under load acks queued for the CPU behind work
 (benchmarks/answer_latency: p99 1.7 s at 64 clients). A request whose ack says nothing and whose
-work needs no trigger_id is instead stored here (one INSERT), acked, and handled by `EMPATHY_WORK_THREADS`
-threads per process: acks cost a fifth of a whole request and never wait behind work, and the work
-runs as fast as the machine allows.
+work needs no trigger_id is instead stored here (one INSERT), acked, and handled by work threads:
 
-Nothing is lost: the row is written before the ack and deleted only after its work ran. If the
-process dies in between, any process's sweep finds the row once its claim has run out and handles
-it; the work it triggers is idempotent (answers are upserts, kudos carry a submit key, events are
-deduplicated by id), so a second run after a crash changes nothing.
+- in a deployment of web processes and a worker (the Procfile), the web processes only accept and
+  the worker's `EMPATHY_WORK_THREADS` threads do the work, so nothing in a web process competes
+  with acks for its interpreter;
+- in a single `empathy-bot serve`, the accepting process does the work itself on its own threads.
+
+Nothing is lost: the row is written before the ack and deleted only after its work ran. A process
+renews the claims on the rows it holds while it lives; if it dies, its claims run out within
+`LEASE` and any working process takes the rows over. The work is idempotent (answers are upserts,
+kudos carry a submit key, events are deduplicated by id), so a second run after a crash changes
+nothing.
 
 Domain-free: a row is an opaque sealed string, and the caller says how to handle one.
 """
@@ -23,13 +27,14 @@ import os
 import queue
 import socket
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
@@ -37,15 +42,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bot.crypto import SecretBox
-from bot.database import make_engine, make_session_factory
+from bot.database import make_engine
 from bot.models import InboxRequest, utcnow
 
 logger = logging.getLogger(__name__)
 
-# How long the accepting process owns a row before anyone may take it over: far longer than any
-# backlog should last, since taking over a row that is still queued would run its work twice.
-LEASE = timedelta(minutes=5)
-SWEEP_SECONDS = 5.0
+# How long a claim lasts without renewal: how soon rows held by a process that died are taken over.
+LEASE = timedelta(minutes=2)
+# A living process renews its claims this often, long before they run out.
+RENEW_SECONDS = 30.0
+# The claim of a row nobody has taken yet (accepted by a web process for the worker): long past.
+AVAILABLE = datetime(2000, 1, 1, tzinfo=UTC)
+# How often a working process looks for rows it did not accept: a dedicated worker looks often, a
+# `serve` that accepts its own work looks only for what a crashed process left.
+WORKER_POLL_SECONDS = 0.1
+SERVE_POLL_SECONDS = 5.0
 # A row whose handling killed its process this often is dropped (and logged), not retried forever.
 MAX_ATTEMPTS = 3
 
@@ -53,17 +64,29 @@ _INSERT = insert(InboxRequest)
 _running: weakref.WeakSet[Inbox] = weakref.WeakSet()
 
 
+class _Held(NamedTuple):
+    """A row this process has claimed: the request as it arrived, or still sealed if taken from the table."""
+
+    row_id: int
+    text: str
+    sealed: bool
+
+
 class Inbox:
+    """`threads=0`: only accept, and leave the work to a worker. Otherwise accept and work, or only work."""
+
     def __init__(
         self,
         engine: Engine,
         box: SecretBox,
-        handle: Callable[[str], None],
+        handle: Callable[[str], None] | None = None,
         *,
-        threads: int,
+        threads: int = 0,
+        poll_seconds: float = SERVE_POLL_SECONDS,
     ) -> None:
+        if threads and handle is None:
+            raise ValueError("an inbox that works needs a handler")
         self.engine = engine
-        self._session_factory = make_session_factory(engine)
         # SQLite takes one writer at a time and makes the others poll with growing sleeps (up to 100 ms
         # each), so under load some acks starved for seconds. Writers of one process queue here instead,
         # and at most one per process polls SQLite. PostgreSQL locks rows and needs none of this.
@@ -73,14 +96,20 @@ class Inbox:
         self._box = box
         self._handle = handle
         self._thread_count = threads
+        self._poll_seconds = poll_seconds
         # The wall clock, not the app's: a claim is an operational lease, not domain time.
         self._now = utcnow
         self._owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._queue: queue.Queue[_Held | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._started_in: int | None = None
         self._start_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
+
+    @property
+    def works(self) -> bool:
+        return self._thread_count > 0
 
     def accept(self, kind: str, request: str) -> None:
         """Store a request for handling behind the ack. Raises SQLAlchemyError if it could not be stored."""
@@ -90,37 +119,42 @@ class Inbox:
             "sealed": self._box.seal(request.encode()),
             "received_at": now,
             "claimed_by": self._owner,
-            "claimed_until": now + LEASE,
-            "attempts": 0,
+            "claimed_until": now + LEASE if self.works else AVAILABLE,
+            "attempts": 1 if self.works else 0,
         }
         # No Session and one prebuilt statement: this runs before every early ack, and building an ORM
         # unit of work (or a fresh statement) cost more than the insert itself.
         with self._writing, self.engine.begin() as connection:
             row_id = int(connection.execute(_INSERT, row).inserted_primary_key[0])
-        self.start()
-        self._queue.put(row_id)
+        if self.works:
+            self.start()
+            self._queue.put(_Held(row_id, request, sealed=False))
 
     def start(self) -> None:
         """Start the work threads in this process (again after a fork: threads do not survive one)."""
         with self._start_lock:
-            if self._started_in == os.getpid() or self._stopping.is_set():
+            if not self.works or self._started_in == os.getpid() or self._stopping.is_set():
                 return
             self._started_in = os.getpid()
             self._threads = [
                 threading.Thread(target=self._work, name=f"inbox-{n}", daemon=True) for n in range(self._thread_count)
             ]
+            self._threads.append(threading.Thread(target=self._keep, name="inbox-keeper", daemon=True))
             for thread in self._threads:
                 thread.start()
             _running.add(self)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the request in hand and stop; what is still queued stays in the database for a sweep."""
+        """Finish the requests in hand and stop; what is still queued is handed back for another process."""
         self._stopping.set()
-        for _ in self._threads:
+        self._wake.set()
+        for _ in range(self._thread_count):
             self._queue.put(None)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
+        if self._started_in == os.getpid():
+            self._hand_back()
         self.engine.dispose()
         _running.discard(self)
 
@@ -129,89 +163,14 @@ class Inbox:
         handled = 0
         while True:
             try:
-                row_id = self._queue.get_nowait()
+                held = self._queue.get_nowait()
             except queue.Empty:
-                ids = self._expired()
-                if not ids:
+                if not self._take(100):
                     return handled
-                for expired in ids:
-                    self._queue.put(expired)
                 continue
-            if row_id is not None and self._handle_row(row_id):
+            if held is not None:
+                self._handle_row(held)
                 handled += 1
-
-    # -- the work threads --------------------------------------------------------------------------
-
-    def _work(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                row_id = self._queue.get(timeout=SWEEP_SECONDS)
-            except queue.Empty:
-                self._sweep()
-                continue
-            if row_id is None:
-                return
-            try:
-                self._handle_row(row_id)
-            except SQLAlchemyError as error:
-                # The database went away: the row stays, and a sweep takes it up once the claim runs out.
-                logger.warning("could not handle an inbox request now: %s", type(error).__name__)
-
-    def _sweep(self) -> None:
-        try:
-            for row_id in self._expired():
-                self._queue.put(row_id)
-        except SQLAlchemyError as error:
-            logger.warning("could not look for unfinished inbox requests: %s", type(error).__name__)
-
-    def _expired(self) -> list[int]:
-        """Rows whose claim has run out: left behind by a process that died, or by a database outage."""
-        with self._session_factory() as session:
-            return list(
-                session.scalars(
-                    select(InboxRequest.id)
-                    .where(InboxRequest.claimed_until < self._now())
-                    .order_by(InboxRequest.id)
-                    .limit(100)
-                )
-            )
-
-    def _handle_row(self, row_id: int) -> bool:
-        sealed = self._claim(row_id)
-        if sealed is None:
-            return False
-        try:
-            self._handle(self._box.open(sealed).decode())
-        except Exception as error:
-            # Listeners report their own failures to the person; this is a failure outside them. The
-            # message could quote the request, so only its type is logged.
-            logger.error("an inbox request failed outside its listener: %s", type(error).__name__)
-        with self._writing, self._session_factory.begin() as session:
-            session.execute(delete(InboxRequest).where(InboxRequest.id == row_id))
-        return True
-
-    def _claim(self, row_id: int) -> str | None:
-        """The row's sealed request if this process may handle it now, else None."""
-        now = self._now()
-        with self._writing, self._session_factory.begin() as session:
-            row = session.get(InboxRequest, row_id)
-            if row is None:
-                return None  # handled already
-            if row.claimed_by == self._owner and row.claimed_until > now:
-                return row.sealed
-            taken = session.execute(
-                update(InboxRequest)
-                .where(InboxRequest.id == row_id, InboxRequest.claimed_until < now)
-                .values(claimed_by=self._owner, claimed_until=now + LEASE, attempts=InboxRequest.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                return None  # another process took it first
-            if row.attempts + 1 > MAX_ATTEMPTS:
-                session.execute(delete(InboxRequest).where(InboxRequest.id == row_id))
-                logger.error("dropped a %s inbox request that was taken over %d times", row.kind, MAX_ATTEMPTS)
-                return None
-            return row.sealed
 
     def waiting(self) -> tuple[int, float]:
         """How many requests wait, and the age of the oldest in seconds (for /metrics)."""
@@ -220,6 +179,103 @@ class Inbox:
                 select(func.count(InboxRequest.id), func.min(InboxRequest.received_at))
             ).one()
         return int(count or 0), max(0.0, (self._now() - oldest).total_seconds()) if oldest else 0.0
+
+    # -- the threads -------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            held = self._queue.get()
+            if held is None or self._stopping.is_set():
+                return  # what is still queued is handed back by stop()
+            try:
+                self._handle_row(held)
+            except SQLAlchemyError as error:
+                # The database went away: the row stays, and is taken up again once its claim runs out.
+                logger.warning("could not handle an inbox request now: %s", type(error).__name__)
+            if self._queue.qsize() < self._thread_count:
+                self._wake.set()  # room for more: the keeper need not wait for its next poll
+
+    def _keep(self) -> None:
+        """Take rows nobody holds when there is room for them, and renew this process's claims."""
+        renewed = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() - renewed >= RENEW_SECONDS:
+                    self._renew()
+                    renewed = time.monotonic()
+                room = 2 * self._thread_count - self._queue.qsize()
+                if room > 0:
+                    self._take(room)
+            except SQLAlchemyError as error:
+                logger.warning("could not look for inbox requests: %s", type(error).__name__)
+            self._wake.wait(self._poll_seconds)
+            self._wake.clear()
+
+    # -- the rows ----------------------------------------------------------------------------------
+
+    def _take(self, limit: int) -> int:
+        """Claim up to `limit` rows nobody holds (new from a web process, or left by one that died)."""
+        now = self._now()
+        free = (
+            select(InboxRequest.id)
+            .where(InboxRequest.claimed_until < now)
+            .order_by(InboxRequest.claimed_until, InboxRequest.id)  # new rows first, in order; then left ones
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # two workers on PostgreSQL claim different rows
+        )
+        claim = (
+            update(InboxRequest)
+            # Again here: on PostgreSQL a row another worker claimed meanwhile is rechecked and skipped.
+            .where(InboxRequest.id.in_(free.scalar_subquery()), InboxRequest.claimed_until < now)
+            .values(claimed_by=self._owner, claimed_until=now + LEASE, attempts=InboxRequest.attempts + 1)
+            .returning(InboxRequest.id, InboxRequest.kind, InboxRequest.sealed, InboxRequest.attempts)
+        )
+        with self._writing, self.engine.begin() as connection:
+            rows = sorted(connection.execute(claim).all())
+            given_up = [row for row in rows if row.attempts > MAX_ATTEMPTS]
+            if given_up:
+                connection.execute(delete(InboxRequest).where(InboxRequest.id.in_([row.id for row in given_up])))
+        for row in given_up:
+            logger.error("dropped an inbox request (%s) that was taken over %d times", row.kind, MAX_ATTEMPTS)
+        for row in rows:
+            if row.attempts <= MAX_ATTEMPTS:
+                self._queue.put(_Held(row.id, row.sealed, sealed=True))
+        return len(rows)
+
+    def _handle_row(self, held: _Held) -> None:
+        assert self._handle is not None
+        try:
+            self._handle(self._box.open(held.text).decode() if held.sealed else held.text)
+        except Exception as error:
+            # Listeners report their own failures to the person; this is a failure outside them. The
+            # message could quote the request, so only its type is logged.
+            logger.error("an inbox request failed outside its listener: %s", type(error).__name__)
+        with self._writing, self.engine.begin() as connection:
+            connection.execute(delete(InboxRequest).where(InboxRequest.id == held.row_id))
+
+    def _renew(self) -> None:
+        """Push out the claims this process holds, so nobody takes over rows that are only queued here."""
+        now = self._now()
+        with self._writing, self.engine.begin() as connection:
+            connection.execute(
+                update(InboxRequest)
+                .where(InboxRequest.claimed_by == self._owner, InboxRequest.claimed_until < now + LEASE / 2)
+                .values(claimed_until=now + LEASE)
+            )
+
+    def _hand_back(self) -> None:
+        """On a clean stop, give the rows still queued here to whoever works next, at once."""
+        try:
+            with self._writing, self.engine.begin() as connection:
+                connection.execute(
+                    update(InboxRequest)
+                    .where(InboxRequest.claimed_by == self._owner, InboxRequest.claimed_until > AVAILABLE)
+                    .values(claimed_until=AVAILABLE)
+                )
+        except SQLAlchemyError as error:
+            logger.warning(
+                "could not hand back queued inbox requests; they wait out their claim: %s", type(error).__name__
+            )
 
 
 def inbox_engine(database_url: str) -> Engine:

@@ -225,14 +225,17 @@ class InboxRequest(Base):
     """
 
     __tablename__ = "inbox_request"
+    # Workers take the oldest rows whose claim has run out: this index hands them over in that order
+    # without sorting a backlog of thousands on every poll.
+    __table_args__ = (Index("ix_inbox_request_claimed_until_id", "claimed_until", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     sealed: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Who is handling it, until when: the accepting process from the start; anyone once this has passed.
+    # Who is handling it, until when: a worker may take it once this has passed (bot/inbox.py).
     claimed_by: Mapped[str] = mapped_column(String(64))
-    claimed_until: Mapped[datetime] = mapped_column(index=True)
+    claimed_until: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -24,6 +24,18 @@ from bot.clock import Clock
 
 logger = logging.getLogger(__name__)
 
+
+class _StillRunningIsExpected(logging.Filter):
+    """A tick that finds its job's last run still going is skipped by design (max_instances=1): the
+    outbox dispatcher sends through a long queue for up to 50 s while its ticks come every 2 s, and
+    APScheduler would log a warning for each of them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_StillRunningIsExpected())
+
 # Any constant works; this one spells "EMPATHY" in ASCII-ish hex so it is recognisable in pg_locks.
 ADVISORY_LOCK_KEY = 0x454D50415448
 

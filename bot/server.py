@@ -1,7 +1,9 @@
 """Production HTTP serving: the Flask adapter under gunicorn (Bolt's own server is for development).
 
 The scheduler, when this process runs it, lives in the gunicorn master: workers are forked and
-recycled, the master is not, so jobs are never started twice by one `serve`.
+recycled, the master is not, so jobs are never started twice by one `serve`. Without it (`serve
+--no-scheduler`, beside `empathy-bot worker`) the web processes only ack, and the worker does the
+work behind early acks too (bot/inbox_app.py).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from bot.settings import Settings
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, options: dict[str, Any], *, works: bool) -> None:
         self.settings = settings
+        self.works = works
         self.options = options
         super().__init__()
 
@@ -31,7 +34,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from bot.app import create_app
         from bot.web import create_web_app
 
-        return create_web_app(create_app(self.settings))
+        return create_web_app(create_app(self.settings), works=self.works)
 
 
 def gunicorn_options(settings: Settings, scheduler: Scheduler | None) -> dict[str, Any]:
@@ -54,4 +57,5 @@ def gunicorn_options(settings: Settings, scheduler: Scheduler | None) -> dict[st
 
 
 def serve_http(settings: Settings, scheduler: Scheduler | None) -> None:
-    _Gunicorn(settings, gunicorn_options(settings, scheduler)).run()
+    # A web part run beside a worker leaves the work behind early acks to the worker.
+    _Gunicorn(settings, gunicorn_options(settings, scheduler), works=scheduler is not None).run()

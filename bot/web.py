@@ -6,20 +6,20 @@ import io
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, jsonify, request
-from slack_bolt import App, BoltContext, BoltRequest
+from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
-from slack_bolt.request.internals import build_context
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import create_app, empathy_context_of
+from bot.app import empathy_context_of
+from bot.bolt_requests import parse_forms_properly
 from bot.database import database_answers
 from bot.early_ack import early_ack_kind
-from bot.inbox import Inbox, inbox_engine
+from bot.inbox import Inbox
+from bot.inbox_app import inbox_for
 from bot.metrics import gauges, prometheus_text
 
 if TYPE_CHECKING:
@@ -31,38 +31,20 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def bolt_request_from(flask_request: Request) -> BoltRequest:
-    """Bolt's request, with slash commands whose text merely mentions "payload" parsed as the form they are.
-
-    Bolt treats any form body containing the word "payload" as an interactive payload, so
-    "/suggest the payload checks are slow" would reach no listener. Read the form properly instead.
-    """
-    return _parse_forms_properly(to_bolt_request(flask_request))
+    """Bolt's request, with slash commands whose text merely mentions "payload" parsed as the form they are."""
+    return parse_forms_properly(to_bolt_request(flask_request))
 
 
-def bolt_request_of(raw_body: str) -> BoltRequest:
-    """The Bolt request for a body the inbox kept (its signature was checked when it arrived)."""
-    content_type = "application/json" if raw_body.startswith("{") else "application/x-www-form-urlencoded"
-    return _parse_forms_properly(BoltRequest(body=raw_body, headers={"content-type": [content_type]}))
-
-
-def _parse_forms_properly(bolt_request: BoltRequest) -> BoltRequest:
-    if bolt_request.body or not bolt_request.raw_body or bolt_request.raw_body.startswith("{"):
-        return bolt_request
-    form = dict(parse_qsl(bolt_request.raw_body, keep_blank_values=True))
-    if "payload" not in form:
-        bolt_request.body = form
-        bolt_request.context = build_context(BoltContext({}), form)
-    return bolt_request
-
-
-def create_web_app(bolt_app: App) -> Flask:
+def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
+    """The web front. `works=False` when a separate `empathy-bot worker` does the work behind early acks."""
     web = Flask("empathy-bot")
     # Slack's own payloads are far smaller; anything bigger is not from Slack and gets 413 unread.
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     handler = SlackRequestHandler(bolt_app)
-    engine = empathy_context_of(bolt_app).engine
-    inbox = _inbox_for(bolt_app)
-    verifier = SignatureVerifier(empathy_context_of(bolt_app).settings.slack_signing_secret or "unused")
+    empathy = empathy_context_of(bolt_app)
+    engine = empathy.engine
+    inbox = inbox_for(empathy.settings, engine=engine, clock=empathy.clock, accepts=True, works=works)
+    verifier = SignatureVerifier(empathy.settings.slack_signing_secret or "unused")
 
     if inbox is not None:
         web.wsgi_app = _EarlyAcks(web.wsgi_app, inbox, verifier)  # type: ignore[method-assign]
@@ -76,7 +58,7 @@ def create_web_app(bolt_app: App) -> Flask:
             logger.warning("refused a malformed request to /slack/events")
             return "malformed request", 400
 
-    if empathy_context_of(bolt_app).settings.oauth:
+    if empathy.settings.oauth:
         from bot.installations import INSTALL_PATH, REDIRECT_PATH
 
         @web.get(INSTALL_PATH)
@@ -86,7 +68,7 @@ def create_web_app(bolt_app: App) -> Flask:
             return handler.handle(request)  # type: ignore[no-any-return]
 
     if inbox is not None:
-        inbox.start()  # picks up what a crashed process left behind, without waiting for a request
+        inbox.start()  # a working inbox picks up what a crashed process left, without waiting for a request
         web.extensions["empathy_inbox"] = inbox
 
     @web.get("/healthz")
@@ -97,7 +79,6 @@ def create_web_app(bolt_app: App) -> Flask:
 
     @web.get("/metrics")
     def metrics() -> tuple[Response, int]:
-        empathy = empathy_context_of(bolt_app)
         try:
             with empathy.session_factory() as session:
                 values = gauges(session, empathy.clock.now())
@@ -109,20 +90,6 @@ def create_web_app(bolt_app: App) -> Flask:
         return Response(body, mimetype="text/plain; version=0.0.4"), 200
 
     return web
-
-
-def _inbox_for(bolt_app: App) -> Inbox | None:
-    """The inbox that runs acked requests' work through a second app built to run listeners to their end."""
-    empathy = empathy_context_of(bolt_app)
-    settings = empathy.settings
-    if settings.socket_mode or not settings.slack_signing_secret or settings.work_threads == 0:
-        return None
-    worker_app = create_app(settings, engine=empathy.engine, clock=empathy.clock, for_inbox=True)
-
-    def handle(raw_body: str) -> None:
-        worker_app.dispatch(bolt_request_of(raw_body))
-
-    return Inbox(inbox_engine(settings.database_url), empathy.box, handle, threads=settings.work_threads)
 
 
 class _EarlyAcks:

@@ -208,18 +208,9 @@ def test_serve_answers_slack_over_http_under_gunicorn(run_process, slack: FakeSl
             "trigger_id": "1.2",
         }
     )
-    ts = str(int(time.time()))
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events",
-        data=body.encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        reply = json.loads(response.read())
+    status, raw = _signed_post(f"http://127.0.0.1:{port}/slack/events", body, "application/x-www-form-urlencoded")
+    assert status == 200
+    reply = json.loads(raw)
     assert reply["response_type"] == "ephemeral"
     assert "What I store about you" in json.dumps(reply["blocks"])
     assert process.poll() is None
@@ -241,3 +232,55 @@ def test_worker_delivers_queued_messages(  # type: ignore[no-untyped-def]
             what="the row to be marked sent",
         )
     assert [m["text"] for m in slack.messages("C0HELLO")] == ["Hello from the worker"]
+
+
+def _signed_post(url: str, body: str, content_type: str) -> tuple[int, bytes]:
+    ts = str(int(time.time()))
+    request = urllib.request.Request(
+        url,
+        data=body.encode(),
+        headers={
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, response.read()
+
+
+def _inbox_waiting(port: int) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("empathy_inbox_waiting ")))
+
+
+def test_the_web_part_only_acks_and_the_worker_does_the_work(  # type: ignore[no-untyped-def]
+    run_process, slack: FakeSlack
+) -> None:
+    port = free_port()
+    run_process("serve", "--no-scheduler", PORT=str(port))
+    wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz"), what="/healthz")
+    envelope = {
+        "team_id": "T0001",
+        "api_app_id": "A0EMPATHY",
+        "type": "event_callback",
+        "event_id": "Ev0WORKER1",
+        "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": "U0ANA", "channel": "D0HOME", "tab": "home", "event_ts": "1.2"},
+    }
+    status, body = _signed_post(f"http://127.0.0.1:{port}/slack/events", json.dumps(envelope), "application/json")
+    assert (status, body) == (200, b"")  # acked at once, with nothing to say
+
+    time.sleep(1.0)
+    assert slack.calls_to("views.publish") == []  # the web part does no work of its own
+    assert _inbox_waiting(port) == 1
+
+    run_process("worker")
+    wait_until(lambda: slack.calls_to("views.publish"), what="the worker to publish the Home tab")
+    wait_until(lambda: _inbox_waiting(port) == 0, what="the inbox to empty")
+    time.sleep(0.5)
+    assert [call["user_id"] for call in slack.calls_to("views.publish")] == ["U0ANA"]

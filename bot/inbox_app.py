@@ -1,0 +1,42 @@
+"""Which inbox a process gets: one that accepts early acks, one that works them, or one that does both.
+
+The Procfile's web processes accept and the worker works, so the web processes' interpreters do
+nothing but ack; a single `empathy-bot serve` accepts and works. Socket Mode acks over its socket
+and needs no inbox; `EMPATHY_WORK_THREADS=0` turns early acks off.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from bot.bolt_requests import bolt_request_of
+from bot.clock import Clock
+from bot.crypto import SecretBox
+from bot.inbox import SERVE_POLL_SECONDS, WORKER_POLL_SECONDS, Inbox, inbox_engine
+from bot.settings import Settings
+
+
+def early_acks_on(settings: Settings) -> bool:
+    return not settings.socket_mode and bool(settings.slack_signing_secret) and settings.work_threads > 0
+
+
+def inbox_for(settings: Settings, *, engine: Engine, clock: Clock, accepts: bool, works: bool) -> Inbox | None:
+    if not early_acks_on(settings) or not (accepts or works):
+        return None
+    box = SecretBox(settings.secret_key)
+    if not works:
+        return Inbox(inbox_engine(settings.database_url), box)
+    from bot.app import create_app  # the app imports the handlers, which a web-only process never runs here
+
+    worker_app = create_app(settings, engine=engine, clock=clock, for_inbox=True)
+
+    def handle(raw_body: str) -> None:
+        worker_app.dispatch(bolt_request_of(raw_body))
+
+    return Inbox(
+        inbox_engine(settings.database_url),
+        box,
+        handle,
+        threads=settings.work_threads,
+        poll_seconds=SERVE_POLL_SECONDS if accepts else WORKER_POLL_SECONDS,
+    )
