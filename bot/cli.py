@@ -643,6 +643,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # web processes beside it ack first (EMPATHY_WORKER_NICE)
     scheduler.start()
     if inbox is not None:
         inbox.start()

@@ -45,8 +45,12 @@ class Settings:
     secret_key_generated: bool = False
     outbox_rate_per_minute: int = 300
     outbox_max_attempts: int = 8
-    # Threads per web process that run the work of requests acked early (bot/inbox.py); 0 turns early acks off.
+    # Threads that run the work of requests acked early (bot/inbox.py), in the worker or in a single
+    # `serve`; 0 turns early acks off.
     work_threads: int = 2
+    # How much `empathy-bot worker` lowers its own CPU priority, so web processes on the same machine
+    # ack first: an ack has 3 s, the work behind it has no deadline a person would notice.
+    worker_nice: int = 10
     log_level: str = "INFO"
     log_format: str = "text"
     kudos_channel: str | None = None
@@ -118,6 +122,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
         outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
         work_threads=_int(env, "EMPATHY_WORK_THREADS", default=2, low=0, high=64),
+        worker_nice=_int(env, "EMPATHY_WORKER_NICE", default=10, low=0, high=19),
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), default="text"),
         kudos_channel=_channel(env, "EMPATHY_KUDOS_CHANNEL"),

@@ -8,13 +8,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import bot.inbox
 from bot.crypto import SecretBox
+from bot.database import make_engine
 from bot.inbox import AVAILABLE, Inbox, inbox_engine
 from bot.models import InboxRequest
 from tests.conftest import SECRET_KEY
@@ -153,7 +156,7 @@ def test_a_request_that_keeps_killing_its_worker_is_dropped_after_three_takeover
     inbox_of().accept("event", "poison")
     for _ in range(bot.inbox.MAX_ATTEMPTS):
         dying = inbox_of(_Recorder())
-        assert dying._take(10) == 1  # claimed; then the process "dies" before handling it
+        assert dying._settle_and_take(10) == 1  # claimed; then the process "dies" before handling it
         with rows_engine.begin() as connection:
             connection.execute(InboxRequest.__table__.update().values(claimed_until=AVAILABLE))
     recorder = _Recorder()
@@ -161,3 +164,44 @@ def test_a_request_that_keeps_killing_its_worker_is_dropped_after_three_takeover
     assert recorder.seen == Counter() and _rows(rows_engine) == []
     assert "dropped an inbox request (event) that was taken over 3 times" in caplog.text
     assert "poison" not in caplog.text
+
+
+def test_acks_arriving_together_are_each_committed_once(inbox_of: Callable[..., Inbox], rows_engine: Engine) -> None:
+    web = inbox_of()
+    requests = [f"request {n}" for n in range(64)]
+    start = threading.Barrier(len(requests))
+
+    def ack(request: str) -> None:
+        start.wait()
+        web.accept("click", request)
+
+    threads = [threading.Thread(target=ack, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert len({row.id for row in _rows(rows_engine)}) == len(requests)
+    recorder = _Recorder()
+    assert inbox_of(recorder).drain() == len(requests)
+    assert recorder.seen == Counter(requests)
+
+
+def test_every_ack_in_a_failed_commit_is_told_so(tmp_path: Path) -> None:
+    web = Inbox(make_engine(f"sqlite:///{tmp_path}/missing/inbox.sqlite3"), SecretBox(SECRET_KEY))
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def ack() -> None:
+        start.wait()
+        try:
+            web.accept("click", "payload")
+        except SQLAlchemyError as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=ack) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(failures) == 8  # so each falls back to Bolt; none is acked as kept
