@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -411,7 +412,9 @@ def handle_owner_reply_submission(ack: Ack, view: dict[str, Any], context: dict[
                 settings=empathy.settings,
                 now=now,
             )
-            _record_in_thread(session, workspace, person, meta, message.suggestion_id, message.number, text, reached)
+            _record_in_thread(
+                session, workspace, person, meta, message.suggestion_id, message.number, text, reached, now
+            )
     except service.SuggestionError as error:
         ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
         return
@@ -427,6 +430,7 @@ def _record_in_thread(
     number: int,
     text: str,
     reached: bool,
+    now: datetime,
 ) -> None:
     """Show the other owners what was answered, in the suggestion's thread."""
     at = meta.get("at")
@@ -452,7 +456,8 @@ def _record_in_thread(
     }
     if ts:
         payload["thread_ts"] = ts
-    enqueue(session, workspace.id, f"suggestion-thread:{suggestion_id}:{number}", payload, channel_id=channel)
+    # The app's clock, not the wall clock: the message is due when the reply was made.
+    enqueue(session, workspace.id, f"suggestion-thread:{suggestion_id}:{number}", payload, channel_id=channel, now=now)
 
 
 # -- the author ----------------------------------------------------------------------------------

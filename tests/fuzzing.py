@@ -97,7 +97,7 @@ def leaks(calls: list[Call], replies: Sequence[str] = ()) -> list[str]:
         if '"response_action"' in reply:
             continue
         if m := BROADCAST.search(reply):
-            found.append(f"reply: {m.group(0)}")
+            found.append(f"reply: …{reply[max(0, m.start() - 80) : m.end() + 20]}")
     return found
 
 
