@@ -142,10 +142,17 @@ def close_rounds(session: Session, now: datetime) -> int:
     return len(closed)
 
 
-def cancel_pending(session: Session, key_pattern: str) -> int:
+def cancel_pending(session: Session, workspace_id: int, key: str) -> int:
+    """Cancel the outbox message with this key if it has not been sent (a reminder after an answer)."""
+    # Equality on the unique (workspace_id, idempotency_key) index: it runs on every answer, and a LIKE
+    # scanned every pending message (thousands while kudos DMs queue behind Slack's rate limit).
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.idempotency_key.like(key_pattern), OutboxMessage.state == OutboxState.PENDING.value)
+        .where(
+            OutboxMessage.workspace_id == workspace_id,
+            OutboxMessage.idempotency_key == key,
+            OutboxMessage.state == OutboxState.PENDING.value,
+        )
         .values(state=OutboxState.CANCELLED.value)
         .execution_options(synchronize_session=False)
     )

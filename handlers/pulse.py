@@ -212,7 +212,7 @@ def _record_and_update(
                     value=None if skip else value,
                     now=empathy.clock.now(),
                 )
-                cancel_pending(session, reminder_key(round_id, progress.person.id))
+                cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
             _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
         respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
@@ -371,7 +371,7 @@ def handle_comment_submission(
                 comment=value,
                 now=empathy.clock.now(),
             )
-            cancel_pending(session, reminder_key(progress.round.id, progress.person.id))
+            cancel_pending(session, workspace.id, reminder_key(progress.round.id, progress.person.id))
             container = {"container": {"channel_id": channel, "message_ts": ts}}
             bank = workspace_bank(session, workspace.id)
             _update_message(client, container, bank, progress, workspace.name or "our company")

@@ -376,6 +376,17 @@ def test_closing_counts_participation_and_forgets_who_answered(pulse: Pulse) -> 
 # -- anonymity ------------------------------------------------------------------------------------------
 
 
+def test_answering_before_the_reminder_goes_out_cancels_it(pulse: Pulse) -> None:
+    open_and_deliver(pulse)
+    pulse.clock.advance(timedelta(hours=19))
+    assert pulse.job("pulse.remind") == 3  # Ana, Marcus and Chen: queued, not yet sent
+    pulse.click("U0MARCUS", answer_buttons(pulse.dm("U0MARCUS")[0])[0][0], pulse.dm("U0MARCUS")[0])
+    eventually(lambda: _assert_len(answers(pulse), 1))
+    pulse.dispatch()
+    assert len(pulse.dm("U0MARCUS")) == 1  # no nudge after answering
+    assert "gentle nudge" in pulse.dm("U0CHEN")[1]["text"]
+
+
 def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # type: ignore[no-untyped-def]
     schema = inspect(engine)
     answer_columns = {c["name"] for c in schema.get_columns("pulse_answer")}
