@@ -25,8 +25,10 @@ a child process (werkzeug `make_server(threaded=True)`, or gunicorn). `--clients
 random question of their DM, a random valid value, exactly as Slack would post them. Latency is
 from sending the request to reading the whole HTTP response (Slack needs that ack within 3 s).
 
-The web front acks these requests itself once they are stored in the inbox (bot/inbox.py); a few
-work threads per process then run the listener (record the answer, chat.update the DM). After the
+The web front acks these requests itself once they are stored in the inbox (bot/inbox.py). With
+`--server gunicorn` the web processes only ack and an `empathy-bot worker` process beside them runs
+the listeners (record the answer, chat.update the DM), as the Procfile deploys it; `--work-in web`
+has each web process do its own work instead, as a single `empathy-bot serve` does. After the
 load stops the benchmark waits until the inbox is empty and the app stops calling Slack, then checks
 the database: at most one answer row per (round, slot), no more rows than people x questions, and
 nothing left in the inbox.

@@ -10,7 +10,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current
+from bot.inbox import Inbox, inbox_engine, inbox_file
+from bot.inbox_app import early_acks_on
 from bot.models import Person, Workspace
 from bot.people import is_hr
 from bot.settings import Settings, SettingsError, load_settings
@@ -64,6 +67,34 @@ def run_checks(env: Mapping[str, str] | None = None) -> list[Check]:
     return checks + database + _slack_checks(settings, with_channels=usable)
 
 
+# Requests normally wait milliseconds; a minute means nothing is working the inbox.
+INBOX_STALE_SECONDS = 60
+
+
+def _inbox_checks(settings: Settings) -> list[Check]:
+    """Acked requests still waiting for their work: with `serve --no-scheduler`, a missing worker."""
+    if not early_acks_on(settings):
+        return []
+    side = inbox_file(settings.database_url)
+    if side is not None and not side.exists():
+        return [Check("Inbox", True, "nothing waiting")]  # no web process has run yet; create nothing
+    engine = inbox_engine(settings.database_url)
+    try:
+        count, lag = Inbox(engine, SecretBox(settings.secret_key)).waiting()
+    except SQLAlchemyError as error:
+        return [Check("Inbox", False, f"can't read it ({type(error).__name__})", "check DATABASE_URL")]
+    finally:
+        engine.dispose()
+    detail = f"{count} acked request(s) waiting, the oldest for {lag:.0f} s" if count else "nothing waiting"
+    return [
+        Check(
+            "Inbox", lag < INBOX_STALE_SECONDS, detail,
+            "start `empathy-bot worker` (the Procfile's worker): it does the work behind the web part's acks",
+            warning=True,
+        )
+    ]  # fmt: skip
+
+
 def _database_checks(settings: Settings) -> list[Check]:
     engine = make_engine(settings.database_url)
     try:
@@ -84,6 +115,7 @@ def _database_checks(settings: Settings) -> list[Check]:
         checks.append(Check("Migrations", False, "the schema is behind this version", "run `empathy-bot migrate`"))
         return checks
     checks.append(Check("Migrations", True, "the schema is up to date"))
+    checks += _inbox_checks(settings)
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:
         people = session.scalar(select(func.count()).select_from(Person).where(Person.active.is_(True))) or 0

@@ -349,14 +349,13 @@ def inbox_engine(database_url: str) -> Engine:
     Its own connections either way: an ack must never queue for a pooled connection behind the
     listeners and work threads.
     """
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    side = inbox_file(database_url)
+    if side is None:
         # No ping before each use: it was a second round trip per ack. A connection that died with a
         # database restart fails one insert, which then goes through Bolt, and the pool reconnects.
         return make_engine(database_url, pool_size=6, max_overflow=6, pool_pre_ping=False)
-    main = Path(str(url.database))
-    side = url.set(database=str(main.with_name(f"{main.stem}.inbox{main.suffix or '.sqlite3'}")))
-    engine = make_engine(side.render_as_string(hide_password=False), pool_size=6, max_overflow=6)
+    side_url = make_url(database_url).set(database=str(side))
+    engine = make_engine(side_url.render_as_string(hide_password=False), pool_size=6, max_overflow=6)
     # On each new connection rather than now: building the app must work while the database is unreachable.
     table = InboxRequest.__table__
     ddl = [str(CreateTable(table, if_not_exists=True).compile(dialect=engine.dialect))] + [
@@ -371,6 +370,15 @@ def inbox_engine(database_url: str) -> Engine:
 
     event.listen(engine, "connect", create_table)
     return engine
+
+
+def inbox_file(database_url: str) -> Path | None:
+    """The SQLite file the inbox keeps its rows in, beside the database's; None on PostgreSQL."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    main = Path(str(url.database))
+    return main.with_name(f"{main.stem}.inbox{main.suffix or '.sqlite3'}")
 
 
 def stop_all() -> None:

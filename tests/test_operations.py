@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
+from bot.crypto import SecretBox
 from bot.doctor import REQUIRED_SCOPES
+from bot.inbox import Inbox, inbox_engine
 from bot.logs import JsonFormatter, configure_logging
-from bot.models import Person, Workspace, WorkspaceSetting
+from bot.models import InboxRequest, Person, Workspace, WorkspaceSetting
 from bot.outbox import enqueue
-from tests.conftest import make_env
+from tests.conftest import SECRET_KEY, make_env
 from tests.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +52,23 @@ def test_doctor_on_a_healthy_install(env: None, hr: None, capsys: pytest.Capture
     assert "✓ Slack token: valid for Test Workspace (T0001)" in out
     assert "✓ Scopes: all granted" in out and "✓ HR admins: 1 found" in out
     assert out.rstrip().endswith("All good.")
+
+
+def test_doctor_notices_acked_requests_that_no_worker_picks_up(
+    env: None, hr: None, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = Inbox(inbox_engine(db_url), SecretBox(SECRET_KEY))  # a web part that only acks, and no worker
+    web.accept("click", "payload")
+    assert main(["doctor"]) == 0
+    assert "✓ Inbox: 1 acked request(s) waiting, the oldest for 0 s" in capsys.readouterr().out
+
+    with web.engine.begin() as connection:
+        connection.execute(update(InboxRequest).values(received_at=datetime.now(UTC) - timedelta(minutes=5)))
+    assert main(["doctor"]) == 0  # a warning: the requests are safe, only late
+    out = capsys.readouterr().out
+    assert "! Inbox: 1 acked request(s) waiting, the oldest for 300 s" in out
+    assert "→ start `empathy-bot worker`" in out
+    web.engine.dispose()
 
 
 def test_doctor_names_missing_scopes_and_says_how_to_fix_them(
