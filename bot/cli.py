@@ -638,13 +638,15 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
 def cmd_worker(_args: argparse.Namespace) -> int:
     settings = _settings()
+    if settings.worker_nice:
+        # Web processes beside it ack first (EMPATHY_WORKER_NICE). Before any thread starts: on Linux a
+        # thread inherits the niceness of the thread that starts it.
+        os.nice(settings.worker_nice)
     engine, factory = _database(settings)
     with factory.begin() as session:
         _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)  # web processes beside it ack first (EMPATHY_WORKER_NICE)
     scheduler.start()
     if inbox is not None:
         inbox.start()
