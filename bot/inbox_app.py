@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from bot.app import create_app
 from bot.bolt_requests import bolt_request_of
 from bot.clock import Clock
 from bot.crypto import SecretBox
@@ -26,8 +27,6 @@ def inbox_for(settings: Settings, *, engine: Engine, clock: Clock, accepts: bool
     box = SecretBox(settings.secret_key)
     if not works:
         return Inbox(inbox_engine(settings.database_url), box)
-    from bot.app import create_app  # the app imports the handlers, which a web-only process never runs here
-
     worker_app = create_app(settings, engine=engine, clock=clock, for_inbox=True)
 
     def handle(raw_body: str) -> None:
