@@ -49,6 +49,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the web process read while the worker writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten with zeros (in the page, in free pages), so that what the bot
+    # forgets (a closed round's links, a delivered author DM) cannot be carved out of the file.
+    # The write-ahead log still holds old page versions until it is checkpointed and truncated:
+    # see `bot.storage_scrub`.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
