@@ -18,7 +18,7 @@ from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import DispatchReport, OutboxDispatcher
-from bot.pulse_jobs import close_rounds, open_scheduled, send_reminders
+from bot.pulse_jobs import close_rounds, forget_closed_updates, open_scheduled, scrub_closed_rounds, send_reminders
 from bot.scheduler import Job
 from bot.settings import Settings
 from bot.slack_client import build_web_client, fetch_team
@@ -81,7 +81,12 @@ def build_jobs(
         return send_reminders(session, clock.now())
 
     def close_pulses(session: Session, clock: Clock) -> int:
-        return close_rounds(session, clock.now())
+        # Its own transaction, so the scrub below runs after the close has committed.
+        with session_factory.begin() as own:
+            closed = close_rounds(own, clock.now(), box)
+            forget_closed_updates(own)
+        scrub_closed_rounds(session_factory, settings.database_url, clock.now())
+        return closed
 
     def send_digests(session: Session, clock: Clock) -> int:
         return queue_digests(session, clock.now(), settings)

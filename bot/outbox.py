@@ -294,6 +294,11 @@ class OutboxDispatcher:
                     sent_channel, ts = found
                 elif "upload" in row.payload:
                     sent_channel, ts = self._upload(client, channel, row.payload["upload"])
+                elif "update_ts" in row.payload:
+                    # Replaces a message the bot sent earlier; doing it twice changes nothing.
+                    fields = {k: v for k, v in row.payload.items() if k != "update_ts"}
+                    response = client.chat_update(channel=channel, ts=row.payload["update_ts"], **fields)
+                    sent_channel, ts = response["channel"], response["ts"]
                 else:
                     response = client.chat_postMessage(
                         channel=channel,
@@ -497,7 +502,9 @@ def _may_have_posted(row: OutboxMessage) -> bool:
     history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
     """
     reason = row.last_error or ""
-    return row.attempts > 1 and "upload" not in row.payload and reason.startswith(("slack http 5", "connection:"))
+    if "upload" in row.payload or "update_ts" in row.payload:
+        return False
+    return row.attempts > 1 and reason.startswith(("slack http 5", "connection:"))
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:

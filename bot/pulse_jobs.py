@@ -3,17 +3,21 @@ rounds are unique by key and every DM by its outbox idempotency key."""
 
 from __future__ import annotations
 
+import random
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import SecretBox
+from bot.inbox import inbox_engine, inbox_file
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxRow, enqueue_many
-from handlers.pulse_views import greeting_text, pulse_message, with_greeting
+from bot.storage_scrub import scrub
+from handlers.pulse_views import closed_message, greeting_text, pulse_message, with_greeting
 from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
@@ -132,14 +136,53 @@ def _unit_questions(session: Session, participant: PulseParticipant) -> tuple[st
     return tuple(unit.questions)
 
 
-def close_rounds(session: Session, now: datetime) -> int:
-    closed = close_due_rounds(session, now)
+def closed_key(round_id: int) -> str:
+    return f"pulse-closed:{round_id}:{secrets.token_hex(8)}"
+
+
+def close_rounds(session: Session, now: datetime, box: SecretBox) -> int:
+    closed = close_due_rounds(session, now, box)
     for round_id in closed:
-        # The round's outbox rows say who was reminded, i.e. who had not answered by then: kept past the
-        # close, they would tell a database reader which people a small unit's answers came from.
-        # Unsent ones would only confuse now. Both go.
-        session.execute(delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"pulse:{round_id}:%")))
+        pulse = session.get(PulseRound, round_id)
+        assert pulse is not None
+        _neutralise_messages(session, pulse, now)
     return len(closed)
+
+
+def _neutralise_messages(session: Session, pulse: PulseRound, now: datetime) -> None:
+    """Every pulse message of the round becomes the same "closed, thank you" message.
+
+    A message left as it was would keep showing a half-answered pulse's answers ("✅ Your answer: …")
+    in the conversation after the close. The round's own outbox rows go: they say who was reminded, i.e.
+    who had not answered by then. The updates that replace them are keyed at random and deleted once
+    sent (`forget_closed_updates`)."""
+    sent = session.execute(
+        select(OutboxMessage.workspace_id, OutboxMessage.sent_channel_id, OutboxMessage.sent_ts).where(
+            OutboxMessage.idempotency_key.like(f"pulse:{pulse.id}:%"),
+            OutboxMessage.state == OutboxState.SENT.value,
+            OutboxMessage.sent_channel_id.is_not(None),
+            OutboxMessage.sent_ts.is_not(None),
+        )
+    ).all()
+    session.execute(delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"pulse:{pulse.id}:%")))
+    message = closed_message(closed_on=now, min_group=pulse.min_group)
+    rows = [
+        OutboxRow(closed_key(pulse.id), {**message, "update_ts": ts}, now, channel_id=channel)
+        for _workspace, channel, ts in sent
+    ]
+    random.SystemRandom().shuffle(rows)
+    enqueue_many(session, pulse.workspace_id, rows)
+
+
+def forget_closed_updates(session: Session) -> int:
+    """The "closed" updates name a DM channel each: once sent, nothing needs them."""
+    result = session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.idempotency_key.like("pulse-closed:%"),
+            OutboxMessage.state.in_([OutboxState.SENT.value, OutboxState.FAILED.value]),
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 def cancel_pending(session: Session, workspace_id: int, key: str) -> int:
@@ -157,3 +200,36 @@ def cancel_pending(session: Session, workspace_id: int, key: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+# Small tables whose deleted rows still name people or hold a round's key: rewritten on PostgreSQL after
+# a close. (The sealed answers' dead rows need no rewrite: without the round key they are noise.)
+SCRUBBED_TABLES = ("pulse_round_key", "pulse_participant", "inbox_request")
+
+
+def scrub_closed_rounds(session_factory: sessionmaker[Session], database_url: str, now: datetime) -> bool:
+    """Remove what closing rounds deleted from the database's files (and the inbox's, on SQLite).
+
+    Runs after the close has committed; a round stays marked until a scrub has fully succeeded, so a
+    busy write-ahead log is simply tried again at the next run."""
+    with session_factory() as session:
+        pending = list(
+            session.scalars(
+                select(PulseRound.id).where(PulseRound.status == "closed", PulseRound.scrubbed_at.is_(None))
+            )
+        )
+    if not pending:
+        return True
+    done = scrub(session_factory.kw["bind"], SCRUBBED_TABLES)
+    if inbox_file(database_url) is not None:
+        side = inbox_engine(database_url)
+        try:
+            done = scrub(side) and done
+        finally:
+            side.dispose()
+    if done:
+        with session_factory.begin() as session:
+            session.execute(update(PulseRound).where(PulseRound.id.in_(pending)).values(scrubbed_at=now))
+        # That commit is a write too: truncate the log once more so no frame of the close is left.
+        scrub(session_factory.kw["bind"])
+    return done

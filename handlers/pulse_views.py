@@ -209,3 +209,18 @@ def comment_modal(
             ),
         ],
     }
+
+
+def closed_message(*, closed_on: datetime, min_group: int) -> dict[str, Any]:
+    """What every pulse message of a closed round becomes: the same for everyone, answered or not, so
+    the conversation no longer shows anyone's answers and says nothing about whether they gave any."""
+    text = f"This pulse closed on {closed_on:%a %d %b}. Thank you 💙"
+    return {
+        "text": text,
+        "blocks": [
+            mrkdwn_section(
+                f"{text}\n\nResults go to managers and HR only for groups of {min_group} or more, never who said "
+                "what. The next pulse will come to this conversation."
+            )
+        ],
+    }

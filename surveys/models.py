@@ -4,10 +4,17 @@ Identity side (may name a person): `PulseSchedule`, `PulseRound`, `PulseParticip
 invited and has answered: deleted when the round closes), `QuestionExposure` (rotation).
 
 Answer side (never names a person): `PulseUnit` (the reporting unit an answer counts toward:
-team and manager chain, as of the round's start) and `PulseAnswer`. An answer row holds the round,
-the unit, the question, the value and an optional comment. Its id is random, so no order of
-answering can be read from it; it has no timestamp; and its `slot` (see `surveys.rounds`) is
-nulled when the round closes.
+team and manager chain, as of the round's start), `PulseSealedAnswer` while a round is open and
+`PulseAnswer` once it has closed.
+
+While a round is open, nothing about an answer is stored in clear: a `PulseSealedAnswer` row holds
+only its round, a slot (see `surveys.rounds`) and one fixed-size ciphertext of unit, question,
+value and comment under the round's own key (`PulseRoundKey`, itself sealed with
+EMPATHY_SECRET_KEY). At close the round's answers are decrypted and written as `PulseAnswer` rows
+(round, unit, question, value, comment; random ids, shuffled, no slot, no timestamp), and the
+round key, the sealed rows and the participant rows are deleted and scrubbed from the files
+(`bot.storage_scrub`). What was written to disk while the round was open is useless without a key
+that no longer exists.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base, utcnow
@@ -65,7 +72,19 @@ class PulseRound(Base):
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # When what the close deleted was last scrubbed from the database's files (None: still to do).
+    scrubbed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PulseRoundKey(Base):
+    """An open round's own key, sealed with EMPATHY_SECRET_KEY. Deleted, and scrubbed, at close: from
+    then on the sealed answers written while the round was open can be read by no one."""
+
+    __tablename__ = "pulse_round_key"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("pulse_round.id", ondelete="CASCADE"), primary_key=True)
+    sealed_key: Mapped[str] = mapped_column(Text)
 
 
 class PulseUnit(Base):
@@ -103,7 +122,22 @@ class PulseParticipant(Base):
     reminded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class PulseSealedAnswer(Base):
+    """An answer in an open round: its slot, and everything else in one fixed-size ciphertext."""
+
+    __tablename__ = "pulse_sealed_answer"
+    __table_args__ = (UniqueConstraint("round_id", "slot"), {"sqlite_with_rowid": False})
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_id)
+    round_id: Mapped[int] = mapped_column(ForeignKey("pulse_round.id", ondelete="CASCADE"), index=True)
+    # HMAC(the participant's answer key, question id): a second click finds and replaces the row.
+    slot: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class PulseAnswer(Base):
+    """An answer of a closed round (and, from before sealed answers, of a round open at the upgrade)."""
+
     __tablename__ = "pulse_answer"
     __table_args__ = (UniqueConstraint("round_id", "slot"), {"sqlite_with_rowid": False})
 
@@ -115,7 +149,8 @@ class PulseAnswer(Base):
     question_id: Mapped[str] = mapped_column(String(100))
     value: Mapped[int | None] = mapped_column(Integer)  # None: skipped
     comment: Mapped[str | None] = mapped_column(Text)
-    # HMAC(answer key, question id) while the round is open; None once it has closed.
+    # Only for rounds that were open when sealed answers came in (0013): HMAC(answer key, question id)
+    # until they close; None for every other row.
     slot: Mapped[str | None] = mapped_column(String(64))
 
 

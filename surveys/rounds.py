@@ -2,33 +2,42 @@
 
 How a person changes their answer without their answer being linked to them
 ---------------------------------------------------------------------------
-At opening, each participant gets a random 32-byte answer key, stored on the identity side
-(`PulseParticipant.answer_key`) encrypted with EMPATHY_SECRET_KEY, which lives only in the
-environment. An answer row carries `slot = HMAC(answer key, question id)`: the same person
-answering the same question again finds the same slot and replaces the value, so a change never
-creates a second row. A database reader without the environment key cannot compute a slot, so
-cannot tell whose row is whose. At close, participant rows (keys and who-has-answered flags) are
-deleted and every slot is set to NULL: from then on no one, key holder included, can link an
-answer to a person. On PostgreSQL the round's answers are also rewritten in random order at close,
-so that the physical row order no longer follows the order of answering.
+At opening, each participant gets a random 32-byte answer key, and the round gets a random 32-byte
+round key; both are stored sealed with EMPATHY_SECRET_KEY, which lives only in the environment.
+An answer is stored as `slot = HMAC(answer key, question id)` plus one ciphertext, under the round
+key, of unit, question, value and comment, padded to one fixed size: a second click finds the same
+slot and replaces the ciphertext, so a change never creates a second row. A database reader without
+the environment key sees, per person, only that they have answered (they must not be reminded), and
+per answer only an opaque block of the same size as every other: nothing says which unit, question
+or value it is, so neither one snapshot nor a series of backups ties a value to anyone.
+
+At close the round's answers are decrypted once and written in clear for the reports, shuffled, with
+random ids and no slot; the participant rows, the sealed answers and the round key are deleted in the
+same transaction, and `bot.storage_scrub` then removes them from the database's files (SQLite: zeroed
+pages and a truncated write-ahead log; PostgreSQL: the small tables rewritten). Whatever of the open
+round survives elsewhere (PostgreSQL's own WAL, a backup) is sealed under a round key that no
+longer exists, except the sealed round key itself: see the README for what an operator must do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import random
 import secrets
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.crypto import SecretBox
+from bot.crypto import Aead, SecretBox, pad, unpad
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from surveys.bank import QuestionBank
@@ -37,7 +46,9 @@ from surveys.models import (
     PulseAnswer,
     PulseParticipant,
     PulseRound,
+    PulseRoundKey,
     PulseSchedule,
+    PulseSealedAnswer,
     PulseUnit,
     QuestionExposure,
     random_id,
@@ -46,8 +57,13 @@ from surveys.pack_store import workspace_bank
 from surveys.rotation import choose_questions
 
 COMMENT_LIMIT = 1000
+# Every sealed answer is this many bytes before encryption, whatever it holds: 1,000 characters of
+# 4-byte UTF-8 with JSON's escapes of newlines, quotes and backslashes, plus the other fields.
+SEALED_SIZE = 4400
 MIN_GROUP = 5
 MIN_GROUP_COMMENTS = 10
+
+logger = logging.getLogger(__name__)
 
 
 class PulseError(UserFacingError):
@@ -184,6 +200,7 @@ def open_round(
     )
     session.add(pulse)
     session.flush()
+    session.add(PulseRoundKey(round_id=pulse.id, sealed_key=box.seal(Aead.new_key())))
     opened = OpenedRound(pulse)
     questions = bank.questions(packs)
     exposures = _exposures(session, [p.id for p in people])
@@ -386,7 +403,7 @@ def record_comment(
     comment: str,
     now: datetime,
 ) -> Progress:
-    comment = comment.strip()
+    comment = clean_comment(comment)
     if len(comment) > COMMENT_LIMIT:
         raise CommentTooLong(len(comment))
     pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
@@ -403,6 +420,49 @@ def record_comment(
 _UNSET: object = object()
 
 
+def _round_key(session: Session, box: SecretBox, round_id: int) -> Aead:
+    """The open round's own key. A round opened before sealed answers existed gets one now."""
+    row = session.get(PulseRoundKey, round_id)
+    if row is None:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(
+            insert(PulseRoundKey)
+            .values(round_id=round_id, sealed_key=box.seal(Aead.new_key()))
+            .on_conflict_do_nothing(index_elements=["round_id"])
+        )
+        row = session.get(PulseRoundKey, round_id)
+        assert row is not None
+    try:
+        return Aead(box.open(row.sealed_key))
+    except ValueError:
+        raise KeyChanged() from None
+
+
+def _seal(aead: Aead, round_id: int, slot: str, unit_id: int, question_id: str, answer: Answer) -> bytes:
+    plain = json.dumps([unit_id, question_id, answer.value, answer.comment], ensure_ascii=False).encode()
+    try:
+        padded = pad(plain, SEALED_SIZE)
+    except ValueError:
+        raise CommentTooLong(len(answer.comment or "")) from None
+    return aead.seal(padded, _associated(round_id, slot))
+
+
+def _unseal(aead: Aead, round_id: int, slot: str, sealed: bytes) -> tuple[int, str, Answer]:
+    unit_id, question_id, value, comment = json.loads(unpad(aead.open(sealed, _associated(round_id, slot))))
+    return int(unit_id), str(question_id), Answer(value, comment)
+
+
+def _associated(round_id: int, slot: str) -> bytes:
+    # Binds each ciphertext to its round and slot: a block copied to another row does not open there.
+    return f"{round_id}:{slot}".encode()
+
+
+def clean_comment(raw: str) -> str:
+    """Control characters (NUL among them: PostgreSQL refuses it) and lone surrogates go; newlines stay."""
+    kept = (ch for ch in raw if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs")))
+    return "".join(kept).strip()
+
+
 def _upsert(
     session: Session,
     participant: PulseParticipant,
@@ -412,35 +472,54 @@ def _upsert(
     value: int | object | None = _UNSET,
     comment: str | object | None = _UNSET,
 ) -> None:
-    """One statement, so a double click can never make two rows for one slot, on either database."""
-    changes = {k: v for k, v in (("value", value), ("comment", comment)) if v is not _UNSET}
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(PulseAnswer)
-        .values(
-            id=random_id(),
-            round_id=participant.round_id,
-            unit_id=participant.unit_id,
-            question_id=question_id,
-            slot=slot_for(box, participant, question_id),
-            **changes,
-        )
-        .on_conflict_do_update(index_elements=["round_id", "slot"], set_=changes)
+    """Seal the person's new answer to this question, keeping what this click does not change.
+
+    The participant row is locked (see `_participation`), so one person's clicks are applied one after
+    the other; the upsert makes a double click one row on either database."""
+    aead = _round_key(session, box, participant.round_id)
+    slot = slot_for(box, participant, question_id)
+    before = _own_answers(session, aead, participant.round_id, {slot: question_id}).get(question_id, Answer(None, None))
+    answer = Answer(
+        before.value if value is _UNSET else value,  # type: ignore[arg-type]
+        before.comment if comment is _UNSET else comment,  # type: ignore[arg-type]
     )
-    session.execute(statement)
+    sealed = _seal(aead, participant.round_id, slot, participant.unit_id, question_id, answer)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(PulseSealedAnswer)
+        .values(id=random_id(), round_id=participant.round_id, slot=slot, sealed=sealed)
+        .on_conflict_do_update(index_elements=["round_id", "slot"], set_={"sealed": sealed})
+    )
+    # An answer given in clear before the upgrade to sealed answers moves into the sealed row.
+    session.execute(delete(PulseAnswer).where(PulseAnswer.round_id == participant.round_id, PulseAnswer.slot == slot))
+
+
+def _own_answers(session: Session, aead: Aead, round_id: int, slots: dict[str, str]) -> dict[str, Answer]:
+    """Answers found through their slots (question ids by slot): nobody else's can be reached this way."""
+    answers: dict[str, Answer] = {}
+    legacy = session.scalars(
+        select(PulseAnswer).where(PulseAnswer.round_id == round_id, PulseAnswer.slot.in_(list(slots)))
+    )
+    for row in legacy:
+        if row.slot is not None:
+            answers[slots[row.slot]] = Answer(row.value, row.comment)
+    sealed = session.scalars(
+        select(PulseSealedAnswer).where(PulseSealedAnswer.round_id == round_id, PulseSealedAnswer.slot.in_(list(slots)))
+    )
+    for row in sealed:
+        _unit, _question, answer = _unseal(aead, round_id, row.slot, row.sealed)
+        answers[slots[row.slot]] = answer
+    return answers
 
 
 def progress(
     session: Session, box: SecretBox, pulse: PulseRound, person: Person, participant: PulseParticipant
 ) -> Progress:
-    """A person's own answers, found through their slots: nobody else's can be reached this way."""
+    """A person's own answers, found through their slots."""
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
     slots = {slot_for(box, participant, q): q for q in unit.questions}
-    rows = session.scalars(
-        select(PulseAnswer).where(PulseAnswer.round_id == pulse.id, PulseAnswer.slot.in_(list(slots)))
-    )
-    answers = {slots[r.slot]: Answer(r.value, r.comment) for r in rows if r.slot is not None}
+    answers = _own_answers(session, _round_key(session, box, pulse.id), pulse.id, slots)
     return Progress(pulse, person, tuple(unit.questions), answers)
 
 
@@ -501,16 +580,20 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[PulseRound, Pul
 # -- closing ---------------------------------------------------------------------------------------
 
 
-def close_due_rounds(session: Session, now: datetime) -> list[int]:
+def close_due_rounds(session: Session, now: datetime, box: SecretBox) -> list[int]:
     """Close every round past its end: count participation per unit, then forget who answered."""
     closed = []
     for pulse in session.scalars(select(PulseRound).where(PulseRound.status == "open", PulseRound.closes_at <= now)):
-        close_round(session, pulse, now)
+        close_round(session, pulse, now, box)
         closed.append(pulse.id)
     return closed
 
 
-def close_round(session: Session, pulse: PulseRound, now: datetime) -> None:
+def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> None:
+    """Count participation per unit, write the answers in clear for the reports, forget every link.
+
+    One transaction: the counts, the clear answers (shuffled, new random ids, no slot), and the
+    deletion of participants, sealed answers and the round key. The caller then scrubs the files."""
     counts = session.execute(
         select(
             PulseParticipant.unit_id,
@@ -524,26 +607,58 @@ def close_round(session: Session, pulse: PulseRound, now: datetime) -> None:
         session.execute(
             update(PulseUnit).where(PulseUnit.id == unit_id).values(invited=invited, responded=int(responded or 0))
         )
+    answers = _opened_answers(session, pulse.id, box) + _legacy_answers(session, pulse.id)
+    random.SystemRandom().shuffle(answers)
+    session.execute(delete(PulseAnswer).where(PulseAnswer.round_id == pulse.id))
+    session.execute(delete(PulseSealedAnswer).where(PulseSealedAnswer.round_id == pulse.id))
     session.execute(delete(PulseParticipant).where(PulseParticipant.round_id == pulse.id))
-    _forget_slots(session, pulse.id)
+    session.execute(delete(PulseRoundKey).where(PulseRoundKey.round_id == pulse.id))
+    session.flush()
+    for start in range(0, len(answers), 1000):
+        session.execute(insert(PulseAnswer), answers[start : start + 1000])
     pulse.status = "closed"
     pulse.closed_at = now
+    pulse.scrubbed_at = None
     session.flush()
 
 
-def _forget_slots(session: Session, round_id: int) -> None:
-    rows = session.scalars(select(PulseAnswer).where(PulseAnswer.round_id == round_id)).all()
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite stores this table by its random id (WITHOUT ROWID): nulling the slot is enough.
-        session.execute(update(PulseAnswer).where(PulseAnswer.round_id == round_id).values(slot=None))
-        return
-    # PostgreSQL keeps rows roughly in insertion order on disk: rewrite them, shuffled, with new ids.
-    copies = [
-        PulseAnswer(round_id=r.round_id, unit_id=r.unit_id, question_id=r.question_id, value=r.value, comment=r.comment)
-        for r in rows
+def _opened_answers(session: Session, round_id: int, box: SecretBox) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(PulseSealedAnswer.slot, PulseSealedAnswer.sealed).where(PulseSealedAnswer.round_id == round_id)
+    ).all()
+    if not rows:
+        return []
+    key_row = session.get(PulseRoundKey, round_id)
+    try:
+        aead = Aead(box.open(key_row.sealed_key)) if key_row is not None else None
+    except ValueError:
+        aead = None
+    if aead is None:
+        # EMPATHY_SECRET_KEY changed while the round was open: these answers can be read by no one.
+        logger.warning("pulse round %s closed with %s answers that no key opens any more", round_id, len(rows))
+        return []
+    opened = []
+    for slot, sealed in rows:
+        unit_id, question_id, answer = _unseal(aead, round_id, slot, sealed)
+        opened.append(_clear_row(round_id, unit_id, question_id, answer))
+    return opened
+
+
+def _legacy_answers(session: Session, round_id: int) -> list[dict[str, object]]:
+    """Answers given in clear before the upgrade to sealed answers: rewritten like the others."""
+    return [
+        _clear_row(round_id, row.unit_id, row.question_id, Answer(row.value, row.comment))
+        for row in session.scalars(select(PulseAnswer).where(PulseAnswer.round_id == round_id))
     ]
-    random.SystemRandom().shuffle(copies)
-    session.execute(delete(PulseAnswer).where(PulseAnswer.round_id == round_id))
-    session.flush()
-    session.add_all(copies)
-    session.flush()
+
+
+def _clear_row(round_id: int, unit_id: int, question_id: str, answer: Answer) -> dict[str, object]:
+    return {
+        "id": random_id(),
+        "round_id": round_id,
+        "unit_id": unit_id,
+        "question_id": question_id,
+        "value": answer.value,
+        "comment": answer.comment,
+        "slot": None,
+    }

@@ -52,7 +52,7 @@ def comment_round(session_factory, workspace, layout, texts: dict[str, str]) -> 
             )
         round_id = opened.round.id
     with session_factory.begin() as session:
-        close_due_rounds(session, now + timedelta(days=4))
+        close_due_rounds(session, now + timedelta(days=4), box)
     return round_id
 
 

@@ -16,11 +16,12 @@ from bot.models import InboxRequest, OutboxMessage, OutboxState, Person, Role, R
 from bot.settings import Settings
 from bot.web import create_web_app
 from surveys.bank import QuestionBank
-from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit
+from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseRoundKey, PulseSealedAnswer, PulseUnit
 from surveys.schedules import ScheduleSettings, save_schedule
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, start_app
+from tests.pulse_storage import StoredAnswer, stored_answers
 
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the Monday after is 2026-11-23
 PEOPLE = [
@@ -121,9 +122,9 @@ def eventually(check: Any, timeout: float = 5.0) -> None:
             time.sleep(0.02)
 
 
-def answers(pulse: Pulse) -> list[PulseAnswer]:
+def answers(pulse: Pulse) -> list[StoredAnswer]:
     with pulse.session_factory() as session:
-        return list(session.scalars(select(PulseAnswer)))
+        return stored_answers(session)
 
 
 def ephemeral_replies(pulse: Pulse) -> list[str]:
@@ -254,7 +255,7 @@ def _assert_len(items: list[Any], count: int) -> None:
     assert len(items) == count
 
 
-def _assert_values(stored: list[PulseAnswer], expected: list[int | None]) -> None:
+def _assert_values(stored: list[StoredAnswer], expected: list[int | None]) -> None:
     assert sorted((a.value is None, a.value or 0) for a in stored) == sorted((v is None, v or 0) for v in expected)
 
 
@@ -295,7 +296,7 @@ def test_the_comment_modal(pulse: Pulse) -> None:
     eventually(lambda: _assert_comments(answers(pulse), ["More focus time, please."]))
 
 
-def _assert_comments(stored: list[PulseAnswer], expected: list[str]) -> None:
+def _assert_comments(stored: list[StoredAnswer], expected: list[str]) -> None:
     assert [a.comment for a in stored] == expected
 
 
@@ -357,18 +358,44 @@ def test_closing_counts_participation_and_forgets_who_answered(pulse: Pulse) -> 
     pulse.click("U0ANA", answer_buttons(pulse.dm("U0ANA")[0])[0][0], pulse.dm("U0ANA")[0])
     wait_for_update(pulse, 1)
     eventually(lambda: _assert_len(answers(pulse), 1))
-    pulse.clock.advance(timedelta(days=3))
+    pulse.clock.advance(timedelta(hours=24))
+    assert pulse.job("pulse.remind") == 3
+    pulse.dispatch()  # Marcus, Chen and Iris now have a second pulse message, the reminder
+    late = pulse.dm("U0CHEN")[0]  # a click on it that arrives after the close
+    pulse.clock.advance(timedelta(days=2))
     assert pulse.job("pulse.close") == 1
     with pulse.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(PulseParticipant)) == 0
+        assert session.scalar(select(func.count()).select_from(PulseSealedAnswer)) == 0
+        assert session.scalar(select(func.count()).select_from(PulseRoundKey)) == 0
         assert [a.slot for a in session.scalars(select(PulseAnswer))] == [None]
         units = {(u.invited, u.responded) for u in session.scalars(select(PulseUnit))}
         assert units == {(1, 0), (3, 1)}  # Marcus alone under nobody; three reports under Marcus
         assert session.scalar(select(PulseRound.status)) == "closed"
-        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # nor who was reminded
+        # Nothing says who was reminded: only the "closed" updates wait, one per message sent, by channel.
+        waiting = session.scalars(select(OutboxMessage)).all()
+        assert {m.person_id for m in waiting} == {None} and len(waiting) == 7
+        assert all(m.idempotency_key.startswith("pulse-closed:") for m in waiting)
 
-    message = pulse.dm("U0CHEN")[0]
-    pulse.click("U0CHEN", answer_buttons(message)[0][0], message)
+    # Every pulse message, answered or not, first or reminder, becomes the same neutral one.
+    before = len(pulse.slack.calls_to("chat.update"))
+    pulse.dispatch()
+    updates = pulse.slack.calls_to("chat.update")[before:]
+    assert len(updates) == 7
+    assert {(u["channel"], u["ts"]) for u in updates} == {
+        ("D" + user_id[1:], m["ts"]) for user_id, *_ in PEOPLE for m in pulse.dm(user_id)
+    }
+    for update_call in updates:
+        assert "This pulse closed on" in update_call["text"]
+        assert "Your answer" not in str(update_call) and "actions" not in str(update_call)
+    assert len({str(u.get("blocks")) for u in updates}) == 1  # identical for everyone
+    for user_id, *_ in PEOPLE:  # and what Slack now shows in each conversation
+        assert all(m["text"].startswith("This pulse closed on") for m in pulse.dm(user_id)), user_id
+    pulse.job("pulse.close")  # the next run forgets the sent updates
+    with pulse.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+    pulse.click("U0CHEN", answer_buttons(late)[0][0], late)
     assert "This pulse closed on" in wait_for_reply(pulse)
     assert len(answers(pulse)) == 1
 
@@ -391,8 +418,10 @@ def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # t
     schema = inspect(engine)
     answer_columns = {c["name"] for c in schema.get_columns("pulse_answer")}
     assert answer_columns == {"id", "round_id", "unit_id", "question_id", "value", "comment", "slot"}
+    assert {c["name"] for c in schema.get_columns("pulse_sealed_answer")} == {"id", "round_id", "slot", "sealed"}
     referenced = {fk["referred_table"] for fk in schema.get_foreign_keys("pulse_answer")}
     assert referenced == {"pulse_round", "pulse_unit"}
+    assert {fk["referred_table"] for fk in schema.get_foreign_keys("pulse_sealed_answer")} == {"pulse_round"}
     unit_fks = {fk["referred_table"]: fk["constrained_columns"] for fk in schema.get_foreign_keys("pulse_unit")}
     assert unit_fks["person"] == ["manager_id"]  # the unit's manager, never a respondent
 
@@ -403,14 +432,10 @@ def test_no_answer_can_be_joined_to_a_person(pulse: Pulse, engine) -> None:  # t
     wait_for_update(pulse, 3)
     eventually(lambda: _assert_len(answers(pulse), 3))
     with pulse.session_factory() as session:
-        stored = session.scalars(select(PulseAnswer)).all()
-        person_ids = {p.id for p in session.scalars(select(Person))}
-        slack_ids = {p.slack_user_id for p in session.scalars(select(Person))}
-    for row in stored:
-        values = {str(v) for v in (row.id, row.question_id, row.value, row.comment, row.slot)}
-        assert not values & {str(i) for i in person_ids} - {str(row.value)}
-        assert not values & slack_ids
-        assert len(row.slot or "") == 64  # an HMAC, not an id
+        assert session.scalar(select(func.count()).select_from(PulseAnswer)) == 0  # nothing in clear while open
+        stored = session.scalars(select(PulseSealedAnswer)).all()
+    assert len({len(row.sealed) for row in stored}) == 1  # one size for every answer, comment or not
+    assert all(len(row.slot) == 64 for row in stored)  # an HMAC, not an id
     ids = [row.id for row in stored]
     assert len(set(ids)) == 3 and all(len(i) == 32 for i in ids)
 

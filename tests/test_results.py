@@ -80,7 +80,7 @@ def run_round(
                     )
         round_id = opened.round.id
     with session_factory.begin() as session:
-        close_due_rounds(session, now + timedelta(days=4))
+        close_due_rounds(session, now + timedelta(days=4), box)
     return round_id
 
 
