@@ -17,9 +17,10 @@ those places, and the README says what an operator must still do.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,30 @@ def _checkpoint_and_truncate(engine: Engine) -> bool:
     return not busy
 
 
-def _vacuum_full(engine: Engine, tables: list[str]) -> bool:
+def _vacuum_full(engine: Engine, tables: list[str], *, wait: float = 10.0) -> bool:
+    """Rewrite `tables` without their dead rows.
+
+    VACUUM FULL copies a deleted row into the new file while any transaction that began before the
+    delete could still see it, so first wait (up to `wait` seconds) until every such transaction has
+    ended; a longer one means trying again at the next run."""
     if not tables:
         return True
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        since = connection.scalar(text("SELECT clock_timestamp()"))
+        deadline = time.monotonic() + wait
+        while connection.scalar(_OLDER_TRANSACTIONS, {"since": since}):
+            if time.monotonic() > deadline:
+                log.info("a long transaction holds deleted rows visible; they will be scrubbed at the next run")
+                return False
+            time.sleep(0.05)
         for table in tables:
             # Table names come from our own code, never from input.
             connection.exec_driver_sql(f'VACUUM (FULL) "{table}"')
     return True
+
+
+# Any database of the cluster: a snapshot held elsewhere can hold back what VACUUM may remove here too.
+_OLDER_TRANSACTIONS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start < :since"
+)
