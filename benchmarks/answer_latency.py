@@ -465,7 +465,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     from bot.recognition_models import Kudos
     from bot.settings import load_settings
     from surveys.bank import QuestionBank
-    from surveys.models import PulseAnswer, PulseParticipant, PulseUnit
+    from surveys.models import PulseAnswer, PulseParticipant, PulseSealedAnswer, PulseUnit
 
     print(
         f"\n-- answer latency: {args.people} people, {args.clients} clients, {args.seconds:g} s, {kind}, {args.server}",
@@ -555,12 +555,14 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 logs = server.stop()
 
             with session_factory() as session:
-                answers = session.scalar(select(func.count()).select_from(PulseAnswer)) or 0
+                # The round is still open: its answers are the sealed rows (surveys/rounds.py).
+                answers = session.scalar(select(func.count()).select_from(PulseSealedAnswer)) or 0
+                answers += session.scalar(select(func.count()).select_from(PulseAnswer)) or 0
                 duplicate_slots = (
                     session.scalar(
                         select(func.count()).select_from(
-                            select(PulseAnswer.round_id, PulseAnswer.slot)
-                            .group_by(PulseAnswer.round_id, PulseAnswer.slot)
+                            select(PulseSealedAnswer.round_id, PulseSealedAnswer.slot)
+                            .group_by(PulseSealedAnswer.round_id, PulseSealedAnswer.slot)
                             .having(func.count() > 1)
                             .subquery()
                         )
@@ -577,12 +579,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     )
                 )
                 kudos_rows = session.scalar(select(func.count()).select_from(Kudos)) or 0
-                answer_slots = (
-                    session.scalar(
-                        select(func.count(func.distinct(PulseAnswer.slot))).where(PulseAnswer.slot.is_not(None))
-                    )
-                    or 0
-                )
+                answer_slots = session.scalar(select(func.count(func.distinct(PulseSealedAnswer.slot)))) or 0
                 responded = (
                     session.scalar(
                         select(func.count()).select_from(PulseParticipant).where(PulseParticipant.responded.is_(True))

@@ -38,13 +38,26 @@ def _figure_lines(section: DigestSection) -> list[str]:
         lines.append("*Lowest drivers*: " + ", ".join(_driver(name, e) for name, e in section.weakest))
     if section.strongest:
         lines.append("*Strongest drivers*: " + ", ".join(_driver(name, e) for name, e in section.strongest))
-    participation = section.result.participation
-    if participation is not None:
-        lines.append(f"*Took part*: {participation:.0f}% ({section.result.respondents} of {section.result.invited})")
+    took_part = participation_in_words(section.result.respondents, section.result.invited)
+    if took_part:
+        lines.append(f"*Took part*: {took_part}")
     return lines
 
 
+def participation_in_words(respondents: int, invited: int) -> str | None:
+    """ "60% (6 of 10)"; but never "everyone": when all or all but one took part, "at least 90% (9 or
+    more of 10)", so a manager who knows the names cannot tell that any one person answered."""
+    if invited < 5:
+        return None
+    if invited - respondents <= 1:
+        floor = invited - 1
+        return f"at least {100 * floor / invited:.0f}% ({floor} or more of {invited})"
+    return f"{100 * respondents / invited:.0f}% ({respondents} of {invited})"
+
+
 def _driver(name: str, estimate: Estimate) -> str:
+    if estimate.unanimous:
+        return f"{driver_name(name).lower()} {estimate.value:.0f} (every answer the same)"
     return f"{driver_name(name).lower()} {estimate.value:.0f} (likely {estimate.low:.0f}–{estimate.high:.0f})"
 
 

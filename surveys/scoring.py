@@ -34,9 +34,17 @@ class Estimate:
     high: float
     n: int
 
+    @property
+    def unanimous(self) -> bool:
+        """Every answer was the same: the figure then says what each person answered, and the digest
+        says so in words rather than as a range of zero width ("0, likely between 0 and 0")."""
+        return self.n > 1 and self.low == self.high == self.value
+
     def in_words(self, digits: int = 0) -> str:
-        """ "62, likely between 55 and 69"."""
+        """ "62, likely between 55 and 69"; "0, every answer the same"."""
         fmt = f"{{:.{digits}f}}"
+        if self.unanimous:
+            return f"{fmt.format(self.value)}, every answer the same"
         return f"{fmt.format(self.value)}, likely between {fmt.format(self.low)} and {fmt.format(self.high)}"
 
 
