@@ -85,6 +85,8 @@ class PulseRoundKey(Base):
 
     round_id: Mapped[int] = mapped_column(ForeignKey("pulse_round.id", ondelete="CASCADE"), primary_key=True)
     sealed_key: Mapped[str] = mapped_column(Text)
+    # True only for a round that was open at the upgrade to sealed answers and kept its clear ones.
+    has_clear_answers: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PulseUnit(Base):

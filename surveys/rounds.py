@@ -386,10 +386,11 @@ def record_answer(
         raise QuestionNotInRound()
     if value is not None and question.scale.option(value) is None:
         raise InvalidAnswer()
-    _upsert(session, participant, box, question_id, value=value)
-    participant.responded = True
-    session.flush()
-    return progress(session, box, pulse, person, participant)
+    answers = _upsert(session, participant, unit, box, question_id, value=value)
+    if not participant.responded:
+        participant.responded = True
+        session.flush()
+    return Progress(pulse, person, tuple(unit.questions), answers)
 
 
 def record_comment(
@@ -411,29 +412,31 @@ def record_comment(
     assert unit is not None
     if question_id not in unit.questions:
         raise QuestionNotInRound()
-    _upsert(session, participant, box, question_id, comment=comment or None)
-    participant.responded = True
-    session.flush()
-    return progress(session, box, pulse, person, participant)
+    answers = _upsert(session, participant, unit, box, question_id, comment=comment or None)
+    if not participant.responded:
+        participant.responded = True
+        session.flush()
+    return Progress(pulse, person, tuple(unit.questions), answers)
 
 
 _UNSET: object = object()
 
 
-def _round_key(session: Session, box: SecretBox, round_id: int) -> Aead:
-    """The open round's own key. A round opened before sealed answers existed gets one now."""
+def _round_key(session: Session, box: SecretBox, round_id: int) -> tuple[Aead, bool]:
+    """The open round's own key, and whether the round still has answers in clear from before sealed
+    answers existed (such a round gets its key at its first answer after the upgrade)."""
     row = session.get(PulseRoundKey, round_id)
     if row is None:
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         session.execute(
             insert(PulseRoundKey)
-            .values(round_id=round_id, sealed_key=box.seal(Aead.new_key()))
+            .values(round_id=round_id, sealed_key=box.seal(Aead.new_key()), has_clear_answers=True)
             .on_conflict_do_nothing(index_elements=["round_id"])
         )
         row = session.get(PulseRoundKey, round_id)
         assert row is not None
     try:
-        return Aead(box.open(row.sealed_key))
+        return Aead(box.open(row.sealed_key)), row.has_clear_answers
     except ValueError:
         raise KeyChanged() from None
 
@@ -466,19 +469,23 @@ def clean_comment(raw: str) -> str:
 def _upsert(
     session: Session,
     participant: PulseParticipant,
+    unit: PulseUnit,
     box: SecretBox,
     question_id: str,
     *,
     value: int | object | None = _UNSET,
     comment: str | object | None = _UNSET,
-) -> None:
-    """Seal the person's new answer to this question, keeping what this click does not change.
+) -> dict[str, Answer]:
+    """Seal the person's new answer to this question, keeping what this click does not change, and
+    return all their answers in the round.
 
     The participant row is locked (see `_participation`), so one person's clicks are applied one after
     the other; the upsert makes a double click one row on either database."""
-    aead = _round_key(session, box, participant.round_id)
-    slot = slot_for(box, participant, question_id)
-    before = _own_answers(session, aead, participant.round_id, {slot: question_id}).get(question_id, Answer(None, None))
+    aead, has_clear = _round_key(session, box, participant.round_id)
+    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    slot = next(s for s, q in slots.items() if q == question_id)
+    answers = _own_answers(session, aead, has_clear, participant.round_id, slots)
+    before = answers.get(question_id, Answer(None, None))
     answer = Answer(
         before.value if value is _UNSET else value,  # type: ignore[arg-type]
         before.comment if comment is _UNSET else comment,  # type: ignore[arg-type]
@@ -490,25 +497,34 @@ def _upsert(
         .values(id=random_id(), round_id=participant.round_id, slot=slot, sealed=sealed)
         .on_conflict_do_update(index_elements=["round_id", "slot"], set_={"sealed": sealed})
     )
-    # An answer given in clear before the upgrade to sealed answers moves into the sealed row.
-    session.execute(delete(PulseAnswer).where(PulseAnswer.round_id == participant.round_id, PulseAnswer.slot == slot))
+    if has_clear:
+        # An answer given in clear before the upgrade to sealed answers moves into the sealed row.
+        session.execute(
+            delete(PulseAnswer).where(PulseAnswer.round_id == participant.round_id, PulseAnswer.slot == slot)
+        )
+    return {**answers, question_id: answer}
 
 
-def _own_answers(session: Session, aead: Aead, round_id: int, slots: dict[str, str]) -> dict[str, Answer]:
+def _own_answers(
+    session: Session, aead: Aead, has_clear: bool, round_id: int, slots: dict[str, str]
+) -> dict[str, Answer]:
     """Answers found through their slots (question ids by slot): nobody else's can be reached this way."""
     answers: dict[str, Answer] = {}
-    legacy = session.scalars(
-        select(PulseAnswer).where(PulseAnswer.round_id == round_id, PulseAnswer.slot.in_(list(slots)))
+    if has_clear:
+        legacy = session.scalars(
+            select(PulseAnswer).where(PulseAnswer.round_id == round_id, PulseAnswer.slot.in_(list(slots)))
+        )
+        for row in legacy:
+            if row.slot is not None:
+                answers[slots[row.slot]] = Answer(row.value, row.comment)
+    sealed = session.execute(
+        select(PulseSealedAnswer.slot, PulseSealedAnswer.sealed).where(
+            PulseSealedAnswer.round_id == round_id, PulseSealedAnswer.slot.in_(list(slots))
+        )
     )
-    for row in legacy:
-        if row.slot is not None:
-            answers[slots[row.slot]] = Answer(row.value, row.comment)
-    sealed = session.scalars(
-        select(PulseSealedAnswer).where(PulseSealedAnswer.round_id == round_id, PulseSealedAnswer.slot.in_(list(slots)))
-    )
-    for row in sealed:
-        _unit, _question, answer = _unseal(aead, round_id, row.slot, row.sealed)
-        answers[slots[row.slot]] = answer
+    for slot, blob in sealed:
+        _unit, _question, answer = _unseal(aead, round_id, slot, blob)
+        answers[slots[slot]] = answer
     return answers
 
 
@@ -519,8 +535,8 @@ def progress(
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
     slots = {slot_for(box, participant, q): q for q in unit.questions}
-    answers = _own_answers(session, _round_key(session, box, pulse.id), pulse.id, slots)
-    return Progress(pulse, person, tuple(unit.questions), answers)
+    aead, has_clear = _round_key(session, box, pulse.id)
+    return Progress(pulse, person, tuple(unit.questions), _own_answers(session, aead, has_clear, pulse.id, slots))
 
 
 def open_progress_for(

@@ -29,6 +29,7 @@ def upgrade() -> None:
         "pulse_round_key",
         sa.Column("round_id", sa.Integer(), nullable=False),
         sa.Column("sealed_key", sa.Text(), nullable=False),
+        sa.Column("has_clear_answers", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["round_id"], ["pulse_round.id"], name=op.f("fk_pulse_round_key_round_id_pulse_round"), ondelete="CASCADE"
         ),
