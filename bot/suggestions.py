@@ -14,6 +14,8 @@ How the author stays anonymous
   table; counters of past days are deleted by the `suggestions.tend` job.
 - New suggestions and author replies reach the owners through the outbox with a random delay,
   so "who was online at 14:03" says nothing. Owners only ever see dates.
+- Owners are told the same thing whether or not the author can still be reached: owners who know
+  who left would otherwise learn who wrote a suggestion.
 - Messages *to* the author need a person id in the outbox (that is how the dispatcher finds the
   DM). Their keys are HMACs, not suggestion ids, and `tend` deletes those rows once delivered.
 """

@@ -129,6 +129,25 @@ def test_metrics_report_outbox_depth_and_lag(
     assert "hello" not in response.get_data(as_text=True)
 
 
+def test_metrics_count_messages_only_once_they_are_due(
+    web: FlaskClient, session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """A message queued for later (a suggestion's delayed relay) is invisible until due; a retry waiting
+    after a failed attempt is counted apart, so operators still see it."""
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        enqueue(session, workspace.id, "later", {"text": "later"}, channel_id="C1", due_at=now + timedelta(hours=1))
+        retry = enqueue(session, workspace.id, "retry", {"text": "r"}, channel_id="C1", due_at=now + timedelta(hours=1))
+        retry.attempts = 1
+    lines = dict(
+        line.split(" ")
+        for line in web.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True).splitlines()
+        if not line.startswith("#")
+    )
+    assert lines["empathy_outbox_pending"] == "0" and lines["empathy_outbox_lag_seconds"] == "0"
+    assert lines["empathy_outbox_retrying"] == "1"
+
+
 @pytest.mark.parametrize(
     "authorization",
     [
