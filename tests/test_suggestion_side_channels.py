@@ -35,7 +35,7 @@ from tests.harness import Harness
 from tests.test_suggestions import CHANNEL, MONDAY, Box, buttons, channel_messages, make_box
 
 AUTHORS_DMS = ("U0ANA", "D0ANA", "U0CHEN", "D0CHEN")
-RACE_ROUNDS = 6
+RACE_ROUNDS = 10
 
 
 @pytest.fixture
