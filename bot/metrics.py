@@ -2,6 +2,11 @@
 
 Read from the database on each request, so every web process reports the same numbers whichever
 process did the work. Counts only: no names, no content.
+
+The outbox gauges count only messages that are due (or past due). A new anonymous suggestion is
+queued with a random delay so that its arrival time says nothing about who was online; a gauge that
+counted it at once would tell a watcher the moment of the submission. Counted once due, a delayed
+relay looks like any other message.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ def gauges(session: Session, now: datetime) -> dict[str, float]:
     )
     hour_ago = now - timedelta(hours=1)
     return {
-        "empathy_outbox_pending": count(OutboxMessage.state == OutboxState.PENDING.value),
-        "empathy_outbox_due": count(OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at <= now),
+        # Pending and due: rows queued for later (delayed relays, scheduled retries) are not counted yet.
+        "empathy_outbox_pending": count(OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at <= now),
+        # Waiting for a retry after a failed attempt; a delayed relay that was never tried is not one.
+        "empathy_outbox_retrying": count(
+            OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at > now, OutboxMessage.attempts > 0
+        ),
         "empathy_outbox_sending": count(OutboxMessage.state == OutboxState.SENDING.value),
         "empathy_outbox_lag_seconds": max(0.0, (now - oldest_due).total_seconds()) if oldest_due else 0.0,
         "empathy_outbox_sent_last_hour": count(

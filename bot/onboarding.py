@@ -48,6 +48,7 @@ from bot.onboarding_templates import (
     render,
 )
 from bot.people import sub_organisation
+from bot.text import clean_typed
 
 DEFAULT_TEMPLATE = "default"
 ENROL_PAST_DAYS = 14  # automatic enrolment reaches back this far (older starters are not new hires any more)
@@ -656,7 +657,7 @@ def record_checkin(
     comment) only with consent. Without consent a comment is not stored at all."""
     if score not in range(1, 6):
         raise OnboardingError("Please pick a number from 1 to 5.")
-    comment = (comment or "").strip() or None
+    comment = clean_typed(comment) or None
     if comment is not None and len(comment) > COMMENT_LIMIT:
         raise OnboardingError(f"Your comment is {len(comment)} characters; please keep it under {COMMENT_LIMIT}.")
     checkin_step(session, step_id, person)

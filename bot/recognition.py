@@ -26,6 +26,7 @@ from bot.recognition_models import CompanyValue, Kudos, KudosKind, KudosRecipien
 from bot.recognition_values import current as values_of
 from bot.recognition_values import tag_for
 from bot.settings import Settings
+from bot.text import clean_typed
 from bot.workspace_config import get_setting
 from surveys.digest import ExtraSection
 
@@ -160,7 +161,7 @@ def check_recipients(giver: Person, recipients: list[Person]) -> None:
 
 
 def clean_message(raw: str) -> str:
-    message = raw.strip()
+    message = clean_typed(raw)
     if not message:
         raise KudosRefused(
             "Tell them what for: a sentence about what they did makes kudos mean much more. For example "

@@ -67,6 +67,8 @@ class Settings:
     trend_smoothing: float = 0.2
     trend_width: float = 3.0
     forget_after_days: int = 30
+    # The bearer token a monitoring system must present for GET /metrics; None turns /metrics off.
+    metrics_token: str | None = None
     # months to keep each kind of content; see RETENTION_DEFAULTS
     retention_months: tuple[tuple[str, int], ...] = ()
 
@@ -142,6 +144,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         trend_width=_float(env, "EMPATHY_TREND_WIDTH", default=3.0, low=1.0, high=6.0),
         forget_after_days=_int(env, "EMPATHY_FORGET_AFTER_DAYS", default=30, low=0, high=3650),
         retention_months=_retention(env),
+        metrics_token=_metrics_token(env),
     )
 
 
@@ -170,6 +173,22 @@ def _retention(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
             )
         chosen.append((kind, int(months)))
     return tuple(chosen)
+
+
+METRICS_TOKEN_MIN_LENGTH = 32
+_METRICS_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")  # what may follow "Bearer " in an Authorization header
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    value = _value(env, "EMPATHY_METRICS_TOKEN")
+    if not value:
+        return None
+    if len(value) < METRICS_TOKEN_MIN_LENGTH or not _METRICS_TOKEN.match(value):
+        raise SettingsError(
+            f"EMPATHY_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} letters, digits or -._~+/= "
+            "(no spaces): generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return value
 
 
 def _oauth(env: Mapping[str, str]) -> bool:

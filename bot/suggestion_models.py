@@ -60,7 +60,11 @@ class SuggestionMessage(Base):
     company); author messages name nobody."""
 
     __tablename__ = "suggestion_message"
-    __table_args__ = (UniqueConstraint("suggestion_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("suggestion_id", "number"),
+        # An HMAC of the form's view id: the same reply form submitted twice (a replay, a retry) is one message.
+        UniqueConstraint("suggestion_id", "submit_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestion.id", ondelete="CASCADE"), index=True)
@@ -69,6 +73,8 @@ class SuggestionMessage(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     sent_on: Mapped[date] = mapped_column(Date)
+    # None for messages stored before replies were keyed by their form.
+    submit_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class SuggestionQuota(Base):

@@ -14,6 +14,8 @@ How the author stays anonymous
   table; counters of past days are deleted by the `suggestions.tend` job.
 - New suggestions and author replies reach the owners through the outbox with a random delay,
   so "who was online at 14:03" says nothing. Owners only ever see dates.
+- Owners are told the same thing whether or not the author can still be reached: owners who know
+  who left would otherwise learn who wrote a suggestion.
 - Messages *to* the author need a person id in the outbox (that is how the dispatcher finds the
   DM). Their keys are HMACs, not suggestion ids, and `tend` deletes those rows once delivered.
 """
@@ -30,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from random import Random, SystemRandom
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,6 +45,7 @@ from bot.people import is_hr
 from bot.settings import Settings
 from bot.suggestion_config import categories_of, owners_of
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionQuota, SuggestionStatus
+from bot.text import clean_typed
 from bot.workspace_config import get_setting
 from handlers import suggest_views as views
 from handlers.common import escape
@@ -83,6 +86,12 @@ class Submitted:
     created: bool  # False: the same form arrived twice and this is the first one
 
 
+@dataclass(frozen=True)
+class Posted:
+    message: SuggestionMessage
+    created: bool  # False: the same reply form arrived again (a replay, a retry) and this is the first one
+
+
 # -- small helpers -------------------------------------------------------------------------------
 
 
@@ -101,7 +110,7 @@ def _today(now: datetime) -> date:
 
 
 def clean_text(raw: str | None, *, limit: int = TEXT_LIMIT, what: str = "suggestion") -> str:
-    text = (raw or "").strip()
+    text = clean_typed(raw)
     if not text:
         raise SuggestionError(f"Your {what} is empty. Please write a few words and send it again.")
     if len(text) > limit:
@@ -445,8 +454,11 @@ def author_reply(
     settings: Settings,
     now: datetime,
     rng: Random | None = None,
-) -> SuggestionMessage:
-    """The author answers an owner, still anonymous; relayed to the owners after a random delay."""
+    form_id: str | None = None,
+) -> Posted:
+    """The author answers an owner, still anonymous; relayed to the owners after a random delay.
+
+    The same `form_id` (the modal's view id) twice is one answer, relayed once."""
     body = clean_text(text, what="answer")
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
@@ -455,7 +467,10 @@ def author_reply(
             "so I can't pass your answer on. `/suggest` starts a new one."
         )
     _refuse_closed(suggestion)
-    message = _add_message(session, suggestion, body, owner=None, now=now)
+    posted = _add_message(session, suggestion, body, owner=None, now=now, submit_key=_message_key(settings, form_id))
+    if not posted.created:
+        return posted
+    message = posted.message
     payload = views.author_reply_for_owners(suggestion.reference, body, message.sent_on, open_=True)
     relayed = session.scalar(
         select(OutboxMessage).where(
@@ -475,7 +490,7 @@ def author_reply(
         payload,
         _relay_due(now, settings, rng),
     )
-    return message
+    return posted
 
 
 def _refuse_closed(suggestion: Suggestion) -> None:
@@ -486,21 +501,63 @@ def _refuse_closed(suggestion: Suggestion) -> None:
         )
 
 
+def _message_key(settings: Settings, form_id: str | None) -> str | None:
+    """An HMAC of the reply form's view id: unique per form, says nothing about who filled it in."""
+    return _digest(settings.secret_key, "message", form_id) if form_id else None
+
+
 def _add_message(
-    session: Session, suggestion: Suggestion, text: str, *, owner: Person | None, now: datetime
-) -> SuggestionMessage:
-    suggestion.messages = (suggestion.messages or 0) + 1
+    session: Session,
+    suggestion: Suggestion,
+    text: str,
+    *,
+    owner: Person | None,
+    now: datetime,
+    submit_key: str | None,
+) -> Posted:
+    """Add a message to the thread, once per `submit_key`.
+
+    The number comes from an atomic increment of the suggestion's counter, which also takes the
+    suggestion row's write lock until commit (a row lock on PostgreSQL, the database's write lock on
+    SQLite). So a replay of the same form that races the first waits for it, then finds its message
+    under the key; the unique (suggestion, submit_key) constraint backs this up.
+    """
+    number = session.execute(
+        update(Suggestion)
+        .where(Suggestion.id == suggestion.id)
+        .values(messages=Suggestion.messages + 1)
+        .returning(Suggestion.messages)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if submit_key is not None:
+        existing = session.scalar(
+            select(SuggestionMessage).where(
+                SuggestionMessage.suggestion_id == suggestion.id, SuggestionMessage.submit_key == submit_key
+            )
+        )
+        if existing is not None:
+            # Give the number back: it was taken under our own lock, so nobody else has used it.
+            session.execute(
+                update(Suggestion)
+                .where(Suggestion.id == suggestion.id)
+                .values(messages=Suggestion.messages - 1)
+                .execution_options(synchronize_session=False)
+            )
+            session.refresh(suggestion)
+            return Posted(existing, created=False)
+    session.refresh(suggestion)
     message = SuggestionMessage(
         suggestion_id=suggestion.id,
-        number=suggestion.messages,
+        number=number,
         from_owner=owner is not None,
         owner_id=owner.id if owner else None,
         text=text,
         sent_on=_today(now),
+        submit_key=submit_key,
     )
     session.add(message)
     session.flush()
-    return message
+    return Posted(message, created=True)
 
 
 # -- the owners' side ----------------------------------------------------------------------------
@@ -515,6 +572,20 @@ def _require_owner(
             f"can do that for {suggestion.reference}. Nothing was changed."
         )
     return person
+
+
+def _refuse_closed_status(suggestion: Suggestion) -> None:
+    if suggestion.status in CLOSED:
+        raise SuggestionError(
+            f"{suggestion.reference} is already closed ({views.STATUS_LABELS[suggestion.status]}); nothing changed."
+        )
+
+
+def _refuse_backwards(suggestion: Suggestion, status: str) -> None:
+    if ORDER.index(status) <= ORDER.index(suggestion.status):
+        raise SuggestionError(
+            f"{suggestion.reference} is already {views.STATUS_LABELS[suggestion.status]}; a status only moves forward."
+        )
 
 
 def set_status(
@@ -534,25 +605,35 @@ def set_status(
     actor = _require_owner(session, workspace, owner, settings, suggestion)
     if status not in ORDER or status == SuggestionStatus.NEW.value:
         raise SuggestionError(f"`{_said(status)}` isn't a status I know.")
-    if suggestion.status in CLOSED:
-        raise SuggestionError(
-            f"{suggestion.reference} is already closed ({views.STATUS_LABELS[suggestion.status]}); nothing changed."
-        )
-    if ORDER.index(status) <= ORDER.index(suggestion.status):
-        raise SuggestionError(
-            f"{suggestion.reference} is already {views.STATUS_LABELS[suggestion.status]}; a status only moves forward."
-        )
-    text_note = (note or "").strip() or None
+    _refuse_closed_status(suggestion)
+    _refuse_backwards(suggestion, status)
+    text_note = clean_typed(note) or None
     if status == SuggestionStatus.WONT_DO.value and text_note is None:
         raise SuggestionError("Please give a reason for *won't do*: its author deserves to know why.")
     if text_note is not None:
         text_note = clean_text(text_note, limit=NOTE_LIMIT, what="note")
-    suggestion.status = status
+    # The checks above read a snapshot that a concurrent click may already have changed. The UPDATE
+    # decides: it applies only while the status is still one this change moves forward from, and two
+    # clicks at once (the same change twice, or done against won't do) leave exactly one change.
+    earlier = [s for s in ORDER[: ORDER.index(status)] if s not in CLOSED]
     today = _today(now)
-    suggestion.acknowledged_on = suggestion.acknowledged_on or today
+    changes: dict[str, Any] = {
+        "status": status,
+        "acknowledged_on": func.coalesce(Suggestion.acknowledged_on, today),
+    }
     if status in CLOSED:
-        suggestion.resolved_on = today
-        suggestion.status_note = text_note
+        changes |= {"resolved_on": today, "status_note": text_note}
+    changed = session.execute(
+        update(Suggestion)
+        .where(Suggestion.id == suggestion.id, Suggestion.status.in_(earlier))
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(suggestion)
+    if changed != 1:
+        _refuse_closed_status(suggestion)
+        _refuse_backwards(suggestion, status)
+        raise SuggestionError(f"{suggestion.reference} changed meanwhile; nothing was changed.")  # not reached
     record(
         session,
         workspace.id,
@@ -584,14 +665,21 @@ def owner_reply(
     box: SecretBox,
     settings: Settings,
     now: datetime,
-) -> tuple[SuggestionMessage, bool]:
-    """An owner answers; the author gets it by DM. Returns the message and whether the author is reachable."""
+    form_id: str | None = None,
+) -> Posted:
+    """An owner answers; the author gets it by DM if they can still be reached.
+
+    Whether they can is deliberately not returned: owners who know who left the company would learn
+    who wrote the suggestion. The same `form_id` (the modal's view id) twice is one reply, sent once."""
     body = clean_text(text, what="reply")
     suggestion = _require(session, workspace, reference)
     actor = _require_owner(session, workspace, owner, settings, suggestion)
     _refuse_closed(suggestion)
-    message = _add_message(session, suggestion, body, owner=actor, now=now)
-    reached = _to_author(
+    posted = _add_message(session, suggestion, body, owner=actor, now=now, submit_key=_message_key(settings, form_id))
+    if not posted.created:
+        return posted
+    message = posted.message
+    _to_author(
         session,
         suggestion,
         box,
@@ -601,7 +689,7 @@ def owner_reply(
         now,
     )
     record(session, workspace.id, actor.id, "suggestion.reply", suggestion.reference, at=now)
-    return message, reached
+    return posted
 
 
 def open_queue(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import io
 import logging
 from collections.abc import Iterable, Mapping
@@ -79,6 +80,9 @@ def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
 
     @web.get("/metrics")
     def metrics() -> tuple[Response, int]:
+        refusal = _metrics_refusal(empathy.settings.metrics_token, request.headers.get("Authorization", ""))
+        if refusal is not None:
+            return refusal
         try:
             with empathy.session_factory() as session:
                 values = gauges(session, empathy.clock.now())
@@ -90,6 +94,24 @@ def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
         return Response(body, mimetype="text/plain; version=0.0.4"), 200
 
     return web
+
+
+def _metrics_refusal(token: str | None, authorization: str) -> tuple[Response, int] | None:
+    """Why a /metrics request is refused (None: it may read the gauges).
+
+    The gauges describe activity (how much the outbox holds, how fast it sends), so they are for the
+    monitoring system only: it presents EMPATHY_METRICS_TOKEN as a bearer token. Without that setting
+    /metrics does not exist (404), so a deployment is closed until someone decides to open it.
+    """
+    if token is None:
+        return Response("metrics are off: set EMPATHY_METRICS_TOKEN to turn them on\n", mimetype="text/plain"), 404
+    scheme, _, presented = authorization.strip().partition(" ")
+    # compare_digest takes as long whatever the first wrong byte, so timing does not reveal the token.
+    if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
+        return None
+    refused = Response("send the header Authorization: Bearer <EMPATHY_METRICS_TOKEN>\n", mimetype="text/plain")
+    refused.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return refused, 401
 
 
 class _EarlyAcks:

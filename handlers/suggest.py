@@ -19,7 +19,7 @@ from bot.app import AppContext, empathy_context
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from bot.people import HomeRole, is_hr
-from bot.suggestion_models import Suggestion
+from bot.suggestion_models import Suggestion, SuggestionMessage
 from bot.workspace_config import parse_channel
 from handlers import suggest_views as views
 from handlers.common import context_block, ephemeral, escape, mrkdwn_section, request_identity
@@ -37,6 +37,11 @@ HELP = (
 NOT_IN_DIRECTORY = (
     "I don't have you in the company directory yet, so the suggestion box can't take your idea: I need to "
     "know where to send replies. Please ask HR to add you, then try again. `/empathy help` explains what I do."
+)
+# Said under every owner reply in the thread, always the same (see `_record_in_thread`).
+THREAD_NOTE = (
+    "I pass replies on to the author by DM, if they can still be reached; their answers appear in this thread, "
+    "anonymously."
 )
 REFERENCE = re.compile(r"^S-[A-Z0-9]{4}$", re.IGNORECASE)
 
@@ -402,7 +407,7 @@ def handle_owner_reply_submission(ack: Ack, view: dict[str, Any], context: dict[
     try:
         with empathy.session_factory.begin() as session:
             workspace, person = request_identity(session, context)
-            message, reached = service.owner_reply(
+            posted = service.owner_reply(
                 session,
                 workspace,
                 person,
@@ -411,10 +416,10 @@ def handle_owner_reply_submission(ack: Ack, view: dict[str, Any], context: dict[
                 box=empathy.box,
                 settings=empathy.settings,
                 now=now,
+                form_id=str(view.get("id") or "") or None,
             )
-            _record_in_thread(
-                session, workspace, person, meta, message.suggestion_id, message.number, text, reached, now
-            )
+            if posted.created:  # a replayed form is the same reply: already in the thread
+                _record_in_thread(session, workspace, person, meta, posted.message, now)
     except service.SuggestionError as error:
         ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
         return
@@ -426,38 +431,40 @@ def _record_in_thread(
     workspace: Workspace,
     owner: Person | None,
     meta: dict[str, Any],
-    suggestion_id: int,
-    number: int,
-    text: str,
-    reached: bool,
+    message: SuggestionMessage,
     now: datetime,
 ) -> None:
-    """Show the other owners what was answered, in the suggestion's thread."""
+    """Show the other owners what was answered, in the suggestion's thread.
+
+    The same words whether or not the author can still be reached: owners who know who left (or asked
+    to be forgotten) would otherwise learn who wrote the suggestion."""
     at = meta.get("at")
     channel, ts = at if isinstance(at, list) and len(at) == 2 else (None, None)
     if not channel or not channel.startswith(("C", "G")):
         return
     reference = str(meta.get("reference") or "")
-    outcome = (
-        "I passed it on."
-        if reached
-        else "Its author can no longer be reached (they left or were forgotten, or the bot's key changed)."
-    )
     name = escape(owner.name if owner else "An owner")
     payload = {
         "text": f"{name} replied to Anonymous {reference}",
         "blocks": [
             mrkdwn_section(
                 f"*{name} replied to Anonymous {reference}*\n"
-                + "\n".join("> " + escape(line) for line in text.splitlines())
+                + "\n".join("> " + escape(line) for line in message.text.splitlines())
             ),
-            context_block(outcome),
+            context_block(THREAD_NOTE),
         ],
     }
     if ts:
         payload["thread_ts"] = ts
     # The app's clock, not the wall clock: the message is due when the reply was made.
-    enqueue(session, workspace.id, f"suggestion-thread:{suggestion_id}:{number}", payload, channel_id=channel, now=now)
+    enqueue(
+        session,
+        workspace.id,
+        f"suggestion-thread:{message.suggestion_id}:{message.number}",
+        payload,
+        channel_id=channel,
+        now=now,
+    )
 
 
 # -- the author ----------------------------------------------------------------------------------
@@ -515,7 +522,7 @@ def handle_author_reply_submission(
             workspace, person = request_identity(session, context)
             if person is None:
                 raise service.SuggestionError(NOT_IN_DIRECTORY)
-            service.author_reply(
+            created = service.author_reply(
                 session,
                 workspace,
                 person,
@@ -524,11 +531,14 @@ def handle_author_reply_submission(
                 box=empathy.box,
                 settings=empathy.settings,
                 now=empathy.clock.now(),
-            )
+                form_id=str(view.get("id") or "") or None,
+            ).created
     except service.SuggestionError as error:
         ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
         return
     ack()
+    if not created:  # the same form again (a replay, a retry): confirmed the first time
+        return
     try:
         client.chat_postMessage(
             channel=body["user"]["id"],

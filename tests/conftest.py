@@ -31,6 +31,8 @@ SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 SECRET_KEY = "tScCqkF2QQ5wztvPixywSY3S8A2CZu6H7-doABdigsw="
 BOT_TOKEN = "xoxb-test-token"
 TEAM_ID = "T0001"
+METRICS_TOKEN = "metrics-token-for-the-tests-0123456789abcdef"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 PG_URL = os.environ.get("EMPATHY_TEST_DATABASE_URL")
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -137,6 +139,7 @@ def make_env(slack: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": db_url,
         "EMPATHY_SECRET_KEY": SECRET_KEY,
         "EMPATHY_ADMINS": "hr.lead@example.com",
+        "EMPATHY_METRICS_TOKEN": METRICS_TOKEN,
     }
     env.update(overrides)
     return env

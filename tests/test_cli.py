@@ -23,7 +23,7 @@ from bot.cli import main
 from bot.database import make_engine, schema_is_current
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import enqueue
-from tests.conftest import SIGNING_SECRET, make_env
+from tests.conftest import METRICS_AUTH, SIGNING_SECRET, make_env
 from tests.fake_slack import FakeSlack
 
 EXAMPLE_ORG = Path(__file__).resolve().parent / "data" / "org.csv"
@@ -251,7 +251,8 @@ def _signed_post(url: str, body: str, content_type: str) -> tuple[int, bytes]:
 
 def _inbox_waiting(port: int) -> int | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=METRICS_AUTH)
+        with urllib.request.urlopen(request, timeout=2) as response:
             text = response.read().decode()
     except OSError:
         return None

@@ -231,6 +231,22 @@ def test_checkins_count_anonymously_and_alert_only_with_consent(
             )
 
 
+def test_a_check_in_comment_is_stored_without_control_characters(
+    session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]
+) -> None:
+    """PostgreSQL refuses NUL in text: a comment carrying one is stored cleaned, not answered with a 500."""
+    with session_factory.begin() as session:
+        run(session, NOW)
+        journey = session.scalar(select(OnboardingJourney))
+        step = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
+        noor = session.get(Person, org["noor"])
+        onboarding.record_checkin(
+            session, step.id, noor, score=4, comment="\x00All\x07 good,\r\nthanks\x1b", consent=True, now=NOW
+        )
+    with session_factory() as session:
+        assert session.get(OnboardingStep, step.id).comment == "All good,\nthanks"
+
+
 def test_privacy_hooks(session_factory: sessionmaker[Session], workspace: Workspace, org: dict[str, int]) -> None:
     with session_factory.begin() as session:
         run(session, NOW)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import create_app
 from bot.cli import main
 from bot.crypto import SecretBox
 from bot.doctor import REQUIRED_SCOPES
@@ -20,7 +21,9 @@ from bot.inbox import Inbox, inbox_engine
 from bot.logs import JsonFormatter, configure_logging
 from bot.models import InboxRequest, Person, Workspace, WorkspaceSetting
 from bot.outbox import enqueue
-from tests.conftest import SECRET_KEY, make_env
+from bot.settings import load_settings
+from bot.web import create_web_app
+from tests.conftest import METRICS_AUTH, METRICS_TOKEN, SECRET_KEY, make_env
 from tests.fake_slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,12 +121,69 @@ def test_metrics_report_outbox_depth_and_lag(
     with session_factory.begin() as session:
         enqueue(session, workspace.id, "k1", {"text": "hello"}, channel_id="C1")
         enqueue(session, workspace.id, "k2", {"text": "hello again"}, channel_id="C1")
-    response = web.get("/metrics")
+    response = web.get("/metrics", headers=METRICS_AUTH)
     assert response.status_code == 200
     lines = dict(line.split(" ") for line in response.get_data(as_text=True).splitlines() if not line.startswith("#"))
     assert lines["empathy_outbox_pending"] == "2" and lines["empathy_outbox_failed_total"] == "0"
     assert float(lines["empathy_outbox_lag_seconds"]) >= 0
     assert "hello" not in response.get_data(as_text=True)
+
+
+def test_metrics_count_messages_only_once_they_are_due(
+    web: FlaskClient, session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """A message queued for later (a suggestion's delayed relay) is invisible until due; a retry waiting
+    after a failed attempt is counted apart, so operators still see it."""
+    now = datetime.now(UTC)
+    with session_factory.begin() as session:
+        enqueue(session, workspace.id, "later", {"text": "later"}, channel_id="C1", due_at=now + timedelta(hours=1))
+        retry = enqueue(session, workspace.id, "retry", {"text": "r"}, channel_id="C1", due_at=now + timedelta(hours=1))
+        retry.attempts = 1
+    lines = dict(
+        line.split(" ")
+        for line in web.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True).splitlines()
+        if not line.startswith("#")
+    )
+    assert lines["empathy_outbox_pending"] == "0" and lines["empathy_outbox_lag_seconds"] == "0"
+    assert lines["empathy_outbox_retrying"] == "1"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer wrong-token-of-the-same-shape-0123456789abcdef",
+        f"Bearer {METRICS_TOKEN[:-1]}",  # all but the last character
+        f"Bearer {METRICS_TOKEN}x",
+        f"Basic {METRICS_TOKEN}",
+        METRICS_TOKEN,  # no scheme
+    ],
+)
+def test_metrics_refuse_a_request_without_the_right_bearer_token(
+    web: FlaskClient, session_factory: sessionmaker[Session], workspace: Workspace, authorization: str | None
+) -> None:
+    with session_factory.begin() as session:
+        enqueue(session, workspace.id, "k1", {"text": "hello"}, channel_id="C1")
+    response = web.get("/metrics", headers={} if authorization is None else {"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    body = response.get_data(as_text=True)
+    assert body == "send the header Authorization: Bearer <EMPATHY_METRICS_TOKEN>\n"
+    assert "empathy_" not in body and METRICS_TOKEN not in body
+
+
+def test_metrics_are_off_until_a_token_is_set(
+    slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    settings = load_settings({k: v for k, v in make_env(slack, db_url).items() if k != "EMPATHY_METRICS_TOKEN"})
+    assert settings.metrics_token is None
+    web = create_web_app(create_app(settings, engine=engine)).test_client()
+    for headers in ({}, METRICS_AUTH):
+        response = web.get("/metrics", headers=headers)
+        assert response.status_code == 404
+        assert response.get_data(as_text=True) == "metrics are off: set EMPATHY_METRICS_TOKEN to turn them on\n"
 
 
 def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:

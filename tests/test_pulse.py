@@ -18,7 +18,7 @@ from bot.web import create_web_app
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseRoundKey, PulseSealedAnswer, PulseUnit
 from surveys.schedules import ScheduleSettings, save_schedule
-from tests.conftest import TEAM_ID
+from tests.conftest import METRICS_AUTH, TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, start_app
 from tests.pulse_storage import StoredAnswer, stored_answers
@@ -464,7 +464,7 @@ def test_a_click_acked_just_before_a_crash_is_kept_sealed_and_applied_once_later
     kept = _kept(pulse)
     assert [row.kind for row in kept] == ["click"]
     assert "U0ANA" not in kept[0].sealed and element["value"] not in kept[0].sealed  # who and what: sealed
-    metrics = pulse.requests.client.get("/metrics").get_data(as_text=True)
+    metrics = pulse.requests.client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
     assert "empathy_inbox_waiting 1" in metrics
     time.sleep(0.2)
     assert answers(pulse) == [] and pulse.slack.calls_to("chat.update") == []

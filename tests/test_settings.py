@@ -33,6 +33,7 @@ def test_defaults_for_a_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert settings.socket_mode is False
     assert settings.secret_key_generated is True
     assert settings.admins == ()
+    assert settings.metrics_token is None  # /metrics stays closed until a token is chosen
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,8 @@ def test_defaults_for_a_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({"EMPATHY_SECRET_KEY": "too-short"}, ["EMPATHY_SECRET_KEY", "Fernet.generate_key"]),
         ({"EMPATHY_ENV": "production"}, ["EMPATHY_SECRET_KEY", "required in production"]),
         ({"EMPATHY_ENV": "staging"}, ["EMPATHY_ENV", "development, production"]),
+        ({"EMPATHY_METRICS_TOKEN": "short"}, ["EMPATHY_METRICS_TOKEN", "at least 32", "secrets.token_urlsafe"]),
+        ({"EMPATHY_METRICS_TOKEN": "a" * 20 + " " + "b" * 20}, ["EMPATHY_METRICS_TOKEN", "no spaces"]),
     ],
 )
 def test_bad_settings_name_the_variable_and_the_fix(env: dict[str, str], names: list[str]) -> None:
