@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from bot.crypto import Aead, SecretBox, pad, unpad
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
+from bot.text import clean_typed
 from surveys.bank import QuestionBank
 from surveys.cadence import candidate_days, earliest_send_at, is_round_day, local_send_at
 from surveys.models import (
@@ -461,9 +462,9 @@ def _associated(round_id: int, slot: str) -> bytes:
 
 
 def clean_comment(raw: str) -> str:
-    """Control characters (NUL among them: PostgreSQL refuses it) and lone surrogates go; newlines stay."""
-    kept = (ch for ch in raw if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs")))
-    return "".join(kept).strip()
+    """The shared rule for typed text (no control characters), and no lone surrogates: a comment is
+    sealed as UTF-8, which has no encoding for them."""
+    return "".join(ch for ch in clean_typed(raw) if unicodedata.category(ch) != "Cs")
 
 
 def _upsert(
