@@ -33,9 +33,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from random import Random, SystemRandom
+from time import monotonic, sleep
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, event, func, or_, select
+from sqlalchemy import Connection, Engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -806,14 +807,34 @@ def _scrub_after_commit(session: Session, tables: list[str]) -> None:
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     assert isinstance(engine, Engine)
+    xid = session.scalar(text("SELECT txid_current_if_assigned()")) if engine.dialect.name == "postgresql" else None
 
     def run(_session: Session) -> None:
         try:
+            if xid is not None:
+                wait_until_unseen(engine, int(xid))
             scrub(engine, tables)
         except Exception:  # the job's work is committed; scrubbing again in 5 minutes is enough
             logger.warning("could not scrub the suggestion tables; the next run will try again", exc_info=True)
 
     event.listen(session, "after_commit", run, once=True)
+
+
+def wait_until_unseen(engine: Engine, xid: int, *, timeout: float = 5.0) -> bool:
+    """Wait (a little) until no transaction that began before `xid` committed is still running, anywhere
+    on the server. VACUUM FULL keeps every row version such a transaction might still read, and its own
+    snapshot counts them in: rewriting right after our commit would copy the versions we just replaced.
+    True when none is left; after `timeout` the caller goes ahead anyway (a long transaction elsewhere)."""
+    deadline = monotonic() + timeout
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        while True:
+            oldest = connection.scalar(text("SELECT txid_snapshot_xmin(txid_current_snapshot())"))
+            if oldest is None or int(oldest) > xid:
+                return True
+            if monotonic() >= deadline:
+                logger.info("a long transaction may still see replaced suggestion rows; rewriting anyway")
+                return False
+            sleep(0.05)
 
 
 # -- privacy hooks -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import logging
 import struct
+import time
 from collections.abc import Sequence
 from datetime import date
 
@@ -100,6 +101,21 @@ def upgrade() -> None:
     with op.batch_alter_table("suggestion_quota", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_suggestion_quota_day"))
     op.drop_table("suggestion_quota")
+
+    if secret is not None and op.get_bind().dialect.name == "postgresql":
+        # The old handles stay in the table's file as dead row versions until it is rewritten, which
+        # VACUUM FULL does but only outside a transaction, and only for versions no running transaction
+        # may still read. (SQLite: secure_delete zeroes them, and the log is checkpointed when the
+        # migration's connection closes.)
+        xid = int(op.get_bind().scalar(sa.text("SELECT txid_current()")))
+        with op.get_context().autocommit_block():
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                oldest = op.get_bind().scalar(sa.text("SELECT txid_snapshot_xmin(txid_current_snapshot())"))
+                if int(oldest) > xid:
+                    break
+                time.sleep(0.05)
+            op.execute("VACUUM (FULL) suggestion")
 
 
 def _carry_counters_over(box: SecretBox, secret: str) -> None:
