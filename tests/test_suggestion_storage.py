@@ -146,13 +146,17 @@ def _ana(session_factory: sessionmaker[Session], workspace: Workspace, slack: Fa
 
 
 def _queue_sealed(
-    session_factory: sessionmaker[Session], workspace: Workspace, person_id: int, clock: ManualClock
+    session_factory: sessionmaker[Session],
+    workspace: Workspace,
+    person_id: int,
+    clock: ManualClock,
+    key: str = "suggestion-author:abc",
 ) -> int:
     with session_factory.begin() as session:
         return enqueue_sealed(
             session,
             workspace.id,
-            "suggestion-author:abc",
+            key,
             {"text": "S-7KQ2 is now acknowledged"},
             person_id=person_id,
             box=BOX,
@@ -209,7 +213,7 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
     client = build_web_client(settings, for_outbox=True)
     OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000, box=BOX).run_once()
     # Without the key, a dispatcher cannot even tell whom a sealed row is for: it fails it.
-    no_key = _queue_sealed_other(session_factory, workspace, person_id, clock)
+    no_key = _queue_sealed(session_factory, workspace, person_id, clock, key="suggestion-author:def")
     OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000).run_once()
     with session_factory() as session:
         failed = session.get(OutboxMessage, row_id)
@@ -219,19 +223,24 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
-def _queue_sealed_other(
-    session_factory: sessionmaker[Session], workspace: Workspace, person_id: int, clock: ManualClock
-) -> int:
+def test_forgetting_an_author_removes_the_sealed_dms_waiting_for_them(
+    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, clock: ManualClock
+) -> None:
+    person_id = _ana(session_factory, workspace, slack)
     with session_factory.begin() as session:
-        return enqueue_sealed(
-            session,
-            workspace.id,
-            "suggestion-author:def",
-            {"text": "hello"},
-            person_id=person_id,
-            box=BOX,
-            due_at=clock.now(),
-        ).id
+        chen = Person(workspace_id=workspace.id, slack_user_id="U0CHEN", name="Chen")
+        session.add(chen)
+        session.flush()
+        chen_id = chen.id
+    _queue_sealed(session_factory, workspace, person_id, clock)
+    for_chen = _queue_sealed(session_factory, workspace, chen_id, clock, key="suggestion-author:chen")
+    with session_factory.begin() as session:
+        ana = session.get(Person, person_id)
+        assert ana is not None
+        done = suggestions.forget(session, ana, box=BOX)
+        assert done["messages to you as an author"] == 1
+    with session_factory() as session:
+        assert session.scalars(select(OutboxMessage.id)).all() == [for_chen]
 
 
 # -- 6. the daily tally ------------------------------------------------------------------------------
