@@ -166,7 +166,10 @@ def build_jobs(
             name="suggestions.tend",
             func=tend_suggestions,
             trigger=IntervalTrigger(minutes=5, timezone="UTC"),
-            description="Nudge owners about waiting suggestions; delete delivered DMs to authors and old counters.",
+            description=(
+                "Nudge owners about waiting suggestions; delete delivered DMs to authors and past days' tallies, "
+                "re-seal old reply handles, scrub the database files."
+            ),
             misfire_grace_time=600,
         ),
         Job(

@@ -27,8 +27,8 @@ Sealed messages
 Some messages must not say whom they are for to someone reading the database: a DM to the
 author of an anonymous suggestion ties that person to the suggestion. `enqueue_sealed` stores
 such a row with no person, no channel and a payload of `{"sealed": ...}`: the recipient's person
-id and the message, sealed together with EMPATHY_SECRET_KEY (AES-GCM, no timestamp, padded so the
-length says nothing about the person). Only the dispatcher opens it, in memory, to send it. It
+id and the message, sealed together with EMPATHY_SECRET_KEY (AES-GCM, no timestamp, bound to the
+row's key, padded so the length says nothing about the person). Only the dispatcher opens it, in memory, to send it. It
 records neither the DM channel nor Slack's `ts` afterwards, does not store a DM channel it had to
 open for it (that write, in the same few commits as the row's, would name the recipient), and
 records only a generic reason when it fails. Crash recovery works as for any row: the recipient's
@@ -38,6 +38,7 @@ there.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -131,11 +132,9 @@ def enqueue_sealed(
     `key` must say nothing about the recipient or the subject either (callers use an HMAC)."""
     if not payload.get("text"):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
-    sealed = box.seal_untimed(_seal_plaintext(person_id, payload))
-    # The sealed form is bound to its row's key, so it cannot be copied into another row and sent there.
-    return _insert(
-        session, workspace_id, key, {SEALED: sealed, "binding": _binding(workspace_id, key)}, None, None, due_at
-    )
+    # Bound to its row's workspace and key (associated data): copied into another row, it does not open.
+    sealed = box.seal_bytes(_seal_plaintext(person_id, payload), _binding(workspace_id, key))
+    return _insert(session, workspace_id, key, {SEALED: base64.urlsafe_b64encode(sealed).decode()}, None, None, due_at)
 
 
 SEALED = "sealed"
@@ -146,8 +145,8 @@ def is_sealed(payload: dict[str, Any]) -> bool:
     return SEALED in payload
 
 
-def _binding(workspace_id: int, key: str) -> str:
-    return f"{workspace_id}:{key}"
+def _binding(workspace_id: int, key: str) -> bytes:
+    return f"outbox:{workspace_id}:{key}".encode()
 
 
 def _seal_plaintext(person_id: int, payload: dict[str, Any]) -> bytes:
@@ -173,12 +172,11 @@ def open_target(row: OutboxMessage, box: SecretBox | None) -> Target:
         return Target(row.person_id, row.channel_id, row.payload)
     if box is None:
         raise UndeliverableError("sealed message, but this dispatcher has no EMPATHY_SECRET_KEY")
-    if row.payload.get("binding") != _binding(row.workspace_id, row.idempotency_key):
-        raise UndeliverableError("sealed message moved from another row")
     try:
-        body = unpad(box.open_untimed(row.payload[SEALED]))
+        sealed = base64.urlsafe_b64decode(str(row.payload[SEALED]).encode())
+        body = unpad(box.open_bytes(sealed, _binding(row.workspace_id, row.idempotency_key)))
     except ValueError:
-        raise UndeliverableError("sealed with another EMPATHY_SECRET_KEY") from None
+        raise UndeliverableError("sealed with another EMPATHY_SECRET_KEY, or moved from another row") from None
     (person_id,) = struct.unpack(">Q", body[:8])
     return Target(int(person_id), None, json.loads(body[8:]), sealed=True)
 

@@ -223,6 +223,34 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
     assert len(slack.calls_to("chat.postMessage")) == 1
 
 
+def test_a_sealed_payload_copied_into_another_row_does_not_open(
+    session_factory: sessionmaker[Session],
+    workspace: Workspace,
+    slack: FakeSlack,
+    settings: Settings,
+    clock: ManualClock,
+) -> None:
+    """Someone who can write to the database copies Ana's sealed DM into a row of theirs, to have it resent."""
+    person_id = _ana(session_factory, workspace, slack)
+    original = _queue_sealed(session_factory, workspace, person_id, clock)
+    with session_factory.begin() as session:
+        row = session.get(OutboxMessage, original)
+        assert row is not None
+        session.add(
+            OutboxMessage(
+                workspace_id=workspace.id,
+                idempotency_key="suggestion-author:copy",
+                payload=dict(row.payload),
+                due_at=clock.now(),
+            )
+        )
+        row.state = OutboxState.SENT.value
+    client = build_web_client(settings, for_outbox=True)
+    report = OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000, box=BOX).run_once()
+    assert (report.sent, report.failed) == (0, 1)
+    assert slack.calls_to("chat.postMessage") == []
+
+
 def test_forgetting_an_author_removes_the_sealed_dms_waiting_for_them(
     session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, clock: ManualClock
 ) -> None:
