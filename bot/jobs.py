@@ -44,6 +44,7 @@ def build_jobs(
     dispatcher_client = outbox_client or build_web_client(settings, for_outbox=True)
 
     tokens = TokenSource(settings, session_factory.kw["bind"], lambda token: build_web_client(settings, token=token))
+    box = SecretBox(settings.secret_key)
 
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
         dispatcher = OutboxDispatcher(
@@ -53,6 +54,7 @@ def build_jobs(
             rate_per_minute=settings.outbox_rate_per_minute,
             max_attempts=settings.outbox_max_attempts,
             tokens=tokens.token_for if settings.oauth else None,
+            box=box,
         )
         # Short of the next tick, so runs do not pile up behind each other.
         return dispatcher.run_once(time_budget=50)
@@ -71,8 +73,6 @@ def build_jobs(
             workspace = get_or_create_workspace(session, *fetch_team(team_client))
             reports.append(sync_directory(session, workspace, SlackDirectory(team_client), now=clock.now()))
         return reports
-
-    box = SecretBox(settings.secret_key)
 
     def open_pulses(session: Session, clock: Clock) -> int:
         return open_scheduled(session, box, clock.now())
@@ -171,7 +171,10 @@ def build_jobs(
             name="suggestions.tend",
             func=tend_suggestions,
             trigger=IntervalTrigger(minutes=5, timezone="UTC"),
-            description="Nudge owners about waiting suggestions; delete delivered DMs to authors and old counters.",
+            description=(
+                "Nudge owners about waiting suggestions; delete delivered DMs to authors and past days' tallies, "
+                "re-seal old reply handles, scrub the database files."
+            ),
             misfire_grace_time=600,
         ),
         Job(

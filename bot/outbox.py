@@ -21,13 +21,30 @@ have stored the message before failing, so the retry looks for it in the history
 Several dispatchers can run against one database: on PostgreSQL the claim uses
 `FOR UPDATE SKIP LOCKED`, and on both databases the claim is a compare-and-set on the row's
 state, so no row is ever claimed twice.
+
+Sealed messages
+---------------
+Some messages must not say whom they are for to someone reading the database: a DM to the
+author of an anonymous suggestion ties that person to the suggestion. `enqueue_sealed` stores
+such a row with no person, no channel and a payload of `{"sealed": ...}`: the recipient's person
+id and the message, sealed together with EMPATHY_SECRET_KEY (AES-GCM, no timestamp, bound to the
+row's key, padded so the length says nothing about the person). Only the dispatcher opens it, in memory, to send it. It
+records neither the DM channel nor Slack's `ts` afterwards, does not store a DM channel it had to
+open for it (that write, in the same few commits as the row's, would name the recipient), and
+records only a generic reason when it fails. Crash recovery works as for any row: the recipient's
+DM channel comes from the sealed person id, and Slack's history shows whether the message is
+there.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
+import re
 import socket
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +58,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
+from bot.crypto import SecretBox, pad, unpad
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.rate_limit import TokenBucket
 
@@ -96,6 +114,82 @@ def enqueue(
         raise ValueError("an outbox message goes to exactly one of person_id or channel_id")
     if not payload.get("text"):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
+    return _insert(session, workspace_id, key, payload, person_id, channel_id, due_at or now or datetime.now(UTC))
+
+
+def enqueue_sealed(
+    session: Session,
+    workspace_id: int,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    person_id: int,
+    box: SecretBox,
+    due_at: datetime,
+) -> OutboxMessage:
+    """Queue a DM whose recipient must stay unreadable in the database (see "Sealed messages" above).
+
+    `key` must say nothing about the recipient or the subject either (callers use an HMAC)."""
+    if not payload.get("text"):
+        raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
+    # Bound to its row's workspace and key (associated data): copied into another row, it does not open.
+    sealed = box.seal_bytes(_seal_plaintext(person_id, payload), _binding(workspace_id, key))
+    return _insert(session, workspace_id, key, {SEALED: base64.urlsafe_b64encode(sealed).decode()}, None, None, due_at)
+
+
+SEALED = "sealed"
+SEALED_PAD = 1024  # sealed sizes are multiples of this: a length tells nothing about the recipient
+
+
+def is_sealed(payload: dict[str, Any]) -> bool:
+    return SEALED in payload
+
+
+def _binding(workspace_id: int, key: str) -> bytes:
+    return f"outbox:{workspace_id}:{key}".encode()
+
+
+def _seal_plaintext(person_id: int, payload: dict[str, Any]) -> bytes:
+    # A fixed-width person id: its number of digits would otherwise show in the sealed length.
+    body = struct.pack(">Q", person_id) + json.dumps(payload, separators=(",", ":")).encode()
+    size = -(-(len(body) + 4) // SEALED_PAD) * SEALED_PAD
+    return pad(body, size)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a row goes and what it says, with a sealed row opened."""
+
+    person_id: int | None
+    channel_id: str | None
+    payload: dict[str, Any]
+    sealed: bool = False
+
+
+def open_target(row: OutboxMessage, box: SecretBox | None) -> Target:
+    """The row's recipient and message; raises UndeliverableError if a sealed row cannot be opened."""
+    if not is_sealed(row.payload):
+        return Target(row.person_id, row.channel_id, row.payload)
+    if box is None:
+        raise UndeliverableError("sealed message, but this dispatcher has no EMPATHY_SECRET_KEY")
+    try:
+        sealed = base64.urlsafe_b64decode(str(row.payload[SEALED]).encode())
+        body = unpad(box.open_bytes(sealed, _binding(row.workspace_id, row.idempotency_key)))
+    except ValueError:
+        raise UndeliverableError("sealed with another EMPATHY_SECRET_KEY, or moved from another row") from None
+    (person_id,) = struct.unpack(">Q", body[:8])
+    return Target(int(person_id), None, json.loads(body[8:]), sealed=True)
+
+
+def _insert(
+    session: Session,
+    workspace_id: int,
+    key: str,
+    payload: dict[str, Any],
+    person_id: int | None,
+    channel_id: str | None,
+    due_at: datetime,
+) -> OutboxMessage:
     values = {
         "workspace_id": workspace_id,
         "idempotency_key": key,
@@ -103,7 +197,7 @@ def enqueue(
         "channel_id": channel_id,
         "payload": payload,
         "state": OutboxState.PENDING.value,
-        "due_at": due_at or now or datetime.now(UTC),
+        "due_at": due_at,
         "attempts": 0,
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -181,8 +275,11 @@ class OutboxDispatcher:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         tokens: Callable[[str], str | None] | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self.session_factory = session_factory
+        # Opens sealed rows (DMs to suggestion authors); without it such rows fail, kindly to nobody.
+        self.box = box
         self.client = client
         # Multi-workspace installs: the bot token for a workspace's Slack team id (None: uninstalled).
         self.tokens = tokens
@@ -286,24 +383,26 @@ class OutboxDispatcher:
             bucket = self._bucket(row.workspace_id)
             while not bucket.try_take():
                 self.sleep(max(0.01, bucket.wait_time()))
+            sealed = is_sealed(row.payload)
             try:
+                target = open_target(row, self.box)
                 client = self._client_for(session, row.workspace_id)
-                channel = self._resolve_channel(session, row, client)
-                found = self._find_delivered(session, row) if _may_have_posted(row) else None
+                channel = self._resolve_channel(session, target, client)
+                found = self._find_delivered(session, row, target) if _may_have_posted(row) else None
                 if found is not None:
                     sent_channel, ts = found
-                elif "upload" in row.payload:
-                    sent_channel, ts = self._upload(client, channel, row.payload["upload"])
-                elif "update_ts" in row.payload:
+                elif "upload" in target.payload:
+                    sent_channel, ts = self._upload(client, channel, target.payload["upload"])
+                elif "update_ts" in target.payload:
                     # Replaces a message the bot sent earlier; doing it twice changes nothing.
-                    fields = {k: v for k, v in row.payload.items() if k != "update_ts"}
-                    response = client.chat_update(channel=channel, ts=row.payload["update_ts"], **fields)
+                    fields = {k: v for k, v in target.payload.items() if k != "update_ts"}
+                    response = client.chat_update(channel=channel, ts=target.payload["update_ts"], **fields)
                     sent_channel, ts = response["channel"], response["ts"]
                 else:
                     response = client.chat_postMessage(
                         channel=channel,
                         metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
-                        **row.payload,
+                        **target.payload,
                     )
                     sent_channel, ts = response["channel"], response["ts"]
             except UndeliverableError as error:
@@ -317,6 +416,8 @@ class OutboxDispatcher:
             else:
                 self._mark_sent(session, row, sent_channel, ts)
                 report.sent += 1
+            if sealed and row.last_error:
+                row.last_error = _withheld(row.last_error)
             session.commit()
 
     def _client_for(self, session: Session, workspace_id: int) -> WebClient:
@@ -354,24 +455,32 @@ class OutboxDispatcher:
         )
         return channel, ""
 
-    def _resolve_channel(self, session: Session, row: OutboxMessage, client: WebClient) -> str:
-        if row.channel_id:
-            return row.channel_id
-        person = session.get(Person, row.person_id)
+    def _resolve_channel(self, session: Session, target: Target, client: WebClient) -> str:
+        if target.channel_id:
+            return target.channel_id
+        person = session.get(Person, target.person_id) if target.person_id is not None else None
         if person is None or not person.can_be_messaged:
             raise UndeliverableError("recipient is deactivated, a bot, or has no Slack account")
-        if person.dm_channel_id is None:
-            opened = client.conversations_open(users=person.slack_user_id)
-            person.dm_channel_id = opened["channel"]["id"]
+        if person.dm_channel_id is not None:
+            return person.dm_channel_id
+        opened = client.conversations_open(users=person.slack_user_id)
+        channel: str = opened["channel"]["id"]
+        if not target.sealed:
+            person.dm_channel_id = channel
             # Commit now: the DM channel is worth keeping even if the post below fails.
             session.commit()
-        assert person.dm_channel_id is not None
-        return person.dm_channel_id
+        # A sealed row's recipient is not written: a person row changing between this row's claim and
+        # its "sent" would name them. conversations.open gives the same channel every time.
+        return channel
 
     def _mark_sent(self, session: Session, row: OutboxMessage, channel: str, ts: str) -> None:
         row.state = OutboxState.SENT.value
-        row.sent_channel_id = channel
-        row.sent_ts = ts
+        if is_sealed(row.payload):
+            # The DM channel is the recipient's; nothing reads these back for a sealed row.
+            row.sent_channel_id = row.sent_ts = None
+        else:
+            row.sent_channel_id = channel
+            row.sent_ts = ts
         row.sent_at = self.clock.now()
         row.last_error = None
 
@@ -441,7 +550,12 @@ class OutboxDispatcher:
             for row in stale:
                 if not self._take_over(session, row):
                     continue
-                found = self._find_delivered(session, row)
+                try:
+                    target = open_target(row, self.box)
+                except UndeliverableError:
+                    found = None  # it could not have been sent either: back to pending, where it fails
+                else:
+                    found = self._find_delivered(session, row, target)
                 if found is not None:
                     self._mark_sent(session, row, *found)
                 else:
@@ -470,12 +584,18 @@ class OutboxDispatcher:
         session.refresh(row)
         return True
 
-    def _find_delivered(self, session: Session, row: OutboxMessage) -> tuple[str, str] | None:
+    def _find_delivered(self, session: Session, row: OutboxMessage, target: Target) -> tuple[str, str] | None:
         """(channel, ts) of the message if Slack already has it, from the channel's recent history."""
-        channel = row.channel_id
+        channel = target.channel_id
         if channel is None:
-            person = session.get(Person, row.person_id)
+            person = session.get(Person, target.person_id) if target.person_id is not None else None
             channel = person.dm_channel_id if person else None
+            if channel is None and target.sealed and person is not None and person.can_be_messaged:
+                # Sealed rows never store the DM channel they opened: open it again (same channel) to look.
+                try:
+                    channel = self._resolve_channel(session, target, self._client_for(session, row.workspace_id))
+                except (SlackClientError, OSError, UndeliverableError):
+                    channel = None
         if channel is None:
             return None  # the DM was never opened, so nothing can have been posted
         try:
@@ -505,6 +625,17 @@ def _may_have_posted(row: OutboxMessage) -> bool:
     if "upload" in row.payload or "update_ts" in row.payload:
         return False
     return row.attempts > 1 and reason.startswith(("slack http 5", "connection:"))
+
+
+def _withheld(reason: str) -> str:
+    """What a sealed row may record of a failure: the kind of transport trouble (which `_may_have_posted`
+    needs), never Slack's reason about the recipient ("account_inactive", "user_not_found", ...)."""
+    if reason.startswith(("slack http ", "connection: ", "ratelimited")):
+        return reason
+    gave_up = re.match(r"(gave up after \d+ attempts: )(.*)", reason)
+    if gave_up:
+        return gave_up.group(1) + _withheld(gave_up.group(2))
+    return "not delivered (the reason is withheld: the message is sealed)"
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:

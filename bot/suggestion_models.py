@@ -1,9 +1,10 @@
 """Tables for the anonymous suggestion box (issue #5).
 
 Anonymity by construction: no table here references `person` for the author. A suggestion keeps
-only dates (never times), the text, and an *encrypted* reply handle (Fernet with
-EMPATHY_SECRET_KEY, which never enters the database) so replies can reach the author. The daily
-rate-limit counters are keyed by an HMAC of (person, day) and share nothing with the suggestions.
+only dates (never times), the text, and an *encrypted* reply handle (AES-GCM with
+EMPATHY_SECRET_KEY, which never enters the database, and no timestamp) so replies can reach the
+author. The daily rate limit is one sealed row per workspace and day, rewritten whole at every
+submission, so no row changes with one person's submissions and not with everyone's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import enum
 from datetime import date
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base
@@ -42,7 +43,9 @@ class Suggestion(Base):
     text: Mapped[str] = mapped_column(Text)
     # Only when the author switched on "share my name"; otherwise nothing here names anyone.
     shared_name: Mapped[str | None] = mapped_column(String(200))
-    # Fernet token of the author's person id; None once the author is forgotten.
+    # The author's person id sealed with SecretBox.seal_untimed ("v2.…": no creation time in it;
+    # handles made before were Fernet tokens, re-sealed by the migration or the tend job); None once
+    # the author is forgotten.
     reply_handle: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=SuggestionStatus.NEW.value)
     # Why it won't be done, or what was done: shown to the author and in "you said, we did".
@@ -77,18 +80,21 @@ class SuggestionMessage(Base):
     submit_key: Mapped[str | None] = mapped_column(String(64))
 
 
-class SuggestionQuota(Base):
-    """How many suggestions someone sent on a day, under HMAC(secret, person id + day).
+class SuggestionTally(Base):
+    """How many suggestions each person sent on one day in one workspace, as ONE sealed value.
 
-    Nothing links a counter to a suggestion; counters of past days are deleted by the
-    `suggestions.nudge` job so even a key holder can only count today's submissions per person.
+    The value is {person id: count} sealed with EMPATHY_SECRET_KEY (AES-GCM, fresh nonce) and padded
+    to a size set by the workspace's head count, and every submission rewrites it whole under a row
+    lock. So the same row changes, to the same size, at every submission by anyone: replaying the
+    database's log commit by commit, or diffing two backups, shows that *a* suggestion was counted,
+    never whose, nor that two were counted for the same person. Rows of past days are deleted by the
+    `suggestions.tend` job.
     """
 
-    __tablename__ = "suggestion_quota"
-    __table_args__ = (UniqueConstraint("workspace_id", "bucket"),)
+    __tablename__ = "suggestion_tally"
+    __table_args__ = (UniqueConstraint("workspace_id", "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
-    bucket: Mapped[str] = mapped_column(String(64))
     day: Mapped[date] = mapped_column(Date, index=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)

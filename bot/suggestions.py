@@ -4,20 +4,24 @@ relays with a random delay, SLA nudges, "you said, we did", deletion and the pri
 How the author stays anonymous
 ------------------------------
 - A suggestion row has no author id and no time, only the submission *date*. To reach the author,
-  it keeps `reply_handle`: the author's person id sealed with Fernet (EMPATHY_SECRET_KEY, which
-  lives in the environment). Fernet tokens are randomised, so two handles of the same person
-  look unrelated; finding someone's suggestions means decrypting every handle, which only the
-  running bot (or whoever holds the key) can do.
+  it keeps `reply_handle`: the author's person id sealed with `SecretBox.seal_untimed`
+  (EMPATHY_SECRET_KEY, which lives in the environment; AES-GCM with a random nonce and, unlike
+  Fernet, no creation time in clear). Two handles of the same person look unrelated; finding
+  someone's suggestions means decrypting every handle, which only the running bot (or whoever holds
+  the key) can do. Older Fernet handles are re-sealed by the migration or by `tend`.
 - Double submits are caught by `submit_key`, an HMAC of the modal's view id: unique per form,
   meaningless about the person.
-- The rate limit counts per person per day under HMAC(secret, person id + date) in a separate
-  table; counters of past days are deleted by the `suggestions.tend` job.
+- The rate limit is one sealed {person: count} value per workspace and day (`SuggestionTally`),
+  rewritten whole, to the same size, at every submission while its row is locked: the commit that
+  stores a suggestion changes the same row whoever sent it, so replaying the log or diffing backups
+  cannot group suggestions by person. The lock also makes the limit exact under concurrent requests.
 - New suggestions and author replies reach the owners through the outbox with a random delay,
   so "who was online at 14:03" says nothing. Owners only ever see dates.
 - Owners are told the same thing whether or not the author can still be reached: owners who know
   who left would otherwise learn who wrote a suggestion.
-- Messages *to* the author need a person id in the outbox (that is how the dispatcher finds the
-  DM). Their keys are HMACs, not suggestion ids, and `tend` deletes those rows once delivered.
+- Messages *to* the author are sealed outbox rows (`bot.outbox.enqueue_sealed`): no person, no
+  channel, no reference and no text in clear, keys that are HMACs; `tend` deletes them once
+  delivered and then scrubs the database files (`bot.storage_scrub`).
 """
 
 from __future__ import annotations
@@ -26,25 +30,27 @@ import hashlib
 import hmac
 import logging
 import secrets
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from random import Random, SystemRandom
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.audit import record
-from bot.crypto import SecretBox
+from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.errors import UserFacingError
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
-from bot.outbox import enqueue
+from bot.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
 from bot.people import is_hr
 from bot.settings import Settings
+from bot.storage_scrub import scrub
 from bot.suggestion_config import categories_of, owners_of
-from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionQuota, SuggestionStatus
+from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionStatus, SuggestionTally
 from bot.text import clean_typed
 from bot.workspace_config import get_setting
 from handlers import suggest_views as views
@@ -62,6 +68,13 @@ CLOSED = frozenset({SuggestionStatus.DONE.value, SuggestionStatus.WONT_DO.value}
 ORDER = [s.value for s in SuggestionStatus]
 ACK_WORKING_DAYS = 2
 TRIAGE_WORKING_DAYS = 7
+# The daily tally: (person id, count) entries, room for the workspace's head count rounded up to this
+# step, so the sealed size changes with the directory, never with who submitted.
+TALLY_ENTRY = struct.Struct(">IH")
+TALLY_STEP = 256
+# Small tables that `tend` rewrites on PostgreSQL (VACUUM FULL) so that no old version of the tally
+# stays in their files; the outbox is large and busy, and its author rows are sealed anyway.
+SCRUBBED_TABLES = ("suggestion_tally",)
 
 
 class SuggestionError(UserFacingError):
@@ -239,7 +252,7 @@ def author_person_id(box: SecretBox, suggestion: Suggestion) -> int | None:
     if not suggestion.reply_handle:
         return None
     try:
-        return int(box.open(suggestion.reply_handle).decode())
+        return int(box.open_untimed(suggestion.reply_handle).decode())
     except ValueError:
         return None  # sealed under another key: the author can no longer be reached
 
@@ -260,7 +273,8 @@ def _to_author(
     if author is None or not author.can_be_messaged:
         return False
     key = AUTHOR_KEY_PREFIX + _digest(secret, "author-key", f"{suggestion.id}:{what}")[:48]
-    _blur(enqueue(session, suggestion.workspace_id, key, payload, person_id=author_id, due_at=now))
+    # Sealed: whom it is for and what it says (the reference) would tie the author to the suggestion.
+    _blur(enqueue_sealed(session, suggestion.workspace_id, key, payload, person_id=author_id, box=box, due_at=now))
     return True
 
 
@@ -314,20 +328,17 @@ def submit(
             + "."
         )
     submit_key = _digest(settings.secret_key, "submit", form_id)
-    existing = session.scalar(
-        select(Suggestion).where(Suggestion.workspace_id == workspace.id, Suggestion.submit_key == submit_key)
-    )
+    existing = _by_submit_key(session, workspace, submit_key)
     if existing is not None:
         return Submitted(existing, created=False)
-    # Checked before anything is written, so a refusal changes nothing even if the caller commits.
-    # Two submissions in the same instant may both pass: the limit is against floods, not exact.
-    used = session.scalar(
-        select(SuggestionQuota.count).where(
-            SuggestionQuota.workspace_id == workspace.id,
-            SuggestionQuota.bucket == _quota_bucket(settings, person, _today(now)),
-        )
-    )
-    if (used or 0) >= settings.suggestions_per_day:
+    # Today's tally, locked until the caller commits: concurrent submissions (threads, processes) take
+    # turns here, so the limit is exact. A refusal writes nothing (the row exists, or this is the first).
+    tally, counts = _hold_tally(session, workspace, box, _today(now))
+    existing = _by_submit_key(session, workspace, submit_key)  # a twin of this form may have committed meanwhile
+    if existing is not None:
+        return Submitted(existing, created=False)
+    used = counts.get(person.id, 0)
+    if used >= settings.suggestions_per_day:
         raise RateLimited(
             f"You've already sent {settings.suggestions_per_day} suggestions today, which is the daily limit "
             "(it keeps the box readable for the owners). Please keep this one and send it tomorrow. Thank you "
@@ -340,7 +351,7 @@ def submit(
         "category": category,
         "text": body,
         "shared_name": (person.name or None) if share_name else None,
-        "reply_handle": box.seal(str(person.id).encode()),
+        "reply_handle": box.seal_untimed(str(person.id).encode()),
         "status": SuggestionStatus.NEW.value,
         "submitted_on": _today(now),
         "messages": 0,
@@ -355,14 +366,14 @@ def submit(
         .returning(Suggestion.id)
     ).scalar_one_or_none()
     if new_id is None:
-        existing = session.scalar(
-            select(Suggestion).where(Suggestion.workspace_id == workspace.id, Suggestion.submit_key == submit_key)
-        )
+        existing = _by_submit_key(session, workspace, submit_key)
         assert existing is not None
         return Submitted(existing, created=False)
     suggestion = session.get(Suggestion, new_id)
     assert suggestion is not None
-    _count_submission(session, workspace, person, settings, now)
+    counts[person.id] = used + 1
+    tally.sealed = _seal_tally(session, box, workspace.id, tally.day, counts)
+    session.flush()
     _to_owners(
         session,
         workspace,
@@ -375,21 +386,56 @@ def submit(
     return Submitted(suggestion, created=True)
 
 
-def _quota_bucket(settings: Settings, person: Person, on: date) -> str:
-    return _digest(settings.secret_key, "quota", f"{person.id}:{on.isoformat()}")
-
-
-def _count_submission(session: Session, workspace: Workspace, person: Person, settings: Settings, now: datetime) -> int:
-    """Add one to today's counter for `person` and return it (an atomic upsert on both databases)."""
-    on = _today(now)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(SuggestionQuota).values(
-        workspace_id=workspace.id, bucket=_quota_bucket(settings, person, on), day=on, count=1
+def _by_submit_key(session: Session, workspace: Workspace, submit_key: str) -> Suggestion | None:
+    return session.scalar(
+        select(Suggestion).where(Suggestion.workspace_id == workspace.id, Suggestion.submit_key == submit_key)
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["workspace_id", "bucket"], set_={"count": SuggestionQuota.count + 1}
-    ).returning(SuggestionQuota.count)
-    return int(session.execute(statement).scalar_one())
+
+
+def _tally_binding(workspace_id: int, day: date) -> bytes:
+    # Sealed together with its workspace and day: a tally copied to another row does not open.
+    return f"suggestion-tally:{workspace_id}:{day.isoformat()}".encode()
+
+
+def _seal_tally(session: Session, box: SecretBox, workspace_id: int, day: date, counts: dict[int, int]) -> bytes:
+    """{person id: count} sealed, padded to the workspace's head count (see `SuggestionTally`)."""
+    head_count = session.scalar(select(func.count()).select_from(Person).where(Person.workspace_id == workspace_id))
+    slots = -(-max(int(head_count or 0), len(counts), 1) // TALLY_STEP) * TALLY_STEP
+    entries = b"".join(TALLY_ENTRY.pack(person_id, min(n, 0xFFFF)) for person_id, n in sorted(counts.items()))
+    return box.seal_bytes(pad(entries, 4 + slots * TALLY_ENTRY.size), _tally_binding(workspace_id, day))
+
+
+def _open_tally(box: SecretBox, tally: SuggestionTally) -> dict[int, int]:
+    try:
+        entries = unpad(box.open_bytes(tally.sealed, _tally_binding(tally.workspace_id, tally.day)))
+    except ValueError:
+        # Sealed under a previous EMPATHY_SECRET_KEY: today's counts restart from zero.
+        logger.warning("today's suggestion tally was sealed with another key; counting from zero")
+        return {}
+    return {person_id: n for person_id, n in TALLY_ENTRY.iter_unpack(entries)}
+
+
+def _hold_tally(
+    session: Session, workspace: Workspace, box: SecretBox, day: date
+) -> tuple[SuggestionTally, dict[int, int]]:
+    """Today's tally row, locked for this transaction, and the counts in it.
+
+    The insert comes first: on SQLite it takes the database's write lock (held to the commit), so the
+    read below cannot be overtaken; on PostgreSQL it makes sure a row exists for FOR UPDATE to lock.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(SuggestionTally)
+        .values(workspace_id=workspace.id, day=day, sealed=_seal_tally(session, box, workspace.id, day, {}))
+        .on_conflict_do_nothing(index_elements=["workspace_id", "day"])
+    )
+    tally = session.scalars(
+        select(SuggestionTally)
+        .where(SuggestionTally.workspace_id == workspace.id, SuggestionTally.day == day)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return tally, _open_tally(box, tally)
 
 
 # -- the author's side ---------------------------------------------------------------------------
@@ -764,7 +810,7 @@ def working_days_between(start: date, end: date) -> int:
 
 def tend(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
     """Nudge owners about waiting suggestions (once each), delete delivered messages to authors and
-    yesterday's rate-limit counters."""
+    yesterday's tallies, re-seal Fernet reply handles, then (after the commit) scrub the database files."""
     today = _today(now)
     nudged = 0
     waiting = session.scalars(select(Suggestion).where(Suggestion.status.not_in(CLOSED | {"in_progress"}))).all()
@@ -807,9 +853,56 @@ def tend(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
         .execution_options(synchronize_session=False)
     ).rowcount
     pruned = session.execute(
-        delete(SuggestionQuota).where(SuggestionQuota.day < today).execution_options(synchronize_session=False)
+        delete(SuggestionTally).where(SuggestionTally.day < today).execution_options(synchronize_session=False)
     ).rowcount
-    return {"nudges": nudged, "author messages scrubbed": int(scrubbed or 0), "old counters": int(pruned or 0)}
+    resealed = reseal_handles(session, SecretBox(settings.secret_key))
+    # On PostgreSQL, rewriting `suggestion` drops the dead row versions that still hold the Fernet handles.
+    _scrub_after_commit(session, [*SCRUBBED_TABLES, *(["suggestion"] if resealed else [])])
+    return {
+        "nudges": nudged,
+        "author messages scrubbed": int(scrubbed or 0),
+        "old counters": int(pruned or 0),
+        "handles resealed": resealed,
+    }
+
+
+def reseal_handles(session: Session, box: SecretBox) -> int:
+    """Re-seal reply handles that are still Fernet tokens (made before 0014) in the untimed form.
+
+    A Fernet token carries the second it was made, in clear: the time a suggestion was sent. Idempotent;
+    a handle sealed with another key stays as it is (nobody can open it, the bot included)."""
+    resealed = 0
+    old = session.scalars(
+        select(Suggestion).where(
+            Suggestion.reply_handle.is_not(None), Suggestion.reply_handle.not_like(UNTIMED_PREFIX + "%")
+        )
+    ).all()
+    for suggestion in old:
+        try:
+            secret = box.open(suggestion.reply_handle or "")
+        except ValueError:
+            continue
+        suggestion.reply_handle = box.seal_untimed(secret)
+        resealed += 1
+    session.flush()
+    return resealed
+
+
+def _scrub_after_commit(session: Session, tables: list[str]) -> None:
+    """Run `storage_scrub.scrub` once this transaction's deletes are committed (before, the log still
+    needs the old pages; and PostgreSQL's rewrite waits for transactions older than the commit). A
+    failure is logged: the next run tries again."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    assert isinstance(engine, Engine)
+
+    def run(_session: Session) -> None:
+        try:
+            scrub(engine, tables)
+        except Exception:  # the job's work is committed; scrubbing again in 5 minutes is enough
+            logger.warning("could not scrub the suggestion tables; the next run will try again", exc_info=True)
+
+    event.listen(session, "after_commit", run, once=True)
 
 
 # -- privacy hooks -------------------------------------------------------------------------------------
@@ -840,8 +933,22 @@ def forget(session: Session, person: Person, *, box: SecretBox) -> dict[str, int
         if suggestion.shared_name is not None:
             suggestion.shared_name = None
             names += 1
+    # Messages to them as an author are sealed (no person_id for the privacy module to find): open each.
+    messages = 0
+    for row in session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.workspace_id == workspace.id, OutboxMessage.idempotency_key.like(AUTHOR_KEY_PREFIX + "%")
+        )
+    ):
+        try:
+            mine = open_target(row, box).person_id == person.id
+        except UndeliverableError:
+            mine = False
+        if mine:
+            session.delete(row)
+            messages += 1
     session.flush()
-    return {"reply handles": handles, "shared names": names}
+    return {"reply handles": handles, "shared names": names, "messages to you as an author": messages}
 
 
 def expire(session: Session, now: datetime, *, months: int) -> int:

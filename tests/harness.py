@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
 from bot.clock import ManualClock
+from bot.crypto import SecretBox
 from bot.jobs import build_jobs
 from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
 from bot.outbox import OutboxDispatcher
@@ -38,7 +39,14 @@ class Harness:
 
     def dispatch(self) -> int:
         client = build_web_client(self.settings, for_outbox=True)
-        dispatcher = OutboxDispatcher(self.session_factory, client, self.clock, rate_per_minute=100_000, burst=1000)
+        dispatcher = OutboxDispatcher(
+            self.session_factory,
+            client,
+            self.clock,
+            rate_per_minute=100_000,
+            burst=1000,
+            box=SecretBox(self.settings.secret_key),
+        )
         return dispatcher.run_once(time_budget=10).sent
 
     def job(self, name: str) -> Any:

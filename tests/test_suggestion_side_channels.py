@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import SecretBox
 from bot.models import AuditEntry, OutboxMessage, Person
+from bot.outbox import open_target
 from bot.privacy import forget
 from bot.recognition_models import Kudos
 from bot.suggestion_models import Suggestion, SuggestionMessage
@@ -286,10 +287,12 @@ def _race(*sends: Callable[[], None]) -> None:
 def _author_dms(box: Box) -> list[str]:
     with box.session_factory() as session:
         ana = session.scalars(select(Person).where(Person.slack_user_id == "U0ANA")).one()
-        rows = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.person_id == ana.id).order_by(OutboxMessage.id)
-        ).all()
-        return [json.dumps(r.payload) for r in rows]
+        # Messages to an author are sealed (no person in clear): open them as the dispatcher does.
+        targets = [
+            open_target(r, SecretBox(SECRET_KEY))
+            for r in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
+        return [json.dumps(t.payload) for t in targets if t.person_id == ana.id]
 
 
 def _status_audit(box: Box, reference: str) -> list[str]:
