@@ -38,11 +38,10 @@ from surveys.bank import QuestionBank
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.rounds import (
-    COMMENT_LIMIT,
-    CommentTooLong,
     Progress,
     PulseError,
     RoundNotFound,
+    comment_problem,
     open_progress_for,
     record_answer,
     record_comment,
@@ -349,8 +348,9 @@ def handle_comment_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: dict[str, Any]
 ) -> None:
     value = (view.get("state", {}).get("values", {}).get("comment", {}).get("comment", {}).get("value")) or ""
-    if len(value.strip()) > COMMENT_LIMIT:
-        ack(response_action="errors", errors={"comment": str(CommentTooLong(len(value.strip())))})
+    problem = comment_problem(value)
+    if problem is not None:
+        ack(response_action="errors", errors={"comment": str(problem)})
         return
     ack()
     empathy = empathy_context(context)

@@ -58,9 +58,11 @@ from surveys.pack_store import workspace_bank
 from surveys.rotation import choose_questions
 
 COMMENT_LIMIT = 1000
-# Every sealed answer is this many bytes before encryption, whatever it holds: 1,000 characters of
-# 4-byte UTF-8 with JSON's escapes of newlines, quotes and backslashes, plus the other fields.
-SEALED_SIZE = 4400
+# Every sealed answer is this many bytes before encryption, whatever it holds, so that a row with its
+# ciphertext fits one 4 kB SQLite page: room for 1,000 characters of any script up to 3 bytes each in
+# UTF-8 (all of Latin, Cyrillic, Greek, Arabic, Hebrew, Indic scripts, Chinese, Japanese, Korean).
+# Only a comment made mostly of emoji could be too long, and its writer is asked to shorten it.
+SEALED_SIZE = 3840
 MIN_GROUP = 5
 MIN_GROUP_COMMENTS = 10
 
@@ -115,6 +117,28 @@ class CommentTooLong(PulseError):
         super().__init__(
             f"Comments can be up to {COMMENT_LIMIT} characters; this one has {length}. Please shorten it and send again."
         )
+
+
+class CommentTooBig(PulseError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This comment has a lot of emoji or symbols, which take extra room, so it doesn't quite fit. "
+            "Please shorten it a little and send again."
+        )
+
+
+# The room a comment has inside a sealed answer, beside the unit, the question and the value.
+_COMMENT_ROOM = SEALED_SIZE - 4 - 160
+
+
+def comment_problem(raw: str) -> PulseError | None:
+    """Why a comment can't be stored as typed (too long, or too big once encoded), or None."""
+    comment = clean_comment(raw)
+    if len(comment) > COMMENT_LIMIT:
+        return CommentTooLong(len(comment))
+    if len(json.dumps(comment, ensure_ascii=False).encode()) > _COMMENT_ROOM:
+        return CommentTooBig()
+    return None
 
 
 @dataclass(frozen=True)
@@ -405,9 +429,10 @@ def record_comment(
     comment: str,
     now: datetime,
 ) -> Progress:
+    problem = comment_problem(comment)
+    if problem is not None:
+        raise problem
     comment = clean_comment(comment)
-    if len(comment) > COMMENT_LIMIT:
-        raise CommentTooLong(len(comment))
     pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
@@ -447,7 +472,7 @@ def _seal(aead: Aead, round_id: int, slot: str, unit_id: int, question_id: str, 
     try:
         padded = pad(plain, SEALED_SIZE)
     except ValueError:
-        raise CommentTooLong(len(answer.comment or "")) from None
+        raise CommentTooBig() from None
     return aead.seal(padded, _associated(round_id, slot))
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select
 
 from bot.crypto import SecretBox
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRoundKey, PulseSealedAnswer, PulseUnit
-from surveys.rounds import close_due_rounds, open_round, record_answer, record_comment, slot_for
+from surveys.rounds import (
+    CommentTooBig,
+    close_due_rounds,
+    comment_problem,
+    open_round,
+    record_answer,
+    record_comment,
+    slot_for,
+)
 from tests.conftest import SECRET_KEY
 from tests.test_results import build_org
 
@@ -61,9 +70,9 @@ def test_a_round_open_at_the_upgrade_keeps_its_clear_answers_and_seals_the_next(
         )
 
 
-def test_a_full_length_comment_in_any_script_fits_the_fixed_size(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_length_comment_in_any_common_script_fits_the_fixed_size(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
     _bank, box, ws, round_id, ana, _ana_id, questions = _open(session_factory, workspace)
-    words = ["😀" * 1000, '"\\' * 500, "\n" * 999 + "x", "汉" * 1000]
+    words = ["汉" * 1000, '"\\' * 500, "\n" * 999 + "x", "é" * 1000]
     for question, text in zip(questions, words, strict=False):
         with session_factory.begin() as session:
             record_comment(session, ws, box, slack_user_id=ana, round_id=round_id, question_id=question,
@@ -71,6 +80,12 @@ def test_a_full_length_comment_in_any_script_fits_the_fixed_size(session_factory
     with session_factory() as session:
         sizes = {len(row.sealed) for row in session.scalars(select(PulseSealedAnswer))}
     assert len(sizes) == 1  # every sealed answer is as long as any other
+    # 1,000 emoji (4 bytes each) do not fit: refused kindly, and nothing changes.
+    assert isinstance(comment_problem("😀" * 1000), CommentTooBig)
+    with session_factory.begin() as session, pytest.raises(CommentTooBig):
+        record_comment(session, ws, box, slack_user_id=ana, round_id=round_id, question_id=questions[0],
+                       comment="😀" * 1000, now=NOW)  # fmt: skip
+    assert comment_problem("😀" * 500) is None
 
 
 def test_control_characters_are_dropped_from_comments(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
