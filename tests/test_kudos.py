@@ -620,31 +620,59 @@ def test_reactions_racing_with_kudos_count_towards_the_same_daily_limit(
     assert kudos.person("U0ANA").updated_at == before
 
 
-def test_ten_signed_kudos_at_once_through_two_processes_post_exactly_the_limit(
-    kudos: Harness, db_url: str, second_process: sessionmaker[Session]
-) -> None:
-    """The real path: signed `/kudos` requests, acked early and worked by the inbox's threads, in two
-    web processes (each its own app and engine) at once."""
-    others = add_people(kudos, 10)
-    settings = load_settings(make_env(kudos.slack, db_url, EMPATHY_KUDOS_CHANNEL=CHANNEL, EMPATHY_WORK_THREADS="5"))
+def send_at_once(kudos: Harness, second_process: sessionmaker[Session], texts: list[tuple[str, str]]) -> list[str]:
+    """Each (user, text) as a signed `/kudos`, all at once, alternating between two web processes (each
+    its own app and engine, acking early and working through its inbox's threads); the replies."""
+    settings = load_settings(
+        make_env(kudos.slack, kudos.settings.database_url, EMPATHY_KUDOS_CHANNEL=CHANNEL, EMPATHY_WORK_THREADS="5")
+    )
     processes = [
-        start_app(settings, factory.kw["bind"], factory, kudos.slack, NOW)
+        start_app(settings, factory.kw["bind"], factory, kudos.slack, kudos.clock.now())
         for factory in (kudos.session_factory, second_process)
     ]
 
     def send(index: int) -> int:
         web = processes[index % 2].requests.client.application.test_client()
         requests = SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=kudos.slack.url)
-        return requests.command("/kudos", f"<@{others[index]}> for thing {index}", user_id="U0ANA").status_code
+        user, text = texts[index]
+        return requests.command("/kudos", text, user_id=user).status_code
 
-    assert race([partial(send, i) for i in range(10)]) == [200] * 10
-    kudos.wait_reply(10)
-    replies = [str(r["text"]) for r in kudos.replies()]
+    assert race([partial(send, i) for i in range(len(texts))]) == [200] * len(texts)
+    kudos.wait_reply(len(texts))
+    return [str(r["text"]) for r in kudos.replies()]
+
+
+def test_ten_signed_kudos_at_once_through_two_processes_post_exactly_the_limit(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    others = add_people(kudos, 10)
+    replies = send_at_once(kudos, second_process, [("U0ANA", f"<@{other}> for thing {other}") for other in others])
     assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 5, replies
     assert sum("which is the daily limit" in r for r in replies) == 5, replies
     assert len(stored(kudos)) == 5
     kudos.dispatch()
     assert len(kudos.slack.messages(CHANNEL)) == 5
+
+
+def test_signed_kudos_both_ways_at_once_through_two_processes_respect_the_pair_cap(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    texts = [
+        ("U0ANA", f"<@U0BEN> for the handover {i}") if i % 2 else ("U0BEN", f"<@U0ANA> for the handover {i}")
+        for i in range(8)
+    ]
+    replies = send_at_once(kudos, second_process, texts)
+    assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 3, replies
+    assert sum("have exchanged 3 kudos in the last 7 days" in r for r in replies) == 5, replies
+    assert len(stored(kudos)) == 3
+
+
+def test_the_same_typed_kudos_sent_at_once_posts_once(kudos: Harness, second_process: sessionmaker[Session]) -> None:
+    replies = send_at_once(kudos, second_process, [("U0ANA", "<@U0BEN> for the demo #teamwork")] * 6)
+    assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 1, replies
+    assert sum("already on its way" in r for r in replies) == 5, replies
+    assert kudos.dispatch() == 2  # one post, one DM
+    assert len(stored(kudos)) == 1
 
 
 # -- private kudos stay private ----------------------------------------------------------------------------
