@@ -281,9 +281,10 @@ def lock_parties(session: Session, giver: Person, recipients: Sequence[Person]) 
     the same pair given both ways at once queue instead of deadlocking. That mode does not block the
     key-share locks foreign-key checks take, so other features can still insert rows about them.
 
-    SQLite has one writer at a time: a write takes the database's write lock until commit. The
-    driver opens the transaction only at the first write (reads before it ran on their own), so this
-    write starts it and SQLite waits for the lock (busy_timeout) instead of failing on a stale read.
+    SQLite has one writer at a time: a write takes the database's write lock until commit, so one
+    write is enough whoever is involved. The driver opens the transaction only at the first write
+    (reads before it ran on their own), so either this write starts it, and SQLite waits for the lock
+    (busy_timeout) instead of failing on a stale read, or an earlier write already holds the lock.
     It rewrites the giver's row unchanged, `updated_at` included, so it records nothing.
     """
     ids = sorted({giver.id, *(r.id for r in recipients)})

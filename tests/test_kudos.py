@@ -705,7 +705,7 @@ def test_private_kudos_change_nothing_a_manager_hr_or_the_leaderboard_sees(kudos
 
     before = seen()
     assert "Recognition" in before[0] and "Not publicly recognised in the last 30 days: Ana Souza" in before[0]
-    assert "1. Ben Okafor: 1\n2. Chen Wei: 1" in before[2]
+    assert "*Most thanked in public in the last 30 days*\n1. Ben Okafor: 1\n2. Chen Wei: 1" in before[2]
 
     kudos.clock.advance(timedelta(hours=1))
     assert "will get it by DM" in give(kudos, "private <@U0ANA> for covering my on-call #teamwork", user="U0BEN")
@@ -716,4 +716,5 @@ def test_private_kudos_change_nothing_a_manager_hr_or_the_leaderboard_sees(kudos
 
     assert seen() == before
     # The recipient's own stats do count them: she may see what she was thanked for.
-    assert "gave 1 and received 3" in give(kudos, "stats", user="U0ANA")
+    stats = give(kudos, "stats", user="U0ANA")
+    assert "gave 1 and received 3" in stats and "These include private kudos" in stats
