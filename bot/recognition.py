@@ -16,7 +16,7 @@ from difflib import get_close_matches
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import UserFacingError
@@ -246,6 +246,7 @@ def give(
     text = clean_message(message)
     current = rules(session, workspace, settings)
     stored_tags = check_tags(tags, values_of(session, workspace.id), required=current.require_value)
+    lock_parties(session, giver, unique)
     existing = next(
         (found for key in (submit_key, *same_as) if (found := _existing(session, workspace, key)) is not None), None
     )
@@ -268,6 +269,36 @@ def give(
     session.add(kudos)
     session.flush()
     return Given(kudos, True, max(0, current.per_day - given_today(session, giver, now)), unique)
+
+
+def lock_parties(session: Session, giver: Person, recipients: Sequence[Person]) -> None:
+    """Hold, until this transaction ends, a lock that every other kudos involving the giver or any
+    recipient takes too, so the limits checked next still hold when this kudos is stored.
+
+    Counting and then inserting raced otherwise: ten `/kudos` sent at once all counted four, and six
+    were stored. The lock is the database's, so it holds across threads, engines and processes.
+
+    PostgreSQL: the people's rows, FOR NO KEY UPDATE, one by one in id order, so two kudos between
+    the same pair given both ways at once queue instead of deadlocking. That mode does not block the
+    key-share locks foreign-key checks take, so other features can still insert rows about them.
+
+    SQLite has one writer at a time: a write takes the database's write lock until commit, so one
+    write is enough whoever is involved. The driver opens the transaction only at the first write
+    (reads before it ran on their own), so either this write starts it, and SQLite waits for the lock
+    (busy_timeout) instead of failing on a stale read, or an earlier write already holds the lock.
+    It rewrites the giver's row unchanged, `updated_at` included, so it records nothing.
+    """
+    ids = sorted({giver.id, *(r.id for r in recipients)})
+    if session.get_bind().dialect.name == "postgresql":
+        for person_id in ids:
+            session.execute(select(Person.id).where(Person.id == person_id).with_for_update(key_share=True))
+        return
+    session.execute(
+        update(Person)
+        .where(Person.id == giver.id)
+        .values(active=Person.active, updated_at=Person.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _existing(session: Session, workspace: Workspace, submit_key: str) -> Kudos | None:
@@ -312,6 +343,7 @@ def react(
     if giver.id == author.id or author.is_bot or not author.active or not giver.active:
         return None
     key = f"reaction:{giver.id}:{channel}:{ts}"
+    lock_parties(session, giver, [author])
     if _existing(session, workspace, key) is not None:
         return None
     try:
@@ -357,9 +389,25 @@ class Stats:
     values_received: list[tuple[str, int]]
 
 
-def _received(person_ids: list[int], since: datetime | None = None, until: datetime | None = None) -> Any:
+def seen_by_others() -> ColumnElement[bool]:
+    """Kudos that may count where people other than the giver and recipients look (digests, the
+    leaderboard): shout-outs posted for all to see, and reactions, left in plain sight on a message.
+    A private kudos ("only them", `/kudos private`) counts only in the giver's and recipients' own
+    stats: counting it anywhere else would tell a manager or the whole workspace who thanked whom."""
+    return or_(Kudos.private.is_(False), Kudos.kind == KudosKind.REACTION.value)
+
+
+def _received(
+    person_ids: list[int],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    public_only: bool = False,
+) -> Any:
     query = select(Kudos, KudosRecipient.person_id).join(KudosRecipient, KudosRecipient.kudos_id == Kudos.id)
     query = query.where(KudosRecipient.person_id.in_(person_ids))
+    if public_only:
+        query = query.where(seen_by_others())
     if since is not None:
         query = query.where(Kudos.created_at >= since)
     if until is not None:
@@ -388,13 +436,18 @@ def stats(session: Session, person: Person, now: datetime) -> Stats:
 def leaderboard(
     session: Session, workspace: Workspace, since: datetime, *, limit: int = 10
 ) -> list[tuple[Person, int]]:
-    """Who received most since `since` (shout-outs and reactions alike), most first."""
+    """Who received most since `since` (public shout-outs and reactions alike; private kudos never), most first."""
     count = func.count(Kudos.id).label("count")
     rows = session.execute(
         select(Person, count)
         .join(KudosRecipient, KudosRecipient.person_id == Person.id)
         .join(Kudos, Kudos.id == KudosRecipient.kudos_id)
-        .where(Kudos.workspace_id == workspace.id, Kudos.created_at >= since, Person.active.is_(True))
+        .where(
+            Kudos.workspace_id == workspace.id,
+            Kudos.created_at >= since,
+            Person.active.is_(True),
+            seen_by_others(),
+        )
         .group_by(Person.id)
         .order_by(count.desc(), Person.name)
         .limit(limit)
@@ -417,8 +470,11 @@ class Insights:
 
 
 def insights(session: Session, people: list[Person], since: datetime, until: datetime) -> Insights:
-    """Recognition in a group over [since, until): kudos its people gave and received, by value, the
-    share who received any, and who has received none in the 30 days before `until`."""
+    """Public recognition in a group over [since, until): kudos its people gave and received, by value,
+    the share who received any, and who has received none in the 30 days before `until`.
+
+    Private kudos count nowhere here, not even in "received none": someone thanked only privately is
+    listed like anyone not thanked publicly, so the list cannot be read by elimination either."""
     active = [p for p in people if p.active and not p.is_bot]
     ids = [p.id for p in active]
     if not ids:
@@ -426,14 +482,17 @@ def insights(session: Session, people: list[Person], since: datetime, until: dat
     given = (
         session.scalar(
             select(func.count(Kudos.id)).where(
-                Kudos.giver_id.in_(ids), Kudos.created_at >= since, Kudos.created_at < until
+                Kudos.giver_id.in_(ids), Kudos.created_at >= since, Kudos.created_at < until, seen_by_others()
             )
         )
         or 0
     )
-    received_rows = session.execute(_received(ids, since, until)).all()
+    received_rows = session.execute(_received(ids, since, until, public_only=True)).all()
     by_value = Counter(v.tag for kudos, _ in received_rows for v in kudos.values)
-    recently = {person_id for _, person_id in session.execute(_received(ids, until - QUIET_AFTER, until)).all()}
+    recently = {
+        person_id
+        for _, person_id in session.execute(_received(ids, until - QUIET_AFTER, until, public_only=True)).all()
+    }
     return Insights(
         people=len(active),
         given=given,
@@ -448,7 +507,8 @@ def insights(session: Session, people: list[Person], since: datetime, until: dat
 
 
 def digest_section(session: Session, manager: Person, since: datetime, until: datetime) -> ExtraSection | None:
-    """The recognition section of a manager's digest: their whole sub-organisation, this week."""
+    """The recognition section of a manager's digest: their whole sub-organisation, this week, public
+    kudos only (a week with only private ones has no section, exactly as if they had not been given)."""
     team = sub_organisation(session, manager)
     if not team:
         return None
@@ -456,8 +516,8 @@ def digest_section(session: Session, manager: Person, since: datetime, until: da
     if found.received == 0 and found.given == 0:
         return None  # a quiet week, or a team that doesn't use kudos: nothing worth a section
     lines = [
-        f"{_plural(found.received, 'kudos')} received and {found.given} given this week; "
-        f"{found.recognised} of {found.people} people were recognised."
+        f"{_plural(found.received, 'public kudos')} received and {found.given} given this week; "
+        f"{found.recognised} of {found.people} people were recognised publicly."
     ]
     if found.by_value:
         lines.append("Values: " + ", ".join(f"#{tag} ({n})" for tag, n in found.by_value[:5]) + ".")
@@ -466,7 +526,7 @@ def digest_section(session: Session, manager: Person, since: datetime, until: da
         shown = ", ".join(p.name or p.email or "someone" for p in quiet[:8])
         more = f" and {len(quiet) - 8} more" if len(quiet) > 8 else ""
         lines.append(
-            f"Not recognised in the last 30 days: {shown}{more}. Is there something they did lately that "
+            f"Not publicly recognised in the last 30 days: {shown}{more}. Is there something they did lately that "
             "deserves a thank-you?"
         )
     return ExtraSection("recognition", "Recognition", lines)

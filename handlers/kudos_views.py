@@ -253,7 +253,8 @@ def stats_text(found: Stats, values: list[CompanyValue]) -> str:
     known = {v.tag: v for v in values}
     lines = [
         f"*Your kudos* (only you can see this)\nIn the last 30 days you gave {found.given_recently} and received "
-        f"{found.received_recently}. Since the start: {found.given} given, {found.received} received."
+        f"{found.received_recently}. Since the start: {found.given} given, {found.received} received. "
+        "These include private kudos, which count nowhere else."
     ]
     if found.values_received:
         shown = ", ".join(
@@ -269,10 +270,14 @@ def stats_text(found: Stats, values: list[CompanyValue]) -> str:
 def leaderboard_text(rows: list[tuple[Person, int]]) -> str:
     if not rows:
         return (
-            "Nobody has received kudos in the last 30 days yet. Be the first to thank someone: `/kudos @someone for …`"
+            "Nobody has been thanked in public in the last 30 days yet. Be the first to thank someone: "
+            "`/kudos @someone for …`"
         )
     lines = [f"{i}. {escape(p.name or 'someone')}: {n}" for i, (p, n) in enumerate(rows, start=1)]
-    return "*Most thanked in the last 30 days*\n" + "\n".join(lines) + "\nEvery thank-you counts, ranked or not."
+    # Private kudos are left out (bot.recognition.seen_by_others): the title says so, truthfully.
+    return (
+        "*Most thanked in public in the last 30 days*\n" + "\n".join(lines) + "\nEvery thank-you counts, ranked or not."
+    )
 
 
 def home_section(found: Stats, values: list[CompanyValue], *, is_hr: bool) -> list[dict[str, Any]]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +15,21 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import recognition
 from bot.app import empathy_context_of
 from bot.cli import main
-from bot.models import AuditEntry, Person
+from bot.database import make_engine, make_session_factory
+from bot.models import AuditEntry, Person, Workspace
 from bot.privacy import forget, personal_data
 from bot.recognition import digest_section, insights
 from bot.recognition_models import CompanyValue, Kudos, KudosKind
 from bot.recognition_values import parse_lines, replace_values
+from bot.settings import load_settings
 from handlers import kudos_views as views
-from tests.conftest import make_env
+from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
-from tests.harness import Harness, make_harness
+from tests.harness import Harness, make_harness, start_app
+from tests.slack_requests import SlackRequests
 
 # Monday 23 Nov 2026, 10:00 in London.
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -367,8 +373,8 @@ def test_insights_count_a_team_and_invite_thanks_for_the_quiet_ones(
         assert dan is not None
         section = digest_section(session, dan, now - timedelta(days=7), now + timedelta(seconds=1))
     assert section is not None
-    assert section.lines[0] == "1 kudos received and 1 given this week; 1 of 3 people were recognised."
-    assert "Not recognised in the last 30 days: Ana Souza." in section.lines[2]
+    assert section.lines[0] == "1 public kudos received and 1 given this week; 1 of 3 people were recognised publicly."
+    assert "Not publicly recognised in the last 30 days: Ana Souza." in section.lines[2]
 
 
 # -- values, App Home, CLI ---------------------------------------------------------------------------------
@@ -447,3 +453,268 @@ def test_privacy_export_and_forget_cover_kudos(kudos: Harness, session_factory: 
         assert (report["kudos.given"], report["kudos.received"]) == (1, 1)
     # Ben's own kudos went; Ana's had only Ben to thank, so it went too.
     assert stored(kudos) == []
+
+
+# -- fair play under concurrency -----------------------------------------------------------------------
+
+
+def add_people(harness: Harness, count: int) -> list[str]:
+    """`count` more colleagues (U0P000, U0P001, …), in the directory and in the fake Slack."""
+    ids = [f"U0P{i:03d}" for i in range(count)]
+    with harness.session_factory.begin() as session:
+        workspace_id = harness.person("U0ANA").workspace_id
+        for slack_id in ids:
+            harness.slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=f"Person {slack_id}")
+            session.add(Person(workspace_id=workspace_id, slack_user_id=slack_id, name=f"Person {slack_id}"))
+    return ids
+
+
+def race(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run `calls` on their own threads, released together; their results (or exceptions), in order."""
+    start = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = calls[index]()
+        except Exception as error:  # the test asserts on it
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def give_directly(
+    factory: sessionmaker[Session], harness: Harness, giver: str, recipients: list[str], message: str
+) -> str:
+    """What the handlers do, in a session of its own: give under the rules and commit, or say why not."""
+    try:
+        with factory.begin() as session:
+            people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+            workspace = session.get(Workspace, people[giver].workspace_id)
+            assert workspace is not None
+            given = recognition.give(
+                session,
+                workspace,
+                people[giver],
+                [people[r] for r in recipients],
+                message,
+                [],
+                private=False,
+                submit_key=f"race:{giver}:{message}",
+                settings=harness.settings,
+                now=harness.clock.now(),
+            )
+            return "given" if given.created else "repeat"
+    except recognition.KudosRefused as refused:
+        return str(refused)
+
+
+@pytest.fixture
+def second_process(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on an engine of their own: what another web process or worker would use."""
+    engine = make_engine(db_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_ten_kudos_at_once_from_one_person_store_exactly_the_daily_limit(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    others = add_people(kudos, 10)
+    for round_ in range(2):  # two days: the limit holds again after it resets
+        factories = [kudos.session_factory, second_process] * 5
+        results = race(
+            [
+                partial(give_directly, factory, kudos, "U0ANA", [other], f"for day {round_} thing {i}")
+                for i, (factory, other) in enumerate(zip(factories, others, strict=True))
+            ]
+        )
+        assert results.count("given") == 5, results
+        assert sum("daily limit" in str(r) for r in results) == 5, results
+        assert len(stored(kudos)) == 5 * (round_ + 1)
+        kudos.clock.advance(timedelta(days=1))
+
+
+def test_a_kudos_to_several_people_counts_once_when_racing(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    others = add_people(kudos, 20)
+    factories = [kudos.session_factory, second_process] * 5
+    results = race(
+        [
+            partial(give_directly, factory, kudos, "U0ANA", others[2 * i : 2 * i + 2], f"for pair {i}")
+            for i, factory in enumerate(factories)
+        ]
+    )
+    assert results.count("given") == 5, results
+    assert len(stored(kudos)) == 5
+
+
+def test_the_pair_cap_holds_when_both_people_thank_each_other_at_once(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    factories = [kudos.session_factory, second_process] * 5
+    pairs = [("U0ANA", "U0BEN"), ("U0BEN", "U0ANA")] * 5
+    results = race(
+        [
+            partial(give_directly, factory, kudos, giver, [recipient], f"for the handover {i}")
+            for i, (factory, (giver, recipient)) in enumerate(zip(factories, pairs, strict=True))
+        ]
+    )
+    assert results.count("given") == 3, results
+    assert sum("have exchanged 3 kudos in the last 7 days" in str(r) for r in results) == 7, results
+    assert len(stored(kudos)) == 3
+
+
+def test_the_same_submission_racing_itself_is_stored_once(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    factories = [kudos.session_factory, second_process] * 5
+    results = race(
+        [partial(give_directly, factory, kudos, "U0ANA", ["U0BEN"], "for the same thing") for factory in factories]
+    )
+    assert sorted(results) == ["given"] + ["repeat"] * 9, results
+    assert len(stored(kudos)) == 1
+
+
+def test_reactions_racing_with_kudos_count_towards_the_same_daily_limit(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    others = add_people(kudos, 10)
+    before = kudos.person("U0ANA").updated_at
+
+    def react(factory: sessionmaker[Session], author: str, ts: str) -> str:
+        with factory.begin() as session:
+            people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+            workspace = session.get(Workspace, people["U0ANA"].workspace_id)
+            assert workspace is not None
+            done = recognition.react(
+                session,
+                workspace,
+                people["U0ANA"],
+                people[author],
+                channel="C0GENERAL",
+                ts=ts,
+                settings=kudos.settings,
+                now=kudos.clock.now(),
+            )
+            return "given" if done is not None else "ignored"
+
+    factories = [kudos.session_factory, second_process] * 5
+    calls: list[Callable[[], Any]] = [
+        partial(react, factory, other, f"1700000000.{i:06d}")
+        if i % 2
+        else partial(give_directly, factory, kudos, "U0ANA", [other], f"for thing {i}")
+        for i, (factory, other) in enumerate(zip(factories, others, strict=True))
+    ]
+    results = race(calls)
+    assert results.count("given") == 5, results
+    assert len(stored(kudos)) == 5
+    # The lock rewrote Ana's row unchanged: it does not record when she last gave kudos.
+    assert kudos.person("U0ANA").updated_at == before
+
+
+def send_at_once(kudos: Harness, second_process: sessionmaker[Session], texts: list[tuple[str, str]]) -> list[str]:
+    """Each (user, text) as a signed `/kudos`, all at once, alternating between two web processes (each
+    its own app and engine, acking early and working through its inbox's threads); the replies."""
+    settings = load_settings(
+        make_env(kudos.slack, kudos.settings.database_url, EMPATHY_KUDOS_CHANNEL=CHANNEL, EMPATHY_WORK_THREADS="5")
+    )
+    processes = [
+        start_app(settings, factory.kw["bind"], factory, kudos.slack, kudos.clock.now())
+        for factory in (kudos.session_factory, second_process)
+    ]
+
+    def send(index: int) -> int:
+        web = processes[index % 2].requests.client.application.test_client()
+        requests = SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=kudos.slack.url)
+        user, text = texts[index]
+        return requests.command("/kudos", text, user_id=user).status_code
+
+    assert race([partial(send, i) for i in range(len(texts))]) == [200] * len(texts)
+    kudos.wait_reply(len(texts))
+    return [str(r["text"]) for r in kudos.replies()]
+
+
+def test_ten_signed_kudos_at_once_through_two_processes_post_exactly_the_limit(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    others = add_people(kudos, 10)
+    replies = send_at_once(kudos, second_process, [("U0ANA", f"<@{other}> for thing {other}") for other in others])
+    assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 5, replies
+    assert sum("which is the daily limit" in r for r in replies) == 5, replies
+    assert len(stored(kudos)) == 5
+    kudos.dispatch()
+    assert len(kudos.slack.messages(CHANNEL)) == 5
+
+
+def test_signed_kudos_both_ways_at_once_through_two_processes_respect_the_pair_cap(
+    kudos: Harness, second_process: sessionmaker[Session]
+) -> None:
+    texts = [
+        ("U0ANA", f"<@U0BEN> for the handover {i}") if i % 2 else ("U0BEN", f"<@U0ANA> for the handover {i}")
+        for i in range(8)
+    ]
+    replies = send_at_once(kudos, second_process, texts)
+    assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 3, replies
+    assert sum("have exchanged 3 kudos in the last 7 days" in r for r in replies) == 5, replies
+    assert len(stored(kudos)) == 3
+
+
+def test_the_same_typed_kudos_sent_at_once_posts_once(kudos: Harness, second_process: sessionmaker[Session]) -> None:
+    replies = send_at_once(kudos, second_process, [("U0ANA", "<@U0BEN> for the demo #teamwork")] * 6)
+    assert sum(r.startswith(":raised_hands: Thank you for noticing!") for r in replies) == 1, replies
+    assert sum("already on its way" in r for r in replies) == 5, replies
+    assert kudos.dispatch() == 2  # one post, one DM
+    assert len(stored(kudos)) == 1
+
+
+# -- private kudos stay private ----------------------------------------------------------------------------
+
+
+def test_private_kudos_change_nothing_a_manager_hr_or_the_leaderboard_sees(kudos: Harness, db_url: str) -> None:
+    """Dan manages Ana, Ben and Chen. What Dan's App Home (his digest), HR's App Home and the leaderboard
+    show must be byte for byte the same before and after private kudos among Ana, Ben and Chen (Dan's
+    and Priya's own stats would rightly change had they given one): Ana thanked only privately is still
+    "not publicly recognised" (else she could be picked out by elimination), and nothing is counted."""
+    with kudos.session_factory.begin() as session:
+        people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+        for report in ("U0ANA", "U0BEN", "U0CHEN"):
+            people[report].manager_id = people["U0DAN"].id
+    kudos.command("/empathy", "config kudos-leaderboard on", user="U0PRIYA")
+    give(kudos, "<@U0BEN> for the release notes #teamwork", user="U0PRIYA")
+    give(kudos, "<@U0CHEN> for the pairing #ownership", user="U0BEN")
+    # Reading a week later, when Dan's digest covers the week these kudos were given in.
+    viewer = start_app(kudos.settings, kudos.session_factory.kw["bind"], kudos.session_factory, kudos.slack, NOW)
+    viewer.clock.advance(timedelta(days=7))
+
+    def seen() -> list[str]:
+        kudos.slack.reset()
+        viewer.requests.app_home_opened("U0DAN")
+        viewer.requests.app_home_opened("U0PRIYA")
+        homes = kudos.slack.wait_for("views.publish", 2)
+        assert viewer.command("/kudos", "leaderboard", user="U0BEN") == {}
+        board = str(viewer.wait_reply(1)["text"])
+        return [json.dumps(h, sort_keys=True) for h in sorted(homes, key=lambda h: h["user_id"])] + [board]
+
+    before = seen()
+    assert "Recognition" in before[0] and "Not publicly recognised in the last 30 days: Ana Souza" in before[0]
+    assert "*Most thanked in public in the last 30 days*\n1. Ben Okafor: 1\n2. Chen Wei: 1" in before[2]
+
+    kudos.clock.advance(timedelta(hours=1))
+    assert "will get it by DM" in give(kudos, "private <@U0ANA> for covering my on-call #teamwork", user="U0BEN")
+    assert "will get it by DM" in give(kudos, "private <@U0BEN> <@U0CHEN> for listening #ownership")
+    assert "will get it by DM" in give(kudos, "private <@U0ANA> for the quiet help", user="U0CHEN")
+    kudos.submit("U0CHEN", views.KUDOS_VIEW, modal_values(["U0ANA"], "for the offsite", ["teamwork"], private=True))
+    assert len(stored(kudos)) == 6
+
+    assert seen() == before
+    # The recipient's own stats do count them: she may see what she was thanked for.
+    stats = give(kudos, "stats", user="U0ANA")
+    assert "gave 1 and received 3" in stats and "These include private kudos" in stats
