@@ -152,16 +152,25 @@ class ReleaseReport:
         )
 
 
-def _open_all(session: Session, box: SecretBox) -> tuple[list[Waiting], dict[str, OnboardingCheckinKey]]:
+def _open_all(session: Session, box: SecretBox) -> tuple[list[Waiting], dict[str, OnboardingCheckinKey], int]:
+    """Every waiting answer, opened; and how many could not be (sealed under another EMPATHY_SECRET_KEY)."""
     keys = {k.id: k for k in session.scalars(select(OnboardingCheckinKey))}
-    aeads = {k.id: Aead(box.open_bytes(k.sealed_key, _key_context(k.workspace_id, k.period))) for k in keys.values()}
-    opened = []
+    aeads: dict[str, Aead] = {}
+    for key in keys.values():
+        try:
+            aeads[key.id] = Aead(box.open_bytes(key.sealed_key, _key_context(key.workspace_id, key.period)))
+        except ValueError:
+            continue  # the secret key was changed: these answers stay sealed, and the others still go
+    opened, unreadable = [], 0
     for row in session.scalars(select(OnboardingCheckinSealed)):
+        if row.key_id not in aeads:
+            unreadable += 1
+            continue
         data = json.loads(unpad(aeads[row.key_id].open(row.sealed, _blob_context(row.workspace_id))))
         opened.append(
             Waiting(row.id, row.key_id, date.fromisoformat(data["c"]), data["t"], int(data["s"]), int(data["j"]))
         )
-    return opened, keys
+    return opened, keys, unreadable
 
 
 def release(session: Session, box: SecretBox, now: datetime, *, min_group: int = MIN_GROUP) -> ReleaseReport:
@@ -170,7 +179,10 @@ def release(session: Session, box: SecretBox, now: datetime, *, min_group: int =
     A cell's whole backlog goes at once, in one shuffled batch; a cell with fewer people keeps
     waiting (sealed again under this month's key, so older keys can be deleted)."""
     report = ReleaseReport()
-    opened, keys = _open_all(session, box)
+    opened, keys, unreadable = _open_all(session, box)
+    if unreadable:
+        log.warning("%d check-in answers are sealed under another EMPATHY_SECRET_KEY and stay unreleased", unreadable)
+    report.waiting += unreadable
     cells: dict[tuple[int, date, int | None], list[Waiting]] = defaultdict(list)
     for answer in opened:
         cells[(keys[answer.key_id].workspace_id, answer.cohort, answer.team_id)].append(answer)
