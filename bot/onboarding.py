@@ -682,6 +682,7 @@ def record_checkin(
         team_id=person.team_id,  # the team they answer from: the cell this answer counts in, for good
         score=score,
         journey_id=journey.id,
+        shared=consent,
         now=now,
     )
     step.answered_at, step.consent = now, consent

@@ -12,10 +12,11 @@ manager". Three ways an unshared score was linked back to its new hire, and what
   shuffled order, all in one commit per cell, by the hourly job — never in a commit that touches
   a journey step.
 - **Differencing HR's figures, and counting by today's team.** A cell (start month, team at
-  answering time) is released only when its waiting answers come from at least `MIN_GROUP`
-  different new hires, and HR's figures (`OnboardingCohortFigure`) change only then. So any two
-  views HR ever sees differ by the answers of at least `MIN_GROUP` people, and the people are
-  counted from the answers' own cell, not from who is in the team today.
+  answering time) is released only when its waiting unshared answers come from at least
+  `MIN_GROUP` different new hires (shared ones are known by name, so they could be subtracted),
+  and HR's figures (`OnboardingCohortFigure`) change only then. So any two views HR ever sees
+  differ by the unshared answers of at least `MIN_GROUP` people, and the people are counted from
+  the answers' own cell, not from who is in the team today.
 
 After a release the job calls `bot.storage_scrub.scrub`, so the deleted blobs and keys do not
 survive in SQLite's log or in PostgreSQL's dead tuples of these small tables.
@@ -67,6 +68,7 @@ class Waiting:
     team_id: int | None
     score: int
     journey_id: int
+    shared: bool  # the new hire also shared it with their manager, so it is known by name elsewhere
 
 
 def period_of(now: datetime) -> str:
@@ -109,8 +111,10 @@ def _month_key(session: Session, box: SecretBox, workspace_id: int, now: datetim
     return row, Aead(box.open_bytes(row.sealed_key, _key_context(workspace_id, period)))
 
 
-def _payload(cohort: date, team_id: int | None, score: int, journey_id: int) -> bytes:
-    data = json.dumps({"c": cohort.isoformat(), "t": team_id, "s": score, "j": journey_id}, separators=(",", ":"))
+def _payload(cohort: date, team_id: int | None, score: int, journey_id: int, shared: bool) -> bytes:
+    data = json.dumps(
+        {"c": cohort.isoformat(), "t": team_id, "s": score, "j": journey_id, "x": int(shared)}, separators=(",", ":")
+    )
     return pad(data.encode(), PAYLOAD_BYTES)
 
 
@@ -123,6 +127,7 @@ def seal(
     team_id: int | None,
     score: int,
     journey_id: int,
+    shared: bool,
     now: datetime,
 ) -> None:
     """Keep one answer, unreadable, until its cell is released. `team_id` is the team at answering time."""
@@ -132,7 +137,7 @@ def seal(
             id=random_id(),
             workspace_id=workspace_id,
             key_id=key.id,
-            sealed=aead.seal(_payload(cohort, team_id, score, journey_id), _blob_context(workspace_id)),
+            sealed=aead.seal(_payload(cohort, team_id, score, journey_id, shared), _blob_context(workspace_id)),
         )
     )
 
@@ -168,7 +173,15 @@ def _open_all(session: Session, box: SecretBox) -> tuple[list[Waiting], dict[str
             continue
         data = json.loads(unpad(aeads[row.key_id].open(row.sealed, _blob_context(row.workspace_id))))
         opened.append(
-            Waiting(row.id, row.key_id, date.fromisoformat(data["c"]), data["t"], int(data["s"]), int(data["j"]))
+            Waiting(
+                row.id,
+                row.key_id,
+                date.fromisoformat(data["c"]),
+                data["t"],
+                int(data["s"]),
+                int(data["j"]),
+                bool(data["x"]),
+            )
         )
     return opened, keys, unreadable
 
@@ -189,8 +202,7 @@ def release(session: Session, box: SecretBox, now: datetime, *, min_group: int =
     month = now.date().replace(day=1)
     too_old = _months_before(month, GIVE_UP_MONTHS)
     for (workspace_id, cohort, team_id), answers in cells.items():
-        people = {a.journey_id for a in answers}
-        if len(people) >= min_group:
+        if _enough(answers, min_group):
             _release_cell(session, box, workspace_id, cohort, team_id, answers)
             report.released += len(answers)
             report.cells += 1
@@ -209,6 +221,19 @@ def release(session: Session, box: SecretBox, now: datetime, *, min_group: int =
         )
     )
     return report
+
+
+def _enough(answers: list[Waiting], min_group: int) -> bool:
+    """Whether a cell's waiting answers may go out as one batch.
+
+    Shared answers are known by name (to the manager in the digest, and on the journey step to a
+    database reader), so they can be subtracted from a batch: what must come from `min_group`
+    different people is the part nobody knows, the unshared answers. A batch of shared answers
+    only hides nothing, so it just needs `min_group` people."""
+    unshared = {a.journey_id for a in answers if not a.shared}
+    if unshared:
+        return len(unshared) >= min_group
+    return len({a.journey_id for a in answers}) >= min_group
 
 
 def _months_before(month: date, months: int) -> date:
@@ -290,7 +315,8 @@ def _reseal_if_old(
             continue
         row.key_id = key.id
         row.sealed = aead.seal(
-            _payload(answer.cohort, answer.team_id, answer.score, answer.journey_id), _blob_context(workspace_id)
+            _payload(answer.cohort, answer.team_id, answer.score, answer.journey_id, answer.shared),
+            _blob_context(workspace_id),
         )
 
 

@@ -10,8 +10,9 @@ Check-in scores (issue #15, points 10-12):
   blob under a per-month key (`OnboardingCheckinKey`, itself sealed with EMPATHY_SECRET_KEY), with
   a random id and nothing in clear. So the commit that marks the step answered writes nothing a
   database reader can read a score from.
-- The hourly onboarding job opens the sealed blobs and, for each start-month-and-team cell that
-  has pending answers from at least 5 different new hires, moves them in one shuffled batch into
+- The hourly onboarding job opens the sealed blobs and, for each start-month-and-team cell whose
+  pending unshared answers come from at least 5 different new hires, moves them (and any shared
+  ones, which are known by name anyway) in one shuffled batch into
   `OnboardingCheckinScore` (random ids; cohort, team and score only) and adds them to the cell's
   `OnboardingCohortFigure`, the only thing HR's cohort view reads. A cell's figures therefore
   change only by batches of at least 5 people, and are counted by the team the answers were

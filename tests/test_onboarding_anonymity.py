@@ -219,6 +219,45 @@ def test_on_postgresql_neither_transaction_ids_nor_dead_rows_pair_a_score_with_i
         raise AssertionError("sealed answers or an old key are still in PostgreSQL's table files")
 
 
+def test_shared_answers_cannot_be_subtracted_from_a_batch_to_leave_one_unshared_answer(
+    session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """Shared scores sit by name on the journey steps (and in the manager's digest): a reader who
+    subtracts them from a released batch must still be left with five people's unshared answers."""
+    box = SecretBox(Fernet.generate_key().decode())
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    steps = list(_enrol(session_factory, workspace, 9, now).items())
+    plan = [(4, True), (4, True), (5, True), (3, True), (1, False), (2, False), (5, False), (3, False), (4, False)]
+
+    def answer_service(index: int) -> None:
+        (step_id, person_id), (score, share) = steps[index], plan[index]
+        with session_factory.begin() as session:
+            person = session.get(Person, person_id)
+            assert person is not None
+            onboarding.record_checkin(
+                session, step_id, person, score=score, comment=None, consent=share, box=box, now=now
+            )
+
+    def released_and_known() -> tuple[Counter[int], Counter[int]]:
+        with session_factory.begin() as session:
+            onboarding_checkins.release(session, box, now)
+            released = Counter(session.scalars(select(OnboardingCheckinScore.score)))
+            shared = Counter(s for s in session.scalars(select(OnboardingStep.score)) if s is not None)
+        return released, shared
+
+    for index in range(5):  # four shared and one not: five people, but one unknown answer
+        answer_service(index)
+    released, _shared = released_and_known()
+    assert released == Counter()  # subtracting the four known scores would have left the fifth
+    for index in range(5, 8):
+        answer_service(index)
+        assert released_and_known()[0] == Counter()
+    answer_service(8)
+    released, shared = released_and_known()
+    assert sum(released.values()) == 9
+    assert sum((released - shared).values()) == 5  # what is left after subtracting: five people's answers
+
+
 class _Clock:
     def __init__(self, now: datetime) -> None:
         self._now = now
@@ -319,19 +358,21 @@ def test_four_moves_into_sales_do_not_make_one_sales_answer_a_figure(app: Bot) -
 # -- 11 and 12, every order: a property --------------------------------------------------------
 
 TEAMS = ("Platform", "Sales")
-HIRES = 7
+HIRES = 10
 PROPERTY_BOX = SecretBox(Fernet.generate_key().decode())
 events = st.lists(
     st.one_of(
-        st.tuples(st.just("answer"), st.integers(0, HIRES - 1), st.integers(0, 2), st.integers(1, 5)),
+        # score 6..10: the same score 1..5, shared with the manager (known by name, so subtractable)
+        st.tuples(st.just("answer"), st.integers(0, HIRES - 1), st.integers(0, 2), st.integers(1, 10)),
         st.tuples(st.just("move"), st.integers(0, HIRES - 1), st.integers(0, 1), st.just(0)),
         st.tuples(st.just("job"), st.just(0), st.just(0), st.just(0)),
     ),
-    max_size=40,
+    min_size=20,
+    max_size=60,
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=events)
 def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that_cell(
     session_factory: sessionmaker[Session], plan: list[tuple[str, int, int, int]]
@@ -357,6 +398,7 @@ def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that
 
     everything: dict[str, list[tuple[int, int]]] = defaultdict(list)  # cell -> (person, score), all time
     since_change: dict[str, set[int]] = defaultdict(set)  # cell -> people who answered since its last change
+    unshared_since: dict[str, set[int]] = defaultdict(set)  # the same, counting only answers not shared
     answered: set[tuple[int, int]] = set()
 
     def view(session: Session) -> dict[str, tuple[int, int, float | None]]:
@@ -378,10 +420,19 @@ def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that
                 assert step is not None
                 step.state = "queued"
                 onboarding.record_checkin(
-                    session, step.id, person, score=score, comment=None, consent=False, box=box, now=now
+                    session,
+                    step.id,
+                    person,
+                    score=1 + (score - 1) % 5,
+                    comment=None,
+                    consent=score > 5,
+                    box=box,
+                    now=now,
                 )
-                everything[cell].append((who, score))
+                everything[cell].append((who, 1 + (score - 1) % 5))
                 since_change[cell].add(who)
+                if score <= 5:
+                    unshared_since[cell].add(who)
             elif kind == "job":
                 onboarding_checkins.release(session, box, now)
         with session_factory() as session:
@@ -391,14 +442,17 @@ def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that
                 continue
             # Changed: only by a batch of at least five people who answered in this very cell.
             assert kind == "job"
-            assert len(since_change[cell]) >= onboarding_checkins.MIN_GROUP
+            # (Shared answers can be subtracted, so the unshared ones must be five people's on their own.)
+            assert len(unshared_since[cell] or since_change[cell]) >= onboarding_checkins.MIN_GROUP
             people_now, answers_now, average_now = now_shown[cell]
             assert people_now == len({p for p, _ in everything[cell]})
             assert answers_now == len(everything[cell])
             assert average_now == round(sum(s for _, s in everything[cell]) / answers_now, 1)
-            since_change[cell] = set()
+            since_change[cell], unshared_since[cell] = set(), set()
         if kind == "job":  # and the batch is not held back once there are five
-            assert all(len(p) < onboarding_checkins.MIN_GROUP for p in since_change.values())
+            assert all(
+                len(unshared_since[cell] or since_change[cell]) < onboarding_checkins.MIN_GROUP for cell in since_change
+            )
         shown = now_shown
 
 
