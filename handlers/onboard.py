@@ -514,8 +514,8 @@ def _hr_blocks(session: Session, workspace: Workspace, now: datetime) -> list[di
         blocks.append(mrkdwn_section("*Check-in sentiment by start month and team* (anonymous)\n" + "\n".join(rows)))
     blocks.append(
         context_block(
-            f"Check-in figures are updated only when at least {MIN_GROUP} more people of a start month and team "
-            "have answered, and count people in the team they were in when they answered."
+            f"Check-in figures change only once at least {MIN_GROUP} more people of a start month and team have "
+            "answered without sharing, and count people in the team they were in when they answered."
         )
     )
     blocks.append(context_block("`empathy-bot onboarding export` / `import FILE` move templates as YAML."))
