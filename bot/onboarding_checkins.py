@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,18 +96,20 @@ def _month_key(session: Session, box: SecretBox, workspace_id: int, now: datetim
     )
     row = session.scalar(query)
     if row is None:
-        try:
-            with session.begin_nested():
-                row = OnboardingCheckinKey(
-                    id=random_id(),
-                    workspace_id=workspace_id,
-                    period=period,
-                    sealed_key=box.seal_bytes(Aead.new_key(), _key_context(workspace_id, period)),
-                )
-                session.add(row)
-        except IntegrityError:
-            # Someone else's answer made it at the same moment (the unique constraint decided).
-            row = session.scalar(query)
+        # Two first answers of the month at once: the unique constraint keeps one key, and the
+        # other insert does nothing (on PostgreSQL it waits for the first to commit, then reads it).
+        insert_or_skip = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(
+            insert_or_skip(OnboardingCheckinKey)
+            .values(
+                id=random_id(),
+                workspace_id=workspace_id,
+                period=period,
+                sealed_key=box.seal_bytes(Aead.new_key(), _key_context(workspace_id, period)),
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "period"])
+        )
+        row = session.scalar(query)
     assert row is not None
     return row, Aead(box.open_bytes(row.sealed_key, _key_context(workspace_id, period)))
 
@@ -330,8 +333,10 @@ def release_and_scrub(
     try:
         with session_factory.begin() as session:
             report = release(session, box, now, min_group=min_group)
-    except ReleaseRace:
-        log.info("check-in answers were being released by another run; nothing done this time")
+    except (ReleaseRace, IntegrityError):
+        # Another run released some of the same answers, or an answer used a month's key just as it
+        # was being deleted (the foreign key refused): nothing is done now, the next run starts afresh.
+        log.info("check-in answers changed while being released; nothing done this time")
         report = ReleaseReport()
     engine = session_factory.kw["bind"]
     report.scrubbed = scrub(engine, SCRUBBED_TABLES)

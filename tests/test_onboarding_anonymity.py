@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import threading
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -256,6 +257,39 @@ def test_shared_answers_cannot_be_subtracted_from_a_batch_to_leave_one_unshared_
     released, shared = released_and_known()
     assert sum(released.values()) == 9
     assert sum((released - shared).values()) == 5  # what is left after subtracting: five people's answers
+
+
+def test_the_first_answers_of_a_month_at_once_share_one_key(
+    session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    box = SecretBox(Fernet.generate_key().decode())
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    steps = list(_enrol(session_factory, workspace, 6, now).items())
+    start = threading.Barrier(len(steps))
+    failures: list[BaseException] = []
+
+    def answer_at_once(step_id: int, person_id: int) -> None:
+        try:
+            with session_factory.begin() as session:
+                person = session.get(Person, person_id)
+                assert person is not None
+                start.wait(timeout=10)
+                onboarding.record_checkin(
+                    session, step_id, person, score=3, comment=None, consent=False, box=box, now=now
+                )
+        except BaseException as error:  # reported below, on the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=answer_at_once, args=pair) for pair in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    with session_factory() as session:
+        assert len(session.scalars(select(OnboardingCheckinKey)).all()) == 1
+        assert len(session.scalars(select(OnboardingCheckinSealed)).all()) == 6
+        assert onboarding_checkins.release(session, box, now).released == 6
 
 
 class _Clock:
