@@ -196,9 +196,9 @@ def downgrade() -> None:
     released = connection.execute(
         sa.text("SELECT workspace_id, cohort, team_id, score FROM onboarding_checkin_score")
     ).all()
+    # Ids from the table's own sequence (the day is not known any more).
     rows: list[dict[str, object]] = [
-        {"id": n + 1, "workspace_id": w, "cohort": _date(c), "team_id": t, "day": 0, "score": s}
-        for n, (w, c, t, s) in enumerate(released)
+        {"workspace_id": w, "cohort": _date(c), "team_id": t, "day": 0, "score": s} for w, c, t, s in released
     ]
     _replace_scores(rows, new=False)
     op.drop_table("onboarding_cohort_figure")
