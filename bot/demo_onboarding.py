@@ -57,10 +57,10 @@ def simulate(sim: Any) -> None:
             )
         ).all()
         for journey in journeys:
-            _act(session, journey, rng, now)
+            _act(sim, session, journey, rng, now)
 
 
-def _act(session: Any, journey: OnboardingJourney, rng: random.Random, now: Any) -> None:
+def _act(sim: Any, session: Any, journey: OnboardingJourney, rng: random.Random, now: Any) -> None:
     new_hire = session.get(Person, journey.person_id)
     if new_hire is None:
         return
@@ -77,6 +77,7 @@ def _act(session: Any, journey: OnboardingJourney, rng: random.Random, now: Any)
                     score=rng.choice([1, 2, 3, 4, 4, 5, 5]),
                     comment=rng.choice(COMMENTS),
                     consent=rng.random() < 0.5,
+                    box=sim.box,
                     now=now,
                 )
                 queue_checkin_alert(session, result, now)

@@ -103,9 +103,14 @@ def build_jobs(
         return tend(session, settings, clock.now())
 
     def onboarding_run(session: Session, clock: Clock) -> str:
+        from bot.onboarding_checkins import release_and_scrub
         from bot.onboarding_jobs import run
 
-        return str(run(session, clock.now()))
+        # First, in its own transaction (this job's session has not touched the database yet): check-in
+        # answers move to the cohort figures in batches, then the deleted sealed copies are scrubbed, which
+        # must happen after that commit and outside any transaction.
+        released = release_and_scrub(session_factory, box, clock.now())
+        return f"{run(session, clock.now())}; {released}"
 
     def onboarding_enrol(session: Session, clock: Clock) -> int:
         from bot.onboarding import enrol_due
@@ -181,8 +186,9 @@ def build_jobs(
             name="onboarding",
             func=onboarding_run,
             trigger=CronTrigger(minute=5, timezone="UTC"),
-            description="Onboarding journeys: enrol new hires, queue the next day's steps for each new hire's "
-            "local send time, catch-ups, reminders and (with consent) early warnings; stop leavers' journeys.",
+            description="Onboarding journeys: release check-in answers to the cohort figures in batches of 5 "
+            "people, enrol new hires, queue the next day's steps for each new hire's local send time, catch-ups, "
+            "reminders and (with consent) early warnings; stop leavers' journeys.",
             misfire_grace_time=3600,
         ),
         Job(

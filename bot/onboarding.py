@@ -6,8 +6,9 @@ in `bot.onboarding_jobs`; the Slack side lives in `handlers/onboard.py`.
 Rules worth knowing:
 - A journey copies its template version's steps at enrolment, so editing a template never changes a
   running journey.
-- A check-in score always goes to the anonymous cohort table; the step keeps the score and comment
-  only when the new hire ticked "share with my manager" (`consent`). Early warnings need that tick.
+- A check-in score always goes to the anonymous side, sealed until its cell is released in a batch
+  (`bot.onboarding_checkins`); the step keeps the score and comment only when the new hire ticked
+  "share with my manager" (`consent`). Early warnings need that tick.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import onboarding_checkins
 from bot.audit import record
+from bot.crypto import SecretBox
 from bot.errors import UserFacingError
-from bot.models import Person, Role, RoleGrant, Team
+from bot.models import Person, Role, RoleGrant
 from bot.onboarding_models import (
     BuddyRule,
     JourneyState,
     OnboardingCheckinScore,
+    OnboardingCohortFigure,
     OnboardingJourney,
     OnboardingStep,
     OnboardingTemplate,
@@ -651,10 +655,14 @@ def record_checkin(
     score: int,
     comment: str | None,
     consent: bool,
+    box: SecretBox,
     now: datetime,
 ) -> CheckinResult:
     """Record a check-in once. The score always counts anonymously; the step keeps it (and the
-    comment) only with consent. Without consent a comment is not stored at all."""
+    comment) only with consent. Without consent a comment is not stored at all.
+
+    The anonymous copy is only sealed here: this transaction also marks the step answered, so
+    anything readable it wrote could be paired with the new hire (see `bot.onboarding_checkins`)."""
     if score not in range(1, 6):
         raise OnboardingError("Please pick a number from 1 to 5.")
     comment = clean_typed(comment) or None
@@ -667,14 +675,16 @@ def record_checkin(
         raise OnboardingError("You've already answered this check-in, thank you! Nothing was changed.")
     journey = session.get(OnboardingJourney, step.journey_id)
     assert journey is not None
-    session.add(
-        OnboardingCheckinScore(
-            workspace_id=journey.workspace_id,
-            cohort=journey.start_date.replace(day=1),
-            team_id=person.team_id,
-            day=step.day,
-            score=score,
-        )
+    onboarding_checkins.seal(
+        session,
+        box,
+        workspace_id=journey.workspace_id,
+        cohort=journey.start_date.replace(day=1),
+        team_id=person.team_id,  # the team they answer from: the cell this answer counts in, for good
+        score=score,
+        journey_id=journey.id,
+        shared=consent,
+        now=now,
     )
     step.answered_at, step.consent = now, consent
     if consent:
@@ -793,55 +803,9 @@ def everyone_onboarding(session: Session, workspace_id: int) -> list[Person]:
 
 # -- cohort view (HR) --------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class CohortRow:
-    cohort: date
-    team: str
-    people: int
-    answers: int
-    average: float | None  # None when fewer than `min_group` people answered: too few to show
-
-
-def cohort_figures(session: Session, workspace_id: int, *, min_group: int = 5) -> list[CohortRow]:
-    """Anonymous check-in sentiment by start-month cohort and team (same k rule as pulses: groups
-    with fewer than `min_group` distinct people who answered show no figure)."""
-    people_rows = session.execute(
-        select(OnboardingJourney.start_date, Person.team_id, OnboardingJourney.id)
-        .join(Person, Person.id == OnboardingJourney.person_id)
-        .join(OnboardingStep, OnboardingStep.journey_id == OnboardingJourney.id)
-        .where(OnboardingJourney.workspace_id == workspace_id, OnboardingStep.answered_at.is_not(None))
-        .distinct()
-    ).all()
-    people: dict[tuple[date, int | None], int] = {}
-    for start, team_id, _journey_id in people_rows:
-        key = (start.replace(day=1), team_id)
-        people[key] = people.get(key, 0) + 1
-    scores = session.execute(
-        select(
-            OnboardingCheckinScore.cohort,
-            OnboardingCheckinScore.team_id,
-            func.count(),
-            func.avg(OnboardingCheckinScore.score),
-        )
-        .where(OnboardingCheckinScore.workspace_id == workspace_id)
-        .group_by(OnboardingCheckinScore.cohort, OnboardingCheckinScore.team_id)
-    ).all()
-    names = dict(session.execute(select(Team.id, Team.name).where(Team.workspace_id == workspace_id)).all())
-    rows = []
-    for cohort, team_id, answers, average in scores:
-        count = people.get((cohort, team_id), 0)
-        rows.append(
-            CohortRow(
-                cohort=cohort,
-                team=names.get(team_id, "No team"),
-                people=count,
-                answers=int(answers),
-                average=round(float(average), 1) if count >= min_group and average is not None else None,
-            )
-        )
-    rows.sort(key=lambda r: (r.cohort, r.team), reverse=True)
-    return rows
+# Released in batches of at least 5 people per cell (start month, team when answering).
+CohortRow = onboarding_checkins.CohortRow
+cohort_figures = onboarding_checkins.cohort_figures
 
 
 # -- digest ------------------------------------------------------------------------------------
@@ -958,7 +922,7 @@ def forget(session: Session, person: Person) -> dict[str, int]:
 
 
 def expire(session: Session, now: datetime, *, months: int) -> int:
-    """Delete journeys that ended more than `months` ago, and cohort scores older than that."""
+    """Delete journeys that ended more than `months` ago, and cohort scores and figures older than that."""
     if months <= 0:
         return 0
     cutoff = now - timedelta(days=round(months * 30.44))
@@ -968,7 +932,7 @@ def expire(session: Session, now: datetime, *, months: int) -> int:
             and_(OnboardingJourney.ended_at.is_not(None), OnboardingJourney.ended_at < cutoff),
         )
     ).rowcount
-    scores = session.execute(
-        delete(OnboardingCheckinScore).where(OnboardingCheckinScore.cohort < cutoff.date().replace(day=1))
-    ).rowcount
+    first_kept = cutoff.date().replace(day=1)
+    scores = session.execute(delete(OnboardingCheckinScore).where(OnboardingCheckinScore.cohort < first_kept)).rowcount
+    session.execute(delete(OnboardingCohortFigure).where(OnboardingCohortFigure.cohort < first_kept))
     return int(journeys or 0) + int(scores or 0)

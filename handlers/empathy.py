@@ -43,8 +43,10 @@ WHAT_I_STORE = (
     "• Kudos you gave and received, with their words and values (recognition is public by nature), and the "
     "messages you reacted to with the kudos emoji.\n"
     "• If you are onboarding: your journey's steps and which you ticked; a check-in's score and comment only "
-    "if you chose to share them with your manager (otherwise just that you answered). Who buddies whom.\n"
-    "*What I never store next to your name*: survey answers and anonymous suggestions. They are kept "
+    "if you chose to share them with your manager (otherwise just that, and when, you answered). Who buddies "
+    "whom.\n"
+    "*What I never store next to your name*: survey answers, anonymous suggestions and check-in scores you "
+    "did not share. They are kept "
     "without any link to you, so nobody (not your manager, not HR, not an admin reading the database) "
     "can trace them back to you."
 )

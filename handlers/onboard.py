@@ -20,6 +20,7 @@ from bot.audit import record
 from bot.directory import DirectoryUser
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
+from bot.onboarding_checkins import MIN_GROUP
 from bot.onboarding_jobs import ProcessReport, advance, cancel_reminder, queue_checkin_alert
 from bot.onboarding_models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.onboarding_templates import TemplateError, render, step_lines
@@ -312,7 +313,14 @@ def handle_checkin_submission(
                 raise onboarding.OnboardingError("I can't find that check-in any more.")
             now = empathy.clock.now()
             result = onboarding.record_checkin(
-                session, int(step_raw), person, score=int(score_raw), comment=comment, consent=consent, now=now
+                session,
+                int(step_raw),
+                person,
+                score=int(score_raw),
+                comment=comment,
+                consent=consent,
+                box=empathy.box,
+                now=now,
             )
             queue_checkin_alert(session, result, now)
             journey = result.journey
@@ -499,11 +507,17 @@ def _hr_blocks(session: Session, workspace: Workspace, now: datetime) -> list[di
             + (
                 f"{row.average}/5 from {row.people} people"
                 if row.average is not None
-                else "fewer than 5 people answered, not shown"
+                else f"fewer than {MIN_GROUP} people, not shown"
             )
             for row in cohorts[:12]
         ]
         blocks.append(mrkdwn_section("*Check-in sentiment by start month and team* (anonymous)\n" + "\n".join(rows)))
+    blocks.append(
+        context_block(
+            f"Check-in figures change only once at least {MIN_GROUP} more people of a start month and team have "
+            "answered without sharing, and count people in the team they were in when they answered."
+        )
+    )
     blocks.append(context_block("`empathy-bot onboarding export` / `import FILE` move templates as YAML."))
     return blocks
 

@@ -7,15 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import onboarding
+from bot import onboarding, onboarding_checkins
+from bot.crypto import SecretBox
 from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.onboarding_jobs import queue_checkin_alert, run
 from bot.onboarding_models import (
     JourneyState,
     OnboardingCheckinScore,
+    OnboardingCheckinSealed,
     OnboardingJourney,
     OnboardingStep,
     OnboardingTemplate,
@@ -25,6 +28,7 @@ from bot.onboarding_templates import TemplateError
 
 EXAMPLE = (Path(__file__).resolve().parent / "data" / "onboarding.yml").read_text()
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
+BOX = SecretBox(Fernet.generate_key().decode())
 
 
 def add(session: Session, workspace: Workspace, slack_id: str, name: str, **fields: object) -> Person:
@@ -214,20 +218,33 @@ def test_checkins_count_anonymously_and_alert_only_with_consent(
         journey = session.scalar(select(OnboardingJourney))
         day1, day7 = [s for s in onboarding.steps_of(session, journey) if s.kind == "checkin"][:2]
         noor = session.get(Person, org["noor"])
-        quiet = onboarding.record_checkin(session, day1.id, noor, score=1, comment="rough day", consent=False, now=NOW)
+        quiet = onboarding.record_checkin(
+            session, day1.id, noor, score=1, comment="rough day", consent=False, box=BOX, now=NOW
+        )
         assert not quiet.alert and queue_checkin_alert(session, quiet, NOW) == 0
         assert (day1.score, day1.comment, day1.answered_at) == (None, None, NOW)
         with pytest.raises(onboarding.OnboardingError, match="already answered"):
-            onboarding.record_checkin(session, day1.id, noor, score=5, comment=None, consent=True, now=NOW)
+            onboarding.record_checkin(session, day1.id, noor, score=5, comment=None, consent=True, box=BOX, now=NOW)
         shared = onboarding.record_checkin(
-            session, day7.id, noor, score=2, comment="no laptop yet", consent=True, now=NOW
+            session, day7.id, noor, score=2, comment="no laptop yet", consent=True, box=BOX, now=NOW
         )
         assert shared.alert and queue_checkin_alert(session, shared, NOW) == 1  # Marcus is manager and HR
         assert (day7.score, day7.comment) == (2, "no laptop yet")
+        # Both count anonymously, but only sealed until their cell is released in a batch.
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinScore)) == 0
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinSealed)) == 2
+        onboarding_checkins.release(session, BOX, NOW, min_group=1)
         assert sorted(session.scalars(select(OnboardingCheckinScore.score))) == [1, 2]
         with pytest.raises(onboarding.OnboardingError, match="can't find that check-in"):
             onboarding.record_checkin(
-                session, day7.id, session.get(Person, org["ana"]), score=3, comment=None, consent=False, now=NOW
+                session,
+                day7.id,
+                session.get(Person, org["ana"]),
+                score=3,
+                comment=None,
+                consent=False,
+                box=BOX,
+                now=NOW,
             )
 
 
@@ -241,7 +258,7 @@ def test_a_check_in_comment_is_stored_without_control_characters(
         step = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
         noor = session.get(Person, org["noor"])
         onboarding.record_checkin(
-            session, step.id, noor, score=4, comment="\x00All\x07 good,\r\nthanks\x1b", consent=True, now=NOW
+            session, step.id, noor, score=4, comment="\x00All\x07 good,\r\nthanks\x1b", consent=True, box=BOX, now=NOW
         )
     with session_factory() as session:
         assert session.get(OnboardingStep, step.id).comment == "All good,\nthanks"
@@ -253,7 +270,8 @@ def test_privacy_hooks(session_factory: sessionmaker[Session], workspace: Worksp
         journey = session.scalar(select(OnboardingJourney))
         noor = session.get(Person, org["noor"])
         step = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
-        onboarding.record_checkin(session, step.id, noor, score=4, comment="fine", consent=True, now=NOW)
+        onboarding.record_checkin(session, step.id, noor, score=4, comment="fine", consent=True, box=BOX, now=NOW)
+        onboarding_checkins.release(session, BOX, NOW, min_group=1)
         data = onboarding.personal_data(session, noor)
         assert data["journey"]["start_date"] == "2026-11-23"
         assert any(s.get("comment") == "fine" for s in data["journey"]["steps"])
@@ -276,8 +294,10 @@ def test_the_digest_shows_progress_and_only_shared_checkins(
         journey = session.scalar(select(OnboardingJourney))
         noor = session.get(Person, org["noor"])
         day1, day7 = [s for s in onboarding.steps_of(session, journey) if s.kind == "checkin"][:2]
-        onboarding.record_checkin(session, day1.id, noor, score=1, comment="secret", consent=False, now=NOW)
-        onboarding.record_checkin(session, day7.id, noor, score=2, comment="need a laptop", consent=True, now=NOW)
+        onboarding.record_checkin(session, day1.id, noor, score=1, comment="secret", consent=False, box=BOX, now=NOW)
+        onboarding.record_checkin(
+            session, day7.id, noor, score=2, comment="need a laptop", consent=True, box=BOX, now=NOW
+        )
         # Marcus's own manager sees Noor too: the whole sub-organisation counts.
         boss = add(session, workspace, "U0BOSS", "Bea Boss")
         session.get(Person, org["marcus"]).manager_id = boss.id
@@ -314,23 +334,28 @@ def test_cohort_figures_show_an_average_only_from_five_people(
             assert hire is not None
             journey = onboarding.journey_of(session, hire)
             day1 = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
-            onboarding.record_checkin(session, day1.id, hire, score=score, comment=None, consent=False, now=NOW)
-        (row,) = onboarding.cohort_figures(session, workspace.id)
-        assert (row.cohort, row.team, row.people, row.answers, row.average) == (
-            date(2026, 11, 1),
-            "Platform",
-            4,
-            4,
-            None,
-        )
+            onboarding.record_checkin(
+                session, day1.id, hire, score=score, comment=None, consent=False, box=BOX, now=NOW
+            )
+        assert onboarding_checkins.release(session, BOX, NOW).waiting == 4
+        assert onboarding.cohort_figures(session, workspace.id) == []  # nothing released, nothing to show
 
         fifth = hires[4]
         assert fifth is not None
         journey = onboarding.journey_of(session, fifth)
         day1 = next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin")
-        onboarding.record_checkin(session, day1.id, fifth, score=3, comment=None, consent=False, now=NOW)
+        onboarding.record_checkin(session, day1.id, fifth, score=3, comment=None, consent=False, box=BOX, now=NOW)
+        assert onboarding.cohort_figures(session, workspace.id) == []  # until the job's next batch
+        assert onboarding_checkins.release(session, BOX, NOW).released == 5
         (row,) = onboarding.cohort_figures(session, workspace.id)
-        assert (row.people, row.answers, row.average) == (5, 5, 3.0)
-        # The anonymous table holds no person, journey or time: only cohort, team, day and score.
+        assert (row.cohort, row.team, row.people, row.answers, row.average) == (
+            date(2026, 11, 1),
+            "Platform",
+            5,
+            5,
+            3.0,
+        )
+        # The anonymous table holds no person, journey, day or time: only cohort, team and score.
         columns = set(OnboardingCheckinScore.__table__.columns.keys())
-        assert columns == {"id", "workspace_id", "cohort", "team_id", "day", "score"}
+        assert columns == {"id", "workspace_id", "cohort", "team_id", "score"}
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinSealed)) == 0

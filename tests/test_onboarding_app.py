@@ -17,6 +17,7 @@ from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, Rol
 from bot.onboarding_models import (
     JourneyState,
     OnboardingCheckinScore,
+    OnboardingCheckinSealed,
     OnboardingJourney,
     OnboardingStep,
     OnboardingTemplate,
@@ -252,12 +253,14 @@ def test_a_low_checkin_without_consent_alerts_nobody_and_is_only_counted(bot: Bo
     with bot.session_factory() as session:
         step = session.scalar(select(OnboardingStep).where(OnboardingStep.answered_at.is_not(None)))
         assert (step.consent, step.score, step.comment) == (False, None, None)
-        assert list(session.scalars(select(OnboardingCheckinScore.score))) == [1]
+        # Counted, but sealed until the cell has answers from 5 people: nothing readable was written.
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinScore)) == 0
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinSealed)) == 1
     assert "counts only toward the anonymous" in str(bot.slack.wait_for("chat.update")[-1]["blocks"])
     again = submit_checkin(bot, "U0NOOR", modal, 5, "", share=True)  # a second submission
     assert "already answered" in again["errors"]["score"]
     with bot.session_factory() as session:
-        assert session.scalar(select(func.count()).select_from(OnboardingCheckinScore)) == 1
+        assert session.scalar(select(func.count()).select_from(OnboardingCheckinSealed)) == 1
 
 
 def test_a_low_checkin_with_consent_alerts_the_manager_and_hr(bot: Bot) -> None:
