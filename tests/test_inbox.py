@@ -88,12 +88,14 @@ def test_a_web_process_that_only_accepts_leaves_sealed_rows_for_any_worker(
 def test_two_workers_handle_every_request_exactly_once(inbox_of: Callable[..., Inbox], rows_engine: Engine) -> None:
     web = inbox_of()
     requests = [f"request {n}" for n in range(120)]
-    first, second = _Recorder(delay=0.002), _Recorder(delay=0.002)
+    # The backlog is there before either starts, and each request takes long enough (one worker alone
+    # would need 0.8 s) that the second one's start on a busy machine still finds work left to share.
+    first, second = _Recorder(delay=0.02), _Recorder(delay=0.02)
     workers = [inbox_of(first, threads=3), inbox_of(second, threads=3)]
-    for worker in workers:
-        worker.start()
     for request in requests:
         web.accept("event", request)
+    for worker in workers:
+        worker.start()
 
     _wait_until(lambda: not _rows(rows_engine), "the workers to empty the inbox")
     for worker in workers:
