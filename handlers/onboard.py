@@ -516,8 +516,13 @@ def handle_template_open(
     name = action.get("value") or ""
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
-        if person is None or not is_hr(session, person, empathy.settings):
-            return  # the button is only drawn for HR; a stale Home of someone who lost the role does nothing
+        allowed = person is not None and is_hr(session, person, empathy.settings)
+    if not allowed:
+        # The button is only drawn for HR; a stale Home of someone who lost the role (or left) lands here.
+        _tell_not_hr(client, body, "Only HR admins can change onboarding templates. Your HR team can help.")
+        return
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
         templates = {t.name: t for t in onboarding.ensure_templates(session, workspace.id, empathy.clock.now())}
         template = templates.get(name)
         if template is None:
@@ -537,6 +542,14 @@ def handle_template_open(
                 original=template.name,
             )
     client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _tell_not_hr(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """A Home button has no response_url: say it in the person's DM instead of doing nothing."""
+    try:
+        client.chat_postMessage(channel=body["user"]["id"], text=text)
+    except SlackApiError as error:
+        logger.warning("could not tell someone why a button did nothing: %s", error.response.get("error"))
 
 
 def handle_template_submission(

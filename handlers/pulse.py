@@ -89,7 +89,7 @@ def handle_pulse_command(
         return
     with empathy.session_factory() as session:
         _workspace, person = request_identity(session, context)
-        allowed = person is not None and person.active and is_hr(session, person, empathy.settings)
+        allowed = person is not None and is_hr(session, person, empathy.settings)
     if not allowed:
         ack(**ephemeral("Only HR admins can do that. `/pulse` on its own shows your open pulse."))
         return
