@@ -222,7 +222,7 @@ def _redraw_task(
         return
     blocks = (body.get("message") or {}).get("blocks")
     if not blocks:
-        respond(text=f"Ticked: {line.text}", response_type="ephemeral", replace_original=False)
+        respond(text=f"Ticked: {escape(line.text)}", response_type="ephemeral", replace_original=False)
         return
     wanted = f"onboard.step.{line.step_id}"
     blocks = [task_block(line) if b.get("block_id") == wanted else b for b in blocks]

@@ -20,6 +20,7 @@ import copy
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -33,6 +34,29 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 JSON = dict[str, Any]
+# The bot never pings a whole channel or group on purpose: one of these in what it posts came from a
+# name or a text someone typed that was not escaped (Slack's escaping: & < >).
+BROADCAST = re.compile(r"<!(?:channel|here|everyone|subteam\^)")
+# What the bot writes that Slack parses as mrkdwn: messages, ephemeral replies, views and replies.
+_WRITES = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.publish", "views.open", "views.update")
+
+
+def mrkdwn_texts(value: Any, *, top: bool = True) -> list[str]:
+    """Every string Slack would parse as mrkdwn in a message or view body: the top-level `text`
+    fallback (notifications use it) and the text of every mrkdwn element, however deeply nested."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str) and (top or value.get("type") == "mrkdwn"):
+            found.append(text)
+        for key, inner in value.items():
+            if key != "text" or not isinstance(inner, str):
+                found += mrkdwn_texts(inner, top=False)
+    elif isinstance(value, list):
+        for inner in value:
+            found += mrkdwn_texts(inner, top=False)
+    return found
+
 
 # Free-text values must stay text even when a person types something that parses as JSON.
 _NEVER_DECODE = frozenset({"text", "markdown_text"})
@@ -204,6 +228,7 @@ class FakeSlack:
         self.users_page_size = _DEFAULT_PAGE_SIZE
         self.ts_epoch = _DEFAULT_TS_EPOCH
         self._calls: list[Call] = []
+        self._broadcasts: list[str] = []  # see `broadcasts`
         self._failures: dict[str, deque[_Failure]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._random_failures: dict[str, _RandomFailures] = {}
@@ -283,6 +308,12 @@ class FakeSlack:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    def broadcasts(self) -> list[str]:
+        """Every text the bot wrote that would ping @channel, @here, @everyone or a user group (the
+        `slack` fixture fails the test on any: the bot never does that on purpose)."""
+        with self._lock:
+            return list(self._broadcasts)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """Bodies of every call to `method` in arrival order, failed attempts included."""
@@ -465,6 +496,8 @@ class FakeSlack:
                 self._drop_after[method] -= 1
                 reply = _Reply(DROPPED, "", {})
             self._calls.append(Call(method=method, body=params, token=token, status=reply.status))
+            if method in _WRITES or method.startswith("response_url."):
+                self._broadcasts += [f"{method}: {t[:200]}" for t in mrkdwn_texts(params) if BROADCAST.search(t)]
             self._changed.notify_all()
             return reply
 
