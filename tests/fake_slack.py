@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import itertools
 import json
 import math
 import random
@@ -246,6 +247,7 @@ class FakeSlack:
         # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
         self.scopes: str | None = None
         self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
+        self._refresh_grants: dict[str, JSON] = {}  # refresh token -> what its refresh grant answers
         self._token_teams: dict[str, tuple[str, str]] = {}  # bot token -> (team id, name), once installed
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -664,14 +666,46 @@ class FakeSlack:
 
     # -- OAuth ----------------------------------------------------------------------------------
 
-    def add_installation(self, code: str, team_id: str, team_name: str, bot_token: str) -> None:
-        """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`."""
+    def add_installation(
+        self,
+        code: str,
+        team_id: str,
+        team_name: str,
+        bot_token: str,
+        *,
+        refresh_token: str | None = None,
+        expires_in: int = 43200,
+        rotated: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`.
+
+        With `refresh_token`, the token rotates as Slack's do: it expires after `expires_in` seconds,
+        and each refresh grant with the current refresh token answers the next (token, refresh token)
+        of `rotated`, good for 12 hours; a refresh token works once.
+        """
         with self._lock:
-            self._oauth_codes[code] = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+            grant: JSON = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+            if refresh_token:
+                grant |= {"refresh_token": refresh_token, "expires_in": expires_in}
+                chain = [(bot_token, refresh_token), *(rotated or [])]
+                for (_, old_refresh), (new_token, new_refresh) in itertools.pairwise(chain):
+                    self._refresh_grants[old_refresh] = {
+                        **grant,
+                        "access_token": new_token,
+                        "refresh_token": new_refresh,
+                        "expires_in": 43200,  # a refreshed token lives Slack's 12 hours
+                    }
+                    self._token_teams[new_token] = (team_id, team_name)
+            self._oauth_codes[code] = grant
             self._token_teams[bot_token] = (team_id, team_name)
 
     def _oauth_v2_access(self, params: JSON) -> JSON:
-        grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
+        if params.get("grant_type") == "refresh_token":
+            grant = self._refresh_grants.pop(str(params.get("refresh_token") or ""), None)
+            if grant is None:
+                raise _ApiError("invalid_refresh_token")
+        else:
+            grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
         if grant is None:
             raise _ApiError("invalid_code")
         return {
