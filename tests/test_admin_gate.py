@@ -91,8 +91,12 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     # kudos values and templates exist, so "changes nothing" is measured against real rows.
     started = bot.command("/onboard", "<@U0ANA> start 2026-11-30", user="U0PRIYA")
     assert started["text"].startswith("Done:"), started
+    bot.job("onboarding")  # day 0: Ana's first tasks are created
     with bot.session_factory() as session:
-        ana_task = session.scalar(select(OnboardingStep.id).where(OnboardingStep.kind == StepKind.TASK))
+        ana_task = session.scalar(
+            select(OnboardingStep.id).where(OnboardingStep.kind == StepKind.TASK).order_by(OnboardingStep.id)
+        )
+    assert ana_task is not None
     care = {
         kudos_views.VALUE_LINES_BLOCK: {kudos_views.VALUE_LINES_INPUT: {"type": "plain_text_input", "value": "Care"}}
     }
