@@ -26,6 +26,7 @@ from surveys.models import PulseSchedule
 from tests.conftest import make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
+from tests.test_name_escaping import committed
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 GONE = "U0GONE"
@@ -91,6 +92,7 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     # kudos values and templates exist, so "changes nothing" is measured against real rows.
     started = bot.command("/onboard", "<@U0ANA> start 2026-11-30", user="U0PRIYA")
     assert started["text"].startswith("Done:"), started
+    committed(bot)
     bot.job("onboarding")  # day 0: Ana's first tasks are created
     with bot.session_factory() as session:
         ana_task = session.scalar(

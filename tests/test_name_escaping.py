@@ -6,14 +6,16 @@ unescaped. (The fake fails any test whose bot output would ping @channel/@here: 
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import ManualClock
 from bot.models import Person
+from bot.onboarding_models import OnboardingJourney
 from tests.fake_slack import FakeSlack, mrkdwn_texts
 from tests.test_digest import MONDAY, dispatch, send_digests
 from tests.test_onboarding_app import Bot, bot  # noqa: F401  (`bot` is the fixture)
@@ -33,6 +35,18 @@ def unescaped(slack: FakeSlack) -> list[str]:
                 if "<!channel>" in text or "<@U1>" in text or "<!here>" in text or " & <" in text:
                     found.append(f"{call.method}: {text[:200]}")
     return found
+
+
+def committed(harness: Any) -> None:
+    """The ack of /onboard can arrive before its transaction commits; a job started meanwhile would
+    create the built-in templates a second time (ensure_templates reads, then inserts)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with harness.session_factory() as session:
+            if session.scalar(select(func.count()).select_from(OnboardingJourney)):
+                return
+        time.sleep(0.02)
+    raise AssertionError("the journey never committed")
 
 
 def rename_everyone(session_factory: sessionmaker[Session]) -> None:
@@ -94,6 +108,7 @@ def test_onboarding_steps_escape_the_new_hire_manager_and_buddy(bot: Bot) -> Non
     rename_everyone(bot.session_factory)
     reply = bot.requests.command("/onboard", "<@U0NOOR> start 2026-11-23", user_id="U0PRIYA").get_json()
     assert reply["text"].startswith("Done"), reply
+    committed(bot)
     bot.tick(1)
     for _ in range(4):
         bot.tick(24)
