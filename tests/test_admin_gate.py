@@ -32,7 +32,7 @@ MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 GONE = "U0GONE"
 LISTED = f"{GONE.lower()}@example.com,{GONE}"
 # Every refusal says who may do it instead: "Only HR admins can…", "only they (or HR) can tick it".
-REFUSED = re.compile(r"[Oo]nly HR|\(or HR\)|Ask HR")
+REFUSED = re.compile(r"[Oo]nly HR|\(or HR\)|Ask HR|Only the suggestion owners \(HR")
 
 
 @pytest.fixture
@@ -54,10 +54,10 @@ def bot(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionm
     return harness
 
 
-def said_since(bot: Harness, before: int, acked: dict[str, Any] | None = None, *, wait: bool = True) -> str:
+def said_since(bot: Harness, before: int, acked: dict[str, Any] | None = None) -> str:
     """Everything the app told the person after call number `before`: the ack's text or field errors,
     response_url replies and DMs (Home buttons have no response_url), waiting for late listeners."""
-    deadline = time.monotonic() + (5 if wait else 0)
+    deadline = time.monotonic() + 5
     while True:
         later = bot.slack.calls[before:]
         words = [json.dumps(acked)] if acked else []
@@ -165,7 +165,14 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     }
     assert bot.submit("U0ANA", suggest_views.SUGGEST_VIEW, submission)["response_action"] == "update"
     queue = bot.command("/suggest", "queue", user=GONE)
-    assert "Quiet Fridays" not in json.dumps(queue)
+    assert "Quiet Fridays" not in json.dumps(queue) and "only for its owners (HR" in queue["text"]
+    with bot.session_factory() as session:
+        reference = session.scalar(select(Suggestion.reference))
+    count = len(bot.slack.calls)
+    bot.click(GONE, suggest_views.STATUS_ACTION, f"{reference}|acknowledged")  # an owner's button
+    assert "Only the suggestion owners (HR" in said_since(bot, count)
+    with bot.session_factory() as session:
+        assert session.scalars(select(Suggestion.status)).all() == ["new"]
     bot.clock.advance(timedelta(hours=1))
     bot.job("suggestions.tend")
     bot.dispatch()
