@@ -50,7 +50,10 @@ class RedactPayloads(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _payload_shaped(record):
-            record.msg, record.args = f"{record.name}: {WITHHELD}", None
+            # Keep the template's fixed opening ("Unhandled request", "Sending a request - url") so the
+            # event still reads; it ends before the first bracket, colon or placeholder.
+            opening = _TOKEN.sub("xox…", re.split(r"[{(\[:%]", str(record.msg), maxsplit=1)[0]).strip()[:60]
+            record.msg, record.args = f"{opening or record.name}: {WITHHELD}", None
             record.exc_info, record.exc_text = None, None  # exception messages can quote the payload too
         return True
 
