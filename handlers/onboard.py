@@ -77,7 +77,8 @@ def handle_onboard_command(ack: Ack, command: dict[str, Any], context: dict[str,
             workspace, person = request_identity(session, context)
             ack(**ephemeral(_enrol_by_hand(session, workspace, person, words, empathy)))
     except UserFacingError as error:
-        ack(**ephemeral(str(error)))
+        # Errors carry names and what was typed as they are; they are escaped where they are shown.
+        ack(**ephemeral(escape(str(error))))
 
 
 def _status(session: Session, person: Person | None, empathy: AppContext) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def _date(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise UserFacingError(
-            f"`{escape(raw[:20]) or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
+            f"`{raw[:20] or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
         ) from None
 
 
@@ -207,7 +208,7 @@ def handle_done(
             cancel_reminder(session, result.step)
             line = _task_line(session, result.step)
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     _redraw_task(body, line, client, respond, context)
 
@@ -274,7 +275,7 @@ def handle_checkin_button(
         )
         return
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     metadata = f"{step_id}|{container.get('channel_id', '')}|{container.get('message_ts', '')}"
@@ -360,7 +361,7 @@ def handle_buddy_pick(
             )
             record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     if container.get("channel_id") and container.get("message_ts"):

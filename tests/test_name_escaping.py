@@ -119,4 +119,7 @@ def test_onboarding_steps_escape_the_new_hire_manager_and_buddy(bot: Bot) -> Non
     with bot.session_factory() as session:
         assert session.scalar(select(Person.name).where(Person.slack_user_id == "U0NOOR")).startswith(EVIL)
     bot.requests.command("/onboard", "", user_id="U0MARCUS")
-    assert unescaped(bot.slack) == []
+    # Errors quote what was typed and who is concerned; they are escaped where they are shown.
+    refused = bot.requests.command("/onboard", "<@U0ANA> <!channel>", user_id="U0PRIYA").get_json()
+    assert "template called `&lt;!channel&gt;`" in refused["text"]
+    assert unescaped(bot.slack) == [] and "<!channel>" not in json.dumps(refused)
