@@ -135,7 +135,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
             now=empathy.clock.now(),
             team_id=team.id if team else None,
         )
-        who = team.name if team else "everyone"
+        who = escape(team.name) if team else "everyone"  # team names come from the org file
         count = len(opened.invitations)
     if not opened.created:
         return (
