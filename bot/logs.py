@@ -9,9 +9,9 @@ No level may log what people typed or chose. Three layers keep it so, whatever L
   root logger at DEBUG (LOG_LEVEL=DEBUG, or a host's own logging) does not lift it, and slack_sdk,
   which only builds its body dumps when its logger's own level is DEBUG, never builds them.
 - `RedactPayloads` sits on those loggers and on every handler `configure_logging` touches: a record
-  that still carries something payload-shaped (a dict or list argument, a Slack token, JSON-ish
-  "text"/"blocks"/"view"/"state" fields) is reduced to its logger name and a fixed notice before
-  any handler formats it.
+  that still carries something payload-shaped (a dict or list argument, a Slack token, or, from the
+  Slack loggers, JSON-ish "text"/"blocks"/"view"/"state" fields) keeps only its fixed opening words
+  and a "withheld" notice before any handler formats it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ def _payload_shaped(record: logging.LogRecord) -> bool:
         message = record.getMessage()
     except Exception:  # a broken format string: withhold rather than guess
         return True
-    return bool(_PAYLOAD_FIELDS.search(message) or _TOKEN.search(message))
+    if _TOKEN.search(message):
+        return True
+    # JSON-ish fields only count from the loggers that see Slack traffic: the bot's own error lines
+    # carry code frames (where `"text":` is source code, not someone's words) and must stay readable.
+    from_slack = any(record.name == n or record.name.startswith(n + ".") for n in PAYLOAD_LOGGERS)
+    return from_slack and bool(_PAYLOAD_FIELDS.search(message))
 
 
 class RedactPayloads(logging.Filter):

@@ -35,6 +35,15 @@ def test_plain_operational_records_pass_untouched() -> None:
     assert record.getMessage() == "outbox message 7 failed: x"
 
 
+def test_the_bots_own_error_frames_stay_readable() -> None:
+    frames = '  File "handlers/pulse_views.py", line 82\n    return {"text": greeting, "blocks": blocks}'
+    record = logging.LogRecord(
+        "bot.app", logging.ERROR, __file__, 1, "unexpected %s while handling %s\n%s", ("KeyError", "x", frames), None
+    )
+    assert RedactPayloads().filter(record)
+    assert record.getMessage().endswith(frames)
+
+
 def test_payload_loggers_stay_capped_under_a_debug_root() -> None:
     root = logging.getLogger()
     was = root.level
