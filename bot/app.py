@@ -23,6 +23,7 @@ from bot.clock import Clock, SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory
 from bot.errors import UserFacingError
+from bot.logs import guard_loggers
 from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client
@@ -125,6 +126,7 @@ class _DropTokenNotice(logging.Filter):
 
 
 def _bolt_logger() -> logging.Logger:
+    guard_loggers()  # whoever set up logging (or nobody), Slack payloads stay out of it
     bolt = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _DropTokenNotice) for f in bolt.filters):
         bolt.addFilter(_DropTokenNotice())

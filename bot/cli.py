@@ -31,7 +31,7 @@ from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
 from bot.directory import DirectoryError
 from bot.inbox_app import inbox_for
-from bot.installations import TokenSource
+from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.logs import configure_logging
 from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -42,6 +42,7 @@ from bot.scheduler import Scheduler, run_job
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
+from bot.storage_scrub import scrub
 from bot.workspaces import get_or_create_workspace
 from handlers.digest_views import digest_text, heatmap_lines, message_text, overview_message
 from surveys.bank import PackError
@@ -257,6 +258,15 @@ def _workspace(settings: Settings, session: Session) -> Workspace:
     return workspace
 
 
+def _seal_stored_tokens(settings: Settings, engine: Engine, *, scrub_anyway: bool = False) -> None:
+    """Seal Slack tokens an older version stored in clear (see bot/installations.py). Never under a key
+    made for this run only: the tokens would be unreadable after a restart."""
+    if settings.secret_key_generated:
+        return
+    if not seal_clear_tokens(engine, SecretBox(settings.secret_key)) and scrub_anyway:
+        scrub(engine, [INSTALLATIONS_TABLE, BOTS_TABLE])
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -266,6 +276,10 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     except OperationalError as error:
         raise CommandError(f"cannot reach the database in DATABASE_URL ({type(error.orig).__name__})") from None
+    engine = make_engine(settings.database_url)
+    # Migration 0018 seals tokens in its own transaction, where no scrub can run: scrub now.
+    _seal_stored_tokens(settings, engine, scrub_anyway=True)
+    engine.dispose()
     print("The database schema is up to date.")
     return 0
 
@@ -643,6 +657,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         # thread inherits the niceness of the thread that starts it.
         os.nice(settings.worker_nice)
     engine, factory = _database(settings)
+    _seal_stored_tokens(settings, engine)
     with factory.begin() as session:
         _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
@@ -694,6 +709,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     engine, factory = _database(settings)
+    _seal_stored_tokens(settings, engine)
     with factory.begin() as session:
         _workspace(settings, session)
     scheduler = None if args.no_scheduler else Scheduler(_jobs(settings, factory), factory, engine, SystemClock())

@@ -15,7 +15,7 @@ from bot.database import make_engine, make_session_factory, schema_is_current
 from bot.inbox import Inbox, inbox_engine, inbox_file
 from bot.inbox_app import early_acks_on
 from bot.models import Person, Workspace
-from bot.people import is_hr
+from bot.people import is_hr, listed_admin_problems
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client
 from bot.workspace_config import KEYS, get_setting
@@ -122,6 +122,7 @@ def _database_checks(settings: Settings) -> list[Check]:
         admins = [
             p for p in session.scalars(select(Person).where(Person.active.is_(True))) if is_hr(session, p, settings)
         ]
+        listed = listed_admin_problems(session, settings)
     engine.dispose()
     checks.append(
         Check(
@@ -138,6 +139,19 @@ def _database_checks(settings: Settings) -> list[Check]:
             "mark HR in the org file (role=hr) or list them in EMPATHY_ADMINS", warning=True,
         )
     )  # fmt: skip
+    if settings.admins:
+        inactive = [p.entry for p in listed if p.problem == "inactive"]
+        unknown = [p.entry for p in listed if p.problem == "unknown"]
+        words = [f"{', '.join(inactive)} inactive, so without admin powers"] if inactive else []
+        words += [f"{', '.join(unknown)} not in the directory"] if unknown else []
+        checks.append(
+            Check(
+                "EMPATHY_ADMINS", not listed,
+                "; ".join(words) if listed else f"all {len(settings.admins)} listed are active people",
+                "take people who left out of EMPATHY_ADMINS; for unknown entries check the spelling "
+                "or run `empathy-bot org sync`", warning=True,
+            )
+        )  # fmt: skip
     return checks
 
 

@@ -604,7 +604,9 @@ class OutboxDispatcher:
             client = self._client_for(session, row.workspace_id)
             history = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
         except (SlackClientError, OSError, UndeliverableError) as error:
-            logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, error)
+            # The error's text can hold Slack's whole response (message bodies): log its code only.
+            code = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
+            logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, code)
             return None
         for message in history.get("messages", []):
             metadata = message.get("metadata") or {}

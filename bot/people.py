@@ -32,8 +32,18 @@ def direct_reports(session: Session, person: Person) -> list[Person]:
     )
 
 
-def is_hr(session: Session, person: Person, settings: Settings | None = None) -> bool:
-    """HR if granted by the org file or in Slack, or named in EMPATHY_ADMINS (even before any import)."""
+def is_hr(session: Session, person: Person | None, settings: Settings | None = None) -> bool:
+    """The one gate for every admin power: an ACTIVE person granted HR by the org file or in Slack, or
+    named in EMPATHY_ADMINS (even before any import).
+
+    Activity comes first because EMPATHY_ADMINS is only edited at the next deploy: someone who left
+    (deactivated in Slack or dropped from the org file) must lose admin powers at once, not when an
+    operator remembers to shorten the list. Every role check in bot/, handlers/ and surveys/ goes
+    through here; the set queries that pick recipients (`digest_jobs.hr_admins`, the suggestion
+    routing) filter `Person.active` in SQL to the same effect.
+    """
+    if person is None or not person.active:
+        return False
     if settings is not None and (
         (person.email or "").lower() in settings.admin_emails or person.slack_user_id in settings.admin_slack_ids
     ):
@@ -102,3 +112,24 @@ def sub_organisation(session: Session, manager: Person) -> list[Person]:
                 found.append(report)
                 frontier.append(report.id)
     return found
+
+
+@dataclass(frozen=True)
+class AdminProblem:
+    entry: str  # as written in EMPATHY_ADMINS
+    problem: str  # "unknown" or "inactive"
+
+
+def listed_admin_problems(session: Session, settings: Settings) -> list[AdminProblem]:
+    """EMPATHY_ADMINS entries that grant nothing: nobody in the directory has them, or only people who
+    are no longer active (so `is_hr` refuses them). For `empathy-bot doctor`."""
+    problems: list[AdminProblem] = []
+    for entry in settings.admins:
+        column = func.lower(Person.email) if "@" in entry else Person.slack_user_id
+        key = entry.lower() if "@" in entry else entry
+        found = list(session.scalars(select(Person).where(column == key)))
+        if not found:
+            problems.append(AdminProblem(entry, "unknown"))
+        elif not any(p.active for p in found):
+            problems.append(AdminProblem(entry, "inactive"))
+    return problems

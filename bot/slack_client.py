@@ -13,9 +13,12 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.logs import SLACK_CLIENT_LOGGER, guard_loggers
 from bot.settings import Settings
 
-logger = logging.getLogger(__name__)
+# WebClients log whole request and response bodies (answers, typed texts, tokens) at DEBUG; they get
+# a logger of their own that guard_loggers caps at INFO, so LOG_LEVEL=DEBUG cannot bring them back.
+logger = logging.getLogger(SLACK_CLIENT_LOGGER)
 
 
 def interactive_retry_handlers() -> list[RetryHandler]:
@@ -36,6 +39,7 @@ def build_web_client(settings: Settings, *, token: str | None = None, for_outbox
     history before posting again. An in-process retry would post blind and could duplicate it.
     """
     handlers: list[RetryHandler] = [] if for_outbox else interactive_retry_handlers()
+    guard_loggers()
     return WebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,

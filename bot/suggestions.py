@@ -770,7 +770,7 @@ def you_said_we_did(
     session: Session, workspace: Workspace, person: Person | None, channel_id: str, *, settings: Settings, now: datetime
 ) -> int:
     """Post the suggestions marked done since the last summary to `channel_id`; returns how many (0: nothing posted)."""
-    if person is None or not person.active or not is_hr(session, person, settings):
+    if person is None or not is_hr(session, person, settings):
         raise NotAllowed("Only HR admins can post a “you said, we did” summary.")
     done = session.scalars(
         select(Suggestion)

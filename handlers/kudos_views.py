@@ -219,7 +219,10 @@ def shout_out(kudos: Kudos, giver: Person, recipients: list[Person], values: lis
     if tags:
         blocks.append(context_block(tags))
     return {
-        "text": f"Kudos from {giver.name or 'a colleague'} to {', '.join(r.name for r in recipients)}"[:300],
+        # The fallback is mrkdwn too (notifications show it): names are escaped like everywhere else.
+        "text": f"Kudos from {escape(giver.name or 'a colleague')} to {escape(', '.join(r.name for r in recipients))}"[
+            :300
+        ],
         "blocks": blocks,
     }
 
@@ -239,7 +242,7 @@ def recipient_dm(
     ]
     tags = _values_line(kudos, values)
     blocks.append(context_block((tags + "\n" if tags else "") + where))
-    return {"text": f"{giver.name or 'A colleague'} gave you kudos"[:300], "blocks": blocks}
+    return {"text": f"{escape(giver.name or 'A colleague')} gave you kudos"[:300], "blocks": blocks}
 
 
 def sent_text(recipients: list[Person], *, posted_in: str | None, left: int) -> str:

@@ -78,7 +78,8 @@ def handle_onboard_command(ack: Ack, command: dict[str, Any], context: dict[str,
             workspace, person = request_identity(session, context)
             ack(**ephemeral(_enrol_by_hand(session, workspace, person, words, empathy)))
     except UserFacingError as error:
-        ack(**ephemeral(str(error)))
+        # Errors carry names and what was typed as they are; they are escaped where they are shown.
+        ack(**ephemeral(escape(str(error))))
 
 
 def _status(session: Session, person: Person | None, empathy: AppContext) -> dict[str, Any]:
@@ -181,7 +182,7 @@ def _date(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise UserFacingError(
-            f"`{escape(raw[:20]) or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
+            f"`{raw[:20] or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
         ) from None
 
 
@@ -208,7 +209,7 @@ def handle_done(
             cancel_reminder(session, result.step)
             line = _task_line(session, result.step)
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     _redraw_task(body, line, client, respond, context)
 
@@ -223,7 +224,7 @@ def _redraw_task(
         return
     blocks = (body.get("message") or {}).get("blocks")
     if not blocks:
-        respond(text=f"Ticked: {line.text}", response_type="ephemeral", replace_original=False)
+        respond(text=f"Ticked: {escape(line.text)}", response_type="ephemeral", replace_original=False)
         return
     wanted = f"onboard.step.{line.step_id}"
     blocks = [task_block(line) if b.get("block_id") == wanted else b for b in blocks]
@@ -275,7 +276,7 @@ def handle_checkin_button(
         )
         return
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     metadata = f"{step_id}|{container.get('channel_id', '')}|{container.get('message_ts', '')}"
@@ -368,7 +369,7 @@ def handle_buddy_pick(
             )
             record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
     except UserFacingError as error:
-        respond(text=str(error), response_type="ephemeral", replace_original=False)
+        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     if container.get("channel_id") and container.get("message_ts"):
@@ -530,8 +531,13 @@ def handle_template_open(
     name = action.get("value") or ""
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
-        if person is None or not is_hr(session, person, empathy.settings):
-            return  # the button is only drawn for HR; a stale Home of someone who lost the role does nothing
+        allowed = person is not None and is_hr(session, person, empathy.settings)
+    if not allowed:
+        # The button is only drawn for HR; a stale Home of someone who lost the role (or left) lands here.
+        _tell_not_hr(client, body, "Only HR admins can change onboarding templates. Your HR team can help.")
+        return
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
         templates = {t.name: t for t in onboarding.ensure_templates(session, workspace.id, empathy.clock.now())}
         template = templates.get(name)
         if template is None:
@@ -551,6 +557,14 @@ def handle_template_open(
                 original=template.name,
             )
     client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _tell_not_hr(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """A Home button has no response_url: say it in the person's DM instead of doing nothing."""
+    try:
+        client.chat_postMessage(channel=body["user"]["id"], text=text)
+    except SlackApiError as error:
+        logger.warning("could not tell someone why a button did nothing: %s", error.response.get("error"))
 
 
 def handle_template_submission(

@@ -84,7 +84,7 @@ def welcome_message(
             "`/onboard` shows your checklist any time."
         )
     )
-    return {"text": f"Welcome to {company}, {first_name}!", "blocks": blocks}
+    return {"text": f"Welcome to {escape(company)}, {name}!", "blocks": blocks}
 
 
 def tasks_message(*, new_hire: str, day: int, tasks: Sequence[TaskLine], for_new_hire: bool) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def tasks_message(*, new_hire: str, day: int, tasks: Sequence[TaskLine], for_new
         text = f"Your onboarding tasks for day {day}"
     else:
         heading = f"*Onboarding: {escape(new_hire)}, day {day}.* Here's your part — tick it with *Done*:"
-        text = f"Your onboarding task for {new_hire}"
+        text = f"Your onboarding task for {escape(new_hire)}"
     blocks = [mrkdwn_section(heading), *_tasks(tasks)]
     blocks.append(context_block("`/onboard` shows every open onboarding task of yours."))
     return {"text": text, "blocks": blocks}
@@ -121,13 +121,13 @@ def catch_up_message(
             intro += f" Your manager is *{escape(manager)}*."
         if buddy:
             intro += f" Your onboarding buddy is *{escape(buddy)}*."
-        text = f"Catching up on your onboarding at {company}"
+        text = f"Catching up on your onboarding at {escape(company)}"
     else:
         intro = (
             f"*Catching up on {escape(new_hire)}'s onboarding* (started {started:%a %d %b}): "
             "these tasks of yours were due already. Tick each with *Done* when it's done."
         )
-        text = f"Catching up on {new_hire}'s onboarding"
+        text = f"Catching up on {escape(new_hire)}'s onboarding"
     blocks = [mrkdwn_section(intro), *_tasks(tasks)]
     if for_new_hire and skipped_checkins:
         blocks.append(
@@ -147,7 +147,7 @@ def reminder_message(*, new_hire: str, task: TaskLine) -> dict[str, Any]:
         ),
         task_block(task),
     ]
-    return {"text": f"Reminder: an onboarding task for {new_hire}", "blocks": blocks}
+    return {"text": f"Reminder: an onboarding task for {escape(new_hire)}", "blocks": blocks}
 
 
 def checkin_message(*, step_id: int, question: str, day: int, manager: str | None) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def checkin_message(*, step_id: int, question: str, day: int, manager: str | Non
         for score, label in SCALE.items()
     ]
     return {
-        "text": f"Onboarding check-in: {question}",
+        "text": f"Onboarding check-in: {escape(question)}",
         "blocks": [
             mrkdwn_section(f"*Onboarding check-in, day {day}*\n{escape(question)}\n_1 = not at all, 5 = very much_"),
             {"type": "actions", "block_id": f"onboard.checkin.{step_id}", "elements": buttons},
@@ -257,13 +257,16 @@ def checkin_alert_message(*, new_hire: str, day: int, question: str, score: int,
     if comment:
         lines.append(f"Their comment: “{escape(comment)}”")
     lines.append("A short, kind 1:1 usually helps more than a message. Ask what would make the next week easier.")
-    return {"text": f"{new_hire} shared a low onboarding check-in", "blocks": [mrkdwn_section("\n".join(lines))]}
+    return {
+        "text": f"{escape(new_hire)} shared a low onboarding check-in",
+        "blocks": [mrkdwn_section("\n".join(lines))],
+    }
 
 
 def overdue_alert_message(*, new_hire: str, tasks: Sequence[TaskLine]) -> dict[str, Any]:
     listed = "\n".join(f"• {escape(t.text)} (due {t.due:%a %d %b})" for t in tasks[:MAX_TASKS_SHOWN])
     return {
-        "text": f"{new_hire}'s onboarding tasks are overdue",
+        "text": f"{escape(new_hire)}'s onboarding tasks are overdue",
         "blocks": [
             mrkdwn_section(
                 f"*{escape(new_hire)}* has onboarding tasks more than 3 days overdue. They agreed in their last "
@@ -279,14 +282,14 @@ def buddy_prompt_message(
 ) -> dict[str, Any]:
     if picked:
         return {
-            "text": f"{picked} is {new_hire}'s onboarding buddy",
+            "text": f"{escape(picked)} is {escape(new_hire)}'s onboarding buddy",
             "blocks": [
                 mrkdwn_section(f"Done: *{escape(picked)}* is {escape(new_hire)}'s onboarding buddy. Thank you!")
             ],
         }
     why = reason or "Their onboarding template asks you to pick the buddy."
     return {
-        "text": f"Pick an onboarding buddy for {new_hire}",
+        "text": f"Pick an onboarding buddy for {escape(new_hire)}",
         "blocks": [
             mrkdwn_section(
                 f"*{escape(new_hire)}* starts on {started:%a %d %b}. {escape(why)} A buddy is a teammate (not you) "

@@ -88,7 +88,7 @@ def handle_pulse_command(
         return
     with empathy.session_factory() as session:
         _workspace, person = request_identity(session, context)
-        allowed = person is not None and person.active and is_hr(session, person, empathy.settings)
+        allowed = person is not None and is_hr(session, person, empathy.settings)
     if not allowed:
         ack(**ephemeral("Only HR admins can do that. `/pulse` on its own shows your open pulse."))
         return
@@ -134,7 +134,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
             now=empathy.clock.now(),
             team_id=team.id if team else None,
         )
-        who = team.name if team else "everyone"
+        who = escape(team.name) if team else "everyone"  # team names come from the org file
         count = len(opened.invitations)
     if not opened.created:
         return (

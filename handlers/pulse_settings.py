@@ -128,7 +128,7 @@ def open_settings(
     """Open the modal; returns a reason instead when the person may not."""
     with empathy.session_factory() as session:
         workspace, person = request_identity(session, context)
-        if person is None or not person.active or not is_hr(session, person, empathy.settings):
+        if person is None or not is_hr(session, person, empathy.settings):
             return NOT_HR
         team = None
         if team_name:
@@ -193,7 +193,7 @@ def handle_submission(
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        if person is None or not person.active or not is_hr(session, person, empathy.settings):
+        if person is None or not is_hr(session, person, empathy.settings):
             ack(response_action="errors", errors={"team": NOT_HR})
             return
         team_value = _value(values, "team") or EVERYONE

@@ -160,7 +160,7 @@ def _withdraw_posted(client: WebClient, deleted: service.Deleted) -> None:
 def _digest(empathy: AppContext, context: dict[str, Any], raw_channel: str) -> str:
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
-        if person is None or not person.active or not is_hr(session, person, empathy.settings):
+        if person is None or not is_hr(session, person, empathy.settings):
             return "Only HR admins can post a “you said, we did” summary."
         try:
             channel = parse_channel(raw_channel)

@@ -125,10 +125,13 @@ def _fake_slack_server() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def slack(_fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
-    """The fake Slack Web API, empty at the start of each test."""
+    """The fake Slack Web API, empty at the start of each test; the test fails if the bot wrote anything
+    that pings a whole channel (an unescaped name or text: see FakeSlack.broadcasts)."""
     _fake_slack_server.reset()
     yield _fake_slack_server
+    broadcasts = _fake_slack_server.broadcasts()
     _fake_slack_server.reset()
+    assert not broadcasts, f"the bot wrote an unescaped broadcast mention: {broadcasts}"
 
 
 def make_env(slack: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:

@@ -17,9 +17,11 @@ import base64
 import binascii
 import contextlib
 import copy
+import itertools
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -33,6 +35,29 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 JSON = dict[str, Any]
+# The bot never pings a whole channel or group on purpose: one of these in what it posts came from a
+# name or a text someone typed that was not escaped (Slack's escaping: & < >).
+BROADCAST = re.compile(r"<!(?:channel|here|everyone|subteam\^)")
+# What the bot writes that Slack parses as mrkdwn: messages, ephemeral replies, views and replies.
+_WRITES = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.publish", "views.open", "views.update")
+
+
+def mrkdwn_texts(value: Any, *, top: bool = True) -> list[str]:
+    """Every string Slack would parse as mrkdwn in a message or view body: the top-level `text`
+    fallback (notifications use it) and the text of every mrkdwn element, however deeply nested."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str) and (top or value.get("type") == "mrkdwn"):
+            found.append(text)
+        for key, inner in value.items():
+            if key != "text" or not isinstance(inner, str):
+                found += mrkdwn_texts(inner, top=False)
+    elif isinstance(value, list):
+        for inner in value:
+            found += mrkdwn_texts(inner, top=False)
+    return found
+
 
 # Free-text values must stay text even when a person types something that parses as JSON.
 _NEVER_DECODE = frozenset({"text", "markdown_text"})
@@ -204,6 +229,7 @@ class FakeSlack:
         self.users_page_size = _DEFAULT_PAGE_SIZE
         self.ts_epoch = _DEFAULT_TS_EPOCH
         self._calls: list[Call] = []
+        self._broadcasts: list[str] = []  # see `broadcasts`
         self._failures: dict[str, deque[_Failure]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._random_failures: dict[str, _RandomFailures] = {}
@@ -221,6 +247,7 @@ class FakeSlack:
         # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
         self.scopes: str | None = None
         self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
+        self._refresh_grants: dict[str, JSON] = {}  # refresh token -> what its refresh grant answers
         self._token_teams: dict[str, tuple[str, str]] = {}  # bot token -> (team id, name), once installed
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -283,6 +310,12 @@ class FakeSlack:
     def calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
+
+    def broadcasts(self) -> list[str]:
+        """Every text the bot wrote that would ping @channel, @here, @everyone or a user group (the
+        `slack` fixture fails the test on any: the bot never does that on purpose)."""
+        with self._lock:
+            return list(self._broadcasts)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """Bodies of every call to `method` in arrival order, failed attempts included."""
@@ -465,6 +498,8 @@ class FakeSlack:
                 self._drop_after[method] -= 1
                 reply = _Reply(DROPPED, "", {})
             self._calls.append(Call(method=method, body=params, token=token, status=reply.status))
+            if method in _WRITES or method.startswith("response_url."):
+                self._broadcasts += [f"{method}: {t[:200]}" for t in mrkdwn_texts(params) if BROADCAST.search(t)]
             self._changed.notify_all()
             return reply
 
@@ -631,14 +666,46 @@ class FakeSlack:
 
     # -- OAuth ----------------------------------------------------------------------------------
 
-    def add_installation(self, code: str, team_id: str, team_name: str, bot_token: str) -> None:
-        """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`."""
+    def add_installation(
+        self,
+        code: str,
+        team_id: str,
+        team_name: str,
+        bot_token: str,
+        *,
+        refresh_token: str | None = None,
+        expires_in: int = 43200,
+        rotated: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Make `oauth.v2.access` with this `code` install the app into `team_id` with `bot_token`.
+
+        With `refresh_token`, the token rotates as Slack's do: it expires after `expires_in` seconds,
+        and each refresh grant with the current refresh token answers the next (token, refresh token)
+        of `rotated`, good for 12 hours; a refresh token works once.
+        """
         with self._lock:
-            self._oauth_codes[code] = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+            grant: JSON = {"team": {"id": team_id, "name": team_name}, "access_token": bot_token}
+            if refresh_token:
+                grant |= {"refresh_token": refresh_token, "expires_in": expires_in}
+                chain = [(bot_token, refresh_token), *(rotated or [])]
+                for (_, old_refresh), (new_token, new_refresh) in itertools.pairwise(chain):
+                    self._refresh_grants[old_refresh] = {
+                        **grant,
+                        "access_token": new_token,
+                        "refresh_token": new_refresh,
+                        "expires_in": 43200,  # a refreshed token lives Slack's 12 hours
+                    }
+                    self._token_teams[new_token] = (team_id, team_name)
+            self._oauth_codes[code] = grant
             self._token_teams[bot_token] = (team_id, team_name)
 
     def _oauth_v2_access(self, params: JSON) -> JSON:
-        grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
+        if params.get("grant_type") == "refresh_token":
+            grant = self._refresh_grants.pop(str(params.get("refresh_token") or ""), None)
+            if grant is None:
+                raise _ApiError("invalid_refresh_token")
+        else:
+            grant = self._oauth_codes.pop(str(params.get("code") or ""), None)
         if grant is None:
             raise _ApiError("invalid_code")
         return {

@@ -7,25 +7,33 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from alembic import command
 from flask.testing import FlaskClient
 from slack_bolt import App
-from sqlalchemy import Engine, select
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import NOT_INSTALLED, create_app
 from bot.clock import ManualClock
-from bot.installations import TokenSource
+from bot.crypto import SecretBox
+from bot.database import alembic_config, make_engine
+from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.jobs import build_jobs
 from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
+from bot.outbox import enqueue
 from bot.scheduler import run_job
 from bot.settings import Settings, load_settings
 from bot.slack_client import build_web_client
 from bot.web import create_web_app
 from handlers import suggest_views
-from tests.conftest import SIGNING_SECRET, make_env
+from tests.conftest import SECRET_KEY, SIGNING_SECRET, make_env
 from tests.fake_slack import Call, FakeSlack
+from tests.forensics import pg_table_bytes, sqlite_file_bytes, sqlite_path
 from tests.slack_requests import SlackRequests
 from tests.test_results import ORG, build_org, run_round
 
@@ -227,3 +235,123 @@ def test_suggestions_and_kudos_stay_in_their_workspace(two_workspaces: Installed
     )
     kudos_dm = [c for c in slack.calls if c.method == "chat.postMessage" and c.body["channel"] == "D0AP2"]
     assert len(kudos_dm) == 1 and kudos_dm[0].token == TOKENS[FIRST]
+
+
+# -- tokens at rest ----------------------------------------------------------------------------------
+
+REFRESH = "xoxe-1-first-refresh-token"
+ROTATED = [("xoxb-rotated-second-token", "xoxe-1-second-refresh-token")]
+
+
+def raw_bytes(engine: Engine, db_url: str) -> bytes:
+    """What an attacker with a copy of the database files reads: pages, WAL, dead tuples."""
+    if engine.dialect.name == "sqlite":
+        return sqlite_file_bytes(sqlite_path(db_url))
+    return pg_table_bytes(engine, BOTS_TABLE) + pg_table_bytes(engine, INSTALLATIONS_TABLE)
+
+
+def test_tokens_are_sealed_at_rest_and_still_work_through_rotation(
+    oauth_settings: Settings, engine: Engine, db_url: str, slack: FakeSlack
+) -> None:
+    web = create_web_app(create_app(oauth_settings, engine=engine, clock=ManualClock(MONDAY))).test_client()
+    page = web.get("/slack/install").get_data(as_text=True)
+    state = re.search(r"state=([\w-]+)", page)
+    assert state is not None
+    # A rotating token that expires within the app's 2-hour refresh margin: the first use refreshes it.
+    slack.add_installation(
+        "code-r", FIRST, "First Company", TOKENS[FIRST], refresh_token=REFRESH, expires_in=3600, rotated=ROTATED
+    )
+    assert web.get(f"/slack/oauth_redirect?code=code-r&state={state.group(1)}").status_code == 200
+    stolen = raw_bytes(engine, db_url)
+    assert b"xoxb-" not in stolen and b"xoxe-" not in stolen
+    assert TOKENS[FIRST].encode() not in stolen and REFRESH.encode() not in stolen
+
+    # A request is answered with the (opened, then refreshed) token...
+    requests = SlackRequests(web, SIGNING_SECRET, team_id=FIRST, response_base=slack.url)
+    requests.app_home_opened("U0FIRSTPERSON")
+    slack.wait_for("views.publish")
+    [publish] = [c for c in slack.calls if c.method == "views.publish"]
+    assert publish.token == ROTATED[0][0]
+    [refresh] = [c.body for c in slack.calls if c.method == "oauth.v2.access" and c.body.get("grant_type")]
+    assert refresh["refresh_token"] == REFRESH
+    # ...and the rotated pair went back sealed too.
+    stolen = raw_bytes(engine, db_url)
+    assert b"xoxb-" not in stolen and b"xoxe-" not in stolen
+    tokens = TokenSource(oauth_settings, engine, lambda token: build_web_client(oauth_settings, token=token))
+    assert tokens.token_for(FIRST) == ROTATED[0][0]
+    assert tokens.store is not None
+    bot = tokens.store.find_bot(enterprise_id=None, team_id=FIRST)
+    assert bot is not None and bot.bot_refresh_token == ROTATED[0][1]
+
+    # Sends from the outbox use it as well.
+    with sessionmaker(engine).begin() as session:
+        workspace = session.scalar(select(Workspace).where(Workspace.slack_team_id == FIRST))
+        assert workspace is not None
+        enqueue(session, workspace.id, "hello", {"text": "Hello"}, channel_id="C0FIRST", now=MONDAY)
+    jobs = {job.name: job for job in build_jobs(oauth_settings, sessionmaker(engine))}
+    run_job(jobs["outbox.dispatch"], sessionmaker(engine), ManualClock(MONDAY))
+    [post] = [c for c in slack.calls if c.method == "chat.postMessage"]
+    assert post.token == ROTATED[0][0]
+
+
+def _clear_install(engine: Engine) -> None:
+    """A row as versions before sealing wrote it: slack_sdk's own store, tokens in clear."""
+    plain = SQLAlchemyInstallationStore(
+        client_id="111.222", engine=engine, bots_table_name=BOTS_TABLE, installations_table_name=INSTALLATIONS_TABLE
+    )
+    plain.save(
+        Installation(
+            app_id="A0EMPATHY",
+            team_id=SECOND,
+            team_name="Second Company",
+            bot_token=TOKENS[SECOND],
+            bot_id="B0002",
+            bot_user_id="UBOT",
+            bot_scopes="commands,chat:write",
+            user_id="U0INSTALLER",
+            incoming_webhook_url="https://hooks.slack.com/services/T0SECOND/B0/secret",
+        )
+    )
+
+
+def test_rows_stored_in_clear_keep_working_until_sealed_at_start(
+    oauth_settings: Settings, engine: Engine, db_url: str, slack: FakeSlack
+) -> None:
+    _clear_install(engine)
+    tokens = TokenSource(oauth_settings, engine, lambda token: build_web_client(oauth_settings, token=token))
+    assert tokens.token_for(SECOND) == TOKENS[SECOND]  # read back in clear: still works
+    assert TOKENS[SECOND].encode() in raw_bytes(engine, db_url)  # (the attack sees it before the fix-up)
+
+    assert seal_clear_tokens(engine, SecretBox(SECRET_KEY)) == 2  # its installation row and its bot row
+    assert seal_clear_tokens(engine, SecretBox(SECRET_KEY)) == 0  # nothing left in clear
+    with engine.connect() as connection:
+        for table in (BOTS_TABLE, INSTALLATIONS_TABLE):
+            assert connection.execute(text(f"SELECT bot_token FROM {table}")).scalar_one().startswith("v2.")
+    if engine.dialect.name == "sqlite":
+        # The files, WAL included: secure_delete zeroed the old cells and the scrub truncated the log.
+        # (On PostgreSQL, VACUUM FULL must keep row versions another session's snapshot can still see,
+        # and the test server is shared; tokens written by the store itself are never in clear there.)
+        stolen = raw_bytes(engine, db_url)
+        assert b"xoxb-" not in stolen and b"hooks.slack.com/services" not in stolen
+    assert tokens.token_for(SECOND) == TOKENS[SECOND]
+    installation = tokens.store.find_installation(enterprise_id=None, team_id=SECOND)  # type: ignore[union-attr]
+    assert installation is not None and installation.incoming_webhook_url.endswith("/secret")
+
+
+def test_the_migration_seals_clear_rows_when_it_has_the_key(
+    tmp_path: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0012")
+    old = make_engine(url)
+    _clear_install(old)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("EMPATHY_SECRET_KEY", SECRET_KEY)
+    command.upgrade(config, "head")
+    with old.connect() as connection:
+        stored = connection.execute(text(f"SELECT bot_token FROM {BOTS_TABLE}")).scalar_one()
+    assert stored.startswith("v2.") and SecretBox(SECRET_KEY).open_untimed(stored).decode() == TOKENS[SECOND]
+    settings = load_settings({**make_env(slack, url), "SLACK_CLIENT_ID": "111.222", "SLACK_CLIENT_SECRET": "s"})
+    assert TokenSource(settings, old, lambda token: build_web_client(settings)).token_for(SECOND) == TOKENS[SECOND]
+    old.dispose()
