@@ -10,7 +10,7 @@ Downgrade narrows the columns back but cannot unseal (that needs the key and wou
 in clear): it refuses while sealed values exist.
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0016
 Create Date: 2026-11-30 07:50:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0012"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
