@@ -364,7 +364,16 @@ def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) ->
 def _participation(
     session: Session, workspace: Workspace, slack_user_id: str, round_id: int, now: datetime
 ) -> tuple[PulseRound, Person, PulseParticipant]:
-    pulse = session.get(PulseRound, round_id)
+    # The round's key comes with the round (one round trip; `_round_key` then finds it in the session).
+    found = session.execute(
+        select(PulseRound, PulseRoundKey)
+        .outerjoin(PulseRoundKey, PulseRoundKey.round_id == PulseRound.id)
+        .where(PulseRound.id == round_id)
+    ).first()
+    pulse = found[0] if found else None
+    if found is not None and found[1] is not None:
+        # Held for this session only: the identity map keeps objects weakly, and the key is needed below.
+        session.info.setdefault(_KEYS, {})[round_id] = found[1]
     if pulse is None or pulse.workspace_id != workspace.id:
         raise RoundNotFound()
     if pulse.status != "open" or pulse.closes_at <= now:
@@ -446,12 +455,13 @@ def record_comment(
 
 
 _UNSET: object = object()
+_KEYS = "pulse_round_keys"  # session.info: round keys read with their round in this transaction
 
 
 def _round_key(session: Session, box: SecretBox, round_id: int) -> tuple[Aead, bool]:
     """The open round's own key, and whether the round still has answers in clear from before sealed
     answers existed (such a round gets its key at its first answer after the upgrade)."""
-    row = session.get(PulseRoundKey, round_id)
+    row = session.info.get(_KEYS, {}).get(round_id) or session.get(PulseRoundKey, round_id)
     if row is None:
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         session.execute(

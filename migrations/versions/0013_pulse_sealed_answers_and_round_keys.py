@@ -53,8 +53,8 @@ def upgrade() -> None:
     with op.batch_alter_table("pulse_sealed_answer", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pulse_sealed_answer_round_id"), ["round_id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
-        # Ciphertext does not compress: keep it in the row (one 8 kB page holds it) instead of TOAST.
-        op.execute("ALTER TABLE pulse_sealed_answer ALTER COLUMN sealed SET STORAGE PLAIN")
+        # Ciphertext does not compress: store it out of line (TOAST) without trying to.
+        op.execute("ALTER TABLE pulse_sealed_answer ALTER COLUMN sealed SET STORAGE EXTERNAL")
 
     with op.batch_alter_table("pulse_round", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scrubbed_at", sa.DateTime(timezone=True), nullable=True))
