@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import onboarding_checkins
@@ -144,9 +145,28 @@ def ensure_templates(session: Session, workspace_id: int, now: datetime) -> list
     )
     if ever:
         return []  # HR removed them all on purpose
-    for spec in parse_templates(BUILTIN_TEMPLATES).templates:
-        _add_version(session, workspace_id, spec, version=1, actor_id=None, now=now)
-    session.flush()
+    # Two requests may both find none (a job beside `/onboard`): the unique (workspace, name, version)
+    # lets the first insert win and the other add nothing, instead of failing on the constraint.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "name": spec.name,
+            "version": 1,
+            "current": True,
+            "description": spec.description,
+            "buddy_rule": spec.buddy_rule,
+            "send_time": spec.send_time,
+            "teams": list(spec.teams),
+            "steps": [s.as_dict() for s in spec.steps],
+            "created_by_id": None,
+            "created_at": now,
+        }
+        for spec in parse_templates(BUILTIN_TEMPLATES).templates
+    ]
+    session.execute(
+        insert(OnboardingTemplate).on_conflict_do_nothing(index_elements=["workspace_id", "name", "version"]), rows
+    )
     return current_templates(session, workspace_id)
 
 

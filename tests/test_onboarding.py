@@ -359,3 +359,30 @@ def test_cohort_figures_show_an_average_only_from_five_people(
         columns = set(OnboardingCheckinScore.__table__.columns.keys())
         assert columns == {"id", "workspace_id", "cohort", "team_id", "score"}
         assert session.scalar(select(func.count()).select_from(OnboardingCheckinSealed)) == 0
+
+
+def test_the_built_in_templates_are_added_once_when_two_requests_race(
+    session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """A job and `/onboard` can both find no templates at once: both succeed, and each template is added once."""
+    import threading
+
+    barrier, errors = threading.Barrier(4), []
+
+    def ensure() -> None:
+        try:
+            with session_factory.begin() as session:
+                barrier.wait(5)
+                onboarding.ensure_templates(session, workspace.id, NOW)
+        except Exception as error:  # the test reports it below
+            errors.append(error)
+
+    threads = [threading.Thread(target=ensure) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with session_factory() as session:
+        names = [t.name for t in onboarding.current_templates(session, workspace.id)]
+    assert names and len(names) == len(set(names))
