@@ -1,6 +1,6 @@
 """Onboarding journey templates as YAML: parse and validate (all-or-nothing, line-numbered), and export.
 
-The format is `../shared/examples/onboarding.yml`: a top-level `send_time` and a list of
+The format is `examples/onboarding.yml`: a top-level `send_time` and a list of
 `templates`, each with `name`, `description`, `buddy` and `steps` (`day`, `kind`, `owner`, `text`).
 One optional key is ours: `teams`, a list of team names that get the template (a template named
 like a team gets that team's new hires without it).

@@ -26,7 +26,7 @@ from bot.outbox import enqueue
 from tests.conftest import METRICS_AUTH, SIGNING_SECRET, make_env
 from tests.fake_slack import FakeSlack
 
-EXAMPLE_ORG = Path(__file__).resolve().parent / "data" / "org.csv"
+EXAMPLE_ORG = Path(__file__).resolve().parent.parent / "examples" / "org.csv"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -26,7 +26,7 @@ from bot.onboarding_models import (
 )
 from bot.onboarding_templates import TemplateError
 
-EXAMPLE = (Path(__file__).resolve().parent / "data" / "onboarding.yml").read_text()
+EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml").read_text()
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
 BOX = SecretBox(Fernet.generate_key().decode())
 

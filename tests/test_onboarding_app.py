@@ -27,7 +27,7 @@ from tests.conftest import TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, start_app
 
-EXAMPLE = Path(__file__).resolve().parent / "data" / "onboarding.yml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml"
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 MONDAY = date(2026, 11, 23)
 PEOPLE = [

@@ -20,7 +20,7 @@ from bot.onboarding_templates import (
     step_lines,
 )
 
-EXAMPLE = Path(__file__).resolve().parent / "data" / "onboarding.yml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml"
 
 
 def test_the_example_file_is_accepted_exactly() -> None:

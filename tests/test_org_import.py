@@ -27,7 +27,7 @@ from bot.slack_directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 
-EXAMPLE = (Path(__file__).resolve().parent / "data" / "org.csv").read_text(encoding="utf-8")
+EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "org.csv").read_text(encoding="utf-8")
 EXAMPLE_ROWS = list(csv.DictReader(io.StringIO(EXAMPLE)))
 HEADER = "email,name,team,manager_email,role,start_date,slack_id,timezone"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
