@@ -105,6 +105,12 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     if not root.handlers:  # like logging.basicConfig: a host that set up logging (pytest, gunicorn) keeps it
         root.addHandler(handler)
     root.setLevel(level)
+    # APScheduler logs two lines for every run of every job ("Running job …", "… executed
+    # successfully"): every 2 s for the outbox. Its warnings and errors still show; the heartbeat only
+    # at DEBUG. The scheduler logs one line itself for each run that did something.
+    logging.getLogger("apscheduler.executors").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    )
     for name in PAYLOAD_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     guard_loggers()

@@ -259,6 +259,12 @@ class DispatchReport:
     def attempted(self) -> int:
         return self.sent + self.retried + self.failed
 
+    def log_summary(self) -> str:
+        """For the scheduler's log: sends are routine (DEBUG); failures and recoveries are news.
+        Each retry logs its own line when it is scheduled."""
+        news = {"failed": self.failed, "recovered after a crash": self.recovered}
+        return ", ".join(f"{key}: {value}" for key, value in news.items() if value)
+
 
 class OutboxDispatcher:
     def __init__(
@@ -527,6 +533,7 @@ class OutboxDispatcher:
         row.claimed_at = None
         row.claimed_by = None
         report.retried += 1
+        logger.info("outbox message %s will be retried in %.0f s (%s)", row.id, delay, reason)
 
     def _fail(self, session: Session, row: OutboxMessage, reason: str, report: DispatchReport) -> None:
         row.state = OutboxState.FAILED.value

@@ -36,6 +36,28 @@ class _StillRunningIsExpected(logging.Filter):
 
 logging.getLogger("apscheduler.scheduler").addFilter(_StillRunningIsExpected())
 
+
+def what_it_did(result: Any) -> str:
+    """A job's result in a few words, or "" when it did nothing (counts only, never content)."""
+    if isinstance(result, bool) or result is None:
+        return ""
+    summary = getattr(result, "log_summary", None)
+    if callable(summary):
+        return str(summary())
+    if isinstance(result, int):
+        return str(result) if result else ""
+    if isinstance(result, dict):
+        return ", ".join(f"{key}: {value}" for key, value in result.items() if value)
+    if isinstance(result, list | tuple):
+        return "; ".join(filter(None, (what_it_did(item) for item in result)))
+    counts = {k: v for k, v in vars(result).items() if isinstance(v, int) and not isinstance(v, bool)}
+    if counts:  # a report dataclass (the outbox's, the directory sync's)
+        done = {k: v for k, v in counts.items() if v and k not in ("unchanged",)}
+        return ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in done.items())
+    text = str(result)
+    return "" if text in ("", "0") else text
+
+
 # Any constant works; this one spells "EMPATHY" in ASCII-ish hex so it is recognisable in pg_locks.
 ADVISORY_LOCK_KEY = 0x454D50415448
 
@@ -185,10 +207,15 @@ class Scheduler:
 
     def _run(self, job: Job) -> None:
         try:
-            run_job(job, self.session_factory, self.clock)
+            result = run_job(job, self.session_factory, self.clock)
         except Exception as error:
             # Log the kind and place only: a job's exception text may quote stored content.
             logger.error("job %s failed with %s", job.name, type(error).__name__, exc_info=False)
+            return
+        said = what_it_did(result)
+        # One line per run that did something (a round opened or closed, digests queued); a run that
+        # found nothing to do is a heartbeat, for DEBUG only.
+        logger.log(logging.INFO if said else logging.DEBUG, "job %s: %s", job.name, said or "nothing to do")
 
     def shutdown(self) -> None:
         self._stop.set()
