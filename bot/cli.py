@@ -37,7 +37,7 @@ from bot.models import Person, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
 from bot.org_sync import sync_directory
 from bot.privacy import forget, personal_data
-from bot.pulse_jobs import open_pulse_now
+from bot.pulse_jobs import EARLY_CLOSE_EXPLAINED, close_early, open_pulse_now, open_rounds, scrub_closed_rounds
 from bot.scheduler import Scheduler, run_job
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client, fetch_team
@@ -107,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     pulse_send = pulse.add_parser("send", help="send a pulse now (to everyone, or one team)")
     pulse_send.add_argument("--team", help="the team's name, as in the org file")
     pulse_send.set_defaults(run=cmd_pulse_send)
+    pulse_close = pulse.add_parser("close", help="end the open pulse now (everyone's, or one team's)")
+    pulse_close.add_argument("--team", help="the team's name, as in the org file")
+    pulse_close.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    pulse_close.set_defaults(run=cmd_pulse_close)
     schedule = pulse.add_parser("schedule", help="set when pulses go out (for everyone, or one team)")
     schedule.add_argument("--team", help="the team's name; leave out for everyone")
     schedule.add_argument("--cadence", default="weekly", help="weekly, fortnightly or monthly")
@@ -363,6 +367,43 @@ def cmd_pulse_send(args: argparse.Namespace) -> int:
     print(
         f"Pulse for {who} opened: {len(opened.invitations)} DMs queued, open until {opened.round.closes_at:%a %d %b %H:%M} UTC. "
         "A running worker (or `serve`) sends them."
+    )
+    return 0
+
+
+def cmd_pulse_close(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _engine, factory = _database(settings)
+    now = SystemClock().now()
+    with factory() as session:
+        workspace = _workspace(settings, session)
+        team = _team(session, workspace, args.team)
+        found = open_rounds(session, workspace, team.id if team else None)
+    who = team.name if team else "everyone"
+    if not found:
+        print(f"No pulse for {who} is open, so there is nothing to end. `empathy-bot pulse list` shows recent rounds.")
+        return 0
+    until = ", ".join(f"{r.closes_at:%a %d %b %H:%M} UTC" for r in found)
+    print(f"The pulse for {who} is open until {until}. {EARLY_CLOSE_EXPLAINED}")
+    if not args.yes:
+        answer = input("End it now? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was changed; the pulse stays open.")
+            return 0
+    box = SecretBox(settings.secret_key)
+    with factory.begin() as session:
+        took_part = invited = 0
+        for pulse in found:
+            pulse = session.merge(pulse)
+            if pulse.status != "open":
+                continue  # closed meanwhile (its scheduled end, or another admin)
+            part, asked = close_early(session, pulse, now, box)
+            took_part, invited = took_part + part, invited + asked
+            record(session, pulse.workspace_id, None, "pulse.close_early", who, via="cli")
+    scrub_closed_rounds(factory, settings.database_url, now)
+    print(
+        f"Ended the pulse for {who}: {took_part} of {invited} people took part. Everyone's pulse message "
+        "becomes a thank-you as soon as a worker (or `serve`) runs."
     )
     return 0
 

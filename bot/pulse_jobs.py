@@ -21,7 +21,7 @@ from handlers.pulse_views import closed_message, greeting_text, pulse_message, w
 from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
-from surveys.rounds import OpenedRound, close_due_rounds, due_reminders, open_round, open_scheduled_rounds
+from surveys.rounds import OpenedRound, close_due_rounds, close_round, due_reminders, open_round, open_scheduled_rounds
 
 
 def invite_key(round_id: int, person_id: int) -> str:
@@ -147,6 +147,41 @@ def close_rounds(session: Session, now: datetime, box: SecretBox) -> int:
         assert pulse is not None
         _neutralise_messages(session, pulse, now)
     return len(closed)
+
+
+def open_rounds(session: Session, workspace: Workspace, team_id: int | None) -> list[PulseRound]:
+    """The rounds open now for one team, or (team_id None) the ones sent to everyone."""
+    team = PulseRound.team_id == team_id if team_id is not None else PulseRound.team_id.is_(None)
+    return list(
+        session.scalars(
+            select(PulseRound)
+            .where(PulseRound.workspace_id == workspace.id, PulseRound.status == "open", team)
+            .order_by(PulseRound.opens_at)
+        )
+    )
+
+
+def close_early(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> tuple[int, int]:
+    """HR ends a round before its time: the scheduled close's path, now. Returns (took part, invited).
+
+    The caller scrubs the files once this has committed (`scrub_closed_rounds`)."""
+    close_round(session, pulse, now, box)
+    _neutralise_messages(session, pulse, now)
+    units = session.scalars(select(PulseUnit).where(PulseUnit.round_id == pulse.id)).all()
+    return sum(u.responded for u in units), sum(u.invited for u in units)
+
+
+# Slack's confirmation dialog allows 300 characters.
+EARLY_CLOSE_CONFIRM = (
+    "People can't answer any more; I count who took part per team, forget who answered, and turn every "
+    "pulse message into a thank-you. Results come with the next digests, for groups of 5 or more."
+)
+EARLY_CLOSE_EXPLAINED = (
+    "Ending it now closes it for everyone at once, exactly as at its planned end: people can't answer "
+    "or change answers any more, the bot counts who took part per team and then forgets who answered, "
+    "and every pulse message becomes a short thank-you. Results appear in the next digests, only for "
+    "groups of 5 or more."
+)
 
 
 def _neutralise_messages(session: Session, pulse: PulseRound, now: datetime) -> None:

@@ -8,26 +8,30 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import AppContext, empathy_context, once_per_event
+from bot.audit import record
 from bot.digest_jobs import latest_slot, zone
 from bot.digest_sections import build_digest, trend_settings
 from bot.models import Person, Team, Workspace
-from bot.people import HomeRole, direct_reports, home_role, org_summary
+from bot.people import HomeRole, direct_reports, home_role, is_hr, org_summary
+from bot.pulse_jobs import EARLY_CLOSE_CONFIRM, close_early, scrub_closed_rounds
 from handlers import kudos, onboard, suggest
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
 from handlers.digest_views import digest_message, overview_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
 from surveys.digest import HISTORY_WEEKS, WeekData, hr_overview
-from surveys.models import PulseSchedule
+from surveys.models import PulseRound, PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.rounds import PulseError, open_progress_for
 from surveys.schedules import describe
 
 logger = logging.getLogger(__name__)
+CLOSE_EARLY_ACTION = "pulse.close_early"
 
 MAX_BLOCKS = 100  # Slack's limit for a Home view
 WEEK_ACTION = "home_digest_week"
@@ -209,6 +213,7 @@ def _pulse_admin_section(session: Session, workspace: Workspace) -> list[dict[st
     text = "*Pulse schedules*\n" + ("\n".join(lines) if lines else "None yet: set one up so people hear from me.")
     return [
         mrkdwn_section(text),
+        *_open_round_blocks(session, workspace),
         {
             "type": "actions",
             "block_id": "pulse_admin",
@@ -223,6 +228,40 @@ def _pulse_admin_section(session: Session, workspace: Workspace) -> list[dict[st
         },
         context_block("`/pulse send` sends a pulse to everyone now; `/pulse send Team name` to one team."),
     ]
+
+
+def _open_round_blocks(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
+    """One line per open round, with HR's way to end it early (Slack asks them to confirm first)."""
+    rounds = session.scalars(
+        select(PulseRound)
+        .where(PulseRound.workspace_id == workspace.id, PulseRound.status == "open")
+        .order_by(PulseRound.opens_at)
+    ).all()
+    blocks = []
+    for pulse in rounds[:10]:
+        team = session.get(Team, pulse.team_id) if pulse.team_id else None
+        who = escape(team.name) if team else "everyone"
+        blocks.append(
+            {
+                "type": "section",
+                "block_id": f"open_round_{pulse.id}",
+                "text": {"type": "mrkdwn", "text": f"Open now: the pulse for {who}, until {pulse.closes_at:%a %d %b}."},
+                "accessory": {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "End it now"},
+                    "action_id": CLOSE_EARLY_ACTION,
+                    "value": str(pulse.id),
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "End this pulse now?"},
+                        "text": {"type": "plain_text", "text": EARLY_CLOSE_CONFIRM},
+                        "confirm": {"type": "plain_text", "text": "End it now"},
+                        "deny": {"type": "plain_text", "text": "Keep it open"},
+                        "style": "danger",
+                    },
+                },
+            }
+        )
+    return blocks
 
 
 def show_week(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
@@ -248,6 +287,48 @@ def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, An
     client.views_publish(user_id=event["user"], view=view)
 
 
+def handle_close_early(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: dict[str, Any]
+) -> None:
+    """HR's "End it now" (after Slack's confirmation): the scheduled close's path, now."""
+    ack()
+    empathy = empathy_context(context)
+    now = empathy.clock.now()
+    closed = False
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
+        pulse = (
+            session.get(PulseRound, int(action.get("value") or 0)) if (action.get("value") or "").isdigit() else None
+        )
+        if person is None or not is_hr(session, person, empathy.settings):
+            said = "Only HR admins can end a pulse early. Your own pulse, if one is open, is in our DMs."
+        elif pulse is None or pulse.workspace_id != workspace.id:
+            said = "I can't find that pulse any more, so nothing changed. Your Home tab shows the pulses open now."
+        elif pulse.status != "open":
+            said = f"That pulse had already closed on {pulse.closes_at:%a %d %b}, so nothing changed."
+        else:
+            team = session.get(Team, pulse.team_id) if pulse.team_id else None
+            who = team.name if team else "everyone"
+            took_part, invited = close_early(session, pulse, now, empathy.box)
+            record(session, workspace.id, person.id, "pulse.close_early", who)
+            closed = True
+            said = (
+                f"You ended the pulse for {escape(who)}: {took_part} of {invited} people took part. Everyone's pulse "
+                "message becomes a thank-you in a moment, and the results come with the next digests."
+            )
+    if closed:
+        scrub_closed_rounds(empathy.session_factory, empathy.settings.database_url, now)
+    try:
+        client.chat_postMessage(channel=body["user"]["id"], text=said)
+    except SlackApiError as error:  # nowhere to tell them; what was done stands
+        logger.warning("could not confirm an early pulse close: %s", error.response.get("error"))
+    with empathy.session_factory.begin() as session:
+        workspace, person = request_identity(session, context)
+        view = build_home_view(session, workspace, person, empathy)
+    client.views_publish(user_id=body["user"]["id"], view=view)
+
+
 def register(app: App) -> None:
     app.event("app_home_opened")(once_per_event(publish_home))
     app.action(WEEK_ACTION)(show_week)
+    app.action(CLOSE_EARLY_ACTION)(handle_close_early)

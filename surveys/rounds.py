@@ -670,6 +670,7 @@ def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretB
         session.execute(insert(PulseAnswer), answers[start : start + 1000])
     pulse.status = "closed"
     pulse.closed_at = now
+    pulse.closes_at = min(pulse.closes_at, now)  # an early close: "closed on" is today
     pulse.scrubbed_at = None
     session.flush()
 
