@@ -177,31 +177,51 @@ def clean_message(raw: str) -> str:
     return message
 
 
-def check_tags(tags: list[str], values: list[CompanyValue], *, required: bool) -> list[str]:
-    """The tags as stored (known value tags, in order, without repeats), or a refusal that suggests the right one."""
-    known = {v.tag: v for v in values}
-    listed = ", ".join(f"`#{v.tag}`" for v in values)
+def check_tags(tags: list[str], values: list[CompanyValue], *, required: bool) -> tuple[list[str], list[str]]:
+    """(known value tags, in order, without repeats; tags that are no value, as typed).
+
+    A tag that is no value never costs a thank-you: people type hashtags out of habit, so it stays in
+    the message as plain text (the caller keeps it there) and the giver is told privately
+    (`tag_note`). Only `kudos-require-value` refuses, when no known value is tagged."""
+    known = {v.tag for v in values}
     wanted: list[str] = []
+    unknown: list[str] = []
     for raw in tags:
         tag = tag_for(raw)
         if tag in known:
             if tag not in wanted:
                 wanted.append(tag)
-            continue
-        if not values:
-            raise KudosRefused(
-                f"`#{raw[:40]}` looks like a value tag, but HR hasn't set up company values yet. Leave it out "
-                "and your kudos will go through.",
-                field="values",
-            )
-        close = get_close_matches(tag, list(known), n=1)
-        hint = f" Did you mean `#{close[0]}`?" if close else ""
-        raise KudosRefused(f"I don't know the value `#{raw[:40]}`.{hint} Our values are {listed}.", field="values")
+        elif raw not in unknown:
+            unknown.append(raw)
     if required and values and not wanted:
+        hint = _did_you_mean(unknown, values)
         raise KudosRefused(
-            f"Please add one of our values, so everyone sees what this was about: {listed}.", field="values"
+            f"Please add one of our values, so everyone sees what this was about: {_listed(values)}.{hint}",
+            field="values",
         )
-    return wanted
+    return wanted, unknown
+
+
+def tag_note(unknown: list[str], values: list[CompanyValue]) -> str:
+    """What the giver is told, privately, about hashtags that are no company value; "" if none."""
+    if not unknown:
+        return ""
+    shown = ", ".join(f"`#{raw[:40]}`" for raw in unknown[:5])
+    if not values:
+        return f"I kept {shown} as plain text in your message: HR hasn't set up company values to tag yet."
+    return f"I kept {shown} as plain text: it isn't one of our values.{_did_you_mean(unknown, values)} Our values are {_listed(values)}."
+
+
+def _listed(values: list[CompanyValue]) -> str:
+    return ", ".join(f"`#{v.tag}`" for v in values)
+
+
+def _did_you_mean(unknown: list[str], values: list[CompanyValue]) -> str:
+    for raw in unknown:
+        close = get_close_matches(tag_for(raw), [v.tag for v in values], n=1)
+        if close:
+            return f" Did you mean `#{close[0]}`?"
+    return ""
 
 
 def typed_keys(giver: Person, recipients: list[Person], message: str, tags: list[str], now: datetime) -> list[str]:
@@ -245,7 +265,7 @@ def give(
     check_recipients(giver, unique)
     text = clean_message(message)
     current = rules(session, workspace, settings)
-    stored_tags = check_tags(tags, values_of(session, workspace.id), required=current.require_value)
+    stored_tags, _unknown = check_tags(tags, values_of(session, workspace.id), required=current.require_value)
     lock_parties(session, giver, unique)
     existing = next(
         (found for key in (submit_key, *same_as) if (found := _existing(session, workspace, key)) is not None), None

@@ -134,13 +134,15 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
         )
     now = empathy.clock.now()
     current_key, *earlier_keys = service.typed_keys(giver, recipients, typed.message, typed.tags, now)
+    values = service.values_of(session, workspace.id)
     try:
+        _known, unknown = service.check_tags(typed.tags, values, required=False)
         given = service.give(
             session,
             workspace,
             giver,
             recipients,
-            typed.message,
+            typed.message_keeping(unknown),
             typed.tags,
             private=typed.private,
             submit_key=current_key,
@@ -153,7 +155,8 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
     if not given.created:
         return "That kudos is already on its way (you sent the same words a moment ago), so I didn't send it twice."
     channel = announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
-    return views.sent_text(given.recipients, posted_in=channel, left=given.left_today)
+    note = service.tag_note(unknown, values)
+    return views.sent_text(given.recipients, posted_in=channel, left=given.left_today) + (f"\n{note}" if note else "")
 
 
 def _people(session: Session, workspace: Workspace, user_ids: list[str]) -> tuple[list[Person], list[str]]:

@@ -45,6 +45,16 @@ class Typed:
     channels: bool = False
     groups: bool = False
     unlinked: list[str] = field(default_factory=list)
+    # The message with its hashtags still in it: tags that turn out to be no value stay as typed.
+    with_tags: str = ""
+
+    def message_keeping(self, unknown: list[str]) -> str:
+        """The message, without the tags that are values, with the others kept as plain text."""
+        if not unknown:
+            return self.message
+        kept = {raw.lower() for raw in unknown}
+        text = TAG.sub(lambda m: m.group(0) if m.group(1).lower() in kept else " ", self.with_tags)
+        return LEADING.sub("", re.sub(r"[ \t]+", " ", text)).strip()
 
 
 def parse_typed(text: str) -> Typed:
@@ -59,6 +69,7 @@ def parse_typed(text: str) -> Typed:
     rest = GROUP.sub(" ", CHANNEL.sub(" ", USER.sub(" ", rest)))
     typed.unlinked = BARE_AT.findall(rest)
     typed.tags = TAG.findall(rest)
+    typed.with_tags = rest
     rest = TAG.sub(" ", rest)
     typed.message = LEADING.sub("", re.sub(r"[ \t]+", " ", rest)).strip()
     return typed

@@ -146,7 +146,6 @@ REFUSALS: list[tuple[str, str, str]] = [
     ("no recipient", "for the help", "Who would you like to thank?"),
     ("only mentions", "<@U0BEN> <@U0CHEN>", "Tell them what for"),
     ("too long", "<@U0BEN> " + "thanks " * 200, "kudos can be up to 1,000"),
-    ("unknown value", "<@U0BEN> for the help #temwork", "Did you mean `#teamwork`?"),
     ("fifty people", " ".join(f"<@U0P{i:03d}>" for i in range(50)) + " for the offsite", "That's 50 people!"),
 ]
 
@@ -198,6 +197,35 @@ def test_hr_can_require_a_value(kudos: Harness) -> None:
     assert "Please add one of our values" in reply and "`#customer-first`" in reply
     assert "Thank you" in give(kudos, "<@U0BEN> for the help #Customer-First")
     assert [v.tag for v in stored(kudos)[0].values] == ["customer-first"]
+
+
+def test_a_hashtag_that_is_no_value_is_kept_as_text_and_the_giver_is_told_privately(kudos: Harness) -> None:
+    reply = give(kudos, "<@U0BEN> for the release #temwork #ownership #shipit")
+    assert "Thank you for noticing" in reply  # sent, not refused
+    assert "I kept `#temwork`, `#shipit` as plain text" in reply and "Did you mean `#teamwork`?" in reply
+    [row] = stored(kudos)
+    assert row.message == "for the release #temwork #shipit"  # the values became tags, the rest stayed words
+    assert [v.tag for v in row.values] == ["ownership"]
+    kudos.dispatch()
+    assert "#temwork #shipit" in bodies(kudos)  # as they wrote it, in the shout-out and the DM
+
+
+def test_without_company_values_a_hashtag_never_costs_the_thank_you(
+    slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    harness = make_harness(slack, db_url, engine, session_factory, people=PEOPLE[:3], now=NOW)
+    reply = give(harness, "<@U0BEN> for the release #teamwork")
+    assert "Thank you for noticing" in reply
+    assert "I kept `#teamwork` as plain text in your message: HR hasn't set up company values" in reply
+    [row] = stored(harness)
+    assert row.message == "for the release #teamwork" and row.values == []
+
+
+def test_a_required_value_still_refuses_a_kudos_tagged_only_with_unknown_ones(kudos: Harness) -> None:
+    kudos.command("/empathy", "config kudos-require-value on", user="U0PRIYA")
+    reply = give(kudos, "<@U0BEN> for the help #temwork")
+    assert "Please add one of our values" in reply and "Did you mean `#teamwork`?" in reply
+    assert stored(kudos) == []
 
 
 def test_the_same_typed_kudos_twice_posts_once(kudos: Harness) -> None:
