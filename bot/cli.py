@@ -701,7 +701,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     _seal_stored_tokens(settings, engine)
     with factory.begin() as session:
         _workspace(settings, session)
-    scheduler = Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
+    scheduler = Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
     scheduler.start()
     if inbox is not None:
@@ -753,7 +753,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _seal_stored_tokens(settings, engine)
     with factory.begin() as session:
         _workspace(settings, session)
-    scheduler = None if args.no_scheduler else Scheduler(_jobs(settings, factory), factory, engine, SystemClock())
+    scheduler = (
+        None if args.no_scheduler else Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
+    )
     if settings.socket_mode:
         return _serve_socket_mode(settings, scheduler)
     from bot.server import serve_http
@@ -782,10 +784,10 @@ def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
     return 0
 
 
-def _jobs(settings: Settings, factory: sessionmaker[Session]) -> list[Any]:
+def _jobs(settings: Settings, factory: sessionmaker[Session], *, linger: bool = False) -> list[Any]:
     from bot.jobs import build_jobs
 
-    return build_jobs(settings, factory)
+    return build_jobs(settings, factory, linger=linger)
 
 
 def _wait_for_signal(on_stop: Callable[[], None]) -> None:

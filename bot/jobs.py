@@ -17,7 +17,7 @@ from bot.digest_jobs import queue_digests
 from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
-from bot.outbox import DispatchReport, OutboxDispatcher
+from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
 from bot.pulse_jobs import close_rounds, forget_closed_updates, open_scheduled, scrub_closed_rounds, send_reminders
 from bot.scheduler import Job
 from bot.settings import Settings
@@ -39,7 +39,10 @@ def build_jobs(
     *,
     client: WebClient | None = None,
     outbox_client: WebClient | None = None,
+    linger: bool = False,
 ) -> list[Job]:
+    """`linger`: the scheduled dispatcher stays for its whole run and sends what is queued at once (a
+    running worker or `serve`); without it a run sends what is due and returns (`jobs run`, tests)."""
     client = client or build_web_client(settings)
     dispatcher_client = outbox_client or build_web_client(settings, for_outbox=True)
 
@@ -55,6 +58,7 @@ def build_jobs(
             max_attempts=settings.outbox_max_attempts,
             tokens=tokens.token_for if settings.oauth else None,
             box=box,
+            wake=QUEUED if linger else None,
         )
         # Short of the next tick, so runs do not pile up behind each other.
         return dispatcher.run_once(time_budget=50)

@@ -45,16 +45,19 @@ import random
 import re
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -207,6 +210,7 @@ def _insert(
         .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
     )
     session.execute(statement)
+    announce(session)
     row = session.scalar(
         select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key)
     )
@@ -245,6 +249,77 @@ def enqueue_many(session: Session, workspace_id: int, rows: Sequence[OutboxRow],
         )
     for start in range(0, len(values), batch):
         session.execute(statement, values[start : start + batch])
+    if values:
+        announce(session)
+
+
+# -- waking the dispatcher -----------------------------------------------------------------------------
+
+# Set when a transaction that queued messages commits, in this process; a PostgreSQL NOTIFY on this
+# channel carries the same news to the other processes (`listen_for_queued`). The dispatcher still
+# polls, so a lost wake delays a message by at most one poll, never loses it.
+QUEUED = threading.Event()
+NOTIFY_CHANNEL = "empathy_outbox"
+_ANNOUNCED = "outbox_announced"
+# Set while this process's scheduler shuts down: a lingering dispatcher returns at once, so a stop
+# waits only for the message in hand, not for the rest of a 50-second run.
+_LINGER_STOP = threading.Event()
+
+
+def stop_lingering() -> None:
+    _LINGER_STOP.set()
+    QUEUED.set()
+
+
+def allow_lingering() -> None:
+    _LINGER_STOP.clear()
+
+
+def announce(session: Session) -> None:
+    """Wake the dispatchers once this transaction commits (not before: they could not see the row yet)."""
+    if session.info.get(_ANNOUNCED):
+        return
+    session.info[_ANNOUNCED] = True
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit, only if it commits, and once however many rows the transaction queued.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    def committed(done: Session) -> None:
+        done.info.pop(_ANNOUNCED, None)
+        QUEUED.set()
+
+    def rolled_back(done: Session) -> None:
+        done.info.pop(_ANNOUNCED, None)
+
+    event.listen(session, "after_commit", committed, once=True)
+    event.listen(session, "after_soft_rollback", lambda done, _previous: rolled_back(done), once=True)
+
+
+def listen_for_queued(database_url: str, stop: threading.Event) -> threading.Thread | None:
+    """On PostgreSQL, a thread that sets `QUEUED` whenever any process queues a message (LISTEN)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def listen() -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
+                    connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    delay = 1.0
+                    while not stop.is_set():
+                        for _notice in connection.notifies(timeout=1.0):
+                            QUEUED.set()
+            except psycopg.Error as error:
+                logger.warning("cannot listen for queued messages (%s); polling meanwhile", type(error).__name__)
+                stop.wait(delay)
+                delay = min(30.0, delay * 2)
+
+    thread = threading.Thread(target=listen, name="outbox-listen", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass
@@ -282,6 +357,8 @@ class OutboxDispatcher:
         monotonic: Callable[[], float] = time.monotonic,
         tokens: Callable[[str], str | None] | None = None,
         box: SecretBox | None = None,
+        wake: threading.Event | None = None,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.session_factory = session_factory
         # Opens sealed rows (DMs to suggestion authors); without it such rows fail, kindly to nobody.
@@ -299,6 +376,10 @@ class OutboxDispatcher:
         self.sleep = sleep
         self.monotonic = monotonic
         self._buckets: dict[int, TokenBucket] = {}
+        # With `wake`, `run_once` stays for its whole time budget and sends a message as soon as it is
+        # queued, instead of at the next run; it still looks every `poll_seconds` in case a wake is lost.
+        self.wake = wake
+        self.poll_seconds = poll_seconds
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -308,12 +389,17 @@ class OutboxDispatcher:
         deadline = self.monotonic() + time_budget
         self.recover_stale(report)
         while self.monotonic() < deadline:
+            if self.wake is not None:
+                self.wake.clear()  # before looking: a row queued from now on sets it again
             row_id = self._claim_next(throttled=self._throttled_workspaces())
             if row_id is None:
                 wait = self._wait_for_throttled()
-                if wait is None or self.monotonic() + wait >= deadline:
+                if wait is not None and self.monotonic() + wait < deadline:
+                    self.sleep(wait)
+                    continue
+                if self.wake is None or _LINGER_STOP.is_set():
                     break
-                self.sleep(wait)
+                self.wake.wait(max(0.0, min(self.poll_seconds, deadline - self.monotonic())))
                 continue
             self._deliver(row_id, report)
         return report

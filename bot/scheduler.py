@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
+from bot.outbox import allow_lingering, listen_for_queued, stop_lingering
 
 logger = logging.getLogger(__name__)
 
@@ -200,8 +201,11 @@ class Scheduler:
                 replace_existing=True,
                 misfire_grace_time=job.misfire_grace_time,
             )
+        allow_lingering()
         scheduler.start()
         self._scheduler = scheduler
+        # Messages queued by other processes (web processes beside a worker) wake this one's dispatcher.
+        listen_for_queued(self.lock.engine.url.render_as_string(hide_password=False), self._stop)
         logger.info("scheduler started with %d jobs", len(self.jobs))
         return True
 
@@ -219,6 +223,7 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self._stop.set()
+        stop_lingering()
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         self._scheduler = None
