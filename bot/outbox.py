@@ -475,7 +475,6 @@ class OutboxDispatcher:
             bucket = self._bucket(row.workspace_id)
             while not bucket.try_take():
                 self.sleep(max(0.01, bucket.wait_time()))
-            sealed = is_sealed(row.payload)
             try:
                 target = open_target(row, self.box)
                 client = self._client_for(session, row.workspace_id)
@@ -508,8 +507,6 @@ class OutboxDispatcher:
             else:
                 self._mark_sent(session, row, sent_channel, ts)
                 report.sent += 1
-            if sealed and row.last_error:
-                row.last_error = _withheld(row.last_error)
             session.commit()
 
     def _client_for(self, session: Session, workspace_id: int) -> WebClient:
@@ -611,6 +608,7 @@ class OutboxDispatcher:
         if row.attempts >= self.max_attempts:
             self._fail(session, row, f"gave up after {row.attempts} attempts: {reason}", report)
             return
+        reason = _withheld(reason) if is_sealed(row.payload) else reason
         if delay is None:
             delay = backoff_seconds(row.attempts)
         row.state = OutboxState.PENDING.value
@@ -622,6 +620,8 @@ class OutboxDispatcher:
         logger.info("outbox message %s will be retried in %.0f s (%s)", row.id, delay, reason)
 
     def _fail(self, session: Session, row: OutboxMessage, reason: str, report: DispatchReport) -> None:
+        # A sealed row's reason is withheld in the row, the report and the log alike.
+        reason = _withheld(reason) if is_sealed(row.payload) else reason
         row.state = OutboxState.FAILED.value
         row.last_error = reason
         report.failed += 1

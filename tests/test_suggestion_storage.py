@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import multiprocessing
 import sqlite3
 import threading
@@ -206,7 +207,9 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
     slack: FakeSlack,
     settings: Settings,
     clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     person_id = _ana(session_factory, workspace, slack)
     row_id = _queue_sealed(session_factory, workspace, person_id, clock)
     slack.error_next("chat.postMessage", "account_inactive")
@@ -221,6 +224,7 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
         assert "account_inactive" not in (failed.last_error or "") and "withheld" in (failed.last_error or "")
         assert session.get(OutboxMessage, no_key).state == OutboxState.FAILED.value  # type: ignore[union-attr]
     assert len(slack.calls_to("chat.postMessage")) == 1
+    assert not [r for r in caplog.records if "account_inactive" in r.getMessage()]  # nor in the log
 
 
 def test_a_sealed_payload_copied_into_another_row_does_not_open(
