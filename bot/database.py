@@ -16,6 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +56,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # see `bot.storage_scrub`.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` for the session's database: PostgreSQL's or SQLite's (the generic
+    `insert` has no conflict clause)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,12 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import onboarding_checkins
 from bot.audit import record
 from bot.crypto import SecretBox
+from bot.database import upsert_insert
 from bot.errors import UserFacingError
 from bot.models import Person, Role, RoleGrant
 from bot.onboarding_models import (
@@ -147,7 +147,6 @@ def ensure_templates(session: Session, workspace_id: int, now: datetime) -> list
         return []  # HR removed them all on purpose
     # Two requests may both find none (a job beside `/onboard`): the unique (workspace, name, version)
     # lets the first insert win and the other add nothing, instead of failing on the constraint.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     rows = [
         {
             "workspace_id": workspace_id,
@@ -165,7 +164,10 @@ def ensure_templates(session: Session, workspace_id: int, now: datetime) -> list
         for spec in parse_templates(BUILTIN_TEMPLATES).templates
     ]
     session.execute(
-        insert(OnboardingTemplate).on_conflict_do_nothing(index_elements=["workspace_id", "name", "version"]), rows
+        upsert_insert(session, OnboardingTemplate).on_conflict_do_nothing(
+            index_elements=["workspace_id", "name", "version"]
+        ),
+        rows,
     )
     return current_templates(session, workspace_id)
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import Aead, SecretBox, pad, unpad
+from bot.database import upsert_insert
 from bot.models import Team
 from bot.onboarding_models import (
     OnboardingCheckinKey,
@@ -98,9 +98,8 @@ def _month_key(session: Session, box: SecretBox, workspace_id: int, now: datetim
     if row is None:
         # Two first answers of the month at once: the unique constraint keeps one key, and the
         # other insert does nothing (on PostgreSQL it waits for the first to commit, then reads it).
-        insert_or_skip = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         session.execute(
-            insert_or_skip(OnboardingCheckinKey)
+            upsert_insert(session, OnboardingCheckinKey)
             .values(
                 id=random_id(),
                 workspace_id=workspace_id,

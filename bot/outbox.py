@@ -56,12 +56,12 @@ import psycopg
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import event, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.crypto import SecretBox, pad, unpad
+from bot.database import upsert_insert
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.rate_limit import TokenBucket
 
@@ -203,9 +203,8 @@ def _insert(
         "due_at": due_at,
         "attempts": 0,
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(OutboxMessage)
+        upsert_insert(session, OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
     )
@@ -229,8 +228,9 @@ class OutboxRow:
 
 def enqueue_many(session: Session, workspace_id: int, rows: Sequence[OutboxRow], *, batch: int = 500) -> None:
     """Queue many messages at once (a pulse fan-out); keys already queued are left as they are."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    statement = upsert_insert(session, OutboxMessage).on_conflict_do_nothing(
+        index_elements=["workspace_id", "idempotency_key"]
+    )
     values = []
     for row in rows:
         if (row.person_id is None) == (row.channel_id is None) or not row.payload.get("text"):

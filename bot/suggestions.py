@@ -38,11 +38,11 @@ from random import Random, SystemRandom
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, event, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.audit import record
 from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
+from bot.database import upsert_insert
 from bot.errors import UserFacingError
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
@@ -358,9 +358,8 @@ def submit(
     }
     # An upsert rather than a savepoint (pysqlite's savepoints do not nest in the caller's transaction):
     # the same form submitted twice at the same moment stores one row, and the loser finds it.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     new_id = session.execute(
-        insert(Suggestion)
+        upsert_insert(session, Suggestion)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["workspace_id", "submit_key"])
         .returning(Suggestion.id)
@@ -423,9 +422,8 @@ def _hold_tally(
     The insert comes first: on SQLite it takes the database's write lock (held to the commit), so the
     read below cannot be overtaken; on PostgreSQL it makes sure a row exists for FOR UPDATE to lock.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(SuggestionTally)
+        upsert_insert(session, SuggestionTally)
         .values(workspace_id=workspace.id, day=day, sealed=_seal_tally(session, box, workspace.id, day, {}))
         .on_conflict_do_nothing(index_elements=["workspace_id", "day"])
     )

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.crypto import Aead, SecretBox, pad, unpad
+from bot.database import upsert_insert
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from bot.text import clean_typed
@@ -293,8 +293,7 @@ def _exposures(session: Session, person_ids: list[int]) -> dict[int, dict[str, d
 
 def _record_exposures(session: Session, rows: list[dict[str, object]]) -> None:
     """One upsert per batch instead of a statement per person and question (10,000 people × 5)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(QuestionExposure)
+    statement = upsert_insert(session, QuestionExposure)
     statement = statement.on_conflict_do_update(
         index_elements=["person_id", "question_id"], set_={"last_seen_on": statement.excluded.last_seen_on}
     )
@@ -463,9 +462,8 @@ def _round_key(session: Session, box: SecretBox, round_id: int) -> tuple[Aead, b
     answers existed (such a round gets its key at its first answer after the upgrade)."""
     row = session.info.get(_KEYS, {}).get(round_id) or session.get(PulseRoundKey, round_id)
     if row is None:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         session.execute(
-            insert(PulseRoundKey)
+            upsert_insert(session, PulseRoundKey)
             .values(round_id=round_id, sealed_key=box.seal(Aead.new_key()), has_clear_answers=True)
             .on_conflict_do_nothing(index_elements=["round_id"])
         )
@@ -527,9 +525,8 @@ def _upsert(
         before.comment if comment is _UNSET else comment,  # type: ignore[arg-type]
     )
     sealed = _seal(aead, participant.round_id, slot, participant.unit_id, question_id, answer)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(PulseSealedAnswer)
+        upsert_insert(session, PulseSealedAnswer)
         .values(id=random_id(), round_id=participant.round_id, slot=slot, sealed=sealed)
         .on_conflict_do_update(index_elements=["round_id", "slot"], set_={"sealed": sealed})
     )
