@@ -116,3 +116,13 @@ def test_a_late_click_after_an_early_close_says_so_with_that_day(pulse: Pulse) -
     pulse.click("U0CHEN", answer_buttons(late)[0][0], late)
     assert f"This pulse closed on {pulse.clock.now():%a %d %b}" in test_pulse.wait_for_reply(pulse)
     assert answers(pulse) == []
+
+
+@pytest.mark.parametrize("value", ["", "not-a-round", "999999"])
+def test_an_end_it_now_click_for_no_such_pulse_is_told_so_and_changes_nothing(pulse: Pulse, value: str) -> None:
+    open_and_deliver(pulse)
+    pulse.requests.block_action("pulse.close_early", value, user_id="U0MARCUS")
+    eventually(lambda: _assert_text(pulse.dm("U0MARCUS")[-1], "I can't find that pulse any more, so nothing changed"))
+    with pulse.session_factory() as session:
+        assert session.scalar(select(PulseRound.status)) == "open"
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
