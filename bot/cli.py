@@ -397,8 +397,10 @@ def cmd_pulse_close(args: argparse.Namespace) -> int:
             pulse = session.merge(pulse)
             if pulse.status != "open":
                 continue  # closed meanwhile (its scheduled end, or another admin)
-            part, asked = close_early(session, pulse, now, box)
-            took_part, invited = took_part + part, invited + asked
+            counted = close_early(session, pulse, now, box)
+            if counted is None:
+                continue  # closed by its scheduled end a moment ago
+            took_part, invited = took_part + counted[0], invited + counted[1]
             record(session, pulse.workspace_id, None, "pulse.close_early", who, via="cli")
     scrub_closed_rounds(factory, settings.database_url, now)
     print(

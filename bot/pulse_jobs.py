@@ -161,11 +161,13 @@ def open_rounds(session: Session, workspace: Workspace, team_id: int | None) -> 
     )
 
 
-def close_early(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> tuple[int, int]:
-    """HR ends a round before its time: the scheduled close's path, now. Returns (took part, invited).
+def close_early(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> tuple[int, int] | None:
+    """HR ends a round before its time: the scheduled close's path, now. Returns (took part, invited),
+    or None if it had closed meanwhile.
 
     The caller scrubs the files once this has committed (`scrub_closed_rounds`)."""
-    close_round(session, pulse, now, box)
+    if not close_round(session, pulse, now, box):
+        return None
     _neutralise_messages(session, pulse, now)
     units = session.scalars(select(PulseUnit).where(PulseUnit.round_id == pulse.id)).all()
     return sum(u.responded for u in units), sum(u.invited for u in units)

@@ -309,13 +309,17 @@ def handle_close_early(
         else:
             team = session.get(Team, pulse.team_id) if pulse.team_id else None
             who = team.name if team else "everyone"
-            took_part, invited = close_early(session, pulse, now, empathy.box)
-            record(session, workspace.id, person.id, "pulse.close_early", who)
-            closed = True
-            said = (
-                f"You ended the pulse for {escape(who)}: {took_part} of {invited} people took part. Everyone's pulse "
-                "message becomes a thank-you in a moment, and the results come with the next digests."
-            )
+            counted = close_early(session, pulse, now, empathy.box)
+            if counted is None:  # its scheduled close, or another admin, got there first
+                said = f"That pulse had already closed on {pulse.closes_at:%a %d %b}, so nothing changed."
+            else:
+                took_part, invited = counted
+                record(session, workspace.id, person.id, "pulse.close_early", who)
+                closed = True
+                said = (
+                    f"You ended the pulse for {escape(who)}: {took_part} of {invited} people took part. Everyone's pulse "
+                    "message becomes a thank-you in a moment, and the results come with the next digests."
+                )
     if closed:
         scrub_closed_rounds(empathy.session_factory, empathy.settings.database_url, now)
     try:

@@ -633,16 +633,30 @@ def close_due_rounds(session: Session, now: datetime, box: SecretBox) -> list[in
     """Close every round past its end: count participation per unit, then forget who answered."""
     closed = []
     for pulse in session.scalars(select(PulseRound).where(PulseRound.status == "open", PulseRound.closes_at <= now)):
-        close_round(session, pulse, now, box)
-        closed.append(pulse.id)
+        if close_round(session, pulse, now, box):
+            closed.append(pulse.id)
     return closed
 
 
-def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> None:
+def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretBox) -> bool:
     """Count participation per unit, write the answers in clear for the reports, forget every link.
+    False, and nothing done, if the round was no longer open (another close got there first).
 
     One transaction: the counts, the clear answers (shuffled, new random ids, no slot), and the
-    deletion of participants, sealed answers and the round key. The caller then scrubs the files."""
+    deletion of participants, sealed answers and the round key. The caller then scrubs the files.
+
+    The status moves first, by one conditional UPDATE: the scheduled close and HR's early close racing
+    each other must not both write the answers in clear (on PostgreSQL the second waits for the first
+    and then finds the round closed; SQLite lets one writer in at a time)."""
+    claimed = session.execute(
+        update(PulseRound)
+        .where(PulseRound.id == pulse.id, PulseRound.status == "open")
+        .values(status="closed")
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        session.refresh(pulse)
+        return False
     counts = session.execute(
         select(
             PulseParticipant.unit_id,
@@ -670,6 +684,7 @@ def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretB
     pulse.closes_at = min(pulse.closes_at, now)  # an early close: "closed on" is today
     pulse.scrubbed_at = None
     session.flush()
+    return True
 
 
 def _opened_answers(session: Session, round_id: int, box: SecretBox) -> list[dict[str, object]]:

@@ -13,6 +13,7 @@ from surveys.models import PulseAnswer, PulseParticipant, PulseRoundKey, PulseSe
 from surveys.rounds import (
     CommentTooBig,
     close_due_rounds,
+    close_round,
     comment_problem,
     open_round,
     record_answer,
@@ -98,3 +99,38 @@ def test_control_characters_are_dropped_from_comments(session_factory, workspace
         close_due_rounds(session, NOW + timedelta(days=4), box)  # PostgreSQL refuses NUL in text: stored
     with session_factory() as session:
         assert session.scalar(select(PulseAnswer.comment).where(PulseAnswer.comment.is_not(None))) == "abc\nd"
+
+
+def test_two_closes_racing_write_the_answers_once(session_factory, workspace, engine) -> None:  # type: ignore[no-untyped-def]
+    """The scheduled close and HR's early close at the same moment: one closes, the other finds it closed."""
+    import threading
+
+    from bot.database import make_engine, make_session_factory
+    from surveys.models import PulseRound
+
+    bank, box, ws, round_id, ana, _ana_id, questions = _open(session_factory, workspace)
+    with session_factory.begin() as session:
+        record_answer(session, ws, bank, box, slack_user_id=ana, round_id=round_id, question_id=questions[0],
+                      value=4, now=NOW)  # fmt: skip
+    other = make_engine(str(engine.url.render_as_string(hide_password=False)))  # another process
+    factories = [session_factory, make_session_factory(other)]
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def close(factory) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with factory.begin() as session:
+                pulse = session.get(PulseRound, round_id)
+                barrier.wait(5)
+                results.append(close_round(session, pulse, NOW + timedelta(hours=1), box))
+        except Exception as error:  # SQLite may refuse the second writer's stale read: also "not twice"
+            errors.append(error)
+
+    threads = [threading.Thread(target=close, args=(f,)) for f in factories]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    other.dispose()
+    assert results.count(True) == 1
+    with session_factory() as session:
+        assert [(a.question_id, a.value) for a in session.scalars(select(PulseAnswer))] == [(questions[0], 4)]
