@@ -12,6 +12,8 @@ Two forms:
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import struct
 
@@ -66,6 +68,9 @@ class SecretBox:
         raw = base64.urlsafe_b64decode(key.encode())
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"empathy-bot untimed v2").derive(raw)
         self._untimed = Aead(derived)
+        self._bucket_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"empathy-bot buckets v1").derive(
+            raw
+        )
 
     def seal(self, secret: bytes) -> str:
         return self._fernet.encrypt(secret).decode()
@@ -92,6 +97,12 @@ class SecretBox:
             return self._untimed.open(sealed)
         except ValueError:
             raise ValueError("this secret was sealed with another EMPATHY_SECRET_KEY") from None
+
+    def bucket(self, value: str, size: int) -> int:
+        """A keyed hash of `value` cut to one of `size` buckets: equal values share a bucket, and without
+        the key nobody can tell which value a bucket came from (for a small `size`, many values share each)."""
+        digest = hmac.new(self._bucket_key, value.encode(), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big") % size
 
     def seal_bytes(self, secret: bytes, associated: bytes = b"") -> bytes:
         """Untimed, as raw bytes (for binary columns)."""

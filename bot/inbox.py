@@ -10,6 +10,13 @@ work needs no trigger_id is instead stored here (one INSERT), acked, and handled
   with acks for its interpreter;
 - in a single `empathy-bot serve`, the accepting process does the work itself on its own threads.
 
+One person's requests are applied in the order they arrived, whichever process or thread takes them
+(six `/kudos` typed in a row must meet the daily limit at the sixth, not at whichever came last): a
+row is taken only when no earlier row of the same sender is left in the table, and a handled row
+leaves the table only after its work ran. So at most one request per sender is in hand at a time,
+while different people's requests still run in parallel. On PostgreSQL, concurrent accepts of one
+sender queue for an advisory lock so that ids follow commit order.
+
 Nothing is lost: the row is written before the ack and deleted only after its work ran. A process
 renews the claims on the rows it holds while it lives; if it dies, its claims run out within
 `LEASE` and any working process takes the rows over. The work is idempotent (answers are upserts,
@@ -36,10 +43,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, delete, event, func, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, bindparam, delete, event, exists, func, insert, select, text, update
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.orm import aliased
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
 from bot.crypto import SecretBox
 from bot.database import make_engine
@@ -62,7 +70,24 @@ DELETE_BATCH = 32
 # A row whose handling killed its process this often is dropped (and logged), not retried forever.
 MAX_ATTEMPTS = 3
 
+# Senders are told apart by a keyed hash cut to this many buckets: two people who share one merely
+# take turns, and a bucket does not name a person.
+ORDER_BUCKETS = 65_536
+# The first key of PostgreSQL's two-key advisory locks that order one sender's accepts.
+_ORDER_LOCK_CLASS = 0x454D4221
+
 _INSERT = insert(InboxRequest).returning(InboxRequest.id, sort_by_parameter_order=True)
+_earlier = aliased(InboxRequest)
+# True for a row while an earlier request of the same sender is still in the table.
+_NOT_ITS_TURN = exists().where(_earlier.ordering_key == InboxRequest.ordering_key, _earlier.id < InboxRequest.id)
+# Rows this process just accepted and claimed, but whose sender has an earlier request waiting: given up
+# for whoever takes that sender's next request in turn.
+_WAIT_YOUR_TURN = (
+    update(InboxRequest)
+    .where(InboxRequest.id.in_(bindparam("ids", expanding=True)), _NOT_ITS_TURN)
+    .values(claimed_until=AVAILABLE, attempts=0)
+    .returning(InboxRequest.id)
+)
 _running: weakref.WeakSet[Inbox] = weakref.WeakSet()
 
 
@@ -77,13 +102,14 @@ class _Held(NamedTuple):
 class _Accepted:
     """One ack's row on its way into the database, and how that went."""
 
-    __slots__ = ("committed", "error", "row", "row_id")
+    __slots__ = ("committed", "error", "mine", "row", "row_id")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
         self.row_id = 0
         self.error: Exception | None = None
         self.committed = False
+        self.mine = False  # claimed by this process at once: no earlier request of its sender waits
 
 
 class Inbox:
@@ -130,9 +156,10 @@ class Inbox:
     def works(self) -> bool:
         return self._thread_count > 0
 
-    def accept(self, kind: str, request: str) -> None:
+    def accept(self, kind: str, request: str, *, who: str | None = None) -> None:
         """Store a request for handling behind the ack; returns once it is committed. Raises
-        SQLAlchemyError if it could not be stored."""
+        SQLAlchemyError if it could not be stored. `who` names the sender, whose requests are then
+        handled one at a time in the order they were accepted."""
         now = self._now()
         mine = _Accepted(
             {
@@ -142,6 +169,7 @@ class Inbox:
                 "claimed_by": self._owner,
                 "claimed_until": now + LEASE if self.works else AVAILABLE,
                 "attempts": 1 if self.works else 0,
+                "ordering_key": self._box.bucket(who, ORDER_BUCKETS) if who else None,
             }
         )
         with self._pending_lock:
@@ -153,7 +181,10 @@ class Inbox:
             raise mine.error
         if self.works:
             self.start()
-            self._queue.put(_Held(mine.row_id, request, sealed=False))
+            if mine.mine:
+                self._queue.put(_Held(mine.row_id, request, sealed=False))
+            else:
+                self._wake.set()  # the keeper takes it once its sender's earlier request is done
 
     def _commit_pending(self) -> None:
         """Group commit: one transaction for every ack that arrived while the last one was committing.
@@ -166,9 +197,12 @@ class Inbox:
         try:
             # No Session and one prebuilt statement: building an ORM unit of work cost more than the insert.
             with self._writing, self.engine.begin() as connection:
-                ids = connection.execute(_INSERT, [accepted.row for accepted in batch]).scalars().all()
+                _queue_behind_senders(connection, [accepted.row for accepted in batch])
+                ids = [int(i) for i in connection.execute(_INSERT, [accepted.row for accepted in batch]).scalars()]
+                waiting = set(connection.execute(_WAIT_YOUR_TURN, {"ids": ids}).scalars()) if self.works else set()
             for accepted, row_id in zip(batch, ids, strict=True):
-                accepted.row_id = int(row_id)
+                accepted.row_id = row_id
+                accepted.mine = self.works and row_id not in waiting
         except Exception as error:
             for accepted in batch:
                 accepted.error = error
@@ -278,7 +312,7 @@ class Inbox:
         now = self._now()
         free = (
             select(InboxRequest.id)
-            .where(InboxRequest.claimed_until < now)
+            .where(InboxRequest.claimed_until < now, ~_NOT_ITS_TURN)
             .order_by(InboxRequest.claimed_until, InboxRequest.id)  # new rows first, in order; then left ones
             .limit(limit)
             .with_for_update(skip_locked=True)  # two workers on PostgreSQL claim different rows
@@ -336,6 +370,22 @@ class Inbox:
             )
 
 
+def _queue_behind_senders(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """On PostgreSQL, wait for other processes' uncommitted accepts of the same senders, so that one
+    sender's row ids follow the order their transactions commit in (a worker must never see a later
+    request before an earlier one). SQLite's one writer at a time gives this for free."""
+    keys = sorted({row["ordering_key"] for row in rows if row["ordering_key"] is not None})
+    if keys and connection.dialect.name == "postgresql":
+        connection.execute(
+            # In key order, so that two batches locking overlapping keys cannot deadlock.
+            text(
+                "SELECT pg_advisory_xact_lock(:class, key)"
+                " FROM (SELECT unnest(CAST(:keys AS integer[])) AS key ORDER BY 1) AS keys"
+            ),
+            {"class": _ORDER_LOCK_CLASS, "keys": keys},
+        )
+
+
 def inbox_engine(database_url: str) -> Engine:
     """Where the inbox keeps its rows: the bot's database on PostgreSQL; on SQLite, a file of its own
     beside it (`empathy-bot.inbox.sqlite3` next to `empathy-bot.sqlite3`).
@@ -358,13 +408,19 @@ def inbox_engine(database_url: str) -> Engine:
     engine = make_engine(side_url.render_as_string(hide_password=False), pool_size=6, max_overflow=6)
     # On each new connection rather than now: building the app must work while the database is unreachable.
     table = InboxRequest.__table__
-    ddl = [str(CreateTable(table, if_not_exists=True).compile(dialect=engine.dialect))] + [
-        str(CreateIndex(index, if_not_exists=True).compile(dialect=engine.dialect)) for index in table.indexes
-    ]
+    create = str(CreateTable(table, if_not_exists=True).compile(dialect=engine.dialect))
+    # A file made by an earlier version lacks the columns added since (all nullable): added in place.
+    columns = {column.name: str(CreateColumn(column).compile(dialect=engine.dialect)) for column in table.columns}
+    indexes = [str(CreateIndex(index, if_not_exists=True).compile(dialect=engine.dialect)) for index in table.indexes]
 
     def create_table(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        for statement in ddl:
+        cursor.execute(create)
+        present = {row[1] for row in cursor.execute(f"PRAGMA table_info({table.name})").fetchall()}
+        for name, definition in columns.items():
+            if name not in present:
+                cursor.execute(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+        for statement in indexes:
             cursor.execute(statement)
         cursor.close()
 

@@ -227,7 +227,11 @@ class InboxRequest(Base):
     __tablename__ = "inbox_request"
     # Workers take the oldest rows whose claim has run out: this index hands them over in that order
     # without sorting a backlog of thousands on every poll.
-    __table_args__ = (Index("ix_inbox_request_claimed_until_id", "claimed_until", "id"),)
+    # ...and this one finds, for a row, whether an earlier request of the same person still waits.
+    __table_args__ = (
+        Index("ix_inbox_request_claimed_until_id", "claimed_until", "id"),
+        Index("ix_inbox_request_ordering_key_id", "ordering_key", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -237,6 +241,10 @@ class InboxRequest(Base):
     claimed_by: Mapped[str] = mapped_column(String(64))
     claimed_until: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # One person's requests are applied in the order they arrived: a row is taken only when no earlier
+    # row with its key is left. The key is a keyed hash of the sender cut to 65,536 buckets (bot/inbox.py),
+    # not an id: it names nobody to a reader without EMPATHY_SECRET_KEY. None for a request that names nobody.
+    ordering_key: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class WorkspaceSetting(Base):

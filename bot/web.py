@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import empathy_context_of
 from bot.bolt_requests import parse_forms_properly
 from bot.database import database_answers
-from bot.early_ack import early_ack_kind
+from bot.early_ack import early_ack_of
 from bot.inbox import Inbox
 from bot.inbox_app import inbox_for
 from bot.metrics import gauges, prometheus_text
@@ -145,18 +145,18 @@ class _EarlyAcks:
             raw = body.decode()
         except UnicodeDecodeError:
             return False
-        kind = early_ack_kind(raw)
+        early = early_ack_of(raw)
         signed = {
             "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
-        if kind is None or not _signed(self._verifier, raw, signed):
+        if early is None or not _signed(self._verifier, raw, signed):
             return False  # Bolt answers it, with a 401 if the signature is wrong
         try:
-            self._inbox.accept(kind, raw)
+            self._inbox.accept(early.kind, raw, who=early.who)
         except SQLAlchemyError:
             # Bolt then acks and its listener tells the person to try again in a minute.
-            logger.warning("could not keep a %s for later; handling it now", kind)
+            logger.warning("could not keep a %s for later; handling it now", early.kind)
             return False
         return True
 

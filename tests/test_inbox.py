@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -207,3 +208,135 @@ def test_every_ack_in_a_failed_commit_is_told_so(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(10)
     assert len(failures) == 8  # so each falls back to Bolt; none is acked as kept
+
+
+# -- one sender's requests in the order they arrived ---------------------------------------------------
+
+
+class _Timeline:
+    """When each request's work started and ended, and how many of one sender's ran at once."""
+
+    def __init__(self, slow: dict[str, float]) -> None:
+        self.slow = slow
+        self.started: list[str] = []
+        self.ended: dict[str, float] = {}
+        self.overlaps: list[str] = []
+        self._running: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: str) -> None:
+        sender = request.split()[0]
+        with self._lock:
+            self.started.append(request)
+            self._running[sender] += 1
+            if self._running[sender] > 1:
+                self.overlaps.append(request)
+        time.sleep(self.slow.get(request, 0.0))
+        with self._lock:
+            self._running[sender] -= 1
+            self.ended[request] = time.monotonic()
+
+    def order_of(self, sender: str) -> list[str]:
+        return [request for request in self.started if request.split()[0] == sender]
+
+
+def test_two_workers_take_one_senders_requests_one_at_a_time_in_order(
+    inbox_of: Callable[..., Inbox], rows_engine: Engine
+) -> None:
+    """Ana's six requests wait behind her slow first one; Ben's, sent in between, do not."""
+    web = inbox_of()
+    ana = [f"ana {n}" for n in range(6)]
+    ben = [f"ben {n}" for n in range(6)]
+    for mine, his in zip(ana, ben, strict=True):
+        web.accept("command", mine, who="T0ACME:U0ANA")
+        web.accept("command", his, who="T0ACME:U0BEN")
+    timeline = _Timeline(slow={"ana 0": 0.6, "ana 3": 0.2})
+    workers = [inbox_of(timeline, threads=4), inbox_of(timeline, threads=4)]
+    for worker in workers:
+        worker.start()
+
+    _wait_until(lambda: not _rows(rows_engine), "the workers to empty the inbox")
+    for worker in workers:
+        worker.stop()
+    assert timeline.order_of("ana") == ana
+    assert timeline.order_of("ben") == ben
+    assert timeline.overlaps == []
+    # Different people still run in parallel: Ben was done before Ana's first request was.
+    assert max(timeline.ended[r] for r in ben) < timeline.ended["ana 0"]
+
+
+def test_a_process_that_accepts_and_works_keeps_one_senders_order(
+    inbox_of: Callable[..., Inbox], rows_engine: Engine
+) -> None:
+    """`empathy-bot serve`: the accepting process hands its rows to its own threads without the table,
+    except a row whose sender has an earlier one still in hand."""
+    timeline = _Timeline(slow={"ana 0": 0.4, "ana 2": 0.1})
+    serving = inbox_of(timeline, threads=4)
+    ana = [f"ana {n}" for n in range(6)]
+    for request in ana:
+        serving.accept("command", request, who="T0ACME:U0ANA")
+    serving.accept("command", "ben 0", who="T0ACME:U0BEN")
+
+    _wait_until(lambda: not _rows(rows_engine), "the inbox to empty")
+    serving.stop()
+    assert timeline.order_of("ana") == ana
+    assert timeline.overlaps == []
+    assert timeline.ended["ben 0"] < timeline.ended["ana 0"]
+
+
+def test_two_serving_processes_keep_one_senders_order_between_them(
+    inbox_of: Callable[..., Inbox], rows_engine: Engine
+) -> None:
+    """Gunicorn's two workers each accept and work: a request accepted by one waits for the sender's
+    earlier request held by the other."""
+    timeline = _Timeline(slow={"ana 0": 0.4, "ana 1": 0.2})
+    processes = [inbox_of(timeline, threads=3), inbox_of(timeline, threads=3)]
+    ana = [f"ana {n}" for n in range(6)]
+    for n, request in enumerate(ana):
+        processes[n % 2].accept("command", request, who="T0ACME:U0ANA")
+
+    _wait_until(lambda: not _rows(rows_engine), "the inbox to empty")
+    for process in processes:
+        process.stop()
+    assert timeline.order_of("ana") == ana
+    assert timeline.overlaps == []
+
+
+def test_the_ordering_key_names_a_bucket_not_a_person(inbox_of: Callable[..., Inbox], rows_engine: Engine) -> None:
+    web = inbox_of()
+    web.accept("command", "one", who="T0ACME:U0ANA")
+    web.accept("command", "two", who="T0ACME:U0ANA")
+    web.accept("command", "three", who="T0ACME:U0BEN")
+    web.accept("event", "nobody's")
+    keys = [row.ordering_key for row in _rows(rows_engine)]
+    assert keys[0] == keys[1] != keys[2] and keys[3] is None
+    assert all(0 <= key < bot.inbox.ORDER_BUCKETS for key in keys[:3])
+    # Keyed with EMPATHY_SECRET_KEY: another key puts the same person elsewhere, so a reader without it
+    # cannot compute anyone's bucket.
+    other = SecretBox(Fernet.generate_key().decode())
+    assert other.bucket("T0ACME:U0ANA", bot.inbox.ORDER_BUCKETS) != keys[0]
+
+
+def test_an_inbox_file_from_the_previous_version_gains_the_ordering_key_and_keeps_its_rows(
+    db_url: str, inbox_of: Callable[..., Inbox]
+) -> None:
+    side = bot.inbox.inbox_file(db_url)
+    if side is None:
+        pytest.skip("PostgreSQL keeps the inbox in the bot's database, upgraded by Alembic")
+    old = make_engine(f"sqlite:///{side}")
+    with old.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE inbox_request (id INTEGER NOT NULL PRIMARY KEY, kind VARCHAR(32) NOT NULL, "
+            "sealed TEXT NOT NULL, received_at DATETIME NOT NULL, claimed_by VARCHAR(64) NOT NULL, "
+            "claimed_until DATETIME NOT NULL, attempts INTEGER NOT NULL)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO inbox_request VALUES (1, 'event', ?, '2026-11-30 09:00:00', 'gone:1', '2000-01-01 00:00:00', 0)",
+            (SecretBox(SECRET_KEY).seal(b"left by the old version"),),
+        )
+    old.dispose()
+
+    inbox_of().accept("command", "new", who="T0ACME:U0ANA")
+    recorder = _Recorder()
+    assert inbox_of(recorder).drain() == 2
+    assert recorder.seen == Counter(["left by the old version", "new"])

@@ -16,15 +16,19 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import recognition
-from bot.app import empathy_context_of
+from bot.app import create_app, empathy_context_of
 from bot.cli import main
+from bot.clock import ManualClock
 from bot.database import make_engine, make_session_factory
+from bot.inbox import Inbox
+from bot.inbox_app import inbox_for
 from bot.models import AuditEntry, Person, Workspace
 from bot.privacy import forget, personal_data
 from bot.recognition import digest_section, insights
 from bot.recognition_models import CompanyValue, Kudos, KudosKind
 from bot.recognition_values import parse_lines, replace_values
 from bot.settings import load_settings
+from bot.web import create_web_app
 from handlers import kudos_views as views
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
@@ -668,6 +672,55 @@ def send_at_once(kudos: Harness, second_process: sessionmaker[Session], texts: l
     assert race([partial(send, i) for i in range(len(texts))]) == [200] * len(texts)
     kudos.wait_reply(len(texts))
     return [str(r["text"]) for r in kudos.replies()]
+
+
+@pytest.mark.parametrize("layout", ["serve", "two serving processes", "web and two workers"])
+def test_six_kudos_typed_one_after_another_meet_the_daily_limit_at_the_sixth(
+    kudos: Harness, second_process: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Ana types six `/kudos` in a row, each acked before the next. The fifth takes a while to apply
+    (its work is slowed here); the sixth must wait for it rather than take the last slot of the day."""
+    others = add_people(kudos, 6)
+    real_give = recognition.give
+
+    def give_slowly(*args: Any, **kwargs: Any) -> Any:
+        if any("thing 4" in str(arg) for arg in args):
+            time.sleep(0.6)
+        return real_give(*args, **kwargs)
+
+    monkeypatch.setattr(recognition, "give", give_slowly)
+    settings = load_settings(
+        make_env(kudos.slack, kudos.settings.database_url, EMPATHY_KUDOS_CHANNEL=CHANNEL, EMPATHY_WORK_THREADS="5")
+    )
+    engines = [kudos.session_factory.kw["bind"], second_process.kw["bind"]]
+    workers: list[Inbox] = []
+    if layout == "web and two workers":
+        fronts = [create_web_app(create_app(settings, engine=engines[0], clock=ManualClock(NOW)), works=False)]
+        workers = [
+            inbox
+            for engine in engines
+            if (inbox := inbox_for(settings, engine=engine, clock=ManualClock(NOW), accepts=False, works=True))
+        ]
+        for worker in workers:
+            worker.start()
+    else:
+        processes = [
+            start_app(settings, engine, factory, kudos.slack, NOW)
+            for engine, factory in zip(engines, (kudos.session_factory, second_process), strict=True)
+        ]
+        fronts = [p.requests.client.application for p in processes][: 1 if layout == "serve" else 2]
+
+    for n, other in enumerate(others):
+        web = fronts[n % len(fronts)].test_client()
+        requests = SlackRequests(web, SIGNING_SECRET, team_id=TEAM_ID, response_base=kudos.slack.url)
+        response = requests.command("/kudos", f"<@{other}> for thing {n}", user_id="U0ANA")
+        assert response.status_code == 200 and response.data == b""  # acked early, handled behind the ack
+    kudos.wait_reply(6)
+    for worker in workers:
+        worker.stop()
+
+    assert sorted(k.message for k in stored(kudos)) == [f"for thing {n}" for n in range(5)]
+    assert "which is the daily limit" in str(kudos.replies()[-1]["text"])
 
 
 def test_ten_signed_kudos_at_once_through_two_processes_post_exactly_the_limit(
