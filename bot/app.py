@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
 
 import bot.schema  # noqa: F401  (registers every table)
 from bot.clock import Clock, SystemClock
@@ -24,10 +21,10 @@ from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory
 from bot.errors import UserFacingError
 from bot.logs import guard_loggers
-from bot.models import ProcessedEvent
 from bot.settings import Settings
 from bot.slack_client import build_web_client
 from handlers.common import escape
+from handlers.slack.context import AppContext
 
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 32
@@ -37,19 +34,6 @@ APOLOGY = (
     "if it keeps happening, let your HR team know."
 )
 DATABASE_DOWN = "I can't reach my database right now, so nothing was saved. Please try again in a minute."
-
-
-@dataclass(frozen=True)
-class AppContext:
-    """What every listener needs besides Slack: reachable as `context["empathy"]`."""
-
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Session]
-    clock: Clock
-    box: SecretBox
-    # True in the app that handles requests the web front already acked (bot/inbox.py).
-    already_acked: bool = False
 
 
 def create_app(
@@ -133,15 +117,6 @@ def _bolt_logger() -> logging.Logger:
     return bolt
 
 
-def empathy_context(context: dict[str, Any]) -> AppContext:
-    return context["empathy"]  # type: ignore[no-any-return]
-
-
-def empathy_context_of(app: App) -> AppContext:
-    """The context `create_app` built for `app` (for the web front and the CLI)."""
-    return app.empathy  # type: ignore[attr-defined, no-any-return]
-
-
 class _KeptAck(Ack):
     """An ack that, once given, stays given.
 
@@ -176,46 +151,6 @@ def _provide_context(empathy: AppContext) -> Callable[..., Any]:
         next()
 
     return provide_context
-
-
-def first_delivery(context: dict[str, Any], body: dict[str, Any]) -> bool:
-    """Whether this is the first delivery of an event. Slack redelivers an event it thinks we missed;
-    the first delivery's id (committed before its listener does anything) makes the rest no-ops, even
-    one that arrives while the first is still being handled."""
-    event_id = body.get("event_id")
-    if not event_id:
-        return True
-    empathy = empathy_context(context)
-    try:
-        with empathy.session_factory.begin() as session:
-            session.add(
-                ProcessedEvent(
-                    event_id=event_id, slack_team_id=str(body.get("team_id") or ""), received_at=empathy.clock.now()
-                )
-            )
-    except IntegrityError:
-        logger.info("event %s already handled; ignoring the redelivery", event_id)
-        return False
-    return True
-
-
-def once_per_event(listener: Callable[..., None]) -> Callable[..., None]:
-    """An event listener that runs once per event id.
-
-    The check is in the listener, not in a middleware: Bolt acks events before their listener runs, so
-    the ack never waits for the database (under load, for a free connection: benchmarks/answer_latency
-    --mix saw App Home opens wait seconds for their ack).
-    """
-    wanted = set(inspect.signature(listener).parameters)
-
-    def run(body: dict[str, Any], context: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        if not first_delivery(context, body):
-            return
-        given = {"body": body, "context": context, "event": event, "client": client}
-        listener(**{name: value for name, value in given.items() if name in wanted})
-
-    run.__name__ = run.__qualname__ = listener.__name__  # Bolt names listeners in its logs
-    return run
 
 
 def _handle_error(

@@ -13,7 +13,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current
 from bot.inbox import Inbox, inbox_engine, inbox_file
-from bot.inbox_app import early_acks_on
 from bot.models import Person, Workspace
 from bot.people import is_hr, listed_admin_problems
 from bot.settings import Settings, SettingsError, load_settings
@@ -73,7 +72,7 @@ INBOX_STALE_SECONDS = 60
 
 def _inbox_checks(settings: Settings) -> list[Check]:
     """Acked requests still waiting for their work: with `serve --no-scheduler`, a missing worker."""
-    if not early_acks_on(settings):
+    if not settings.early_acks:
         return []
     side = inbox_file(settings.database_url)
     if side is not None and not side.exists():

@@ -17,12 +17,8 @@ from bot.inbox import SERVE_POLL_SECONDS, WORKER_POLL_SECONDS, Inbox, inbox_engi
 from bot.settings import Settings
 
 
-def early_acks_on(settings: Settings) -> bool:
-    return not settings.socket_mode and bool(settings.slack_signing_secret) and settings.work_threads > 0
-
-
 def inbox_for(settings: Settings, *, engine: Engine, clock: Clock, accepts: bool, works: bool) -> Inbox | None:
-    if not early_acks_on(settings) or not (accepts or works):
+    if not settings.early_acks or not (accepts or works):
         return None
     box = SecretBox(settings.secret_key)
     if not works:

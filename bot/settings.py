@@ -86,6 +86,12 @@ class Settings:
         return self.slack_app_token is not None
 
     @property
+    def early_acks(self) -> bool:
+        """Whether the web front acks some requests itself and leaves their work to the inbox (bot/inbox.py).
+        Socket Mode acks over its socket and needs none; EMPATHY_WORK_THREADS=0 turns them off."""
+        return not self.socket_mode and bool(self.slack_signing_secret) and self.work_threads > 0
+
+    @property
     def admin_emails(self) -> frozenset[str]:
         return frozenset(a.lower() for a in self.admins if "@" in a)
 

@@ -15,13 +15,13 @@ from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import empathy_context_of
 from bot.bolt_requests import parse_forms_properly
 from bot.database import database_answers
 from bot.early_ack import early_ack_of
 from bot.inbox import Inbox
 from bot.inbox_app import inbox_for
 from bot.metrics import gauges, prometheus_text
+from handlers.slack.context import empathy_context_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -8,5 +8,6 @@ from slack_bolt import App
 def register_all(app: App) -> None:
     from handlers import empathy, home, kudos, onboard, pulse, pulse_settings, suggest
 
-    for module in (empathy, home, pulse, pulse_settings, suggest, kudos, onboard):
+    home.register(app, sections=(suggest.home_blocks, kudos.home_blocks, onboard.home_blocks))
+    for module in (empathy, pulse, pulse_settings, suggest, kudos, onboard):
         module.register(app)

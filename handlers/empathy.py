@@ -7,13 +7,13 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.app import empathy_context
 from bot.audit import recent, record
 from bot.errors import UserFacingError
 from bot.people import is_hr
 from bot.workspace_config import KEYS, describe_settings, set_setting
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
 from handlers.privacy import privacy_reply
+from handlers.slack.context import empathy_context
 
 HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I do and what I keep about you."
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,18 +13,17 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.app import AppContext, empathy_context, once_per_event
 from bot.audit import record
 from bot.digest_jobs import latest_slot, zone
 from bot.digest_sections import build_digest, trend_settings
 from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, is_hr, org_summary
 from bot.pulse_jobs import EARLY_CLOSE_CONFIRM, close_early, scrub_closed_rounds
-from handlers import kudos, onboard, suggest
 from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
 from handlers.digest_views import digest_message, overview_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
+from handlers.slack.context import AppContext, HomeSection, empathy_context, empathy_context_of, once_per_event
 from surveys.digest import HISTORY_WEEKS, WeekData, hr_overview
 from surveys.models import PulseRound, PulseSchedule
 from surveys.pack_store import workspace_bank
@@ -53,8 +53,8 @@ def build_home_view(
             empathy.clock.now(), zone(person), empathy.settings.digest_day, empathy.settings.digest_time
         )
         blocks += _manager_section(session, person, empathy, week_end)
-    for feature in (suggest, kudos, onboard):
-        blocks += feature.home_blocks(session, workspace, person, role, empathy)
+    for section in empathy.home.sections:
+        blocks += section(session, workspace, person, role, empathy)
     if role is HomeRole.HR:
         blocks += _overview_section(session, workspace, person, empathy, week_end)
         blocks += _hr_section(session, workspace)
@@ -280,11 +280,16 @@ def show_week(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[s
 def publish_home(client: WebClient, event: dict[str, Any], context: dict[str, Any]) -> None:
     if event.get("tab") not in (None, "home"):
         return
+    refresh_home(client, event["user"], context)
+
+
+def refresh_home(client: WebClient, user_id: str, context: dict[str, Any]) -> None:
+    """Draw `user_id`'s Home again (after something on it changed)."""
     empathy = empathy_context(context)
     with empathy.session_factory.begin() as session:
         workspace, person = request_identity(session, context)
         view = build_home_view(session, workspace, person, empathy)
-    client.views_publish(user_id=event["user"], view=view)
+    client.views_publish(user_id=user_id, view=view)
 
 
 def handle_close_early(
@@ -326,13 +331,14 @@ def handle_close_early(
         client.chat_postMessage(channel=body["user"]["id"], text=said)
     except SlackApiError as error:  # nowhere to tell them; what was done stands
         logger.warning("could not confirm an early pulse close: %s", error.response.get("error"))
-    with empathy.session_factory.begin() as session:
-        workspace, person = request_identity(session, context)
-        view = build_home_view(session, workspace, person, empathy)
-    client.views_publish(user_id=body["user"]["id"], view=view)
+    refresh_home(client, body["user"]["id"], context)
 
 
-def register(app: App) -> None:
+def register(app: App, sections: Sequence[HomeSection]) -> None:
+    """`sections`: each feature's part of the Home, in the order they are shown."""
+    hooks = empathy_context_of(app).home
+    hooks.sections[:] = sections
+    hooks.refresh = refresh_home
     app.event("app_home_opened")(once_per_event(publish_home))
     app.action(WEEK_ACTION)(show_week)
     app.action(CLOSE_EARLY_ACTION)(handle_close_early)

@@ -18,7 +18,6 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot import recognition as service
-from bot.app import AppContext, empathy_context, once_per_event
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from bot.people import HomeRole, find_person, is_hr
@@ -26,6 +25,7 @@ from bot.recognition_values import ValuesError, as_lines, parse_lines, replace_v
 from bot.settings import Settings
 from handlers import kudos_views as views
 from handlers.common import ephemeral, escape, request_identity
+from handlers.slack.context import AppContext, empathy_context, once_per_event
 
 logger = logging.getLogger(__name__)
 

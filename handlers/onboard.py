@@ -15,7 +15,6 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot import onboarding
-from bot.app import AppContext, empathy_context, once_per_event
 from bot.audit import record
 from bot.directory import DirectoryUser
 from bot.errors import UserFacingError
@@ -43,6 +42,7 @@ from handlers.onboard_views import (
     task_block,
     template_modal,
 )
+from handlers.slack.context import AppContext, empathy_context, once_per_event
 
 logger = logging.getLogger(__name__)
 
@@ -239,13 +239,9 @@ def _redraw_task(
 
 
 def _republish_home(client: WebClient, context: dict[str, Any]) -> None:
-    from handlers.home import build_home_view  # App Home imports this module; import at call time
-
-    empathy = empathy_context(context)
-    with empathy.session_factory.begin() as session:
-        workspace, person = request_identity(session, context)
-        view = build_home_view(session, workspace, person, empathy)
-    client.views_publish(user_id=context["user_id"], view=view)
+    refresh = empathy_context(context).home.refresh
+    if refresh is not None:
+        refresh(client, context["user_id"], context)
 
 
 # -- check-ins ---------------------------------------------------------------------------------

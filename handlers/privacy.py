@@ -10,10 +10,10 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import empathy_context
 from bot.audit import record
 from bot.privacy import NOT_LINKED, personal_data
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
+from handlers.slack.context import empathy_context
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.app import AppContext, empathy_context
 from bot.models import Person, Workspace
 from bot.people import is_hr
 from bot.pulse_jobs import cancel_pending, open_pulse_now, reminder_key
@@ -34,6 +33,7 @@ from handlers.pulse_views import (
     pulse_message,
     thank_you_message,
 )
+from handlers.slack.context import AppContext, empathy_context
 from surveys.bank import QuestionBank
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank

@@ -11,11 +11,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.app import AppContext, empathy_context
 from bot.audit import record
 from bot.models import Team, Workspace
 from bot.people import is_hr
 from handlers.common import context_block, escape, mrkdwn_section, request_identity
+from handlers.slack.context import AppContext, empathy_context
 from surveys.bank import QuestionBank
 from surveys.cadence import CADENCES, WEEKDAYS
 from surveys.models import PulseSchedule
@@ -204,9 +204,8 @@ def handle_submission(
         ack()
         save_schedule(session, workspace, bank, choice, team=team, today=empathy.clock.now().date())
         record(session, workspace.id, person.id, "pulse.schedule", team.name if team else "everyone")
-    from handlers.home import publish_home
-
-    publish_home(client, {"user": body["user"]["id"], "tab": "home"}, context)
+    if empathy.home.refresh is not None:
+        empathy.home.refresh(client, body["user"]["id"], context)
 
 
 def _field_errors(choice: ScheduleSettings, bank: QuestionBank) -> dict[str, str]:

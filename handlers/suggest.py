@@ -15,7 +15,6 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot import suggestions as service
-from bot.app import AppContext, empathy_context
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from bot.people import HomeRole, is_hr
@@ -23,6 +22,7 @@ from bot.suggestion_models import Suggestion, SuggestionMessage
 from bot.workspace_config import parse_channel
 from handlers import suggest_views as views
 from handlers.common import context_block, ephemeral, escape, mrkdwn_section, request_identity
+from handlers.slack.context import AppContext, empathy_context
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import recognition
-from bot.app import create_app, empathy_context_of
+from bot.app import create_app
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.database import make_engine, make_session_factory
@@ -30,6 +30,7 @@ from bot.recognition_values import parse_lines, replace_values
 from bot.settings import load_settings
 from bot.web import create_web_app
 from handlers import kudos_views as views
+from handlers.slack.context import empathy_context_of
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness, start_app
