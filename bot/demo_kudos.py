@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot import recognition
 from bot.models import Person, Workspace
 from bot.recognition_values import current, parse_lines, replace_values
-from bot.workspace_config import set_setting
+from bot.registry import set_setting
 from handlers.kudos import announce
 
 SEED = 6006

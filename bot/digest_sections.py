@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.models import Person
+from bot.registry import FEATURES
 from bot.settings import Settings
 from surveys.bank import QuestionBank
 from surveys.digest import Digest, ExtraSection, TrendSettings, WeekData, manager_digest
@@ -21,11 +22,8 @@ Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
 
 
 def providers() -> list[Provider]:
-    # Imported here so each feature's module can import the digest types without a cycle.
-    from bot.onboarding import digest_section as onboarding_section
-    from bot.recognition import digest_section as recognition_section
-
-    return [recognition_section, onboarding_section]
+    """Each registered feature's section (bot/registry.py), in the registry's order."""
+    return [feature.digest_section for feature in FEATURES if feature.digest_section is not None]
 
 
 def trend_settings(settings: Settings | None) -> TrendSettings:

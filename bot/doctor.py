@@ -15,9 +15,10 @@ from bot.database import make_engine, make_session_factory, schema_is_current
 from bot.inbox import Inbox, inbox_engine, inbox_file
 from bot.models import Person, Workspace
 from bot.people import is_hr, listed_admin_problems
+from bot.registry import config_keys
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client
-from bot.workspace_config import KEYS, get_setting
+from bot.workspace_config import get_setting
 
 # The bot scopes the code uses; manifest.yml asks for exactly these (tests keep the two in step).
 REQUIRED_SCOPES = (
@@ -198,10 +199,10 @@ def _channel_checks(settings: Settings, client: object) -> list[Check]:
     checks = []
     with make_session_factory(engine)() as session:
         for workspace in session.scalars(select(Workspace)):
-            for name in KEYS:
+            for name, key in config_keys().items():
                 if not name.endswith("-channel"):
                     continue
-                channel = get_setting(session, workspace, name, settings)
+                channel = get_setting(session, workspace, key, settings)
                 if channel is None:
                     continue
                 try:

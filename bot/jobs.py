@@ -1,4 +1,6 @@
-"""The scheduled jobs, by stable name. Each is idempotent: running it twice creates nothing twice."""
+"""The scheduled jobs, by stable name: the kernel's (sending, directory sync, digests, privacy, event
+ids) and each registered feature's own (bot/registry.py). Each is idempotent: running it twice
+creates nothing twice."""
 
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import bot.schema  # noqa: F401  (see below)
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
+from bot.features import JobDeps
 from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
-from bot.pulse_jobs import close_rounds, forget_closed_updates, open_scheduled, scrub_closed_rounds, send_reminders
+from bot.registry import FEATURES
 from bot.scheduler import Job
 from bot.settings import Settings
 from bot.slack_client import build_web_client, fetch_team
@@ -78,20 +81,6 @@ def build_jobs(
             reports.append(sync_directory(session, workspace, SlackDirectory(team_client), now=clock.now()))
         return reports
 
-    def open_pulses(session: Session, clock: Clock) -> int:
-        return open_scheduled(session, box, clock.now())
-
-    def remind_pulses(session: Session, clock: Clock) -> int:
-        return send_reminders(session, clock.now())
-
-    def close_pulses(session: Session, clock: Clock) -> int:
-        # Its own transaction, so the scrub below runs after the close has committed.
-        with session_factory.begin() as own:
-            closed = close_rounds(own, clock.now(), box)
-            forget_closed_updates(own)
-        scrub_closed_rounds(session_factory, settings.database_url, clock.now())
-        return closed
-
     def send_digests(session: Session, clock: Clock) -> int:
         return queue_digests(session, clock.now(), settings)
 
@@ -101,31 +90,13 @@ def build_jobs(
         forgotten = forget_leavers(session, settings, box, clock.now())
         return {"people forgotten": forgotten, **expire(session, settings, clock.now())}
 
-    def tend_suggestions(session: Session, clock: Clock) -> dict[str, int]:
-        from bot.suggestions import tend
-
-        return tend(session, settings, clock.now())
-
-    def onboarding_run(session: Session, clock: Clock) -> str:
-        from bot.onboarding_checkins import release_and_scrub
-        from bot.onboarding_jobs import run
-
-        # First, in its own transaction (this job's session has not touched the database yet): check-in
-        # answers move to the cohort figures in batches, then the deleted sealed copies are scrubbed, which
-        # must happen after that commit and outside any transaction.
-        released = release_and_scrub(session_factory, box, clock.now())
-        return f"{run(session, clock.now())}; {released}"
-
-    def onboarding_enrol(session: Session, clock: Clock) -> int:
-        from bot.onboarding import enrol_due
-
-        return enrol_due(session, clock.now())
-
     def prune_events(session: Session, clock: Clock) -> int:
         cutoff = clock.now() - EVENT_ID_RETENTION
         result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
         return int(result.rowcount or 0)
 
+    deps = JobDeps(settings=settings, session_factory=session_factory, box=box)
+    features = [job for feature in FEATURES for job in feature.jobs(deps)]
     return [
         Job(
             name="outbox.dispatch",
@@ -141,27 +112,7 @@ def build_jobs(
             description="Pull names, time zones and deactivations from the Slack directory (daily, 03:17 UTC).",
             misfire_grace_time=6 * 3600,
         ),
-        Job(
-            name="pulse.open",
-            func=open_pulses,
-            trigger=IntervalTrigger(minutes=1, timezone="UTC"),
-            description="Open scheduled pulse rounds and queue each person's DM for their local send time.",
-            misfire_grace_time=300,
-        ),
-        Job(
-            name="pulse.remind",
-            func=remind_pulses,
-            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
-            description="Queue one gentle reminder for people who have not answered yet.",
-            misfire_grace_time=600,
-        ),
-        Job(
-            name="pulse.close",
-            func=close_pulses,
-            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
-            description="Close rounds past their end, count participation, and forget who answered.",
-            misfire_grace_time=3600,
-        ),
+        *features,
         Job(
             name="digest.weekly",
             func=send_digests,
@@ -175,32 +126,6 @@ def build_jobs(
             trigger=CronTrigger(hour=2, minute=43, timezone="UTC"),
             description="Forget people deactivated longer than the grace period; delete content past its retention.",
             misfire_grace_time=6 * 3600,
-        ),
-        Job(
-            name="suggestions.tend",
-            func=tend_suggestions,
-            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
-            description=(
-                "Nudge owners about waiting suggestions; delete delivered DMs to authors and past days' tallies, "
-                "re-seal old reply handles, scrub the database files."
-            ),
-            misfire_grace_time=600,
-        ),
-        Job(
-            name="onboarding",
-            func=onboarding_run,
-            trigger=CronTrigger(minute=5, timezone="UTC"),
-            description="Onboarding journeys: release check-in answers to the cohort figures in batches of 5 "
-            "people, enrol new hires, queue the next day's steps for each new hire's local send time, catch-ups, "
-            "reminders and (with consent) early warnings; stop leavers' journeys.",
-            misfire_grace_time=3600,
-        ),
-        Job(
-            name="onboarding.enrol",
-            func=onboarding_enrol,
-            trigger=IntervalTrigger(minutes=15, timezone="UTC"),
-            description="Start journeys for active people whose start date is from 14 days ago to 60 days ahead.",
-            misfire_grace_time=900,
         ),
         Job(
             name="events.prune",

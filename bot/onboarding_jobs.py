@@ -16,9 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import onboarding, onboarding_models
+from bot.clock import Clock
+from bot.features import Feature, JobDeps, Privacy
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.onboarding import (
     FINISH_GRACE_DAYS,
@@ -32,6 +37,7 @@ from bot.onboarding import (
     steps_of,
     stop_journey,
 )
+from bot.onboarding_checkins import release_and_scrub
 from bot.onboarding_models import (
     JourneyState,
     OnboardingJourney,
@@ -43,6 +49,7 @@ from bot.onboarding_models import (
 )
 from bot.onboarding_templates import render
 from bot.outbox import enqueue
+from bot.scheduler import Job
 from handlers.onboard_views import (
     TaskLine,
     buddy_prompt_message,
@@ -418,3 +425,45 @@ def cancel_reminder(session: Session, step: OnboardingStep) -> None:
     journey = session.get(OnboardingJourney, step.journey_id)
     if journey is not None:
         cancel_queued(session, journey, f"remind:{step.id}")
+
+
+def _jobs(deps: JobDeps) -> list[Job]:
+    def onboarding_run(session: Session, clock: Clock) -> str:
+        # First, in its own transaction (this job's session has not touched the database yet): check-in
+        # answers move to the cohort figures in batches, then the deleted sealed copies are scrubbed, which
+        # must happen after that commit and outside any transaction.
+        released = release_and_scrub(deps.session_factory, deps.box, clock.now())
+        return f"{run(session, clock.now())}; {released}"
+
+    def onboarding_enrol(session: Session, clock: Clock) -> int:
+        return onboarding.enrol_due(session, clock.now())
+
+    return [
+        Job(
+            name="onboarding",
+            func=onboarding_run,
+            trigger=CronTrigger(minute=5, timezone="UTC"),
+            description="Onboarding journeys: release check-in answers to the cohort figures in batches of 5 "
+            "people, enrol new hires, queue the next day's steps for each new hire's local send time, catch-ups, "
+            "reminders and (with consent) early warnings; stop leavers' journeys.",
+            misfire_grace_time=3600,
+        ),
+        Job(
+            name="onboarding.enrol",
+            func=onboarding_enrol,
+            trigger=IntervalTrigger(minutes=15, timezone="UTC"),
+            description="Start journeys for active people whose start date is from 14 days ago to 60 days ahead.",
+            misfire_grace_time=900,
+        ),
+    ]
+
+
+FEATURE = Feature(
+    name="onboarding",
+    models=(onboarding_models,),
+    jobs=_jobs,
+    digest_section=onboarding.digest_section,
+    privacy=Privacy(
+        "onboarding", personal_data=onboarding.personal_data, forget=onboarding.forget, expire=onboarding.expire
+    ),
+)

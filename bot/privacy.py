@@ -1,19 +1,17 @@
 """Privacy rights: what the bot keeps that is linked to a person, a copy of it, and forgetting it.
 
 Pulse answers are not here and cannot be: they carry no person id (see the README's privacy
-section), so there is nothing to find, export or delete per person. Each feature module
-(suggestions, kudos, onboarding) contributes its own linked data through three functions:
+section), so there is nothing to find, export or delete per person. Each registered feature
+(bot/registry.py) contributes its own linked data through the hooks of its `Feature.privacy`:
 `personal_data`, `forget` and `expire`; this module asks each of them in turn.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,18 +19,13 @@ from sqlalchemy.orm import Session
 
 from bot.audit import record
 from bot.crypto import SecretBox
+from bot.features import Privacy
 from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, RoleGrant
+from bot.registry import FEATURES
 from bot.settings import Settings
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, QuestionExposure
 
 logger = logging.getLogger(__name__)
-
-# Feature modules with personal_data / forget / expire, and the retention kind each one expires.
-FEATURES: tuple[tuple[str, str], ...] = (
-    ("bot.suggestions", "suggestions"),
-    ("bot.recognition", "kudos"),
-    ("bot.onboarding", "onboarding"),
-)
 
 NOT_LINKED = (
     "Your pulse survey answers and comments are stored without any link to you: no name, no id, no time. "
@@ -43,14 +36,8 @@ NOT_LINKED = (
 FORGOTTEN_NAME = "Former colleague"
 
 
-def _features() -> list[tuple[str, ModuleType]]:
-    found: list[tuple[str, ModuleType]] = []
-    for name, kind in FEATURES:
-        try:
-            found.append((kind, importlib.import_module(name)))
-        except ModuleNotFoundError:
-            continue  # a feature not built (yet) has nothing linked to anyone
-    return found
+def _features() -> list[Privacy]:
+    return [feature.privacy for feature in FEATURES if feature.privacy is not None]
 
 
 def _call(function: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -95,10 +82,9 @@ def personal_data(session: Session, person: Person, *, box: SecretBox) -> dict[s
         "messages_waiting_to_be_sent": pending or 0,
         "not_linked": NOT_LINKED,
     }
-    for kind, module in _features():
-        hook = getattr(module, "personal_data", None)
-        if hook is not None:
-            data[kind] = _call(hook, session, person, box=box)
+    for hooks in _features():
+        if hooks.personal_data is not None:
+            data[hooks.retention] = _call(hooks.personal_data, session, person, box=box)
     return data
 
 
@@ -115,11 +101,10 @@ def forget(
     so that the reporting lines of the people around them still hold.
     """
     done: dict[str, int] = {}
-    for kind, module in _features():
-        hook = getattr(module, "forget", None)
-        if hook is not None:
-            for name, count in _call(hook, session, person, box=box).items():
-                done[f"{kind}.{name}"] = count
+    for hooks in _features():
+        if hooks.forget is not None:
+            for name, count in _call(hooks.forget, session, person, box=box).items():
+                done[f"{hooks.retention}.{name}"] = count
     # Deleting the participant rows drops the answer keys too: answers already given in an open round
     # can no longer be matched to this person, even by someone holding EMPATHY_SECRET_KEY.
     done["open pulse invitations"] = _deleted(
@@ -203,9 +188,8 @@ def expire(session: Session, settings: Settings, now: datetime) -> dict[str, int
         )
     if months := settings.retention("audit"):
         done["audit"] = _deleted(session, delete(AuditEntry).where(AuditEntry.at < _months_ago(now, months)))
-    for kind, module in _features():
-        hook = getattr(module, "expire", None)
-        if hook is not None and (months := settings.retention(kind)):
-            done[kind] = int(_call(hook, session, now, months=months))
+    for hooks in _features():
+        if hooks.expire is not None and (months := settings.retention(hooks.retention)):
+            done[hooks.retention] = int(_call(hooks.expire, session, now, months=months))
     logger.info("retention: deleted %s", ", ".join(f"{kind} {count}" for kind, count in sorted(done.items())))
     return done

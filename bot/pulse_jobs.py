@@ -9,13 +9,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import surveys.models
+from bot.clock import Clock
 from bot.crypto import SecretBox
+from bot.features import Feature, JobDeps
 from bot.inbox import inbox_engine, inbox_file
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxRow, enqueue_many
+from bot.scheduler import Job
 from bot.storage_scrub import scrub
 from handlers.pulse_views import closed_message, greeting_text, pulse_message, with_greeting
 from surveys.bank import QuestionBank
@@ -270,3 +275,46 @@ def scrub_closed_rounds(session_factory: sessionmaker[Session], database_url: st
         # That commit is a write too: truncate the log once more so no frame of the close is left.
         scrub(session_factory.kw["bind"])
     return done
+
+
+def _jobs(deps: JobDeps) -> list[Job]:
+    def open_pulses(session: Session, clock: Clock) -> int:
+        return open_scheduled(session, deps.box, clock.now())
+
+    def remind_pulses(session: Session, clock: Clock) -> int:
+        return send_reminders(session, clock.now())
+
+    def close_pulses(session: Session, clock: Clock) -> int:
+        # Its own transaction, so the scrub below runs after the close has committed.
+        with deps.session_factory.begin() as own:
+            closed = close_rounds(own, clock.now(), deps.box)
+            forget_closed_updates(own)
+        scrub_closed_rounds(deps.session_factory, deps.settings.database_url, clock.now())
+        return closed
+
+    return [
+        Job(
+            name="pulse.open",
+            func=open_pulses,
+            trigger=IntervalTrigger(minutes=1, timezone="UTC"),
+            description="Open scheduled pulse rounds and queue each person's DM for their local send time.",
+            misfire_grace_time=300,
+        ),
+        Job(
+            name="pulse.remind",
+            func=remind_pulses,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description="Queue one gentle reminder for people who have not answered yet.",
+            misfire_grace_time=600,
+        ),
+        Job(
+            name="pulse.close",
+            func=close_pulses,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description="Close rounds past their end, count participation, and forget who answered.",
+            misfire_grace_time=3600,
+        ),
+    ]
+
+
+FEATURE = Feature(name="pulse", models=(surveys.models,), jobs=_jobs)

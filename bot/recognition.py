@@ -19,15 +19,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import recognition_models
 from bot.errors import UserFacingError
+from bot.features import Feature, Privacy
 from bot.models import Person, Workspace
 from bot.people import sub_organisation
+from bot.recognition_config import (
+    CONFIG_KEYS,
+    KUDOS_CHANNEL,
+    KUDOS_LEADERBOARD,
+    KUDOS_PAIR_PER_WEEK,
+    KUDOS_PER_DAY,
+    KUDOS_REACTION,
+    KUDOS_REQUIRE_VALUE,
+)
 from bot.recognition_models import CompanyValue, Kudos, KudosKind, KudosRecipient, KudosValue
 from bot.recognition_values import current as values_of
 from bot.recognition_values import tag_for
 from bot.settings import Settings
 from bot.text import clean_typed
-from bot.workspace_config import get_setting
+from bot.workspace_config import ConfigKey, get_setting
 from surveys.digest import ExtraSection
 
 MESSAGE_LIMIT = 1000
@@ -57,20 +68,20 @@ class Rules:
 
 
 def rules(session: Session, workspace: Workspace, settings: Settings) -> Rules:
-    def setting(name: str) -> str:
-        return get_setting(session, workspace, name, settings) or ""
+    def setting(key: ConfigKey) -> str:
+        return get_setting(session, workspace, key, settings) or ""
 
     return Rules(
-        per_day=int(setting("kudos-per-day") or settings.kudos_per_day),
-        pair_per_week=int(setting("kudos-pair-per-week") or settings.kudos_pair_per_week),
-        require_value=setting("kudos-require-value") == "on",
-        leaderboard=setting("kudos-leaderboard") == "on",
-        reaction=setting("kudos-reaction") or settings.kudos_reaction,
+        per_day=int(setting(KUDOS_PER_DAY) or settings.kudos_per_day),
+        pair_per_week=int(setting(KUDOS_PAIR_PER_WEEK) or settings.kudos_pair_per_week),
+        require_value=setting(KUDOS_REQUIRE_VALUE) == "on",
+        leaderboard=setting(KUDOS_LEADERBOARD) == "on",
+        reaction=setting(KUDOS_REACTION) or settings.kudos_reaction,
     )
 
 
 def channel_for(session: Session, workspace: Workspace, settings: Settings) -> str | None:
-    return get_setting(session, workspace, "kudos-channel", settings)
+    return get_setting(session, workspace, KUDOS_CHANNEL, settings)
 
 
 def first_name(person: Person) -> str:
@@ -610,3 +621,12 @@ def forget(session: Session, person: Person) -> dict[str, int]:
 def expire(session: Session, now: datetime, *, months: int) -> int:
     cutoff = now - timedelta(days=round(months * 30.44))
     return session.execute(delete(Kudos).where(Kudos.created_at < cutoff)).rowcount or 0
+
+
+FEATURE = Feature(
+    name="kudos",
+    models=(recognition_models,),
+    digest_section=digest_section,
+    privacy=Privacy("kudos", personal_data=personal_data, forget=forget, expire=expire),
+    config_keys=CONFIG_KEYS,
+)

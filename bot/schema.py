@@ -1,14 +1,13 @@
-"""Imports every module that defines tables, so `Base.metadata` is complete wherever it is used
-(Alembic, the app, the tests)."""
+"""Imports every module that defines tables (the kernel's, and each registered feature's), so
+`Base.metadata` is complete wherever it is used (Alembic, the app, the tests)."""
 
 from __future__ import annotations
 
-import bot.onboarding_models
-import bot.recognition_models
-import bot.suggestion_models  # noqa: F401
-import surveys.models  # noqa: F401
 from bot.installations import declare_tables
 from bot.models import Base
+from bot.registry import FEATURES
 
 metadata = Base.metadata
+# Each feature's tables are defined in its models modules (Feature.models), imported with the feature.
+FEATURE_MODELS = [module.__name__ for feature in FEATURES for module in feature.models]
 declare_tables(metadata)  # slack_sdk's OAuth tables, so Alembic manages them with ours

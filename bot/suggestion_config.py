@@ -1,13 +1,11 @@
-"""Parsing the suggestion box's per-workspace settings (`/empathy config suggestion-…`).
-
-Kept apart from `bot.suggestions` so `bot.workspace_config` can import it without a cycle.
-"""
+"""The suggestion box's per-workspace settings (`/empathy config suggestion-…`): keys and parsers."""
 
 from __future__ import annotations
 
 import re
 
 from bot.errors import UserFacingError
+from bot.workspace_config import ConfigKey, parse_channel, show_channel
 
 DEFAULT_CATEGORIES = ("workplace", "process", "tools", "culture", "wellbeing", "other")
 MAX_CATEGORIES = 20  # a static_select allows 100 options; a longer list is no longer a choice
@@ -79,3 +77,30 @@ def show_owners(stored: str) -> str:
 
 def show_categories(stored: str) -> str:
     return ", ".join(categories_of(stored))
+
+
+SUGGESTIONS_CHANNEL = ConfigKey(
+    "suggestions-channel",
+    "the private channel where new anonymous suggestions arrive for HR",
+    parse_channel,
+    lambda settings: settings.suggestions_channel,
+    show_channel,
+    position=10,
+)
+SUGGESTION_OWNERS = ConfigKey(
+    "suggestion-owners",
+    "people besides HR who handle suggestions, optionally per category (`@ana, process:@chen`)",
+    parse_owners,
+    lambda settings: None,
+    show_owners,
+    position=80,
+)
+SUGGESTION_CATEGORIES = ConfigKey(
+    "suggestion-categories",
+    "the categories people pick from in `/suggest` (comma list)",
+    parse_categories,
+    lambda settings: ",".join(DEFAULT_CATEGORIES),
+    show_categories,
+    position=90,
+)
+CONFIG_KEYS = (SUGGESTIONS_CHANNEL, SUGGESTION_OWNERS, SUGGESTION_CATEGORIES)

@@ -37,19 +37,31 @@ from datetime import UTC, date, datetime, time, timedelta
 from random import Random, SystemRandom
 from typing import Any
 
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import suggestion_models
 from bot.audit import record
+from bot.clock import Clock
 from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.database import upsert_insert
 from bot.errors import UserFacingError
+from bot.features import Feature, JobDeps, Privacy
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
 from bot.people import is_hr
+from bot.scheduler import Job
 from bot.settings import Settings
 from bot.storage_scrub import scrub
-from bot.suggestion_config import categories_of, owners_of
+from bot.suggestion_config import (
+    CONFIG_KEYS,
+    SUGGESTION_CATEGORIES,
+    SUGGESTION_OWNERS,
+    SUGGESTIONS_CHANNEL,
+    categories_of,
+    owners_of,
+)
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionStatus, SuggestionTally
 from bot.text import clean_typed
 from bot.workspace_config import get_setting
@@ -134,11 +146,11 @@ def clean_text(raw: str | None, *, limit: int = TEXT_LIMIT, what: str = "suggest
 
 
 def categories(session: Session, workspace: Workspace, settings: Settings) -> list[str]:
-    return categories_of(get_setting(session, workspace, "suggestion-categories", settings))
+    return categories_of(get_setting(session, workspace, SUGGESTION_CATEGORIES, settings))
 
 
 def channel_for(session: Session, workspace: Workspace, settings: Settings) -> str | None:
-    return get_setting(session, workspace, "suggestions-channel", settings)
+    return get_setting(session, workspace, SUGGESTIONS_CHANNEL, settings)
 
 
 def owner_scope(session: Session, workspace: Workspace, person: Person | None, settings: Settings) -> set[str] | None:
@@ -148,7 +160,7 @@ def owner_scope(session: Session, workspace: Workspace, person: Person | None, s
     if is_hr(session, person, settings):
         return None
     scope: set[str] = set()
-    for category, user in owners_of(get_setting(session, workspace, "suggestion-owners", settings)):
+    for category, user in owners_of(get_setting(session, workspace, SUGGESTION_OWNERS, settings)):
         if user == person.slack_user_id:
             if category is None:
                 return None
@@ -206,7 +218,7 @@ def _owners_to_notify(
     if channel:
         return channel, []
     # Only HR and the listed owners can own anything: look at them, not at everyone in the company.
-    listed = {user for _, user in owners_of(get_setting(session, workspace, "suggestion-owners", settings))}
+    listed = {user for _, user in owners_of(get_setting(session, workspace, SUGGESTION_OWNERS, settings))}
     hr = select(RoleGrant.person_id).where(RoleGrant.workspace_id == workspace.id, RoleGrant.role == Role.HR)
     candidates = session.scalars(
         select(Person).where(
@@ -966,3 +978,30 @@ def expire(session: Session, now: datetime, *, months: int) -> int:
 
 def references(suggestions: Iterable[Suggestion]) -> list[str]:
     return [s.reference for s in suggestions]
+
+
+def _jobs(deps: JobDeps) -> list[Job]:
+    def tend_suggestions(session: Session, clock: Clock) -> dict[str, int]:
+        return tend(session, deps.settings, clock.now())
+
+    return [
+        Job(
+            name="suggestions.tend",
+            func=tend_suggestions,
+            trigger=IntervalTrigger(minutes=5, timezone="UTC"),
+            description=(
+                "Nudge owners about waiting suggestions; delete delivered DMs to authors and past days' tallies, "
+                "re-seal old reply handles, scrub the database files."
+            ),
+            misfire_grace_time=600,
+        )
+    ]
+
+
+FEATURE = Feature(
+    name="suggestions",
+    models=(suggestion_models,),
+    jobs=_jobs,
+    privacy=Privacy("suggestions", personal_data=personal_data, forget=forget, expire=expire),
+    config_keys=CONFIG_KEYS,
+)

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from bot.audit import recent, record
 from bot.errors import UserFacingError
 from bot.people import is_hr
-from bot.workspace_config import KEYS, describe_settings, set_setting
+from bot.registry import config_keys, describe_settings, set_setting
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
 from handlers.privacy import privacy_reply
 from handlers.slack.context import empathy_context
@@ -97,7 +97,7 @@ def _config(text: str, context: dict[str, Any]) -> dict[str, Any]:
             )
         stored = set_setting(session, workspace, name.lower(), value)
         record(session, workspace.id, person.id, "config.set", name.lower())
-        shown = KEYS[name.lower()].show(stored)
+        shown = config_keys()[name.lower()].show(stored)
     return ephemeral(f"Done: `{name.lower()}` is now {shown}.")
 
 

@@ -17,10 +17,10 @@ from bot import suggestions
 from bot.crypto import SecretBox
 from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import open_target
+from bot.registry import set_setting
 from bot.settings import Settings
 from bot.suggestion_config import parse_categories, parse_owners
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionTally
-from bot.workspace_config import set_setting
 from tests.conftest import SECRET_KEY
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)  # a Monday

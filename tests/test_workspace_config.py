@@ -7,7 +7,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import Workspace, WorkspaceSetting
+from bot.recognition_config import KUDOS_CHANNEL
 from bot.settings import Settings
+from bot.suggestion_config import SUGGESTIONS_CHANNEL
 from bot.workspace_config import get_setting
 from tests.slack_requests import SlackRequests
 
@@ -20,8 +22,8 @@ def test_hr_sets_the_kudos_channel_and_it_wins_over_the_default(
     assert reply["text"] == "Done: `kudos-channel` is now <#C0KUDOS>."
     with session_factory() as session:
         workspace = session.scalars(select(Workspace)).one()
-        assert get_setting(session, workspace, "kudos-channel", settings) == "C0KUDOS"
-        assert get_setting(session, workspace, "suggestions-channel", settings) is None
+        assert get_setting(session, workspace, KUDOS_CHANNEL, settings) == "C0KUDOS"
+        assert get_setting(session, workspace, SUGGESTIONS_CHANNEL, settings) is None
 
 
 def test_the_listing_shows_every_setting(people: None, slack_requests: SlackRequests) -> None:
