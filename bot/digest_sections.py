@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot import registry
 from bot.models import Person
-from bot.registry import FEATURES
 from bot.settings import Settings
 from surveys.bank import QuestionBank
 from surveys.digest import Digest, ExtraSection, TrendSettings, WeekData, manager_digest
@@ -23,7 +23,7 @@ Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
 
 def providers() -> list[Provider]:
     """Each registered feature's section (bot/registry.py), in the registry's order."""
-    return [feature.digest_section for feature in FEATURES if feature.digest_section is not None]
+    return [feature.digest_section for feature in registry.FEATURES if feature.digest_section is not None]
 
 
 def trend_settings(settings: Settings | None) -> TrendSettings:

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.schema  # noqa: F401  (see below)
+from bot import registry
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
@@ -21,7 +22,6 @@ from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
-from bot.registry import FEATURES
 from bot.scheduler import Job
 from bot.settings import Settings
 from bot.slack_client import build_web_client, fetch_team
@@ -96,7 +96,7 @@ def build_jobs(
         return int(result.rowcount or 0)
 
     deps = JobDeps(settings=settings, session_factory=session_factory, box=box)
-    features = [job for feature in FEATURES for job in feature.jobs(deps)]
+    features = [job for feature in registry.FEATURES for job in feature.jobs(deps)]
     return [
         Job(
             name="outbox.dispatch",

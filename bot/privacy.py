@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot import registry
 from bot.audit import record
 from bot.crypto import SecretBox
 from bot.features import Privacy
 from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, RoleGrant
-from bot.registry import FEATURES
 from bot.settings import Settings
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, QuestionExposure
 
@@ -37,7 +37,7 @@ FORGOTTEN_NAME = "Former colleague"
 
 
 def _features() -> list[Privacy]:
-    return [feature.privacy for feature in FEATURES if feature.privacy is not None]
+    return [feature.privacy for feature in registry.FEATURES if feature.privacy is not None]
 
 
 def _call(function: Callable[..., Any], *args: Any, **options: Any) -> Any:

@@ -73,8 +73,8 @@ class Settings:
     retention_months: tuple[tuple[str, int], ...] = ()
 
     def retention(self, kind: str) -> int:
-        """Months to keep `kind` (0: keep forever)."""
-        return dict(self.retention_months).get(kind, RETENTION_DEFAULTS[kind])
+        """Months to keep `kind` (0: keep forever, also for a kind with no default)."""
+        return dict(self.retention_months).get(kind, RETENTION_DEFAULTS.get(kind, 0))
 
     @property
     def oauth(self) -> bool:
