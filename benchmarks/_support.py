@@ -121,11 +121,11 @@ def seed_people(session_factory: sessionmaker[Session], count: int, *, team_size
     """One workspace; `count` people with Slack ids in teams of `team_size`. The first member of
     each team leads it; every lead reports to person 0 (who leads team 0 and has no manager).
     Returns the Slack ids, in order."""
-    from bot.models import Person, Team, Workspace
+    from bot.models import Person, PersonAccount, Team, Workspace
 
     ids = [slack_id(i) for i in range(count)]
     with session_factory.begin() as session:
-        workspace = Workspace(slack_team_id=TEAM_ID, name="Benchmark Co")
+        workspace = Workspace(external_id=TEAM_ID, name="Benchmark Co")
         session.add(workspace)
         session.flush()
         teams = [Team(workspace_id=workspace.id, name=f"Team {n}") for n in range(math.ceil(count / team_size))]
@@ -134,7 +134,7 @@ def seed_people(session_factory: sessionmaker[Session], count: int, *, team_size
         people = [
             Person(
                 workspace_id=workspace.id,
-                slack_user_id=uid,
+                accounts=[PersonAccount(platform="slack", external_user_id=uid)],
                 email=f"{uid.lower()}@example.com",
                 name=f"Person{i} Bench",
                 timezone=TIMEZONES[i % len(TIMEZONES)],

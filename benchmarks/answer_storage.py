@@ -41,9 +41,9 @@ def run(kind: str, people: int) -> dict[str, float]:
             round_id = opened.round.id
             questions = {i.person_id: i.question_ids for i in opened.invitations}
         with factory() as session:
-            from bot.models import Person
+            from bot.models import Person, PersonAccount
 
-            by_slack = {p.slack_user_id: p.id for p in session.scalars(select(Person))}
+            by_slack = dict(session.execute(select(PersonAccount.external_user_id, PersonAccount.person_id)).all())
         clicks: list[tuple[str, str, int]] = []
         for uid in ids:
             asked = questions[by_slack[uid]]
@@ -60,7 +60,7 @@ def run(kind: str, people: int) -> dict[str, float]:
                     workspace,
                     bank,
                     box,
-                    slack_user_id=uid,
+                    person=session.get(Person, by_slack[uid]),
                     round_id=round_id,
                     question_id=question_id,
                     value=value,

@@ -102,7 +102,7 @@ def _start_worker(args: argparse.Namespace, db_url: str, api_url: str, secret_ke
 
 def run(args: argparse.Namespace) -> int:
     from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, OutboxState, Person
+    from bot.models import OutboxMessage, OutboxState, PersonAccount
 
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
                         .where(OutboxMessage.state == OutboxState.SENT.value)
                     )
                     sending = session.execute(
-                        select(OutboxMessage.id, Person.slack_user_id)
-                        .join(Person, Person.id == OutboxMessage.person_id)
+                        select(OutboxMessage.id, PersonAccount.external_user_id)
+                        .join(PersonAccount, PersonAccount.person_id == OutboxMessage.person_id)
                         .where(OutboxMessage.state == OutboxState.SENDING.value)
                     ).all()
                 # Only rows this kill left: one from an earlier kill may still wait for its lease.

@@ -45,7 +45,7 @@ def seed(url: str, people: int, weeks: int) -> tuple[int, datetime]:
     bank = QuestionBank.builtin()
     questions = [q.id for q in bank.questions(["engagement", "cbi_work"])]
     with factory.begin() as session:
-        workspace = Workspace(slack_team_id="T0001", name="Bench")
+        workspace = Workspace(external_id="T0001", name="Bench")
         session.add(workspace)
         session.flush()
         # Managers level by level from the top, then individual contributors in teams of 8.

@@ -21,8 +21,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.accounts import external_id
 from bot.audit import recent, record
 from bot.clock import SystemClock
 from bot.crypto import SecretBox
@@ -33,7 +34,7 @@ from bot.directory import DirectoryError
 from bot.inbox_app import inbox_for
 from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.logs import configure_logging
-from bot.models import Person, Team, Workspace
+from bot.models import Person, Platform, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
 from bot.org_sync import sync_directory
 from bot.privacy import forget, personal_data
@@ -325,14 +326,16 @@ def cmd_org_list(_args: argparse.Namespace) -> int:
     settings = _settings(require_slack=False)
     _engine, factory = _database(settings)
     with factory() as session:
-        people = session.scalars(select(Person).order_by(Person.active.desc(), Person.name)).all()
+        people = session.scalars(
+            select(Person).options(selectinload(Person.accounts)).order_by(Person.active.desc(), Person.name)
+        ).all()
         rows = [
             (
                 p.name,
                 p.email or "",
                 p.team.name if p.team else "",
                 p.manager.name if p.manager else "",
-                p.slack_user_id or "-",
+                external_id(p, Platform.SLACK) or "-",
                 p.timezone or "-",
                 "active" if p.active else "deactivated",
             )

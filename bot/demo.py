@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot import demo_kudos, demo_onboarding, demo_suggestions
 from bot.blockkit import problems
@@ -31,7 +31,7 @@ from bot.database import make_engine, make_session_factory, upgrade
 from bot.demo_slack import StandInSlack
 from bot.directory import DirectoryUser
 from bot.jobs import build_jobs
-from bot.models import Person, Workspace
+from bot.models import Person, PersonAccount, Workspace
 from bot.org_import import import_org
 from bot.scheduler import Job, run_job
 from bot.settings import Settings, load_settings
@@ -325,8 +325,8 @@ class Simulation:
             assert workspace is not None
             bank = workspace_bank(session, workspace.id)
             due = session.execute(
-                select(PulseParticipant, Person.slack_user_id, PulseRound.round_date)
-                .join(Person, Person.id == PulseParticipant.person_id)
+                select(PulseParticipant, PersonAccount.external_user_id, PulseRound.round_date)
+                .join(PersonAccount, PersonAccount.person_id == PulseParticipant.person_id)
                 .join(PulseRound, PulseRound.id == PulseParticipant.round_id)
                 .where(PulseRound.status == "open", PulseParticipant.due_at <= now)
             ).all()
@@ -349,18 +349,19 @@ class Simulation:
         unit = session.get(PulseUnit, participant.unit_id)
         assert unit is not None
         lean = self.mood.setdefault((slack_id, 0), self.rng.gauss(0, 8))
+        person = session.get(Person, participant.person_id)
         for index, question_id in enumerate(unit.questions):
             question = bank.question(question_id)
             target = (burnout if question.kind == "burnout" else engagement) + lean + self.rng.gauss(0, 10)
             value = min(question.scale.options, key=lambda o: abs(question.score(o.value) - target)).value
             try:
                 record_answer(
-                    session, workspace, bank, self.box, slack_user_id=slack_id, round_id=participant.round_id,
+                    session, workspace, bank, self.box, person=person, round_id=participant.round_id,
                     question_id=question_id, value=value, now=self.clock.now(),
                 )  # fmt: skip
                 if index == 0 and self.rng.random() < 0.45:
                     record_comment(
-                        session, workspace, self.box, slack_user_id=slack_id, round_id=participant.round_id,
+                        session, workspace, self.box, person=person, round_id=participant.round_id,
                         question_id=question_id, comment=self.rng.choice(COMMENTS[who.trajectory]), now=self.clock.now(),
                     )  # fmt: skip
                     self.report.comments += 1
@@ -375,7 +376,11 @@ class Simulation:
                 session.scalar(select(func.count()).select_from(PulseRound).where(PulseRound.status == "closed")) or 0
             )
             self.report.answers = session.scalar(select(func.count()).select_from(PulseAnswer)) or 0
-            names = {p.dm_channel_id: p for p in session.scalars(select(Person)) if p.dm_channel_id}
+            names = {
+                account.conversation_ref: account.person
+                for account in session.scalars(select(PersonAccount).options(joinedload(PersonAccount.person)))
+                if account.conversation_ref
+            }
         self.report.dms = self.slack.calls.get("chat.postMessage", 0) + self.slack.calls.get("files.upload_v2", 0)
         latest: dict[str, dict[str, Any]] = {}
         for channel, messages in self.slack.messages.items():

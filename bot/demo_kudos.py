@@ -12,10 +12,9 @@ import contextlib
 import random
 from typing import Any
 
-from sqlalchemy import select
-
 from bot import recognition
-from bot.models import Person, Workspace
+from bot.accounts import people_by_external_id
+from bot.models import Workspace
 from bot.recognition_values import current, parse_lines, replace_values
 from bot.registry import set_setting
 from handlers.kudos import announce
@@ -54,9 +53,7 @@ def simulate(sim: Any) -> None:
         if not current(session, workspace.id):
             replace_values(session, workspace.id, parse_lines(VALUES), actor_id=None, via="cli", now=now)
             set_setting(session, workspace, "kudos-channel", CHANNEL)
-        people = {
-            p.slack_user_id: p for p in session.scalars(select(Person).where(Person.workspace_id == workspace.id))
-        }
+        people = people_by_external_id(session, workspace)
         by_team: dict[str, list[Any]] = {}
         for demo_person in sim.people:
             by_team.setdefault(demo_person.team, []).append(demo_person)

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import onboarding
-from bot.models import Person
+from bot.accounts import with_ids
+from bot.models import Person, Platform
 from bot.onboarding_jobs import queue_checkin_alert
 from bot.onboarding_models import JourneyState, OnboardingJourney, StepKind, StepOwner, StepState
 from bot.scheduler import run_job
@@ -42,7 +43,9 @@ def simulate(sim: Any) -> None:
             chosen = rng.sample([p for p in sim.people[2:] if p.role == "employee"], len(START_OFFSETS))
             for who, offset in zip(chosen, START_OFFSETS, strict=True):
                 person = session.scalar(
-                    select(Person).where(Person.workspace_id == sim.workspace_id, Person.slack_user_id == who.slack_id)
+                    select(Person).where(
+                        Person.workspace_id == sim.workspace_id, with_ids(Platform.SLACK, [who.slack_id])
+                    )
                 )
                 if person is not None:
                     person.start_date = now.date() + timedelta(days=offset)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import suggestions
+from bot.accounts import people_by_external_id
 from bot.models import Person, Workspace
 from bot.scheduler import run_job
 from bot.suggestion_models import Suggestion
@@ -44,9 +45,7 @@ def simulate(sim: Any) -> None:
     with sim.factory.begin() as session:
         workspace = session.get(Workspace, sim.workspace_id)
         assert workspace is not None
-        people = {
-            p.slack_user_id: p for p in session.scalars(select(Person).where(Person.workspace_id == workspace.id))
-        }
+        people = people_by_external_id(session, workspace)
         hr = people.get(sim.people[1].slack_id)
         if rng.random() < 0.25:
             author = people.get(rng.choice(sim.people[2:]).slack_id)

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from bot.accounts import with_ids
 from bot.charts import trend_alt_text, trend_spec
 from bot.digest_sections import build_digest, trend_settings
-from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
 from bot.outbox import enqueue
 from bot.settings import Settings
 from handlers.digest_views import digest_message, overview_message
@@ -103,7 +104,7 @@ def hr_admins(session: Session, workspace_id: int, settings: Settings | None) ->
     if settings is not None and settings.admin_emails:
         named.append(Person.email.in_(sorted(settings.admin_emails)))
     if settings is not None and settings.admin_slack_ids:
-        named.append(Person.slack_user_id.in_(sorted(settings.admin_slack_ids)))
+        named.append(with_ids(Platform.SLACK, settings.admin_slack_ids))
     return list(
         session.scalars(
             select(Person)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -75,13 +76,24 @@ class Base(DeclarativeBase):
     }
 
 
+class Platform(enum.StrEnum):
+    """The chat platforms a workspace can live on."""
+
+    SLACK = "slack"
+    TEAMS = "teams"
+
+
 class Workspace(Base):
-    """One Slack workspace (team id). Every other row belongs to exactly one."""
+    """One chat workspace: a Slack workspace (team id) or a Microsoft Teams tenant. Every other row
+    belongs to exactly one."""
 
     __tablename__ = "workspace"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slack_team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    platform: Mapped[str] = mapped_column(String(16), default=Platform.SLACK.value, server_default=Platform.SLACK.value)
+    # The platform's id for it: Slack's team id, Teams' tenant id.
+    external_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -108,14 +120,12 @@ class Person(Base):
     __tablename__ = "person"
     __table_args__ = (
         UniqueConstraint("workspace_id", "email"),
-        UniqueConstraint("workspace_id", "slack_user_id"),
         Index("ix_person_workspace_active", "workspace_id", "active"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
     email: Mapped[str | None] = mapped_column(String(320))
-    slack_user_id: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"), index=True)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
@@ -124,8 +134,6 @@ class Person(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default=PersonSource.CSV.value)
-    # Opened once with conversations.open and kept: that method is rate-limited (tier 3).
-    dm_channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[datetime | None]
@@ -135,14 +143,55 @@ class Person(Base):
 
     team: Mapped[Team | None] = relationship(lazy="joined")
     manager: Mapped[Person | None] = relationship(remote_side=[id])
+    # Loaded on access: most requests find a person through an account and never read the list.
+    accounts: Mapped[list[PersonAccount]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def first_name(self) -> str:
         return (self.name.split() or [""])[0]
 
+    def account(self, platform: str) -> PersonAccount | None:
+        """This person's account on `platform`, if they have one."""
+        return next((account for account in self.accounts if account.platform == platform), None)
+
     @property
     def can_be_messaged(self) -> bool:
-        return self.active and not self.is_bot and self.slack_user_id is not None
+        return self.active and not self.is_bot and bool(self.accounts)
+
+
+class PersonAccount(Base):
+    """A person's account on a chat platform: who they are there, and where to write to them.
+
+    Identity is kept apart from the person so that the domain never holds a platform's ids, and so
+    that a person can be reached on more than one platform. The account's workspace is the person's.
+    """
+
+    __tablename__ = "person_account"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "platform", "external_user_id"),
+        UniqueConstraint("person_id", "platform"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    # The platform's id for the person: Slack's user id, Teams' AAD object id.
+    external_user_id: Mapped[str] = mapped_column(String(64))
+    # Where a direct message to them goes, once known: Slack's DM channel id (opened once with
+    # conversations.open and kept, that method being rate-limited), Teams' conversation reference.
+    conversation_ref: Mapped[str | None] = mapped_column(Text)
+
+    person: Mapped[Person] = relationship(back_populates="accounts")
+
+
+@event.listens_for(PersonAccount, "before_insert")
+def _in_the_persons_workspace(_mapper: Any, _connection: Any, account: PersonAccount) -> None:
+    # An account belongs to its person's workspace; an account added through `person.accounts` need not say so.
+    if account.workspace_id is None and account.person is not None:
+        account.workspace_id = account.person.workspace_id
 
 
 class Role(enum.StrEnum):

@@ -24,6 +24,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import onboarding_checkins
+from bot.accounts import has_account
 from bot.audit import record
 from bot.crypto import SecretBox
 from bot.database import upsert_insert
@@ -503,7 +504,7 @@ def buddy_candidates(session: Session, person: Person) -> list[Person]:
             Person.team_id == person.team_id,
             Person.active.is_(True),
             Person.is_bot.is_(False),
-            Person.slack_user_id.is_not(None),
+            has_account(),
             Person.id != person.id,
             Person.id.not_in(new_hires),
         )

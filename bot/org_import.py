@@ -27,10 +27,11 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from bot.accounts import external_id, link, unlink
 from bot.directory import Directory, DirectoryError, DirectoryUser
-from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace, utcnow
+from bot.models import Person, PersonSource, Platform, Role, RoleGrant, RoleSource, Team, Workspace, utcnow
 
 REQUIRED_COLUMNS = ("email", "name", "team", "manager_email", "role", "start_date")
 OPTIONAL_COLUMNS = ("slack_id", "timezone")
@@ -312,14 +313,16 @@ def _cycles(manager_of: dict[str, str | None]) -> Iterator[list[str]]:
 # -- Slack lookups --------------------------------------------------------------------------------
 
 
-def _resolve_slack_accounts(rows: list[OrgRow], known: dict[str, Person], directory: Directory) -> list[RowProblem]:
+def _resolve_slack_accounts(
+    rows: list[OrgRow], known: dict[str, Person], directory: Directory, platform: str
+) -> list[RowProblem]:
     """Fill slack_id (and an empty timezone) for rows without one; only unknown emails are looked up."""
     problems: list[RowProblem] = []
     looked_up: dict[str, DirectoryUser | None] = {}
     for row in rows:
         person = known.get(row.email)
-        if row.slack_id is None and person is not None and person.slack_user_id:
-            row.slack_id = person.slack_user_id
+        if row.slack_id is None and person is not None and (known_id := external_id(person, platform)):
+            row.slack_id = known_id
         if row.slack_id is not None or not row.email_ok:
             row.timezone = row.timezone or (person.timezone if person else None)
             continue
@@ -354,9 +357,13 @@ def import_org(
 ) -> ImportReport:
     """Validate the whole file, then upsert it. Raises OrgImportError (having written nothing) on any problem."""
     rows, problems = parse_org_csv(text)
-    people = list(session.scalars(select(Person).where(Person.workspace_id == workspace.id)))
+    people = list(
+        session.scalars(
+            select(Person).options(selectinload(Person.accounts)).where(Person.workspace_id == workspace.id)
+        )
+    )
     by_email = {p.email: p for p in people if p.email}
-    problems += _resolve_slack_accounts(rows, by_email, directory)
+    problems += _resolve_slack_accounts(rows, by_email, directory, workspace.platform)
     # Only now are all Slack ids known; clashes between ids from the file were reported already.
     problems += [p for p in _slack_id_clashes(rows) if p not in problems]
     if problems:
@@ -369,14 +376,14 @@ def _write(
 ) -> ImportReport:
     report = ImportReport()
     teams = _ensure_teams(session, workspace, {r.team for r in rows}, report)
-    matched = _match_people(rows, people)
-    _release_moved_slack_ids(session, rows, people, matched)
+    matched = _match_people(rows, people, workspace.platform)
+    _release_moved_accounts(session, rows, people, matched, workspace.platform)
     changed: set[str] = set()
     fresh: set[str] = set()  # created or reactivated: counted as such, not as updated
     for row in rows:
         person = matched.get(row.email)
         if person is None:
-            person = matched[row.email] = Person(workspace_id=workspace.id, active=True)
+            person = matched[row.email] = Person(workspace_id=workspace.id, active=True, accounts=[])
             session.add(person)
             report.created += 1
             fresh.add(row.email)
@@ -386,7 +393,10 @@ def _write(
             fresh.add(row.email)
         if _assign(person, row, teams):
             changed.add(row.email)
-    session.flush()  # new people need ids before anyone can point at them as manager
+    session.flush()  # new people need ids before anyone can point at them as manager (or own an account)
+    for row in rows:
+        if _link_account(session, matched[row.email], row.slack_id, workspace.platform):
+            changed.add(row.email)
     changed |= _link_managers(rows, matched)
     report.updated = len(changed - fresh)
     report.unchanged = len(rows) - len(fresh) - report.updated
@@ -406,10 +416,10 @@ def _ensure_teams(session: Session, workspace: Workspace, names: set[str], repor
     return teams
 
 
-def _match_people(rows: list[OrgRow], people: Iterable[Person]) -> dict[str, Person]:
+def _match_people(rows: list[OrgRow], people: Iterable[Person], platform: str) -> dict[str, Person]:
     """Existing people by the file's emails: by email, else by Slack account (their email changed)."""
     by_email = {p.email: p for p in people if p.email}
-    by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
+    by_slack_id = {user_id: p for p in people if (user_id := external_id(p, platform))}
     in_file = {r.email for r in rows}
     matched: dict[str, Person] = {}
     for row in rows:
@@ -423,16 +433,27 @@ def _match_people(rows: list[OrgRow], people: Iterable[Person]) -> dict[str, Per
     return matched
 
 
-def _release_moved_slack_ids(
-    session: Session, rows: list[OrgRow], people: list[Person], matched: dict[str, Person]
+def _release_moved_accounts(
+    session: Session, rows: list[OrgRow], people: list[Person], matched: dict[str, Person], platform: str
 ) -> None:
-    """Clear Slack ids that move to another person first, so the unique key never clashes mid-write."""
+    """Remove accounts that move to another person first, so the unique key never clashes mid-write."""
     owner = {r.slack_id: matched.get(r.email) for r in rows}
-    moved = [p for p in people if p.slack_user_id is not None and owner.get(p.slack_user_id, p) is not p]
+    moved = [p for p in people if (user_id := external_id(p, platform)) is not None and owner.get(user_id, p) is not p]
     for person in moved:
-        person.slack_user_id = None
+        unlink(session, person, platform)
     if moved:
         session.flush()
+
+
+def _link_account(session: Session, person: Person, user_id: str | None, platform: str) -> bool:
+    """Give the person the row's account (or none); True if that changed it."""
+    if external_id(person, platform) == user_id:
+        return False
+    if user_id is None:
+        unlink(session, person, platform)
+    else:
+        link(session, person, platform, user_id)
+    return True
 
 
 def _assign(person: Person, row: OrgRow, teams: dict[str, Team]) -> bool:
@@ -443,7 +464,6 @@ def _assign(person: Person, row: OrgRow, teams: dict[str, Team]) -> bool:
         "team_id": teams[row.team].id,
         "start_date": row.start_date,
         "timezone": row.timezone,
-        "slack_user_id": row.slack_id,
         "source": PersonSource.CSV.value,
     }
     return _set_changed(person, values)
@@ -486,8 +506,10 @@ def grant_env_admins(session: Session, workspace: Workspace, admins: Iterable[st
     entries = [a.strip() for a in admins if a.strip()]
     emails = {a.lower() for a in entries if "@" in a}
     slack_ids = {a for a in entries if "@" not in a}
-    people = session.scalars(select(Person).where(Person.workspace_id == workspace.id))
-    wanted = {p.id for p in people if p.email in emails or p.slack_user_id in slack_ids}
+    people = session.scalars(
+        select(Person).options(selectinload(Person.accounts)).where(Person.workspace_id == workspace.id)
+    )
+    wanted = {p.id for p in people if p.email in emails or external_id(p, Platform.SLACK) in slack_ids}
     _sync_grants(session, workspace, RoleSource.ENV, wanted)
     session.flush()
     return len(wanted)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from bot.accounts import external_id, link
 from bot.directory import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Workspace, utcnow
 
@@ -35,21 +36,27 @@ class SyncReport:
 
 
 class _People:
-    """The workspace's people, findable by Slack id and by email as the sync changes them."""
+    """The workspace's people, findable by their account's user id and by email as the sync changes them."""
 
-    def __init__(self, people: list[Person]) -> None:
-        self.by_slack_id = {p.slack_user_id: p for p in people if p.slack_user_id}
+    def __init__(self, session: Session, workspace: Workspace) -> None:
+        self.platform = workspace.platform
+        people = list(
+            session.scalars(
+                select(Person).options(selectinload(Person.accounts)).where(Person.workspace_id == workspace.id)
+            )
+        )
+        self.by_user_id = {user_id: p for p in people if (user_id := external_id(p, self.platform))}
         self.by_email = {p.email: p for p in people if p.email}
 
     def find(self, user: DirectoryUser) -> Person | None:
-        return self.by_slack_id.get(user.user_id) or (self.by_email.get(user.email) if user.email else None)
+        return self.by_user_id.get(user.user_id) or (self.by_email.get(user.email) if user.email else None)
 
     def email_free_for(self, email: str, person: Person) -> bool:
         return self.by_email.get(email, person) is person
 
     def remember(self, person: Person) -> None:
-        if person.slack_user_id:
-            self.by_slack_id[person.slack_user_id] = person
+        if user_id := external_id(person, self.platform):
+            self.by_user_id[user_id] = person
         if person.email:
             self.by_email[person.email] = person
 
@@ -59,7 +66,7 @@ def sync_directory(
 ) -> SyncReport:
     """Apply every directory user to the workspace's people. Raises DirectoryError if Slack cannot be read."""
     now = now or utcnow()
-    people = _People(list(session.scalars(select(Person).where(Person.workspace_id == workspace.id))))
+    people = _People(session, workspace)
     report = SyncReport()
     for user in directory.list_users():
         person = people.find(user)
@@ -73,7 +80,7 @@ def sync_directory(
                 report.created += 1
         elif user.deleted and _deactivate(person, now):
             report.deactivated += 1
-        elif not user.deleted and _update(person, user, people):
+        elif not user.deleted and _update(session, person, user, people):
             report.updated += 1
         else:
             report.unchanged += 1
@@ -90,14 +97,16 @@ def _switch_off_bot(person: Person, now: datetime) -> None:
 def _create(session: Session, workspace: Workspace, user: DirectoryUser) -> Person:
     person = Person(
         workspace_id=workspace.id,
-        slack_user_id=user.user_id,
         email=user.email,
         name=user.name,
         timezone=user.timezone,
         source=PersonSource.SLACK.value,
         active=True,
+        accounts=[],
     )
     session.add(person)
+    session.flush()
+    link(session, person, workspace.platform, user.user_id)
     return person
 
 
@@ -108,10 +117,12 @@ def _deactivate(person: Person, now: datetime) -> bool:
     return True
 
 
-def _update(person: Person, user: DirectoryUser, people: _People) -> bool:
-    """Copy what Slack knows better; True if anything changed."""
+def _update(session: Session, person: Person, user: DirectoryUser, people: _People) -> bool:
+    """Copy what the platform knows better; True if anything changed."""
+    relinked = external_id(person, people.platform) != user.user_id
+    if relinked:  # a person matched by email learns their account's id
+        link(session, person, people.platform, user.user_id)
     wanted = {
-        "slack_user_id": user.user_id,  # a person matched by email learns their Slack id
         "name": user.name or person.name,
         "timezone": user.timezone or person.timezone,
     }
@@ -122,6 +133,6 @@ def _update(person: Person, user: DirectoryUser, people: _People) -> bool:
     changed = {key: value for key, value in wanted.items() if getattr(person, key) != value}
     for key, value in changed.items():
         setattr(person, key, value)
-    if changed:
+    if changed or relinked:
         people.remember(person)
-    return bool(changed)
+    return bool(changed) or relinked

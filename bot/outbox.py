@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.crypto import SecretBox, pad, unpad
 from bot.database import upsert_insert
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Platform, Workspace
 from bot.rate_limit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -514,7 +514,7 @@ class OutboxDispatcher:
         if self.tokens is None:
             return self.client
         workspace = session.get(Workspace, workspace_id)
-        token = self.tokens(workspace.slack_team_id) if workspace else None
+        token = self.tokens(workspace.external_id) if workspace else None
         if token is None:
             raise UndeliverableError("the app is no longer installed in this workspace")
         if token not in self._clients:
@@ -547,15 +547,15 @@ class OutboxDispatcher:
     def _resolve_channel(self, session: Session, target: Target, client: WebClient) -> str:
         if target.channel_id:
             return target.channel_id
-        person = session.get(Person, target.person_id) if target.person_id is not None else None
-        if person is None or not person.can_be_messaged:
+        account = _slack_account(session, target.person_id)
+        if account is None:
             raise UndeliverableError("recipient is deactivated, a bot, or has no Slack account")
-        if person.dm_channel_id is not None:
-            return person.dm_channel_id
-        opened = client.conversations_open(users=person.slack_user_id)
+        if account.conversation_ref is not None:
+            return account.conversation_ref
+        opened = client.conversations_open(users=account.external_user_id)
         channel: str = opened["channel"]["id"]
         if not target.sealed:
-            person.dm_channel_id = channel
+            account.conversation_ref = channel
             # Commit now: the DM channel is worth keeping even if the post below fails.
             session.commit()
         # A sealed row's recipient is not written: a person row changing between this row's claim and
@@ -681,9 +681,9 @@ class OutboxDispatcher:
         """(channel, ts) of the message if Slack already has it, from the channel's recent history."""
         channel = target.channel_id
         if channel is None:
-            person = session.get(Person, target.person_id) if target.person_id is not None else None
-            channel = person.dm_channel_id if person else None
-            if channel is None and target.sealed and person is not None and person.can_be_messaged:
+            account = _slack_account(session, target.person_id)
+            channel = account.conversation_ref if account else None
+            if channel is None and target.sealed and account is not None:
                 # Sealed rows never store the DM channel they opened: open it again (same channel) to look.
                 try:
                     channel = self._resolve_channel(session, target, self._client_for(session, row.workspace_id))
@@ -707,6 +707,22 @@ class OutboxDispatcher:
             if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("outbox_id") == str(row.id):
                 return channel, message["ts"]
         return None
+
+
+def _slack_account(session: Session, person_id: int | None) -> PersonAccount | None:
+    """The Slack account of a person who may be messaged (active, not a bot), with one query."""
+    if person_id is None:
+        return None
+    return session.scalar(
+        select(PersonAccount)
+        .join(Person, Person.id == PersonAccount.person_id)
+        .where(
+            PersonAccount.person_id == person_id,
+            PersonAccount.platform == Platform.SLACK,
+            Person.active.is_(True),
+            Person.is_bot.is_(False),
+        )
+    )
 
 
 def _may_have_posted(row: OutboxMessage) -> bool:

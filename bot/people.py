@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import Person, Role, RoleGrant, Team, Workspace
+from bot.accounts import external_id, find_by_account, has_account, with_ids
+from bot.models import Person, Platform, Role, RoleGrant, Team, Workspace
 from bot.settings import Settings
 
 
@@ -18,10 +19,9 @@ class HomeRole(enum.StrEnum):
     HR = "hr"
 
 
-def find_person(session: Session, workspace: Workspace, slack_user_id: str) -> Person | None:
-    return session.scalar(
-        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
-    )
+def find_person(session: Session, workspace: Workspace, external_user_id: str) -> Person | None:
+    """The person whose account on the workspace's platform has this id."""
+    return find_by_account(session, workspace, external_user_id)
 
 
 def direct_reports(session: Session, person: Person) -> list[Person]:
@@ -45,7 +45,8 @@ def is_hr(session: Session, person: Person | None, settings: Settings | None = N
     if person is None or not person.active:
         return False
     if settings is not None and (
-        (person.email or "").lower() in settings.admin_emails or person.slack_user_id in settings.admin_slack_ids
+        (person.email or "").lower() in settings.admin_emails
+        or (bool(settings.admin_slack_ids) and external_id(person, Platform.SLACK) in settings.admin_slack_ids)
     ):
         return True
     granted = session.scalar(
@@ -94,7 +95,7 @@ def org_summary(session: Session, workspace: Workspace) -> OrgSummary:
         inactive_people=count(Person.active.is_(False), Person.is_bot.is_(False)),
         teams=teams or 0,
         managers=managers or 0,
-        without_slack=count(Person.active.is_(True), Person.slack_user_id.is_(None)),
+        without_slack=count(Person.active.is_(True), ~has_account()),
     )
 
 
@@ -125,9 +126,8 @@ def listed_admin_problems(session: Session, settings: Settings) -> list[AdminPro
     are no longer active (so `is_hr` refuses them). For `empathy-bot doctor`."""
     problems: list[AdminProblem] = []
     for entry in settings.admins:
-        column = func.lower(Person.email) if "@" in entry else Person.slack_user_id
-        key = entry.lower() if "@" in entry else entry
-        found = list(session.scalars(select(Person).where(column == key)))
+        named = func.lower(Person.email) == entry.lower() if "@" in entry else with_ids(Platform.SLACK, [entry])
+        found = list(session.scalars(select(Person).where(named)))
         if not found:
             problems.append(AdminProblem(entry, "unknown"))
         elif not any(p.active for p in found):

@@ -18,10 +18,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import registry
+from bot.accounts import external_id
 from bot.audit import record
 from bot.crypto import SecretBox
 from bot.features import Privacy
-from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, RoleGrant
+from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, PersonAccount, Platform, RoleGrant
 from bot.settings import Settings
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, QuestionExposure
 
@@ -63,7 +64,12 @@ def personal_data(session: Session, person: Person, *, box: SecretBox) -> dict[s
         "profile": {
             "name": person.name,
             "email": person.email,
-            "slack_user_id": person.slack_user_id,
+            "slack_user_id": external_id(person, Platform.SLACK),
+            **{
+                f"{account.platform}_user_id": account.external_user_id
+                for account in person.accounts
+                if account.platform != Platform.SLACK
+            },
             "team": person.team.name if person.team else None,
             "manager": person.manager.name if person.manager else None,
             "start_date": person.start_date.isoformat() if person.start_date else None,
@@ -125,10 +131,11 @@ def forget(
     done["roles"] = _deleted(session, delete(RoleGrant).where(RoleGrant.person_id == person.id))
     person.name = FORGOTTEN_NAME
     person.email = None
-    person.slack_user_id = None
+    # Every platform account goes, with the DM conversation it held.
+    _deleted(session, delete(PersonAccount).where(PersonAccount.person_id == person.id))
+    session.expire(person, ["accounts"])
     person.timezone = None
     person.start_date = None
-    person.dm_channel_id = None
     person.active = False
     person.deactivated_at = person.deactivated_at or now
     person.forgotten_at = now

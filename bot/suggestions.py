@@ -39,9 +39,10 @@ from typing import Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, delete, event, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot import suggestion_models
+from bot.accounts import external_id, with_ids
 from bot.audit import record
 from bot.clock import Clock
 from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
@@ -161,7 +162,7 @@ def owner_scope(session: Session, workspace: Workspace, person: Person | None, s
         return None
     scope: set[str] = set()
     for category, user in owners_of(get_setting(session, workspace, SUGGESTION_OWNERS, settings)):
-        if user == person.slack_user_id:
+        if user == external_id(person, workspace.platform):
             if category is None:
                 return None
             scope.add(category)
@@ -221,18 +222,20 @@ def _owners_to_notify(
     listed = {user for _, user in owners_of(get_setting(session, workspace, SUGGESTION_OWNERS, settings))}
     hr = select(RoleGrant.person_id).where(RoleGrant.workspace_id == workspace.id, RoleGrant.role == Role.HR)
     candidates = session.scalars(
-        select(Person).where(
+        select(Person)
+        .options(selectinload(Person.accounts))
+        .where(
             Person.workspace_id == workspace.id,
             Person.active.is_(True),
             Person.is_bot.is_(False),
             or_(
                 Person.id.in_(hr),
-                Person.slack_user_id.in_(listed | set(settings.admin_slack_ids)),
+                with_ids(workspace.platform, listed | set(settings.admin_slack_ids)),
                 func.lower(Person.email).in_(set(settings.admin_emails)),
             ),
         )
     ).all()
-    return None, [p for p in candidates if p.slack_user_id and is_owner(session, workspace, p, settings, category)]
+    return None, [p for p in candidates if p.accounts and is_owner(session, workspace, p, settings, category)]
 
 
 def _to_owners(

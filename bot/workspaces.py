@@ -1,17 +1,19 @@
-"""Workspaces: every row in the database belongs to one Slack workspace (team id)."""
+"""Workspaces: every row in the database belongs to one chat workspace (a Slack team, a Teams tenant)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Workspace
+from bot.models import Platform, Workspace
 
 
-def get_or_create_workspace(session: Session, slack_team_id: str, name: str = "") -> Workspace:
-    workspace = session.scalar(select(Workspace).where(Workspace.slack_team_id == slack_team_id))
+def get_or_create_workspace(
+    session: Session, external_id: str, name: str = "", *, platform: str = Platform.SLACK.value
+) -> Workspace:
+    workspace = find_workspace(session, external_id, platform=platform)
     if workspace is None:
-        workspace = Workspace(slack_team_id=slack_team_id, name=name)
+        workspace = Workspace(platform=platform, external_id=external_id, name=name)
         session.add(workspace)
         session.flush()
     elif name and workspace.name != name:
@@ -19,5 +21,5 @@ def get_or_create_workspace(session: Session, slack_team_id: str, name: str = ""
     return workspace
 
 
-def find_workspace(session: Session, slack_team_id: str) -> Workspace | None:
-    return session.scalar(select(Workspace).where(Workspace.slack_team_id == slack_team_id))
+def find_workspace(session: Session, external_id: str, *, platform: str = Platform.SLACK.value) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id))

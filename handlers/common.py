@@ -6,9 +6,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.models import Person, Workspace
+from bot.accounts import external_id
+from bot.models import Person, Platform, Workspace
 from bot.people import find_person
 from bot.workspaces import get_or_create_workspace
+
+
+def slack_id(person: Person) -> str | None:
+    """The person's Slack user id (for mentions), if they have a Slack account."""
+    return external_id(person, Platform.SLACK)
 
 
 def request_identity(session: Session, context: dict[str, Any]) -> tuple[Workspace, Person | None]:

@@ -84,10 +84,10 @@ def _greeting(person: Person | None, role: HomeRole) -> list[dict[str, Any]]:
 def _employee_section(
     session: Session, workspace: Workspace, person: Person | None, empathy: AppContext
 ) -> list[dict[str, Any]]:
-    if person is None or not person.active or person.slack_user_id is None:
+    if person is None or not person.active or not person.accounts:
         return []
     try:
-        found = open_progress_for(session, empathy.box, workspace, person.slack_user_id, empathy.clock.now())
+        found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
         return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error}")]
     if found is None:

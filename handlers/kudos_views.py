@@ -12,7 +12,7 @@ from typing import Any
 from bot.models import Person
 from bot.recognition import MAX_RECIPIENTS, MESSAGE_LIMIT, Stats
 from bot.recognition_models import CompanyValue, Kudos
-from handlers.common import context_block, escape, mrkdwn_section
+from handlers.common import context_block, escape, mrkdwn_section, slack_id
 
 KUDOS_VIEW = "kudos_submit"
 VALUES_VIEW = "kudos_values_submit"
@@ -211,7 +211,7 @@ def _quote(text: str, limit: int = 2800) -> str:
 
 
 def _mentions(people: list[Person]) -> str:
-    names = [f"<@{p.slack_user_id}>" if p.slack_user_id else escape(p.name) for p in people]
+    names = [f"<@{user_id}>" if (user_id := slack_id(p)) else escape(p.name) for p in people]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -224,7 +224,7 @@ def _values_line(kudos: Kudos, values: list[CompanyValue]) -> str:
 
 def shout_out(kudos: Kudos, giver: Person, recipients: list[Person], values: list[CompanyValue]) -> dict[str, Any]:
     """The public post in the kudos channel."""
-    headline = f":raised_hands: *Kudos from <@{giver.slack_user_id}>* to {_mentions(recipients)}"
+    headline = f":raised_hands: *Kudos from <@{slack_id(giver)}>* to {_mentions(recipients)}"
     blocks = [mrkdwn_section(headline), mrkdwn_section(_quote(kudos.message))]
     tags = _values_line(kudos, values)
     if tags:
@@ -248,7 +248,7 @@ def recipient_dm(
         else f"Everyone can see it in <#{channel}>."
     )
     blocks = [
-        mrkdwn_section(f":sparkles: <@{giver.slack_user_id}> thanked you{together}:"),
+        mrkdwn_section(f":sparkles: <@{slack_id(giver)}> thanked you{together}:"),
         mrkdwn_section(_quote(kudos.message)),
     ]
     tags = _values_line(kudos, values)

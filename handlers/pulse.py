@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Person, Workspace
+from bot.models import Person, Platform, Workspace
 from bot.people import is_hr
 from bot.pulse_jobs import cancel_pending, open_pulse_now, reminder_key
 from handlers.common import ephemeral, escape, request_identity
@@ -71,8 +71,8 @@ def handle_pulse_command(
     name = name.lower()
     if name in ("", "status"):
         with empathy.session_factory.begin() as session:
-            workspace, _person = request_identity(session, context)
-            ack(**_status_reply(session, empathy, workspace, command["user_id"]))
+            _workspace, person = request_identity(session, context)
+            ack(**_status_reply(session, empathy, person))
         return
     if name == "help":
         ack(**ephemeral(PULSE_HELP))
@@ -87,7 +87,7 @@ def handle_pulse_command(
         ack(**ephemeral(f"I don't know `/pulse {escape(name[:40])}`.\n{PULSE_HELP}"))
         return
     with empathy.session_factory() as session:
-        _workspace, person = request_identity(session, context)
+        workspace, person = request_identity(session, context)
         allowed = person is not None and is_hr(session, person, empathy.settings)
     if not allowed:
         ack(**ephemeral("Only HR admins can do that. `/pulse` on its own shows your open pulse."))
@@ -101,9 +101,9 @@ def handle_pulse_command(
     respond(**ephemeral(_send_now(empathy, context, rest.strip())), replace_original=False)
 
 
-def _status_reply(session: Session, empathy: AppContext, workspace: Workspace, user_id: str) -> dict[str, Any]:
+def _status_reply(session: Session, empathy: AppContext, person: Person | None) -> dict[str, Any]:
     try:
-        found = open_progress_for(session, empathy.box, workspace, user_id, empathy.clock.now())
+        found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
         return ephemeral(escape(str(error)))
     if found is None:
@@ -205,7 +205,7 @@ def _record_and_update(
                     workspace,
                     bank := workspace_bank(session, workspace.id),
                     empathy.box,
-                    slack_user_id=body["user"]["id"],
+                    person=clicker,
                     round_id=round_id,
                     question_id=question_id,
                     value=None if skip else value,
@@ -231,7 +231,9 @@ def _refuse_someone_elses_message(body: dict[str, Any], clicker: Person | None) 
     """A click arrives from the message it was made on: a pulse DM belongs to one person, so a click on
     it by anyone else (a forwarded or replayed payload) must not answer, nor re-render their message."""
     channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
-    if clicker is not None and clicker.dm_channel_id and channel and channel != clicker.dm_channel_id:
+    account = clicker.account(Platform.SLACK) if clicker is not None else None
+    dm = account.conversation_ref if account else None
+    if dm and channel and channel != dm:
         raise PulseError(
             "That pulse message was sent to someone else, so your click didn't count. Your own pulse is in "
             "our DMs; `/pulse` shows it."
@@ -287,8 +289,8 @@ def handle_review(
     except ValueError:
         round_id = -1
     with empathy.session_factory() as session:
-        workspace, _ = request_identity(session, context)
-        found = open_progress_for(session, empathy.box, workspace, body["user"]["id"], empathy.clock.now())
+        workspace, person = request_identity(session, context)
+        found = open_progress_for(session, empathy.box, person, empathy.clock.now())
         company = workspace.name or "our company"
         bank = workspace_bank(session, workspace.id)
     if found is None or found.round.id != round_id:
@@ -314,9 +316,9 @@ def handle_comment_button(
     empathy = empathy_context(context)
     parsed = parse_action_value(action.get("value") or "")
     with empathy.session_factory() as session:
-        workspace, _ = request_identity(session, context)
+        workspace, person = request_identity(session, context)
         question = workspace_bank(session, workspace.id).question(parsed[1]) if parsed else None
-        found = open_progress_for(session, empathy.box, workspace, body["user"]["id"], empathy.clock.now())
+        found = open_progress_for(session, empathy.box, person, empathy.clock.now())
         company = workspace.name or "our company"
     if parsed is None or question is None:
         respond(text=str(RoundNotFound()), response_type="ephemeral", replace_original=False)
@@ -360,12 +362,12 @@ def handle_comment_submission(
     user_id = body["user"]["id"]
     try:
         with empathy.session_factory.begin() as session:
-            workspace, _ = request_identity(session, context)
+            workspace, commenter = request_identity(session, context)
             progress = record_comment(
                 session,
                 workspace,
                 empathy.box,
-                slack_user_id=user_id,
+                person=commenter,
                 round_id=int(round_part) if round_part.isdigit() else -1,
                 question_id=question_id,
                 comment=value,

@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.accounts import has_account
 from bot.crypto import Aead, SecretBox, pad, unpad
 from bot.database import upsert_insert
 from bot.errors import UserFacingError
@@ -259,7 +260,7 @@ def _participants(session: Session, workspace: Workspace, team_id: int | None) -
         Person.workspace_id == workspace.id,
         Person.active.is_(True),
         Person.is_bot.is_(False),
-        Person.slack_user_id.is_not(None),
+        has_account(workspace.platform),
     )
     if team_id is not None:
         query = query.where(Person.team_id == team_id)
@@ -361,7 +362,7 @@ def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) ->
 
 
 def _participation(
-    session: Session, workspace: Workspace, slack_user_id: str, round_id: int, now: datetime
+    session: Session, workspace: Workspace, person: Person | None, round_id: int, now: datetime
 ) -> tuple[PulseRound, Person, PulseParticipant]:
     # The round's key comes with the round (one round trip; `_round_key` then finds it in the session).
     found = session.execute(
@@ -377,10 +378,7 @@ def _participation(
         raise RoundNotFound()
     if pulse.status != "open" or pulse.closes_at <= now:
         raise RoundClosed(pulse.closes_at.date())
-    person = session.scalar(
-        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
-    )
-    if person is None:
+    if person is None or person.workspace_id != workspace.id:
         raise NotInvited()
     if not person.active:
         raise Deactivated()
@@ -402,14 +400,15 @@ def record_answer(
     bank: QuestionBank,
     box: SecretBox,
     *,
-    slack_user_id: str,
+    person: Person | None,
     round_id: int,
     question_id: str,
     value: int | None,
     now: datetime,
 ) -> Progress:
-    """Record (or replace) one answer; `value=None` skips the question."""
-    pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
+    """Record (or replace) one answer of `person` (None: someone the directory does not know);
+    `value=None` skips the question."""
+    pulse, person, participant = _participation(session, workspace, person, round_id, now)
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
     if question_id not in unit.questions:
@@ -431,7 +430,7 @@ def record_comment(
     workspace: Workspace,
     box: SecretBox,
     *,
-    slack_user_id: str,
+    person: Person | None,
     round_id: int,
     question_id: str,
     comment: str,
@@ -441,7 +440,7 @@ def record_comment(
     if problem is not None:
         raise problem
     comment = clean_comment(comment)
-    pulse, person, participant = _participation(session, workspace, slack_user_id, round_id, now)
+    pulse, person, participant = _participation(session, workspace, person, round_id, now)
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
     if question_id not in unit.questions:
@@ -572,13 +571,8 @@ def progress(
     return Progress(pulse, person, tuple(unit.questions), _own_answers(session, aead, has_clear, pulse.id, slots))
 
 
-def open_progress_for(
-    session: Session, box: SecretBox, workspace: Workspace, slack_user_id: str, now: datetime
-) -> Progress | None:
-    """The person's most recent open round, if any (for `/pulse`)."""
-    person = session.scalar(
-        select(Person).where(Person.workspace_id == workspace.id, Person.slack_user_id == slack_user_id)
-    )
+def open_progress_for(session: Session, box: SecretBox, person: Person | None, now: datetime) -> Progress | None:
+    """The person's most recent open round, if any (for `/pulse` and the Home tab)."""
     if person is None:
         return None
     row = session.execute(

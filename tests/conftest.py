@@ -25,6 +25,7 @@ from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account, slack_is
 from tests.slack_requests import SlackRequests
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
@@ -111,7 +112,7 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def workspace(session_factory: sessionmaker[Session]) -> Workspace:
     with session_factory.begin() as session:
-        workspace = Workspace(slack_team_id=TEAM_ID, name="Test Workspace")
+        workspace = Workspace(external_id=TEAM_ID, name="Test Workspace")
         session.add(workspace)
     return workspace
 
@@ -177,12 +178,12 @@ def people(session_factory: sessionmaker[Session], workspace: Workspace) -> None
             session.add(
                 Person(
                     workspace_id=workspace.id,
-                    slack_user_id=slack_id,
+                    accounts=slack_account(slack_id),
                     email=f"{slack_id.lower()}@example.com",
                     name=name,
                 )
             )
         session.flush()
-        priya = session.scalar(select(Person).where(Person.slack_user_id == "U0PRIYA"))
+        priya = session.scalar(select(Person).where(slack_is("U0PRIYA")))
         assert priya is not None
         session.add(RoleGrant(workspace_id=workspace.id, person_id=priya.id, role=Role.HR, source=RoleSource.CSV))

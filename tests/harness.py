@@ -25,6 +25,7 @@ from bot.slack_client import build_web_client
 from bot.web import create_web_app
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account, slack_is
 from tests.slack_requests import SlackRequests
 
 
@@ -111,7 +112,7 @@ class Harness:
 
     def person(self, slack_id: str) -> Person:
         with self.session_factory() as session:
-            found = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
+            found = session.scalar(select(Person).where(slack_is(slack_id)))
             assert found is not None
             return found
 
@@ -130,13 +131,13 @@ def make_harness(
     """The app with `people` (Slack id, name) in the directory and in the fake Slack; `hr` get the HR role."""
     settings = load_settings(make_env(slack, db_url, **(env or {})))
     with session_factory.begin() as session:
-        workspace = session.scalar(select(Workspace)) or Workspace(slack_team_id=TEAM_ID, name="Test")
+        workspace = session.scalar(select(Workspace)) or Workspace(external_id=TEAM_ID, name="Test")
         session.add(workspace)
         session.flush()
         for slack_id, name in people:
             email = f"{slack_id.lower()}@example.com"
             slack.add_user(slack_id, email=email, real_name=name)
-            person = Person(workspace_id=workspace.id, slack_user_id=slack_id, email=email, name=name)
+            person = Person(workspace_id=workspace.id, accounts=slack_account(slack_id), email=email, name=name)
             session.add(person)
             session.flush()
             if slack_id in hr:

@@ -26,6 +26,7 @@ from surveys.models import PulseSchedule
 from tests.conftest import make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
+from tests.people import slack_id, slack_is
 from tests.test_name_escaping import committed
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -48,7 +49,7 @@ def bot(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionm
         env={"EMPATHY_ADMINS": LISTED},
     )
     with session_factory.begin() as session:
-        gone = session.scalar(select(Person).where(Person.slack_user_id == GONE))
+        gone = session.scalar(select(Person).where(slack_is(GONE)))
         assert gone is not None
         gone.active, gone.deactivated_at = False, MONDAY
     return harness
@@ -104,8 +105,8 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     }
     assert bot.submit("U0PRIYA", kudos_views.VALUES_VIEW, care) == {}
     bot.slack.reset()
-    for slack_id, name in [(GONE, "Gwen Gone"), ("U0PRIYA", "Priya Natarajan"), ("U0ANA", "Ana Souza")]:
-        bot.slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name)
+    for user_id, name in [(GONE, "Gwen Gone"), ("U0PRIYA", "Priya Natarajan"), ("U0ANA", "Ana Souza")]:
+        bot.slack.add_user(user_id, email=f"{user_id.lower()}@example.com", real_name=name)
     before = snapshot(bot.session_factory)
     assert before["values"] and before["templates"] and before["journeys"] == 1
 
@@ -179,7 +180,7 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     assert "Quiet Fridays" not in json.dumps(bot.dm(GONE))
     with bot.session_factory() as session:
         routed = session.scalars(select(OutboxMessage.channel_id)).all() + [
-            p.slack_user_id
+            slack_id(p)
             for p in session.scalars(select(Person).join(OutboxMessage, OutboxMessage.person_id == Person.id))
         ]
     assert GONE not in routed and "C0MINE" not in routed

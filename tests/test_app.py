@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.models import Person, ProcessedEvent, Role, RoleGrant, RoleSource, Team, Workspace
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account
 from tests.slack_requests import SlackRequests
 
 
 def _person(session: Session, workspace: Workspace, slack_id: str, name: str, **fields: object) -> Person:
     person = Person(
         workspace_id=workspace.id,
-        slack_user_id=slack_id,
+        accounts=slack_account(slack_id),
         email=f"{name.split()[0].lower()}@example.com",
         name=name,
         timezone="Europe/Lisbon",

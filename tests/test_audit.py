@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import AuditEntry, Person
+from tests.people import slack_id
 from tests.slack_requests import SlackRequests
 
 
@@ -18,7 +19,7 @@ def test_a_config_change_is_audited_without_its_value(
     with session_factory() as session:
         entry = session.scalars(select(AuditEntry)).one()
         actor = session.get(Person, entry.actor_id)
-        assert actor is not None and actor.slack_user_id == "U0PRIYA"
+        assert actor is not None and slack_id(actor) == "U0PRIYA"
         assert (entry.via, entry.action, entry.subject) == ("slack", "config.set", "kudos-channel")
     text = slack_requests.command("/empathy", "audit", user_id="U0PRIYA").get_json()["text"]
     assert "Priya Natarajan (slack) · `config.set` kudos-channel" in text

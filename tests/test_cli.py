@@ -97,7 +97,7 @@ def test_org_import_then_list(
     listing = capsys.readouterr().out
     assert "Priya Natarajan" in listing and "Europe/Lisbon" in listing
     with session_factory() as session:
-        assert session.scalar(select(Workspace.slack_team_id)) == "T0001"
+        assert session.scalar(select(Workspace.external_id)) == "T0001"
         assert session.scalar(select(func.count()).select_from(Person)) == 13
 
 
@@ -220,7 +220,7 @@ def test_worker_delivers_queued_messages(  # type: ignore[no-untyped-def]
     run_process, slack: FakeSlack, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory.begin() as session:
-        workspace = Workspace(slack_team_id="T0001", name="Test Workspace")
+        workspace = Workspace(external_id="T0001", name="Test Workspace")
         session.add(workspace)
         session.flush()
         row_id = enqueue(session, workspace.id, "hello:1", {"text": "Hello from the worker"}, channel_id="C0HELLO").id

@@ -44,7 +44,7 @@ def comment_round(session_factory, workspace, layout, texts: dict[str, str]) -> 
                 session,
                 ws,
                 box,
-                slack_user_id=person.slack_user_id,
+                person=person,
                 round_id=opened.round.id,
                 question_id=question,
                 comment=text,

@@ -23,12 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import DATABASE_DOWN
 from bot.clock import ManualClock
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 from bot.outbox import OutboxDispatcher, enqueue
 from bot.settings import Settings
 from bot.slack_client import build_web_client
 from tests import fault_postgres
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account
 from tests.slack_requests import SlackRequests
 from tests.test_outbox import START, FakeTime
 
@@ -90,7 +91,7 @@ def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
         for n in range(people):
             user_id = f"U{n:04d}"
             slack.add_user(user_id)
-            person = Person(workspace_id=workspace.id, slack_user_id=user_id, name=f"Person {n}")
+            person = Person(workspace_id=workspace.id, accounts=slack_account(user_id), name=f"Person {n}")
             session.add(person)
             session.flush()
             enqueue(session, workspace.id, f"fault:{n}", {"text": f"hello {n}"}, person_id=person.id, now=START)
@@ -115,7 +116,9 @@ def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
     # Exactly one DM per person, although some of their posts were refused along the way.
     assert [len(slack.messages(f"U{n:04d}")) for n in range(people)] == [1] * people
     with session_factory() as session:
-        opened = session.scalar(select(func.count()).select_from(Person).where(Person.dm_channel_id.is_not(None)))
+        opened = session.scalar(
+            select(func.count()).select_from(PersonAccount).where(PersonAccount.conversation_ref.is_not(None))
+        )
     assert opened == people
 
 
@@ -136,7 +139,7 @@ def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
     with session_factory.begin() as session:
         for n in range(people):
             slack.add_user(f"U{n:04d}")
-            person = Person(workspace_id=workspace.id, slack_user_id=f"U{n:04d}", name=f"Person {n}")
+            person = Person(workspace_id=workspace.id, accounts=slack_account(f"U{n:04d}"), name=f"Person {n}")
             session.add(person)
             session.flush()
             enqueue(session, workspace.id, f"after:{n}", {"text": f"hello {n}"}, person_id=person.id, now=START)
@@ -159,7 +162,7 @@ def test_a_post_whose_answer_was_lost_on_the_way_back_is_not_posted_again(
 ) -> None:
     with session_factory.begin() as session:
         slack.add_user("U0ANA")
-        ana = Person(workspace_id=workspace.id, slack_user_id="U0ANA", name="Ana")
+        ana = Person(workspace_id=workspace.id, accounts=slack_account("U0ANA"), name="Ana")
         session.add(ana)
         session.flush()
         enqueue(session, workspace.id, "dropped:1", {"text": "hello"}, person_id=ana.id, now=START)

@@ -18,6 +18,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.accounts import with_ids
 from bot.app import NOT_INSTALLED, create_app
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
@@ -145,9 +146,9 @@ def two_workspaces(installed: Installed) -> Installed:
     workspaces: dict[str, Workspace] = {}
     with installed.session_factory.begin() as session:
         for team_id, prefix in ((FIRST, "a"), (SECOND, "b")):
-            workspace = session.scalar(select(Workspace).where(Workspace.slack_team_id == team_id))
+            workspace = session.scalar(select(Workspace).where(Workspace.external_id == team_id))
             if workspace is None:
-                workspace = Workspace(slack_team_id=team_id, name=team_id)
+                workspace = Workspace(external_id=team_id, name=team_id)
                 session.add(workspace)
                 session.flush()
             for name in build_org(session, workspace, prefixed(prefix)):
@@ -191,7 +192,7 @@ def test_two_workspaces_never_see_each_other(two_workspaces: Installed) -> None:
 def test_suggestions_and_kudos_stay_in_their_workspace(two_workspaces: Installed) -> None:
     installed, slack = two_workspaces, two_workspaces.slack
     with installed.session_factory.begin() as session:
-        for person in session.scalars(select(Person).where(Person.slack_user_id.in_(["U0ADANA", "U0BDANA"]))):
+        for person in session.scalars(select(Person).where(with_ids("slack", ["U0ADANA", "U0BDANA"]))):
             session.add(
                 RoleGrant(workspace_id=person.workspace_id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
             )
@@ -285,7 +286,7 @@ def test_tokens_are_sealed_at_rest_and_still_work_through_rotation(
 
     # Sends from the outbox use it as well.
     with sessionmaker(engine).begin() as session:
-        workspace = session.scalar(select(Workspace).where(Workspace.slack_team_id == FIRST))
+        workspace = session.scalar(select(Workspace).where(Workspace.external_id == FIRST))
         assert workspace is not None
         enqueue(session, workspace.id, "hello", {"text": "Hello"}, channel_id="C0FIRST", now=MONDAY)
     jobs = {job.name: job for job in build_jobs(oauth_settings, sessionmaker(engine))}

@@ -34,6 +34,7 @@ from handlers.slack.context import empathy_context_of
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness, start_app
+from tests.people import slack_account, slack_id, slack_is
 from tests.slack_requests import SlackRequests
 
 # Monday 23 Nov 2026, 10:00 in London.
@@ -64,8 +65,8 @@ def kudos(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessio
         env={"EMPATHY_KUDOS_CHANNEL": CHANNEL},
     )
     with session_factory.begin() as session:
-        helper = session.scalar(select(Person).where(Person.slack_user_id == "U0HELPER"))
-        gone = session.scalar(select(Person).where(Person.slack_user_id == "U0GONE"))
+        helper = session.scalar(select(Person).where(slack_is("U0HELPER")))
+        gone = session.scalar(select(Person).where(slack_is("U0GONE")))
         assert helper is not None and gone is not None
         helper.is_bot = True
         gone.active = False
@@ -166,7 +167,7 @@ def test_more_than_ten_recipients_are_refused_kindly(kudos: Harness) -> None:
     with kudos.session_factory.begin() as session:
         workspace_id = kudos.person("U0ANA").workspace_id
         for i in range(11):
-            session.add(Person(workspace_id=workspace_id, slack_user_id=f"U0P{i:03d}", name=f"Person {i}"))
+            session.add(Person(workspace_id=workspace_id, accounts=slack_account(f"U0P{i:03d}"), name=f"Person {i}"))
     text = " ".join(f"<@U0P{i:03d}>" for i in range(11)) + " for the offsite"
     assert "That's 11 people! I can carry kudos to up to 10 at once" in give(kudos, text)
     assert stored(kudos) == []
@@ -388,7 +389,7 @@ def test_insights_count_a_team_and_invite_thanks_for_the_quiet_ones(
     kudos: Harness, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory.begin() as session:
-        people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+        people = {slack_id(p): p for p in session.scalars(select(Person))}
         for report in ("U0ANA", "U0BEN", "U0CHEN"):
             people[report].manager_id = people["U0DAN"].id
     give(kudos, "<@U0BEN> for one #teamwork", user="U0ANA")
@@ -397,12 +398,12 @@ def test_insights_count_a_team_and_invite_thanks_for_the_quiet_ones(
     give(kudos, "<@U0CHEN> for three #ownership", user="U0ANA")
     now = kudos.clock.now()
     with session_factory() as session:
-        team = [session.scalar(select(Person).where(Person.slack_user_id == u)) for u in ("U0ANA", "U0BEN", "U0CHEN")]
+        team = [session.scalar(select(Person).where(slack_is(u))) for u in ("U0ANA", "U0BEN", "U0CHEN")]
         week = insights(session, [p for p in team if p], now - timedelta(days=7), now + timedelta(seconds=1))
         assert (week.people, week.given, week.received, week.recognised) == (3, 1, 1, 1)
         assert week.by_value == [("ownership", 1)]
         assert [p.name for p in week.not_recognised_lately] == ["Ana Souza"]
-        dan = session.scalar(select(Person).where(Person.slack_user_id == "U0DAN"))
+        dan = session.scalar(select(Person).where(slack_is("U0DAN")))
         assert dan is not None
         section = digest_section(session, dan, now - timedelta(days=7), now + timedelta(seconds=1))
     assert section is not None
@@ -477,7 +478,7 @@ def test_privacy_export_and_forget_cover_kudos(kudos: Harness, session_factory: 
     give(kudos, "<@U0ANA> <@U0CHEN> for two", user="U0BEN")
     box = empathy_context_of(kudos.app).box
     with session_factory.begin() as session:
-        ben = session.scalar(select(Person).where(Person.slack_user_id == "U0BEN"))
+        ben = session.scalar(select(Person).where(slack_is("U0BEN")))
         assert ben is not None
         data = personal_data(session, ben, box=box)["kudos"]
         assert [k["message"] for k in data["kudos_given"]] == ["for two"]
@@ -498,7 +499,7 @@ def add_people(harness: Harness, count: int) -> list[str]:
         workspace_id = harness.person("U0ANA").workspace_id
         for slack_id in ids:
             harness.slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=f"Person {slack_id}")
-            session.add(Person(workspace_id=workspace_id, slack_user_id=slack_id, name=f"Person {slack_id}"))
+            session.add(Person(workspace_id=workspace_id, accounts=slack_account(slack_id), name=f"Person {slack_id}"))
     return ids
 
 
@@ -528,7 +529,7 @@ def give_directly(
     """What the handlers do, in a session of its own: give under the rules and commit, or say why not."""
     try:
         with factory.begin() as session:
-            people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+            people = {slack_id(p): p for p in session.scalars(select(Person))}
             workspace = session.get(Workspace, people[giver].workspace_id)
             assert workspace is not None
             given = recognition.give(
@@ -624,7 +625,7 @@ def test_reactions_racing_with_kudos_count_towards_the_same_daily_limit(
 
     def react(factory: sessionmaker[Session], author: str, ts: str) -> str:
         with factory.begin() as session:
-            people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+            people = {slack_id(p): p for p in session.scalars(select(Person))}
             workspace = session.get(Workspace, people["U0ANA"].workspace_id)
             assert workspace is not None
             done = recognition.react(
@@ -766,7 +767,7 @@ def test_private_kudos_change_nothing_a_manager_hr_or_the_leaderboard_sees(kudos
     and Priya's own stats would rightly change had they given one): Ana thanked only privately is still
     "not publicly recognised" (else she could be picked out by elimination), and nothing is counted."""
     with kudos.session_factory.begin() as session:
-        people = {p.slack_user_id: p for p in session.scalars(select(Person))}
+        people = {slack_id(p): p for p in session.scalars(select(Person))}
         for report in ("U0ANA", "U0BEN", "U0CHEN"):
             people[report].manager_id = people["U0DAN"].id
     kudos.command("/empathy", "config kudos-leaderboard on", user="U0PRIYA")

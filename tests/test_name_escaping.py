@@ -17,6 +17,7 @@ from bot.clock import ManualClock
 from bot.models import Person
 from bot.onboarding_models import OnboardingJourney
 from tests.fake_slack import FakeSlack, mrkdwn_texts
+from tests.people import slack_is
 from tests.test_digest import MONDAY, dispatch, send_digests
 from tests.test_onboarding_app import Bot, bot  # noqa: F401  (`bot` is the fixture)
 from tests.test_pulse import Pulse, answer_buttons, open_and_deliver, pulse  # noqa: F401  (`pulse` too)
@@ -117,7 +118,7 @@ def test_onboarding_steps_escape_the_new_hire_manager_and_buddy(bot: Bot) -> Non
     assert noor and marcus, "the new hire and the manager heard from onboarding"
     assert "&lt;!channel&gt;" in json.dumps(noor + marcus)
     with bot.session_factory() as session:
-        assert session.scalar(select(Person.name).where(Person.slack_user_id == "U0NOOR")).startswith(EVIL)
+        assert session.scalar(select(Person.name).where(slack_is("U0NOOR"))).startswith(EVIL)
     bot.requests.command("/onboard", "", user_id="U0MARCUS")
     # Errors quote what was typed and who is concerned; they are escaped where they are shown.
     refused = bot.requests.command("/onboard", "<@U0ANA> <!channel>", user_id="U0PRIYA").get_json()

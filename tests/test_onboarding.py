@@ -25,6 +25,7 @@ from bot.onboarding_models import (
     StepState,
 )
 from bot.onboarding_templates import TemplateError
+from tests.people import slack_account
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml").read_text()
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday, 06:00 UTC
@@ -33,7 +34,11 @@ BOX = SecretBox(Fernet.generate_key().decode())
 
 def add(session: Session, workspace: Workspace, slack_id: str, name: str, **fields: object) -> Person:
     person = Person(
-        workspace_id=workspace.id, slack_user_id=slack_id, email=f"{slack_id.lower()}@example.com", name=name, **fields
+        workspace_id=workspace.id,
+        accounts=slack_account(slack_id),
+        email=f"{slack_id.lower()}@example.com",
+        name=name,
+        **fields,
     )
     session.add(person)
     session.flush()

@@ -38,6 +38,7 @@ from bot.onboarding_models import (
 from bot.scheduler import run_job
 from bot.settings import Settings
 from tests.forensics import copy_database, pg_table_bytes, sqlite_file_bytes, sqlite_path, wal_commits
+from tests.people import slack_account
 from tests.test_onboarding_app import MONDAY, Bot, buttons
 from tests.test_onboarding_app import bot as bot  # the app on a manual clock, as a fixture
 
@@ -317,7 +318,7 @@ def _enrol(
         for n in range(count):
             person = Person(
                 workspace_id=workspace.id,
-                slack_user_id=f"U0{team[:3].upper()}{n:03d}",
+                accounts=slack_account(f"U0{team[:3].upper()}{n:03d}"),
                 name=f"{team} Hire {n}",
                 team_id=team_row.id,
                 start_date=now.date(),
@@ -414,7 +415,7 @@ def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that
     box = PROPERTY_BOX  # one deployment's key: the job releases every workspace's answers
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     with session_factory.begin() as session:
-        workspace = Workspace(slack_team_id=f"TPROP{datetime.now().timestamp()}", name="Property")
+        workspace = Workspace(external_id=f"TPROP{datetime.now().timestamp()}", name="Property")
         session.add(workspace)
         session.flush()
         teams = [Team(workspace_id=workspace.id, name=name) for name in TEAMS]
@@ -502,20 +503,25 @@ def test_existing_scores_migrate_to_random_ids_and_released_figures(tmp_path: Pa
     command.upgrade(alembic_config(url), "0012")
     engine = make_engine(url)
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    with make_session_factory(engine).begin() as session:  # these tables are the same at 0012
-        workspace = Workspace(slack_team_id="T1", name="W")
-        session.add(workspace)
-        session.flush()
-        team = Team(workspace_id=workspace.id, name="Platform")
+    with make_session_factory(engine).begin() as session:  # these tables are the same at 0012, but workspace
+        workspace_id = session.execute(
+            text("INSERT INTO workspace (slack_team_id, name, created_at) VALUES ('T1', 'W', :now) RETURNING id"),
+            {"now": now.replace(tzinfo=None)},
+        ).scalar_one()
+        # Enrolling looks for buddies among people with a chat account (person_account, from 0020): an
+        # empty stand-in lets today's enrol write the old schema's journeys; dropped before the upgrade.
+        session.execute(text("CREATE TABLE person_account (person_id INTEGER, platform VARCHAR(16))"))
+        team = Team(workspace_id=workspace_id, name="Platform")
         session.add(team)
         session.flush()
         for n in range(6):
-            person = Person(workspace_id=workspace.id, name=f"P{n}", team_id=team.id, start_date=MONDAY)
+            person = Person(workspace_id=workspace_id, name=f"P{n}", team_id=team.id, start_date=MONDAY)
             session.add(person)
             session.flush()
             journey = onboarding.enrol(session, person, now=now).journey
             next(s for s in onboarding.steps_of(session, journey) if s.kind == "checkin").answered_at = now
-        workspace_id, team_id = workspace.id, team.id
+        team_id = team.id
+        session.execute(text("DROP TABLE person_account"))
     engine.dispose()
     with sqlite3.connect(tmp_path / "old.sqlite3") as old:
         for n, score in enumerate([5, 4, 4, 3, 4, 2], start=1):

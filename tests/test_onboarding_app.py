@@ -26,6 +26,7 @@ from bot.settings import Settings
 from tests.conftest import TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, start_app
+from tests.people import slack_account, slack_is
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml"
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ class Bot(Harness):
         self.dispatch()
 
     def person(self, session: Session, slack_id: str) -> Person:  # type: ignore[override]
-        found = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
+        found = session.scalar(select(Person).where(slack_is(slack_id)))
         assert found is not None
         return found
 
@@ -63,7 +64,7 @@ class Bot(Harness):
             session.add(
                 Person(
                     workspace_id=workspace.id,
-                    slack_user_id=slack_id,
+                    accounts=slack_account(slack_id),
                     email=f"{slack_id.lower()}@example.com",
                     name=name,
                     timezone=tz,
@@ -107,7 +108,7 @@ def bot(
             slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name, tz=tz)
             person = Person(
                 workspace_id=workspace.id,
-                slack_user_id=slack_id,
+                accounts=slack_account(slack_id),
                 email=f"{slack_id.lower()}@example.com",
                 name=name,
                 timezone=tz,

@@ -25,6 +25,7 @@ from bot.settings import load_settings
 from bot.web import create_web_app
 from tests.conftest import METRICS_AUTH, METRICS_TOKEN, SECRET_KEY, make_env
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,9 @@ def env(slack: FakeSlack, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 @pytest.fixture
 def hr(session_factory: sessionmaker[Session], workspace: Workspace) -> None:
     with session_factory.begin() as session:
-        session.add(Person(workspace_id=workspace.id, slack_user_id="U0HR", email="hr.lead@example.com", name="Hana"))
+        session.add(
+            Person(workspace_id=workspace.id, accounts=slack_account("U0HR"), email="hr.lead@example.com", name="Hana")
+        )
 
 
 def test_the_manifest_asks_for_exactly_the_scopes_the_doctor_checks() -> None:

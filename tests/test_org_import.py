@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk import WebClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.directory import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
@@ -26,6 +26,7 @@ from bot.org_import import ImportReport, OrgImportError, grant_env_admins, impor
 from bot.slack_directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
+from tests.people import slack_id
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "org.csv").read_text(encoding="utf-8")
 EXAMPLE_ROWS = list(csv.DictReader(io.StringIO(EXAMPLE)))
@@ -94,7 +95,7 @@ def person(factory: sessionmaker[Session], email: str) -> Person:
     with factory() as session:
         found = session.scalar(select(Person).where(Person.email == email))
         assert found is not None, f"{email} is not in the database"
-        _ = (found.manager, found.team)  # load while the session is open
+        _ = (found.manager, found.team, found.accounts)  # load while the session is open
         return found
 
 
@@ -124,7 +125,7 @@ def test_the_example_org_file_loads(
     assert counts(report) == (13, 0, 0, 0, 0)
     assert (report.teams_created, report.problems) == (5, [])
     with session_factory() as session:
-        stored = {p.email: p for p in session.scalars(select(Person))}
+        stored = {p.email: p for p in session.scalars(select(Person).options(selectinload(Person.accounts)))}
         as_file = {
             p.email: (
                 p.name,
@@ -140,7 +141,7 @@ def test_the_example_org_file_loads(
         row["email"]: (row["name"], row["team"], row["manager_email"], row["start_date"], row["timezone"])
         for row in EXAMPLE_ROWS
     }
-    assert all(p.slack_user_id == slack_id_for(email) for email, p in stored.items())
+    assert all(slack_id(p) == slack_id_for(email) for email, p in stored.items())
     assert all((p.active, p.source) == (True, PersonSource.CSV) for p in stored.values())
     assert grants(session_factory) == [("hr.lead@example.com", RoleSource.CSV)]
 
@@ -208,13 +209,13 @@ def test_only_rows_without_slack_id_and_with_new_emails_are_looked_up(
     load(session_factory, workspace, csv_text(ana, ben), directory)
     assert lookups(slack) == ["ben@example.com"]
     assert (
-        person(session_factory, "ben@example.com").slack_user_id,
+        slack_id(person(session_factory, "ben@example.com")),
         person(session_factory, "ben@example.com").timezone,
     ) == (
         slack_id_for("ben@example.com"),
         SLACK_TZ,  # an empty timezone comes from Slack
     )
-    assert person(session_factory, "ana@example.com").slack_user_id == "U0ANAXX"
+    assert slack_id(person(session_factory, "ana@example.com")) == "U0ANAXX"
 
     chen = "chen@example.com,Chen Wei,Platform,ana@example.com,employee,,,Asia/Singapore"
     load(session_factory, workspace, csv_text(ana, ben, chen), directory)
@@ -287,7 +288,7 @@ def test_an_email_change_is_recognised_by_the_slack_account(
 def test_two_people_can_swap_slack_ids(
     session_factory: sessionmaker[Session], workspace: Workspace, directory: SlackDirectory
 ) -> None:
-    # The unique (workspace, slack_user_id) key must not trip over the moment both hold the same id.
+    # The unique (workspace, platform, user id) key of accounts must not trip over the moment both hold the same id.
     load(
         session_factory,
         workspace,
@@ -301,7 +302,7 @@ def test_two_people_can_swap_slack_ids(
         directory,
     )
     assert counts(report) == (0, 2, 0, 0, 0)
-    assert [person(session_factory, e).slack_user_id for e in ("ana@example.com", "ben@example.com")] == [
+    assert [slack_id(person(session_factory, e)) for e in ("ana@example.com", "ben@example.com")] == [
         "U0BBB",
         "U0AAA",
     ]
@@ -314,7 +315,7 @@ def test_a_byte_order_mark_any_header_case_and_column_order_are_fine(
     report = load(session_factory, workspace, text, directory)
     assert counts(report) == (1, 0, 0, 0, 0)
     ana = person(session_factory, "ana@example.com")
-    assert (ana.name, ana.start_date, ana.slack_user_id, ana.timezone) == (
+    assert (ana.name, ana.start_date, slack_id(ana), ana.timezone) == (
         "Ana Souza",
         date(2021, 9, 1),
         slack_id_for("ana@example.com"),

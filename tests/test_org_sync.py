@@ -20,6 +20,7 @@ from bot.org_sync import SyncReport, sync_directory
 from bot.slack_directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account, slack_id
 
 NOW = datetime(2026, 11, 23, 3, 17, tzinfo=UTC)
 
@@ -46,13 +47,16 @@ def counts(report: SyncReport) -> tuple[int, int, int, int, int]:
 
 def add_people(factory: sessionmaker[Session], workspace: Workspace, *people: dict[str, Any]) -> None:
     with factory.begin() as session:
-        session.add_all(Person(workspace_id=workspace.id, **values) for values in people)
+        for values in people:
+            fields = dict(values)
+            user_id = fields.pop("slack_user_id", None)
+            session.add(Person(workspace_id=workspace.id, accounts=slack_account(user_id) if user_id else [], **fields))
 
 
 def stored(factory: sessionmaker[Session]) -> dict[str, Person]:
     """Everyone in the database by Slack id (or email when they have none)."""
     with factory() as session:
-        return {p.slack_user_id or p.email or "": p for p in session.scalars(select(Person))}
+        return {slack_id(p) or p.email or "": p for p in session.scalars(select(Person))}
 
 
 def rows(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:

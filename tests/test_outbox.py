@@ -18,6 +18,7 @@ from bot.rate_limit import TokenBucket
 from bot.settings import Settings
 from bot.slack_client import build_web_client
 from tests.fake_slack import FakeSlack
+from tests.people import dm_of, slack_account
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -56,7 +57,9 @@ def dispatcher(
 def add_person(session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, **fields: Any) -> int:
     slack.add_user("U0ANA", email="ana@example.com", real_name="Ana Souza")
     with session_factory.begin() as session:
-        person = Person(workspace_id=workspace.id, slack_user_id="U0ANA", email="ana@example.com", name="Ana", **fields)
+        person = Person(
+            workspace_id=workspace.id, accounts=slack_account("U0ANA"), email="ana@example.com", name="Ana", **fields
+        )
         session.add(person)
         session.flush()
         return person.id
@@ -117,7 +120,7 @@ def test_a_dm_opens_the_channel_once_and_records_the_ts(
     assert report.sent == 2
     assert len(slack.calls_to("conversations.open")) == 1
     with session_factory() as session:
-        assert session.get(Person, person_id).dm_channel_id == "D0ANA"
+        assert dm_of(session.get(Person, person_id)) == "D0ANA"
     messages = slack.messages("D0ANA")
     assert [m["text"] for m in messages] == ["hello dm:1", "hello dm:2"]
     for row_id, message in zip((first, second), messages, strict=True):

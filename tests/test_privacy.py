@@ -20,6 +20,7 @@ from surveys.models import PulseAnswer, PulseParticipant, PulseRound
 from surveys.rounds import open_round, record_answer
 from tests.conftest import SECRET_KEY, make_env
 from tests.fake_slack import FakeSlack
+from tests.people import slack_id
 from tests.slack_requests import SlackRequests
 from tests.test_results import build_org, run_round
 
@@ -43,7 +44,7 @@ def open_pulse(session_factory: sessionmaker[Session], workspace: Workspace, sla
             ws,
             bank,
             box,
-            slack_user_id="U0P0",
+            person=people["p0"],
             round_id=opened.round.id,
             question_id=invitation.question_ids[0],
             value=4,
@@ -115,7 +116,7 @@ def test_forget_removes_every_link_and_keeps_the_anonymous_answers(
     with session_factory() as session:
         person = session.get(Person, open_pulse)
         assert person is not None
-        assert (person.name, person.email, person.slack_user_id, person.active) == (FORGOTTEN_NAME, None, None, False)
+        assert (person.name, person.email, slack_id(person), person.active) == (FORGOTTEN_NAME, None, None, False)
         assert person.forgotten_at is not None
         assert (
             session.scalar(

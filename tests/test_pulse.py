@@ -21,6 +21,7 @@ from surveys.schedules import ScheduleSettings, save_schedule
 from tests.conftest import METRICS_AUTH, TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, start_app
+from tests.people import slack_account, slack_is
 from tests.pulse_storage import StoredAnswer, stored_answers
 
 SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # the Monday after is 2026-11-23
@@ -69,7 +70,7 @@ def pulse(
             slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name, tz=tz)
             person = Person(
                 workspace_id=workspace.id,
-                slack_user_id=slack_id,
+                accounts=slack_account(slack_id),
                 email=f"{slack_id.lower()}@example.com",
                 name=name,
                 timezone=tz,
@@ -194,8 +195,8 @@ def test_every_dm_fits_slack_limits(pulse: Pulse) -> None:
 
 def test_deactivated_people_and_bots_get_nothing(pulse: Pulse) -> None:
     with pulse.session_factory.begin() as session:
-        session.scalar(select(Person).where(Person.slack_user_id == "U0CHEN")).active = False
-        session.scalar(select(Person).where(Person.slack_user_id == "U0IRIS")).is_bot = True
+        session.scalar(select(Person).where(slack_is("U0CHEN"))).active = False
+        session.scalar(select(Person).where(slack_is("U0IRIS"))).is_bot = True
     weekly_schedule(pulse)
     pulse.clock.advance(timedelta(days=2))
     assert pulse.job("pulse.open") == 2
@@ -327,7 +328,7 @@ def test_clicks_that_cannot_count_get_a_kind_reply_and_change_nothing(pulse: Pul
     cases.append(("U0CHEN", button, "sent to someone else"))
 
     with session_factory.begin() as session:
-        session.scalar(select(Person).where(Person.slack_user_id == "U0CHEN")).active = False
+        session.scalar(select(Person).where(slack_is("U0CHEN"))).active = False
     pulse.click("U0CHEN", answer_buttons(pulse.dm("U0CHEN")[0])[0][0], pulse.dm("U0CHEN")[0])
     assert "account is switched off" in wait_for_reply(pulse, len(cases) + 1)
     assert answers(pulse) == []

@@ -15,6 +15,7 @@ from bot.models import OutboxMessage, Person, Role, RoleGrant, RoleSource, Team,
 from surveys.models import CustomPack, PulseRound, PulseSchedule
 from tests.conftest import make_env
 from tests.fake_slack import FakeSlack
+from tests.people import slack_account
 from tests.slack_requests import SlackRequests
 
 
@@ -29,7 +30,7 @@ def org(session_factory: sessionmaker[Session], workspace: Workspace, slack: Fak
             slack.add_user(slack_id, email=f"{slack_id.lower()}@example.com", real_name=name)
             person = Person(
                 workspace_id=workspace.id,
-                slack_user_id=slack_id,
+                accounts=slack_account(slack_id),
                 email=f"{slack_id.lower()}@example.com",
                 name=name,
                 team_id=team.id,

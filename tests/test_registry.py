@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.workspace_config import ConfigKey, parse_on_off
 from surveys.digest import ExtraSection
 from tests.conftest import SECRET_KEY
+from tests.people import slack_account
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -109,7 +110,9 @@ def test_a_feature_added_to_the_registry_is_scheduled_configurable_in_digests_an
     assert "polls.tick" in jobs
     with session_factory.begin() as session:
         assert jobs["polls.tick"].func(session, None) == 1  # type: ignore[arg-type]
-        ana = Person(workspace_id=workspace.id, slack_user_id="U0ANA", name="Ana Souza", email="ana@example.com")
+        ana = Person(
+            workspace_id=workspace.id, accounts=slack_account("U0ANA"), name="Ana Souza", email="ana@example.com"
+        )
         session.add(ana)
         session.flush()
         assert set_setting(session, workspace, "polls-open", "yes") == "on"

@@ -14,6 +14,7 @@ from surveys.models import PulseUnit
 from surveys.results import group_results, org_id
 from surveys.rounds import close_due_rounds, open_round, record_answer
 from tests.conftest import SECRET_KEY
+from tests.people import slack_account
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 # name: (team, manager)
@@ -38,7 +39,7 @@ def build_org(
             session.flush()
         person = Person(
             workspace_id=workspace.id,
-            slack_user_id=f"U0{name.upper()}",
+            accounts=slack_account(f"U0{name.upper()}"),
             name=name.title(),
             team_id=teams[team_name].id,
             manager_id=people[manager].id if manager else None,
@@ -72,7 +73,7 @@ def run_round(
                         ws,
                         bank,
                         box,
-                        slack_user_id=person.slack_user_id,
+                        person=person,
                         round_id=opened.round.id,
                         question_id=question_id,
                         value=value,

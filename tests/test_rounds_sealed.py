@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from bot.crypto import SecretBox
+from bot.models import Person
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRoundKey, PulseSealedAnswer, PulseUnit
 from surveys.rounds import (
@@ -21,6 +22,7 @@ from surveys.rounds import (
     slot_for,
 )
 from tests.conftest import SECRET_KEY
+from tests.people import slack_id
 from tests.test_results import build_org
 
 DAY = date(2026, 11, 23)
@@ -40,11 +42,11 @@ def _open(session_factory, workspace):  # type: ignore[no-untyped-def]
                 PulseUnit.round_id == opened.round.id, PulseUnit.manager_id == ana.manager_id
             )
         )
-        return bank, box, ws, opened.round.id, ana.slack_user_id, ana.id, questions
+        return bank, box, ws, opened.round.id, slack_id(ana), ana.id, questions
 
 
 def test_a_round_open_at_the_upgrade_keeps_its_clear_answers_and_seals_the_next(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
-    bank, box, ws, round_id, ana, ana_id, questions = _open(session_factory, workspace)
+    bank, box, ws, round_id, _ana, ana_id, questions = _open(session_factory, workspace)
     # As before migration 0013: no round key, and Ana's first answer in clear with its slot.
     with session_factory.begin() as session:
         session.execute(delete(PulseRoundKey))
@@ -54,11 +56,11 @@ def test_a_round_open_at_the_upgrade_keeps_its_clear_answers_and_seals_the_next(
                         slot=slot_for(box, participant, questions[0]))
         )  # fmt: skip
     with session_factory.begin() as session:
-        progress = record_answer(session, ws, bank, box, slack_user_id=ana, round_id=round_id,
+        progress = record_answer(session, ws, bank, box, person=session.get(Person, ana_id), round_id=round_id,
                                  question_id=questions[1], value=4, now=NOW)  # fmt: skip
         assert {q: a.value for q, a in progress.answers.items()} == {questions[0]: 2, questions[1]: 4}
     with session_factory.begin() as session:  # a change moves the old clear answer into a sealed row
-        progress = record_answer(session, ws, bank, box, slack_user_id=ana, round_id=round_id,
+        progress = record_answer(session, ws, bank, box, person=session.get(Person, ana_id), round_id=round_id,
                                  question_id=questions[0], value=5, now=NOW)  # fmt: skip
         assert progress.answers[questions[0]].value == 5
         assert session.scalar(select(PulseAnswer.id)) is None
@@ -72,11 +74,11 @@ def test_a_round_open_at_the_upgrade_keeps_its_clear_answers_and_seals_the_next(
 
 
 def test_a_full_length_comment_in_any_common_script_fits_the_fixed_size(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
-    _bank, box, ws, round_id, ana, _ana_id, questions = _open(session_factory, workspace)
+    _bank, box, ws, round_id, _ana, ana_id, questions = _open(session_factory, workspace)
     words = ["汉" * 1000, '"\\' * 500, "\n" * 999 + "x", "é" * 1000]
     for question, text in zip(questions, words, strict=False):
         with session_factory.begin() as session:
-            record_comment(session, ws, box, slack_user_id=ana, round_id=round_id, question_id=question,
+            record_comment(session, ws, box, person=session.get(Person, ana_id), round_id=round_id, question_id=question,
                            comment=text, now=NOW)  # fmt: skip
     with session_factory() as session:
         sizes = {len(row.sealed) for row in session.scalars(select(PulseSealedAnswer))}
@@ -84,15 +86,15 @@ def test_a_full_length_comment_in_any_common_script_fits_the_fixed_size(session_
     # 1,000 emoji (4 bytes each) do not fit: refused kindly, and nothing changes.
     assert isinstance(comment_problem("😀" * 1000), CommentTooBig)
     with session_factory.begin() as session, pytest.raises(CommentTooBig):
-        record_comment(session, ws, box, slack_user_id=ana, round_id=round_id, question_id=questions[0],
+        record_comment(session, ws, box, person=session.get(Person, ana_id), round_id=round_id, question_id=questions[0],
                        comment="😀" * 1000, now=NOW)  # fmt: skip
     assert comment_problem("😀" * 500) is None
 
 
 def test_control_characters_are_dropped_from_comments(session_factory, workspace) -> None:  # type: ignore[no-untyped-def]
-    _bank, box, ws, round_id, ana, _ana_id, questions = _open(session_factory, workspace)
+    _bank, box, ws, round_id, _ana, ana_id, questions = _open(session_factory, workspace)
     with session_factory.begin() as session:
-        progress = record_comment(session, ws, box, slack_user_id=ana, round_id=round_id, question_id=questions[0],
+        progress = record_comment(session, ws, box, person=session.get(Person, ana_id), round_id=round_id, question_id=questions[0],
                                   comment="a\x00b\x07c\nd\ud800", now=NOW)  # fmt: skip
     assert progress.answers[questions[0]].comment == "abc\nd"
     with session_factory.begin() as session:
@@ -108,9 +110,9 @@ def test_two_closes_racing_write_the_answers_once(session_factory, workspace, en
     from bot.database import make_engine, make_session_factory
     from surveys.models import PulseRound
 
-    bank, box, ws, round_id, ana, _ana_id, questions = _open(session_factory, workspace)
+    bank, box, ws, round_id, _ana, ana_id, questions = _open(session_factory, workspace)
     with session_factory.begin() as session:
-        record_answer(session, ws, bank, box, slack_user_id=ana, round_id=round_id, question_id=questions[0],
+        record_answer(session, ws, bank, box, person=session.get(Person, ana_id), round_id=round_id, question_id=questions[0],
                       value=4, now=NOW)  # fmt: skip
     other = make_engine(str(engine.url.render_as_string(hide_password=False)))  # another process
     factories = [session_factory, make_session_factory(other)]

@@ -33,6 +33,7 @@ from handlers import suggest_views as views
 from tests.conftest import METRICS_AUTH, SECRET_KEY, TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness
+from tests.people import slack_is
 from tests.test_suggestions import CHANNEL, MONDAY, Box, buttons, channel_messages, make_box
 
 AUTHORS_DMS = ("U0ANA", "D0ANA", "U0CHEN", "D0CHEN")
@@ -155,7 +156,7 @@ def test_owners_see_the_same_reply_thread_whether_or_not_the_author_can_be_reach
     reachable = reference_of(box, "Standing desks on the 3rd floor")
     left = reference_of(box, "Standing desks on the 4th floor")
     with session_factory.begin() as session:
-        chen = session.scalars(select(Person).where(Person.slack_user_id == "U0CHEN")).one()
+        chen = session.scalars(select(Person).where(slack_is("U0CHEN"))).one()
         if gone == "deactivated":
             chen.active = False  # left the company: owners in HR know who
         else:
@@ -286,7 +287,7 @@ def _race(*sends: Callable[[], None]) -> None:
 
 def _author_dms(box: Box) -> list[str]:
     with box.session_factory() as session:
-        ana = session.scalars(select(Person).where(Person.slack_user_id == "U0ANA")).one()
+        ana = session.scalars(select(Person).where(slack_is("U0ANA"))).one()
         # Messages to an author are sealed (no person in clear): open them as the dispatcher does.
         targets = [
             open_target(r, SecretBox(SECRET_KEY))

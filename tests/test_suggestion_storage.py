@@ -34,7 +34,7 @@ from bot import suggestions
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
 from bot.database import alembic_config, make_engine, make_session_factory
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 from bot.outbox import OutboxDispatcher, enqueue_sealed, open_target
 from bot.settings import Settings
 from bot.slack_client import build_web_client
@@ -50,6 +50,7 @@ from tests.forensics import (
     sqlite_path,
     wal_commits,
 )
+from tests.people import dm_of, slack_account, slack_is
 from tests.test_suggestions import MONDAY, buttons, channel_messages, make_box, submit_one
 
 BOX = SecretBox(SECRET_KEY)
@@ -103,7 +104,7 @@ def test_an_author_s_dms_are_never_readable_in_the_database_files(
                 assert reference not in json.dumps(row.payload) and reference not in row.idempotency_key
 
     with session_factory() as session:
-        ana = session.scalar(select(Person).where(Person.slack_user_id == "U0ANA"))
+        ana = session.scalar(select(Person).where(slack_is("U0ANA")))
         assert ana is not None
         queued = _author_rows(session)
         assert len(queued) == 2 and {open_target(r, BOX).person_id for r in queued} == {ana.id}
@@ -118,7 +119,7 @@ def test_an_author_s_dms_are_never_readable_in_the_database_files(
     with session_factory() as session:
         assert {r.state for r in _author_rows(session)} == {OutboxState.SENT.value}
         # Opening the DM for a sealed row is not written down: that write would name the recipient.
-        assert session.get(Person, ana.id).dm_channel_id is None  # type: ignore[union-attr]
+        assert dm_of(session.get(Person, ana.id)) is None  # type: ignore[union-attr]
     attack("delivered")
 
     assert box.job("suggestions.tend")["author messages scrubbed"] == 2
@@ -140,7 +141,7 @@ def clock() -> ManualClock:
 def _ana(session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack) -> int:
     slack.add_user("U0ANA", email="ana@example.com", real_name="Ana Souza")
     with session_factory.begin() as session:
-        person = Person(workspace_id=workspace.id, slack_user_id="U0ANA", email="ana@example.com", name="Ana")
+        person = Person(workspace_id=workspace.id, accounts=slack_account("U0ANA"), email="ana@example.com", name="Ana")
         session.add(person)
         session.flush()
         return person.id
@@ -198,7 +199,7 @@ def test_a_sealed_dm_is_sent_exactly_once_across_a_crash(
         row = session.get(OutboxMessage, row_id)
         assert row is not None and row.state == OutboxState.SENT.value
         assert (row.person_id, row.sent_channel_id, row.sent_ts) == (None, None, None)
-        assert session.get(Person, person_id).dm_channel_id is None  # type: ignore[union-attr]
+        assert dm_of(session.get(Person, person_id)) is None  # type: ignore[union-attr]
 
 
 def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
@@ -260,7 +261,7 @@ def test_forgetting_an_author_removes_the_sealed_dms_waiting_for_them(
 ) -> None:
     person_id = _ana(session_factory, workspace, slack)
     with session_factory.begin() as session:
-        chen = Person(workspace_id=workspace.id, slack_user_id="U0CHEN", name="Chen")
+        chen = Person(workspace_id=workspace.id, accounts=slack_account("U0CHEN"), name="Chen")
         session.add(chen)
         session.flush()
         chen_id = chen.id
@@ -290,7 +291,10 @@ def _people(session_factory: sessionmaker[Session], workspace: Workspace, *slack
         for slack_id in slack_ids:
             session.add(
                 Person(
-                    workspace_id=workspace.id, slack_user_id=slack_id, email=f"{slack_id}@example.com", name=slack_id
+                    workspace_id=workspace.id,
+                    accounts=slack_account(slack_id),
+                    email=f"{slack_id}@example.com",
+                    name=slack_id,
                 )
             )
 
@@ -300,7 +304,7 @@ def _submit_as(
 ) -> str:
     with session_factory.begin() as session:
         workspace = session.scalars(select(Workspace)).one()
-        person = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
+        person = session.scalar(select(Person).where(slack_is(slack_id)))
         assert person is not None
         return suggestions.submit(
             session,
@@ -383,7 +387,7 @@ def test_replaying_the_log_or_diffing_backups_cannot_link_an_anonymous_suggestio
     assert len(tallies) == 3 and len({len(b) for b in sealed}) == 1 and len(set(sealed)) == 3
     with session_factory() as session:
         tally = session.scalars(select(SuggestionTally)).one()
-        ids = dict(session.execute(select(Person.slack_user_id, Person.id)).all())
+        ids = dict(session.execute(select(PersonAccount.external_user_id, PersonAccount.person_id)).all())
         assert suggestions._open_tally(BOX, tally) == {ids["U0ANA"]: 2, ids["U0CHEN"]: 1}
 
 
@@ -462,7 +466,7 @@ def test_old_fernet_handles_are_resealed_and_their_authors_still_get_replies(
     box = make_box(slack, db_url, engine, session_factory)
     reference = submit_one(box)
     with session_factory.begin() as session:
-        ana = session.scalar(select(Person).where(Person.slack_user_id == "U0ANA"))
+        ana = session.scalar(select(Person).where(slack_is("U0ANA")))
         assert ana is not None
         handle = session.scalars(select(Suggestion.reply_handle)).one() or ""
         assert handle.startswith("v2.") and not fernet_tokens(handle.encode())
@@ -510,20 +514,26 @@ def _old_rows(url: str, today: date) -> int:
     """Rows as the previous code wrote them: a Fernet handle, and today's HMAC counter for Ana (sent 2)."""
     engine = make_engine(url)
     with make_session_factory(engine).begin() as session:
-        workspace = Workspace(slack_team_id="T0001", name="Old")
-        session.add(workspace)
-        session.flush()
-        ana = Person(workspace_id=workspace.id, slack_user_id="U0ANA", name="Ana")
-        session.add(ana)
-        session.flush()
+        # Workspaces and people as the schema had them then (Slack ids on the rows themselves).
+        workspace_id = session.execute(
+            text("INSERT INTO workspace (slack_team_id, name, created_at) VALUES ('T0001', 'Old', :now) RETURNING id"),
+            {"now": datetime(2026, 11, 1)},
+        ).scalar_one()
+        ana_id = session.execute(
+            text(
+                "INSERT INTO person (workspace_id, slack_user_id, name, active, is_bot, source, created_at, updated_at)"
+                " VALUES (:w, 'U0ANA', 'Ana', true, false, 'csv', :now, :now) RETURNING id"
+            ),
+            {"w": workspace_id, "now": datetime(2026, 11, 1)},
+        ).scalar_one()
         session.add(
             Suggestion(
-                workspace_id=workspace.id,
+                workspace_id=workspace_id,
                 reference="S-OLD1",
                 submit_key="k",
                 category="tools",
                 text="Old idea",
-                reply_handle=BOX.seal(str(ana.id).encode()),
+                reply_handle=BOX.seal(str(ana_id).encode()),
                 status="new",
                 submitted_on=today,
                 messages=0,
@@ -532,12 +542,11 @@ def _old_rows(url: str, today: date) -> int:
         session.execute(
             text("INSERT INTO suggestion_quota (workspace_id, bucket, day, count) VALUES (:w, :b, :d, 2)"),
             {
-                "w": workspace.id,
-                "b": suggestions._digest(SECRET_KEY, "quota", f"{ana.id}:{today.isoformat()}"),
+                "w": workspace_id,
+                "b": suggestions._digest(SECRET_KEY, "quota", f"{ana_id}:{today.isoformat()}"),
                 "d": today,
             },
         )
-        ana_id = ana.id
     engine.dispose()
     return ana_id
 

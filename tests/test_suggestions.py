@@ -17,6 +17,7 @@ from handlers import suggest_views as views
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
+from tests.people import slack_is
 
 MONDAY = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 CHANNEL = "C0IDEAS"
@@ -318,7 +319,7 @@ def test_reply_round_trip_and_status_notifications(box: Box) -> None:
     # Delivered messages to the author leave no trace that ties her to the suggestion.
     box.job("suggestions.tend")
     with box.session_factory() as session:
-        ana = session.scalar(select(Person).where(Person.slack_user_id == "U0ANA"))
+        ana = session.scalar(select(Person).where(slack_is("U0ANA")))
         assert ana is not None
         left = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.person_id == ana.id))
         assert left == 0

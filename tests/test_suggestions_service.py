@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.suggestion_config import parse_categories, parse_owners
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionTally
 from tests.conftest import SECRET_KEY
+from tests.people import slack_is
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)  # a Monday
 BOX = SecretBox(SECRET_KEY)
@@ -33,7 +34,7 @@ def box_settings(settings: Settings) -> Settings:
 
 
 def _person(session: Session, slack_id: str) -> Person:
-    person = session.scalar(select(Person).where(Person.slack_user_id == slack_id))
+    person = session.scalar(select(Person).where(slack_is(slack_id)))
     assert person is not None
     return person
 
