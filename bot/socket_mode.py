@@ -54,7 +54,7 @@ class _Link:
     number: int
     socket: ClientConnection
     send_lock: threading.Lock = field(default_factory=threading.Lock)
-    reader: threading.Thread | None = None
+    reader: threading.Thread = field(init=False)
 
     def send(self, text: str) -> None:
         with self.send_lock:
@@ -93,7 +93,7 @@ class SocketMode:
         for link in links:
             link.socket.close()
         for link in links:
-            if link.reader is not None:
+            if link.reader.ident is not None:
                 link.reader.join(timeout)
         self._pool.shutdown(wait=True)
 
@@ -117,10 +117,17 @@ class SocketMode:
         # bare call); this connection outlives the call, so it is entered by hand and closed by its reader.
         socket: ClientConnection = opened.__enter__()
         with self._lock:
-            self._opened += 1
-            link = _Link(self._opened, socket)
-            self._links.append(link)
-        link.reader = threading.Thread(target=self._read, args=(link,), name=f"socket-mode-{link.number}", daemon=True)
+            stopped = self._stopping.is_set()  # stop() ran while this connection was opening
+            if not stopped:
+                self._opened += 1
+                link = _Link(self._opened, socket)
+                link.reader = threading.Thread(
+                    target=self._read, args=(link,), name=f"socket-mode-{link.number}", daemon=True
+                )
+                self._links.append(link)
+        if stopped:
+            socket.close()
+            return
         link.reader.start()
         logger.info("Socket Mode connection %d open", link.number)
 
@@ -203,7 +210,11 @@ class SocketMode:
             if ack is not None:
                 self._send(link, ack)  # Slack did not get our ack: give it again
             return
-        self._pool.submit(self._handle, link, message)
+        try:
+            self._pool.submit(self._handle, link, message)
+        except RuntimeError:  # stop() shut the pool meanwhile: left unacked, so Slack delivers it again
+            with self._lock:
+                self._seen.pop(envelope_id, None)
 
     def _handle(self, link: _Link, message: dict[str, Any]) -> None:
         envelope_id: str = message["envelope_id"]

@@ -120,7 +120,7 @@ class FakeSocketMode:
             pass
         finally:
             with self._lock:
-                connection.closed_at = time.monotonic()
+                connection.closed_at = connection.closed_at or time.monotonic()
                 self._lock.notify_all()
 
     # -- what a test does --------------------------------------------------------------------
@@ -128,6 +128,10 @@ class FakeSocketMode:
     def open_connections(self) -> list[Connection]:
         with self._lock:
             return [c for c in self.connections if c.closed_at is None]
+
+    def wait_all_closed(self, timeout: float = 5) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: all(c.closed_at is not None for c in self.connections), timeout)
 
     def wait_connections(self, count: int, timeout: float = 10) -> Connection:
         """Wait until `count` connections were opened in all; return the latest."""
@@ -174,7 +178,7 @@ class FakeSocketMode:
         target = self._open()[0]
         target.told_to_leave = True
         target.socket.send(json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}}))
-        timer = threading.Timer(close_after, lambda: target.socket.close(1001, "refresh"))
+        timer = threading.Timer(close_after, self._close, args=(target, 1001))
         timer.daemon = True
         timer.start()
         self._timers.append(timer)
@@ -183,8 +187,18 @@ class FakeSocketMode:
     def hang_up(self) -> Connection:
         """Close the newest connection at once, without a `disconnect` first (a close frame and nothing else)."""
         target = self._open()[0]
-        target.socket.close(1011, "")
+        # On a thread: the closing handshake may wait for the client, and Slack goes on meanwhile.
+        threading.Thread(target=self._close, args=(target, 1011), daemon=True).start()
+        with self._lock:
+            self._lock.wait_for(lambda: target.closed_at is not None, 5)
         return target
+
+    def _close(self, target: Connection, code: int) -> None:
+        with self._lock:
+            # Closed from now on: nothing more is delivered on it, whenever the client answers.
+            target.closed_at = target.closed_at or time.monotonic()
+            self._lock.notify_all()
+        target.socket.close(code, "")
 
     def ack_of(self, envelope_id: str, timeout: float = 10) -> Ack:
         with self._lock:

@@ -7,6 +7,8 @@ Timing bounds here are loose on purpose (a loaded 2-core machine); benchmarks/so
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -164,6 +166,22 @@ def test_a_redelivered_envelope_is_acked_again_but_handled_once(
     assert kudos_stored(harness) == 1
 
 
+def test_an_envelope_delivered_twice_at_once_is_handled_once(
+    harness: Harness, socket_server: FakeSocketMode, client: SocketMode
+) -> None:
+    # The second copy arrives while the first is still being handled, on another connection.
+    socket_server.refresh(close_after=3)
+    new = socket_server.wait_connections(2)
+    envelope = kudos_command(harness, "<@U0BEN> thanks for covering my shift")
+    socket_server.push(envelope, on=socket_server.connections[0])
+    socket_server.push({**envelope, "retry_attempt": 1, "retry_reason": "timeout"}, on=new)
+    socket_server.ack_of(envelope["envelope_id"])
+    harness.wait_reply(1)
+    time.sleep(0.5)
+    assert len(harness.replies()) == 1
+    assert kudos_stored(harness) == 1
+
+
 def test_a_redelivered_help_gets_the_same_answer(
     harness: Harness, socket_server: FakeSocketMode, client: SocketMode
 ) -> None:
@@ -210,7 +228,8 @@ def test_stop_closes_the_connection_and_reconnects_no_more(
     running.start()
     connection = socket_server.wait_connections(1)
     running.stop()
-    assert connection.closed_at is not None or socket_server.open_connections() == []
+    assert socket_server.wait_all_closed()
+    assert connection.closed_at is not None
     time.sleep(0.5)
     assert len(socket_server.connections) == 1
     assert len(slack.calls_to("apps.connections.open")) == 1
@@ -221,3 +240,30 @@ def test_serve_says_what_to_do_when_slack_refuses_the_app_token(harness: Harness
     slack.error_next("apps.connections.open", "invalid_auth")
     with pytest.raises(CommandError, match=r"refused SLACK_APP_TOKEN \(invalid_auth\).*connections:write"):
         _serve_socket_mode(harness.settings, None)
+
+
+def test_serve_answers_over_socket_mode_until_sigterm_then_closes(
+    harness: Harness, socket_server: FakeSocketMode, slack: FakeSlack
+) -> None:
+    """`empathy-bot serve`'s own Socket Mode path: the app it builds, the client it picks, its signal stop."""
+    acked: list[dict | None] = []
+
+    def slack_side() -> None:
+        try:
+            socket_server.wait_connections(1)
+            acked.append(socket_server.ack_of(socket_server.push(kudos_command(harness, "help"))).payload)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=slack_side)
+    thread.start()
+    try:
+        assert _serve_socket_mode(harness.settings, None) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        thread.join()
+    assert acked and acked[0] is not None and "/kudos" in acked[0]["text"]
+    assert socket_server.wait_all_closed()
+    assert not [t for t in threading.enumerate() if t.name.startswith("socket-mode")]
