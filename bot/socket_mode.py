@@ -87,7 +87,8 @@ class SocketMode:
         self._open_link()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
+        self._stopping.set()  # from now on envelopes are left unacked: Slack delivers them again elsewhere
+        self._pool.shutdown(wait=True)  # the requests in hand are acked while their connections are open
         with self._lock:
             links = list(self._links)
         for link in links:
@@ -95,7 +96,6 @@ class SocketMode:
         for link in links:
             if link.reader.ident is not None:
                 link.reader.join(timeout)
-        self._pool.shutdown(wait=True)
 
     def connections(self) -> int:
         with self._lock:

@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -267,3 +267,24 @@ def test_serve_answers_over_socket_mode_until_sigterm_then_closes(
     assert acked and acked[0] is not None and "/kudos" in acked[0]["text"]
     assert socket_server.wait_all_closed()
     assert not [t for t in threading.enumerate() if t.name.startswith("socket-mode")]
+
+
+def test_stop_acks_the_requests_in_hand_before_closing(
+    harness: Harness, socket_server: FakeSocketMode, slack: FakeSlack
+) -> None:
+    entered = threading.Event()
+
+    def slow(body: dict, next: Callable[[], None]) -> None:
+        entered.set()
+        time.sleep(0.5)  # a request still being answered when SIGTERM comes
+        next()
+
+    harness.app.use(slow)
+    running = SocketMode(harness.app, APP_TOKEN)
+    running.start()
+    socket_server.wait_connections(1)
+    envelope_id = socket_server.push(kudos_command(harness, "help"))
+    assert entered.wait(5)
+    running.stop()
+    assert socket_server.ack_of(envelope_id, timeout=1).payload is not None
+    assert socket_server.wait_all_closed()
