@@ -13,7 +13,7 @@ Slack's deadline; and after a close without notice it reconnected only at its ne
 - reads every connection on a thread of its own, so the old connection keeps acking what it receives
   while the new one opens, and the new one is read from its first frame;
 - opens the next connection at once when told to go (`disconnect`) or when the last one closes, and
-  backs off (0.5 s doubling to 30 s) only while opening fails;
+  backs off (0.5 s doubling to 30 s, or Slack's Retry-After) only while opening fails;
 - acks on the connection the envelope came on, or on another one if that one has closed meanwhile;
 - handles an envelope once: a redelivered `envelope_id` is acked again with the first answer (Slack
   missed it) but never dispatched twice. Events are also deduplicated by `event_id` in the database
@@ -33,6 +33,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -131,10 +132,12 @@ class SocketMode:
         link.reader.start()
         logger.info("Socket Mode connection %d open", link.number)
 
-    def _open_next(self, why: str) -> None:
-        """Open another connection in the background, unless one is being opened already."""
+    def _open_next(self, why: str, replacing: _Link | None = None) -> None:
+        """Open another connection in the background, unless one is being opened already (or one newer
+        than `replacing` is open: Slack said `disconnect` again on a connection already replaced)."""
         with self._lock:
-            if self._opening or self._stopping.is_set():
+            newer = replacing is not None and any(link.number > replacing.number for link in self._links)
+            if self._opening or newer or self._stopping.is_set():
                 return
             self._opening = True
         logger.info("opening a new Socket Mode connection (%s)", why)
@@ -149,10 +152,11 @@ class SocketMode:
                     return
                 except Exception as error:  # Slack refusing, the network, a bad handshake: all retried
                     # Never the error's text: Slack's answers can quote the request, which held the token.
+                    pause = max(wait, _retry_after(error))
                     logger.warning(
-                        "could not open a Socket Mode connection (%s); retrying in %.1f s", type(error).__name__, wait
+                        "could not open a Socket Mode connection (%s); retrying in %.1f s", type(error).__name__, pause
                     )
-                    self._stopping.wait(wait)
+                    self._stopping.wait(pause)
                     wait = min(wait * 2, LONGEST_RETRY_SECONDS)
         finally:
             with self._lock:
@@ -188,7 +192,7 @@ class SocketMode:
             logger.info("Socket Mode connection %d ready", link.number)
         elif kind == "disconnect":
             # The old connection stays open and read until Slack closes it.
-            self._open_next(f"Slack asked, reason {str(message.get('reason'))[:40]}")
+            self._open_next(f"Slack asked, reason {str(message.get('reason'))[:40]}", replacing=link)
         elif isinstance(message.get("envelope_id"), str):
             self._receive(link, message)
 
@@ -244,6 +248,18 @@ class SocketMode:
             except ConnectionClosed:
                 continue
         logger.warning("no open Socket Mode connection to ack on; Slack will deliver the request again")
+
+
+def _retry_after(error: Exception) -> float:
+    """Seconds Slack asked us to wait (apps.connections.open is rate-limited per minute), else 0."""
+    if not isinstance(error, SlackApiError) or error.response.status_code != 429:
+        return 0.0
+    headers = {str(name).lower(): value for name, value in (error.response.headers or {}).items()}
+    value = headers.get("retry-after", "60")
+    try:
+        return float(value[0] if isinstance(value, list) else value)
+    except (TypeError, ValueError, IndexError):
+        return 60.0
 
 
 def _ack_for(envelope_id: str, response: BoltResponse) -> str | None:

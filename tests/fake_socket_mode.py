@@ -173,9 +173,11 @@ class FakeSocketMode:
         live = [c for c in self.connections if c.closed_at is None]
         return sorted(live, key=lambda c: (not c.told_to_leave, c.number), reverse=True)
 
-    def refresh(self, *, close_after: float = 5.0, reason: str = "refresh_requested") -> Connection:
-        """Tell the newest connection to go (`disconnect`), and close it `close_after` seconds later."""
-        target = self._open()[0]
+    def refresh(
+        self, *, close_after: float = 5.0, reason: str = "refresh_requested", on: Connection | None = None
+    ) -> Connection:
+        """Tell the newest connection (or `on`) to go (`disconnect`), and close it `close_after` seconds later."""
+        target = on or self._open()[0]
         target.told_to_leave = True
         target.socket.send(json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}}))
         timer = threading.Timer(close_after, self._close, args=(target, 1001))

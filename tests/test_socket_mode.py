@@ -121,6 +121,17 @@ def test_requests_during_a_refresh_are_acked_at_once_and_each_once(
     assert socket_server.ack_latency(socket_server.push(kudos_command(harness, "help"))) < PROMPT
 
 
+def test_a_second_disconnect_on_a_replaced_connection_opens_no_third(
+    harness: Harness, socket_server: FakeSocketMode, client: SocketMode, slack: FakeSlack
+) -> None:
+    old = socket_server.refresh(close_after=3)
+    socket_server.wait_connections(2)
+    socket_server.refresh(close_after=3, reason="warning", on=old)
+    time.sleep(0.5)
+    assert len(socket_server.connections) == 2
+    assert len(slack.calls_to("apps.connections.open")) == 2
+
+
 def test_a_connection_closed_without_notice_is_replaced_at_once(
     harness: Harness, socket_server: FakeSocketMode, client: SocketMode, slack: FakeSlack
 ) -> None:
@@ -142,6 +153,19 @@ def test_reconnecting_backs_off_while_slack_refuses_and_recovers(
     socket_server.hang_up()
     socket_server.wait_connections(2, timeout=8)
     # The two refusals, then the call that worked: no tight loop of calls.
+    assert len(slack.calls_to("apps.connections.open")) == 1 + 3
+
+
+def test_reconnecting_waits_as_long_as_slack_asks_when_rate_limited(
+    harness: Harness, socket_server: FakeSocketMode, client: SocketMode, slack: FakeSlack
+) -> None:
+    # apps.connections.open is limited per minute: the WebClient retries a 429 once after its
+    # Retry-After, and then the client itself must wait that long too, not its 0.5 s first backoff.
+    slack.fail_next("apps.connections.open", status=429, times=2, retry_after=2)
+    closed = socket_server.hang_up()
+    new = socket_server.wait_connections(2, timeout=10)
+    assert closed.closed_at is not None
+    assert new.opened_at - closed.closed_at >= 3.9  # 2 s in the WebClient, 2 s in the client
     assert len(slack.calls_to("apps.connections.open")) == 1 + 3
 
 
