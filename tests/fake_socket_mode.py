@@ -10,6 +10,7 @@ and goes to the newest connection that is open.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -20,6 +21,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.fake_slack import FakeSlack
+
+# Slack's side logs nothing: at DEBUG its frame dumps would stand for the bot's in a test of the bot's logs.
+_SERVER_LOG = logging.getLogger("tests.fake_socket_mode")
+_SERVER_LOG.setLevel(logging.WARNING)
 
 
 @dataclass
@@ -63,7 +68,7 @@ class FakeSocketMode:
     def start(self) -> FakeSocketMode:
         # No compression and no keepalive pings of its own: Slack's frames are small, and a test
         # that wants a silent server gets one.
-        self._server = serve(self._serve, "127.0.0.1", 0, compression=None, ping_interval=None)
+        self._server = serve(self._serve, "127.0.0.1", 0, compression=None, ping_interval=None, logger=_SERVER_LOG)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-socket-mode", daemon=True)
         self._thread.start()
         self.slack.socket_mode_url = self.url

@@ -7,6 +7,7 @@ Timing bounds here are loose on purpose (a loaded 2-core machine); benchmarks/so
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -312,3 +313,24 @@ def test_stop_acks_the_requests_in_hand_before_closing(
     running.stop()
     assert socket_server.ack_of(envelope_id, timeout=1).payload is not None
     assert socket_server.wait_all_closed()
+
+
+def test_debug_logging_never_shows_what_people_typed(
+    harness: Harness, socket_server: FakeSocketMode, caplog: pytest.LogCaptureFixture
+) -> None:
+    # LOG_LEVEL=DEBUG: the WebSocket library logs each frame's opening bytes, and nothing in the
+    # protocol keeps a person's words out of them (here the payload comes first in the envelope).
+    caplog.set_level(logging.DEBUG)
+    harness.app.client  # noqa: B018  (create_app ran guard_loggers already)
+    running = SocketMode(harness.app, APP_TOKEN)
+    running.start()
+    try:
+        envelope = kudos_command(harness, "<@U0BEN> zqx-secret")
+        payload_first = {"payload": {"text": envelope["payload"]["text"], **envelope["payload"]}}
+        socket_server.push(payload_first | {k: v for k, v in envelope.items() if k != "payload"})
+        socket_server.ack_of(envelope["envelope_id"])
+        harness.wait_reply(1)
+    finally:
+        running.stop()
+    assert "zqx-secret" not in caplog.text
+    assert APP_TOKEN not in caplog.text
