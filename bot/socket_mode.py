@@ -26,12 +26,12 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.socket_mode.internals import run_bolt_app
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -226,7 +226,7 @@ class SocketMode:
         try:
             request = SocketModeRequest.from_dict(message)
             if request is not None:
-                ack = _ack_for(envelope_id, run_bolt_app(self._app, request))
+                ack = _ack_for(envelope_id, self._app.dispatch(_bolt_request(request)))
         except Exception as error:
             logger.error("could not handle envelope %s: %s", envelope_id, type(error).__name__)
         with self._lock:
@@ -248,6 +248,16 @@ class SocketMode:
             except ConnectionClosed:
                 continue
         logger.warning("no open Socket Mode connection to ack on; Slack will deliver the request again")
+
+
+def _bolt_request(request: SocketModeRequest) -> BoltRequest:
+    """What slack_bolt's own Socket Mode adapters build: Slack's retry count goes where HTTP puts it."""
+    headers: dict[str, str | Sequence[str]] = {}
+    if request.retry_attempt is not None:
+        headers["x-slack-retry-num"] = str(request.retry_attempt)
+    if request.retry_reason is not None:
+        headers["x-slack-retry-reason"] = request.retry_reason
+    return BoltRequest(mode="socket_mode", body=request.payload, headers=headers or None)
 
 
 def _retry_after(error: Exception) -> float:
