@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
+from websockets.exceptions import WebSocketException
 
 from bot.accounts import external_id
 from bot.audit import recent, record
@@ -770,18 +771,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
     from bot.app import create_app
+    from handlers.slack.socket_mode import SocketMode
 
-    handler = SocketModeHandler(create_app(settings), settings.slack_app_token)
+    assert settings.slack_app_token is not None  # settings.socket_mode
+    socket_mode = SocketMode(create_app(settings), settings.slack_app_token)
+    logger.info("connecting to Slack in Socket Mode")
+    try:
+        socket_mode.start()  # before the scheduler: a refused app token ends `serve` with nothing left running
+    except SlackApiError as error:
+        socket_mode.stop()
+        raise CommandError(
+            f"Slack refused SLACK_APP_TOKEN ({error.response.get('error')}): generate an app-level token with the "
+            "connections:write scope under 'Basic Information' in your Slack app's settings and put it in .env"
+        ) from None
+    except (SlackClientError, OSError, WebSocketException) as error:
+        socket_mode.stop()
+        raise CommandError(f"cannot open a Socket Mode connection to Slack ({type(error).__name__})") from None
     if scheduler is not None:
         scheduler.start()
-    logger.info("connecting to Slack in Socket Mode")
-    handler.connect()
 
     def stop() -> None:
-        handler.close()
+        socket_mode.stop()  # stops taking requests and waits for the ones in hand to be acked
         if scheduler is not None:
             scheduler.shutdown()
 

@@ -21,7 +21,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
-QUIET_LIBRARIES = ("slack_sdk", "slack_bolt", "urllib3")
+# websockets (Socket Mode, handlers/slack/socket_mode.py) logs the opening bytes of every frame at DEBUG.
+QUIET_LIBRARIES = ("slack_sdk", "slack_bolt", "urllib3", "websockets")
 # The logger every WebClient we build writes to (bot.slack_client): it sees every request body.
 SLACK_CLIENT_LOGGER = "bot.slack_client.web"
 # Loggers whose records can carry payloads even above DEBUG: Bolt's app logger quotes request bodies

@@ -220,6 +220,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "oauth.v2.access": self._oauth_v2_access,
+            "apps.connections.open": self._apps_connections_open,
         }
         self._clear()
 
@@ -249,6 +250,9 @@ class FakeSlack:
         self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
         self._refresh_grants: dict[str, JSON] = {}  # refresh token -> what its refresh grant answers
         self._token_teams: dict[str, tuple[str, str]] = {}  # bot token -> (team id, name), once installed
+        # Where apps.connections.open sends Socket Mode clients (tests/fake_socket_mode.py sets it).
+        self.socket_mode_url: str | None = None
+        self._tickets = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -538,7 +542,10 @@ class FakeSlack:
         # The OAuth exchange authenticates with the app's client id and secret, not a token.
         if not token and method != "oauth.v2.access":
             return _Reply(200, {"ok": False, "error": "not_authed"}, {})
-        if token and not token.startswith(("xoxb-", "xoxp-")):
+        if method == "apps.connections.open":  # takes the app-level token, and only that one
+            if token and not token.startswith("xapp-"):
+                return _Reply(200, {"ok": False, "error": "not_allowed_token_type"}, {})
+        elif token and not token.startswith(("xoxb-", "xoxp-")):
             return _Reply(200, {"ok": False, "error": "invalid_auth"}, {})
         if queued_error is not None:
             return _Reply(200, {"ok": False, "error": queued_error}, {})
@@ -765,6 +772,12 @@ class FakeSlack:
             upload["initial_comment"] = params.get("initial_comment")
             done.append({"id": upload["id"], "name": upload["name"], "title": upload["title"]})
         return {"files": done}
+
+    def _apps_connections_open(self, params: JSON) -> JSON:
+        if self.socket_mode_url is None:
+            raise _ApiError("internal_error")
+        self._tickets += 1  # a fresh ticket per call, as Slack's URLs carry
+        return {"url": f"{self.socket_mode_url}?ticket={self._tickets}"}
 
     def _conversations_open(self, params: JSON) -> JSON:
         users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]

@@ -210,9 +210,8 @@ def test_the_walk_sees_what_it_must() -> None:
     a relative one, and a planted cycle."""
     graph = _graph()
     assert "bot.models" in graph["bot.privacy"]
-    assert "slack_bolt.adapter.socket_mode" in graph["bot.cli"] or any(
-        t.startswith("slack_bolt") for t in graph["bot.cli"]
-    )
+    assert "bot.doctor" in graph["bot.cli"]  # imported inside cmd_doctor
+    assert "slack_sdk.errors" in graph["bot.cli"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {("a", "b", "c")}
     assert domain_imports_of_platforms({"bot.x": {"handlers.kudos"}, "bot.cli": {"slack_sdk"}}) == {
         ("bot.x", "handlers.kudos")
