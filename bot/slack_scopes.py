@@ -91,5 +91,5 @@ def render_manifest(text: str) -> str:
 
 
 def missing_scopes_detail(missing: list[str]) -> str:
-    """ "missing files:write (trend charts …), channels:read (…)": each missing scope and what it is for."""
+    """Each missing scope and what it is for: "missing files:write (trend charts …); channels:read (…)"."""
     return "missing " + "; ".join(f"{name} ({WHY[name]})" if name in WHY else name for name in missing)

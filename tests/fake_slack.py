@@ -366,7 +366,7 @@ class FakeSlack:
             return list(self._broadcasts)
 
     def scope_refusals(self) -> list[str]:
-        """ "method: needed scope" for every call answered `missing_scope` (the `slack` fixture fails a test
+        """Every call answered `missing_scope`, as "method: needed scope" (the `slack` fixture fails a test
         that got one while the token had manifest.yml's scopes: the manifest lacks what the code calls)."""
         with self._lock:
             return list(self._scope_refusals)
