@@ -60,8 +60,8 @@ def create_app(
         already_acked=for_inbox,
     )
     if settings.oauth:
-        from bot.doctor import REQUIRED_SCOPES
         from bot.installations import oauth_settings
+        from handlers.slack.scopes import REQUIRED_SCOPES
 
         # Each request's client gets its workspace's token from the installation store (Bolt's authorize).
         auth: dict[str, Any] = {

@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check settings, database, Slack token, scopes and channels")
     doctor.set_defaults(run=cmd_doctor)
+    manifest = commands.add_parser("manifest", help="write the bot scopes (handlers/slack/scopes.py) into manifest.yml")
+    manifest.add_argument("file", nargs="?", type=Path, default=Path("manifest.yml"), help="default: ./manifest.yml")
+    manifest.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is out of date")
+    manifest.set_defaults(run=cmd_manifest)
     demo = commands.add_parser("demo", help="see the whole product without Slack: 12 simulated weeks, ~60 people")
     demo.add_argument("--out", default="demo-output", help="folder for the digests, charts and views (replaced)")
     demo.set_defaults(run=cmd_demo)
@@ -731,6 +735,27 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     broken = [c for c in checks if not c.ok and not c.warning]
     print("\nAll good." if not broken else f"\n{len(broken)} thing(s) to fix before the bot can work.")
     return 1 if broken else 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from handlers.slack.scopes import render_manifest
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+        rendered = render_manifest(text)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"can't update {args.file}: {error}") from None
+    if rendered == text:
+        print(f"{args.file}: the bot scopes are up to date")
+        return 0
+    if args.check:
+        print(
+            f"{args.file}: the bot scopes differ from handlers/slack/scopes.py; run `empathy-bot manifest` to update them"
+        )
+        return 1
+    args.file.write_text(rendered, encoding="utf-8")
+    print(f"{args.file}: bot scopes rewritten from handlers/slack/scopes.py; paste it into the app and reinstall")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -19,19 +19,7 @@ from bot.registry import config_keys
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack_client import build_web_client
 from bot.workspace_config import get_setting
-
-# The bot scopes the code uses; manifest.yml asks for exactly these (tests keep the two in step).
-REQUIRED_SCOPES = (
-    "commands",
-    "chat:write",
-    "im:write",
-    "im:history",
-    "channels:history",
-    "groups:history",
-    "users:read",
-    "users:read.email",
-    "reactions:read",
-)
+from handlers.slack.scopes import REINSTALL, REQUIRED_SCOPES, missing_scopes_detail
 
 
 @dataclass(frozen=True)
@@ -182,13 +170,11 @@ def _slack_checks(settings: Settings, *, with_channels: bool) -> list[Check]:
     if header is None:
         checks.append(Check("Scopes", True, "Slack did not list them; skipped", warning=True))
     else:
-        missing = sorted(set(REQUIRED_SCOPES) - {s.strip() for s in header.split(",")})
+        granted = {s.strip() for s in header.split(",")}
+        missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
         checks.append(
-            Check(
-                "Scopes", not missing, "all granted" if not missing else "missing " + ", ".join(missing),
-                "add them under OAuth & Permissions (or re-create the app from manifest.yml) and reinstall",
-            )
-        )  # fmt: skip
+            Check("Scopes", not missing, missing_scopes_detail(missing) if missing else "all granted", REINSTALL)
+        )
     if with_channels:
         checks += _channel_checks(settings, client)
     return checks
@@ -208,14 +194,7 @@ def _channel_checks(settings: Settings, client: object) -> list[Check]:
                 try:
                     info = client.conversations_info(channel=channel)["channel"]  # type: ignore[attr-defined]
                 except SlackApiError as error:
-                    checks.append(
-                        Check(
-                            f"Channel {name}",
-                            False,
-                            f"<#{channel}>: {error.response.get('error')}",
-                            "invite the bot to the channel (`/invite @Empathy Bot`) or pick another one",
-                        )
-                    )
+                    checks.append(_channel_error(name, channel, error))
                     continue
                 member = bool(info.get("is_member"))
                 checks.append(
@@ -228,3 +207,20 @@ def _channel_checks(settings: Settings, client: object) -> list[Check]:
                 )
     engine.dispose()
     return checks
+
+
+def _channel_error(name: str, channel: str, error: SlackApiError) -> Check:
+    code = error.response.get("error")
+    if code == "missing_scope":
+        # The app may not look the channel up: nothing is known about the channel itself, so inviting
+        # the bot would not help; the install lacks a scope.
+        needed = error.response.get("needed") or "channels:read or groups:read"
+        return Check(
+            f"Channel {name}", False,
+            f"<#{channel}>: can't check it, the app lacks the {needed.replace(',', ' or ')} scope (missing_scope)",
+            REINSTALL,
+        )  # fmt: skip
+    return Check(
+        f"Channel {name}", False, f"<#{channel}>: {code}",
+        "invite the bot to the channel (`/invite @Empathy Bot`) or pick another one",
+    )  # fmt: skip

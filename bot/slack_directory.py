@@ -11,10 +11,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
 from bot.directory import DirectoryError, DirectoryUser
+from handlers.slack.scopes import METHOD_SCOPES
 
 PAGE_SIZE = 200  # Slack's recommended maximum for users.list
-# The scope each method needs, for when Slack's answer does not say (its `needed` field).
-SCOPES = {"users.lookupByEmail": "users:read.email", "users.list": "users:read"}
 _TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -74,7 +73,7 @@ def _call(method: str, request: Callable[[], SlackResponse]) -> SlackResponse:
 
 def _explain(method: str, code: str, needed: str | None) -> str:
     if code == "missing_scope":
-        scope = needed or SCOPES.get(method, "users:read")
+        scope = needed or " and ".join(METHOD_SCOPES[method])  # for when Slack's answer does not say
         return (
             f"Slack refused {method} (missing_scope): the app needs the {scope} scope. "
             "Add it under OAuth & Permissions (or paste manifest.yml again), then reinstall the app"

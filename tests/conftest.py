@@ -24,7 +24,7 @@ from bot.inbox import stop_all as stop_inboxes
 from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
 from bot.settings import Settings, load_settings
 from bot.web import create_web_app
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, manifest_scopes
 from tests.people import slack_account, slack_is
 from tests.slack_requests import SlackRequests
 
@@ -126,13 +126,19 @@ def _fake_slack_server() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def slack(_fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
-    """The fake Slack Web API, empty at the start of each test; the test fails if the bot wrote anything
-    that pings a whole channel (an unescaped name or text: see FakeSlack.broadcasts)."""
+    """The fake Slack Web API, empty at the start of each test, its token granted manifest.yml's scopes;
+    the test fails if the bot wrote anything that pings a whole channel (an unescaped name or text: see
+    FakeSlack.broadcasts), or if Slack refused a call for a scope the manifest does not ask for."""
     _fake_slack_server.reset()
     yield _fake_slack_server
     broadcasts = _fake_slack_server.broadcasts()
+    # Refusals count only while the token has exactly what manifest.yml asks for (a test that narrows the
+    # grant expects some); a swallowed one still fails the test, so the manifest can't lag behind the code.
+    installed_from_manifest = _fake_slack_server.scopes.split(",") == manifest_scopes()
+    refusals = _fake_slack_server.scope_refusals() if installed_from_manifest else []
     _fake_slack_server.reset()
     assert not broadcasts, f"the bot wrote an unescaped broadcast mention: {broadcasts}"
+    assert not refusals, f"Slack refused calls for a scope manifest.yml does not ask for: {refusals}"
 
 
 def make_env(slack: FakeSlack, db_url: str, **overrides: str) -> dict[str, str]:

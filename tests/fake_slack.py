@@ -29,10 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+import yaml
 
 JSON = dict[str, Any]
 # The bot never pings a whole channel or group on purpose: one of these in what it posts came from a
@@ -57,6 +60,49 @@ def mrkdwn_texts(value: Any, *, top: bool = True) -> list[str]:
         for inner in value:
             found += mrkdwn_texts(inner, top=False)
     return found
+
+
+# The bot-token scopes each Web API method needs, written here from Slack's method reference
+# (docs.slack.dev/reference/methods/<method>, "Scopes: Bot token") and deliberately NOT imported from the
+# bot: a wrong table in the bot's code must show up as a `missing_scope` here, not be copied into the fake.
+# A string is the one scope the method needs; a dict gives it by the kind of conversation (channel id
+# prefix: C public channel, G private channel, D direct message), since Slack checks the scope for the
+# kind of conversation the call touches. () means no scope: any valid token may call it.
+_METHOD_SCOPES: dict[str, str | dict[str, str] | tuple[()]] = {
+    "auth.test": (),
+    "apps.connections.open": (),  # takes the app-level token (connections:write), checked on its own
+    "oauth.v2.access": (),  # authenticated by the app's client id and secret
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.delete": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.getPermalink": (),
+    "conversations.open": {"C": "channels:manage", "G": "groups:write", "D": "im:write", "mpim": "mpim:write"},
+    "conversations.info": {"C": "channels:read", "G": "groups:read", "D": "im:read", "mpim": "mpim:read"},
+    "conversations.history": {
+        "C": "channels:history",
+        "G": "groups:history",
+        "D": "im:history",
+        "mpim": "mpim:history",
+    },
+    "users.list": "users:read",
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "views.publish": (),
+    "views.open": (),
+    "views.update": (),
+    "views.push": (),
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "reactions.get": "reactions:read",
+    "team.info": "team:read",
+}
+_MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+
+
+def manifest_scopes() -> list[str]:
+    """The bot scopes manifest.yml asks for: what a workspace that installed the app from it grants."""
+    return list(yaml.safe_load(_MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
 
 
 # Free-text values must stay text even when a person types something that parses as JSON.
@@ -245,8 +291,11 @@ class FakeSlack:
         self._view_counter = 0
         self._external_views: dict[str, str] = {}
         self._files: dict[str, JSON] = {}  # file id -> {"name", "alt_txt", "length", "content", "channel", ...}
-        # What auth.test reports in X-OAuth-Scopes, as Slack does; None leaves the header out.
-        self.scopes: str | None = None
+        # The scopes the bot token was granted, comma-separated as Slack's X-OAuth-Scopes header lists them
+        # (on every answer). Calls needing a scope not in it answer `missing_scope`, as Slack's do. It starts
+        # as manifest.yml's list: a workspace that installed the app from the manifest; tests narrow it.
+        self.scopes: str = ",".join(manifest_scopes())
+        self._scope_refusals: list[str] = []  # see `scope_refusals`
         self._oauth_codes: dict[str, JSON] = {}  # code -> what oauth.v2.access grants
         self._refresh_grants: dict[str, JSON] = {}  # refresh token -> what its refresh grant answers
         self._token_teams: dict[str, tuple[str, str]] = {}  # bot token -> (team id, name), once installed
@@ -320,6 +369,12 @@ class FakeSlack:
         `slack` fixture fails the test on any: the bot never does that on purpose)."""
         with self._lock:
             return list(self._broadcasts)
+
+    def scope_refusals(self) -> list[str]:
+        """Every call answered `missing_scope`, as "method: needed scope" (the `slack` fixture fails a test
+        that got one while the token had manifest.yml's scopes: the manifest lacks what the code calls)."""
+        with self._lock:
+            return list(self._scope_refusals)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """Bodies of every call to `method` in arrival order, failed attempts included."""
@@ -480,6 +535,11 @@ class FakeSlack:
             capacity = max(1, burst)
             self._buckets[method] = _Bucket(per_minute, capacity, float(capacity), time.monotonic())
 
+    def revoke(self, *scopes: str) -> None:
+        """Take `scopes` out of what the token was granted: a workspace whose install lacks them."""
+        with self._lock:
+            self.scopes = ",".join(s for s in self._granted() if s not in scopes)
+
     def stub(self, method: str, response: dict[str, Any]) -> None:
         """Answer `method` with `response` (plus `"ok": true` unless given) until reset.
 
@@ -552,17 +612,50 @@ class FakeSlack:
         if malformed is not None:
             return _Reply(200, {"ok": False, "error": malformed}, {})
 
-        if method in self._stubs:
-            return _Reply(200, {"ok": True, **copy.deepcopy(self._stubs[method])}, {})
-        handler = self._handlers.get(method)
-        if handler is None:
+        if method not in self._stubs and method not in self._handlers:
             return _Reply(200, {"ok": False, "error": "unknown_method"}, {})
+        # Slack lists the token's scopes on every answer, and what the method accepts.
+        needed = self._needed_scope(method, params)
+        if needed is None:
+            # Every method the fake answers must say what it needs, or its scopes would go unchecked.
+            return _Reply(200, {"ok": False, "error": f"fake_slack_add_{method}_to_METHOD_SCOPES"}, {})
+        headers = {"X-OAuth-Scopes": ",".join(self._granted()), "X-Accepted-OAuth-Scopes": needed}
+        # A comma-separated `needed` is "any one of these", as Slack lists it when the call does not say which.
+        if needed and not set(needed.split(",")) & set(self._granted()):
+            refusal = {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self._granted())}
+            self._scope_refusals.append(f"{method}: {needed}")
+            return _Reply(200, refusal, headers)
+        if method in self._stubs:
+            return _Reply(200, {"ok": True, **copy.deepcopy(self._stubs[method])}, headers)
         try:
+            handler = self._handlers[method]
             payload = self._auth_test(params, token) if method == "auth.test" else handler(params)
         except _ApiError as exc:
-            return _Reply(200, {"ok": False, "error": exc.error}, {})
-        headers = {"X-OAuth-Scopes": self.scopes} if method == "auth.test" and self.scopes is not None else {}
+            return _Reply(200, {"ok": False, "error": exc.error}, headers)
         return _Reply(200, {"ok": True, **payload}, headers)
+
+    def _granted(self) -> list[str]:
+        return [s.strip() for s in self.scopes.split(",") if s.strip()]
+
+    def _needed_scope(self, method: str, params: JSON) -> str | None:
+        """The scope this call needs by `_METHOD_SCOPES` ("" for none), or None for a method missing there."""
+        rule = _METHOD_SCOPES.get(method)
+        if rule is None:
+            return None
+        if isinstance(rule, str):
+            return rule
+        if not rule:
+            return ""
+        users = [u for u in str(params.get("users") or "").split(",") if u.strip()]
+        if len(users) > 1:
+            return rule["mpim"]
+        if users:
+            return rule["D"]  # one person: the app's DM with them
+        channel = str(params.get("channel") or "")
+        if channel[:1] in ("U", "W"):
+            return rule["D"]
+        # An unknown or missing id: Slack cannot tell the kind, and names them all.
+        return rule.get(channel[:1]) or ",".join(rule.values())
 
     @staticmethod
     def _http_failure(failure: _Failure) -> _Reply:
@@ -718,7 +811,7 @@ class FakeSlack:
         return {
             "app_id": "A0EMPATHY",
             "authed_user": {"id": "U0INSTALLER"},
-            "scope": "commands,chat:write",
+            "scope": self.scopes,  # what the install granted
             "token_type": "bot",
             "bot_user_id": self.bot_user_id,
             "enterprise": None,

@@ -16,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
-from bot.doctor import REQUIRED_SCOPES
 from bot.models import AuditEntry, OutboxMessage, Person, WorkspaceSetting
 from bot.onboarding_models import OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.recognition_models import CompanyValue
@@ -192,7 +191,6 @@ def doctor_env(slack: FakeSlack, db_url: str, monkeypatch: pytest.MonkeyPatch, t
     env = make_env(slack, db_url, EMPATHY_ADMINS=f"{LISTED},nobody@example.com,U0PRIYA")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    slack.scopes = ",".join(REQUIRED_SCOPES)
 
 
 def test_doctor_names_listed_admins_who_are_inactive_or_unknown(

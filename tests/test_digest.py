@@ -11,11 +11,12 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.digest_jobs import digest_key, parse_week, week_end_for
 from bot.jobs import build_jobs
-from bot.models import Person
+from bot.models import OutboxMessage, OutboxState, Person
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import run_job
 from bot.slack_client import build_web_client
 from tests.conftest import make_env
+from tests.fake_slack import manifest_scopes
 from tests.test_results import ORG, build_org, run_round
 
 MONDAY = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # after the default 09:00 send time (everyone is on UTC)
@@ -69,6 +70,33 @@ def test_each_manager_gets_only_their_own_groups_once_a_week(history, settings, 
     assert marcus_chart["content"].startswith(b"\x89PNG\r\n\x1a\n") and marcus_chart["name"] == "team-trend.png"
     assert marcus_chart["alt_txt"].startswith("Line chart: Your whole organisation: last 6 rounds")
     assert "Engagement went from" in marcus_chart["alt_txt"]
+
+
+def test_installed_from_the_manifest_each_digest_carries_its_trend_chart(
+    history, settings, session_factory, slack
+) -> None:  # type: ignore[no-untyped-def]
+    """The chart goes up with files_upload_v2, which needs files:write: before manifest.yml asked for it,
+    Slack refused files.getUploadURLExternal and the chart rows failed while the digests went out bare."""
+    assert slack.scopes.split(",") == manifest_scopes()  # what a workspace installed from manifest.yml grants
+    send_digests(settings, session_factory, ManualClock(MONDAY))
+    dispatch(settings, session_factory, ManualClock(MONDAY))
+    assert slack.scope_refusals() == []
+    uploaded = {f["channel"] for f in slack.files() if f["content"] and f["channel"]}
+    assert uploaded == {"D0MARCUS", "D0DANA"}
+    with session_factory() as session:
+        states = session.scalars(select(OutboxMessage.state)).all()
+    assert set(states) == {OutboxState.SENT.value}
+
+
+def test_without_files_write_the_chart_is_refused_as_slack_refuses_it(
+    history, settings, session_factory, slack
+) -> None:  # type: ignore[no-untyped-def]
+    """The other side of the test above: the fake refuses what Slack refuses, through the real flow."""
+    slack.revoke("files:write")
+    send_digests(settings, session_factory, ManualClock(MONDAY))
+    dispatch(settings, session_factory, ManualClock(MONDAY))
+    assert "files.getUploadURLExternal: files:write" in slack.scope_refusals()
+    assert slack.files() == [] and len(slack.calls_to("chat.postMessage")) == 3  # the digests themselves still go
 
 
 def test_a_week_with_nothing_closed_sends_nothing(history, settings, session_factory) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import _METHOD_SCOPES, FakeSlack, manifest_scopes
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,7 @@ def test_conversations_open_gives_stable_dm_ids(fake: FakeSlack) -> None:
 
     assert first == again == "D1"
     assert other == "D2"
+    fake.scopes += ",im:read"  # (the manifest does not ask for it: the bot never looks a DM up)
     assert web.conversations_info(channel=first)["channel"]["is_im"] is True
     with pytest.raises(SlackApiError) as info:
         web.conversations_open(users="U404")
@@ -260,3 +261,47 @@ def test_reset_forgets_everything(fake: FakeSlack) -> None:
     assert client(fake).auth_test()["ok"] is True
     with pytest.raises(SlackApiError):
         client(fake).users_info(user="U1")
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return {key.lower(): value for key, value in headers.items()}[name]
+
+
+def test_a_call_without_its_scope_is_refused_as_slack_refuses_it(fake: FakeSlack) -> None:
+    web = client(fake)
+    fake.scopes = "commands,im:write"
+    with pytest.raises(SlackApiError) as refused:
+        web.chat_postMessage(channel="C1", text="hello")
+    answer = refused.value.response
+    assert (answer["error"], answer["needed"], answer["provided"]) == (
+        "missing_scope",
+        "chat:write",
+        "commands,im:write",
+    )
+    assert _header(answer.headers, "x-oauth-scopes") == "commands,im:write"
+    assert fake.messages("C1") == []  # refused before anything happened
+    assert _header(web.auth_test().headers, "x-oauth-scopes") == "commands,im:write"  # auth.test needs no scope
+
+
+def test_conversation_methods_need_the_scope_for_the_kind_of_conversation(fake: FakeSlack) -> None:
+    web = client(fake)
+    fake.revoke("channels:read")
+    assert fake.scopes and "channels:read" not in fake.scopes.split(",")
+    with pytest.raises(SlackApiError) as refused:
+        web.conversations_info(channel="C0PUBLIC")
+    assert (refused.value.response["error"], refused.value.response["needed"]) == ("missing_scope", "channels:read")
+    fake.scopes += ",groups:read"
+    assert web.conversations_info(channel="G0PRIVATE")["ok"]  # a private channel needs groups:read instead
+    fake.add_user("U1")
+    fake.scopes = "chat:write"
+    with pytest.raises(SlackApiError) as refused:
+        web.conversations_open(users="U1")
+    assert refused.value.response["needed"] == "im:write"
+
+
+def test_a_fresh_fake_grants_what_the_manifest_asks_for(fake: FakeSlack) -> None:
+    assert _header(client(fake).auth_test().headers, "x-oauth-scopes").split(",") == manifest_scopes()
+
+
+def test_every_method_the_fake_answers_says_which_scope_it_needs(fake: FakeSlack) -> None:
+    assert set(fake._handlers) <= set(_METHOD_SCOPES)

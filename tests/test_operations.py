@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import create_app
 from bot.cli import main
 from bot.crypto import SecretBox
-from bot.doctor import REQUIRED_SCOPES
 from bot.inbox import Inbox, inbox_engine
 from bot.logs import JsonFormatter, configure_logging
 from bot.models import InboxRequest, Person, Workspace, WorkspaceSetting
@@ -24,7 +22,7 @@ from bot.outbox import enqueue
 from bot.settings import load_settings
 from bot.web import create_web_app
 from tests.conftest import METRICS_AUTH, METRICS_TOKEN, SECRET_KEY, make_env
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, manifest_scopes
 from tests.people import slack_account
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +33,6 @@ def env(slack: FakeSlack, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.chdir(tmp_path)
     for name, value in make_env(slack, db_url).items():
         monkeypatch.setenv(name, value)
-    slack.scopes = ",".join(REQUIRED_SCOPES)
 
 
 @pytest.fixture
@@ -46,17 +43,23 @@ def hr(session_factory: sessionmaker[Session], workspace: Workspace) -> None:
         )
 
 
-def test_the_manifest_asks_for_exactly_the_scopes_the_doctor_checks() -> None:
-    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(REQUIRED_SCOPES)
-
-
-def test_doctor_on_a_healthy_install(env: None, hr: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_on_a_healthy_install(
+    env: None, hr: None, slack: FakeSlack, session_factory: sessionmaker[Session], workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Installed from manifest.yml (what the fake grants unless told otherwise), a public kudos channel and a
+    private suggestions channel check out: the manifest grants what doctor's own calls need."""
+    assert slack.scopes.split(",") == manifest_scopes()
+    with session_factory.begin() as session:
+        session.add(WorkspaceSetting(workspace_id=workspace.id, key="kudos-channel", value="C0KUDOS"))
+        session.add(WorkspaceSetting(workspace_id=workspace.id, key="suggestions-channel", value="G0IDEAS"))
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "✓ Database: reachable" in out and "✓ Migrations: the schema is up to date" in out
     assert "✓ Slack token: valid for Test Workspace (T0001)" in out
     assert "✓ Scopes: all granted" in out and "✓ HR admins: 1 found" in out
+    assert "✓ Channel kudos-channel: C0KUDOS (bot is a member)" in out
+    assert "✓ Channel suggestions-channel: G0IDEAS (bot is a member)" in out
     assert out.rstrip().endswith("All good.")
 
 
@@ -83,8 +86,58 @@ def test_doctor_names_missing_scopes_and_says_how_to_fix_them(
     slack.scopes = "commands,chat:write"
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "✗ Scopes: missing channels:history, groups:history, im:history" in out
-    assert "→ add them under OAuth & Permissions" in out
+    assert "✗ Scopes: missing im:write (open a DM with a person" in out
+    assert "; files:write (trend charts in digests and the privacy export file" in out
+    assert "→ reinstall the app with manifest.yml's scopes: https://api.slack.com/apps → your app" in out
+
+
+# What manifest.yml granted before files:write, channels:read and groups:read were added.
+OLD_MANIFEST_SCOPES = (
+    "commands,chat:write,im:write,im:history,channels:history,groups:history,users:read,users:read.email,reactions:read"
+)
+
+
+def test_doctor_does_not_call_an_install_from_the_old_manifest_all_granted(
+    env: None, hr: None, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to: doctor's list lacked the same scopes as the manifest, so charts and exports failed
+    while doctor said all was well."""
+    slack.scopes = OLD_MANIFEST_SCOPES
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "all granted" not in out
+    assert "✗ Scopes: missing channels:read (doctor: is the bot in a public channel" in out
+    assert "groups:read (doctor: the same for a private channel" in out
+    assert "files:write (trend charts in digests and the privacy export file" in out
+
+
+@pytest.mark.parametrize("scope", manifest_scopes())
+def test_doctor_says_all_granted_only_when_every_scope_the_manifest_asks_for_is(
+    scope: str, env: None, hr: None, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack.revoke(scope)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"✗ Scopes: missing {scope} (" in out and "all granted" not in out
+
+
+@pytest.mark.parametrize(
+    ("key", "channel", "scope"),
+    [("kudos-channel", "C0KUDOS", "channels:read"), ("suggestions-channel", "G0IDEAS", "groups:read")],
+)
+def test_doctor_calls_a_channel_check_refused_for_a_scope_a_missing_scope_not_a_channel_problem(
+    key: str, channel: str, scope: str, env: None, hr: None, slack: FakeSlack,
+    session_factory: sessionmaker[Session], workspace: Workspace, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    with session_factory.begin() as session:
+        session.add(WorkspaceSetting(workspace_id=workspace.id, key=key, value=channel))
+    slack.revoke(scope)  # installed before the manifest asked for it
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert slack.scope_refusals() == [f"conversations.info: {scope}"]  # Slack refused the look-up itself
+    assert f"✗ Channel {key}: <#{channel}>: can't check it, the app lacks the {scope} scope (missing_scope)" in out
+    assert "→ reinstall the app with manifest.yml's scopes" in out and "Install App → Reinstall to Workspace" in out
+    assert "invite the bot" not in out and "/invite" not in out
 
 
 def test_doctor_with_a_revoked_token(env: None, slack: FakeSlack, capsys: pytest.CaptureFixture[str]) -> None:

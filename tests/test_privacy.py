@@ -19,7 +19,7 @@ from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound
 from surveys.rounds import open_round, record_answer
 from tests.conftest import SECRET_KEY, make_env
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, manifest_scopes
 from tests.people import slack_id
 from tests.slack_requests import SlackRequests
 from tests.test_results import build_org, run_round
@@ -77,6 +77,20 @@ def test_export_sends_a_json_copy_by_dm(open_pulse: int, slack_requests: SlackRe
     ]
     assert data["not_linked"] == NOT_LINKED
     assert "answers" not in json.dumps(data["open_pulses"])
+
+
+def test_installed_from_the_manifest_the_export_file_is_uploaded(
+    open_pulse: int, slack_requests: SlackRequests, slack: FakeSlack
+) -> None:
+    """files_upload_v2 needs files:write: before manifest.yml asked for it, Slack refused the upload and the
+    person got "Slack didn't take the file" every time."""
+    assert slack.scopes.split(",") == manifest_scopes()  # what a workspace installed from manifest.yml grants
+    slack.add_user("U0P0", email="p0@example.com", real_name="P0")
+    slack_requests.command("/empathy", "privacy export", user_id="U0P0")
+    slack.wait_for("files.completeUploadExternal", count=1)
+    assert slack.scope_refusals() == []
+    [upload] = slack.files()
+    assert upload["channel"] == "D0P0" and json.loads(upload["content"])["profile"]["email"] == "p0@example.com"
 
 
 def test_an_unknown_privacy_action_is_explained(open_pulse: int, slack_requests: SlackRequests) -> None:
