@@ -29,7 +29,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.directory import Directory, DirectoryError, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryError, DirectoryUser
 from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace, utcnow
 
 REQUIRED_COLUMNS = ("email", "name", "team", "manager_email", "role", "start_date")

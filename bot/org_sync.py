@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.directory import Directory, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Workspace, utcnow
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot import onboarding
 from bot.app import AppContext, empathy_context, once_per_event
 from bot.audit import record
-from bot.directory import DirectoryUser
+from bot.delivery.ports import DirectoryUser
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from bot.onboarding_checkins import MIN_GROUP
