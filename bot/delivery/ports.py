@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 SLACK = "slack"
 
@@ -125,6 +125,7 @@ class Pace(Protocol):
         ...
 
 
+@runtime_checkable
 class Sender(Protocol):
     """Delivers outbox rows on one platform. `workspace` is the platform's id of the workspace
     (Slack's team id), `conversation` a channel or a direct conversation on it.
