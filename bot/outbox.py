@@ -74,6 +74,7 @@ from bot.delivery.ports import (
     SLACK,
     FileUpload,
     Pace,
+    Rendered,
     Sender,
     SendFailed,
     Sent,
@@ -489,9 +490,11 @@ class OutboxDispatcher:
                 while not route.pace.try_take():
                     self.sleep(max(0.01, route.pace.wait_time()))
                 target = open_target(row, self.box)
+                # The stored message as the platform will send it: the sender renders it.
+                payload = route.sender.render(target.payload)
                 channel = self._resolve_channel(session, target, route)
-                found = self._find_delivered(session, row, target, route) if _may_have_posted(row) else None
-                sent = found if found is not None else self._send(route, channel, row.id, target.payload)
+                found = self._find_delivered(session, row, target, route) if _may_have_posted(row, payload) else None
+                sent = found if found is not None else self._send(route, channel, row.id, payload)
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
             except SendFailed as error:
@@ -501,8 +504,9 @@ class OutboxDispatcher:
                 report.sent += 1
             session.commit()
 
-    def _send(self, route: _Route, channel: str, row_id: int, payload: dict[str, Any]) -> Sent:
-        """The row's message as the sender call its stored form asks for: a file, a replacement, or a post."""
+    def _send(self, route: _Route, channel: str, row_id: int, payload: Rendered) -> Sent:
+        """The rendered message through the sender call its instruction keys ask for: a file, a replacement,
+        or a post (`bot.delivery.ports.Rendered`)."""
         if "upload" in payload:
             return route.sender.upload(route.workspace, channel, _file_upload(payload["upload"]))
         if "update_ts" in payload:
@@ -671,14 +675,14 @@ def _file_upload(upload: dict[str, Any]) -> FileUpload:
     )
 
 
-def _may_have_posted(row: OutboxMessage) -> bool:
+def _may_have_posted(row: OutboxMessage, payload: Rendered) -> bool:
     """Whether the last attempt failed in a way that leaves it unknown if the platform posted the message.
 
     A 5xx or a dropped connection can come after Slack stored the message (benchmarks/fanout_faults.py
     --rate-500-after: every such retry was a duplicate). Such a row is checked against the channel's
     history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
     """
-    if "upload" in row.payload or "update_ts" in row.payload:
+    if "upload" in payload or "update_ts" in payload:  # sharing a file or replacing a message: never looked up
         return False
     return row.attempts > 1 and may_have_been_sent(row.last_error or "")
 

@@ -57,8 +57,12 @@ class MemorySender:
     fail: list[tuple[SendFailed, bool]] = field(default_factory=list)
     history_readable: bool = True
     uninstalled: set[str] = field(default_factory=set)
+    renderer: Any = dict  # how this platform renders a row's stored message
     _paces: dict[str, TokenBucket] = field(default_factory=dict)
     _next: int = 0
+
+    def render(self, message: Message) -> dict[str, Any]:
+        return dict(self.renderer(message))
 
     def pace(self, workspace: str) -> TokenBucket:
         if workspace not in self._paces:
@@ -213,6 +217,27 @@ def test_updates_and_chart_uploads_reach_the_sender_as_such(
         "A line chart",
     )
     assert upload.content.startswith(b"\x89PNG")  # the queue drew the chart; the sender only shares it
+
+
+def test_the_sender_renders_what_the_row_stored_and_the_rendered_form_says_what_to_do(
+    session_factory: sessionmaker[Session], workspace: Workspace, clock: ManualClock
+) -> None:
+    spec = charts.trend_spec("Team", [date(2026, 11, 9), date(2026, 11, 16)], {"Engagement": [61.0, 64.0]})
+
+    def render(stored: Message) -> dict[str, Any]:
+        # A platform's renderer: a chart becomes the queue's upload instruction, text gets its markup.
+        if "chart" in stored:
+            return {"upload": {"chart": stored["chart"], "filename": "c.png", "title": "T", "alt_text": stored["text"]}}
+        return {"text": f"<b>{stored['text']}</b>"}
+
+    sender = MemorySender(renderer=render)
+    queue(session_factory, workspace, "text", {"text": "hello"}, channel_id="C1")
+    queue(session_factory, workspace, "chart", {"text": "a chart", "chart": spec}, channel_id="C1")
+
+    assert dispatcher(session_factory, sender, clock).run_once().sent == 2
+    assert sender.texts("C1") == ["<b>hello</b>"]
+    [(_, upload)] = sender.uploads
+    assert upload.alt_text == "a chart" and upload.content.startswith(b"\x89PNG")
 
 
 def test_a_crash_after_the_platform_took_the_message_does_not_send_it_again(

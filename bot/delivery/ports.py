@@ -26,9 +26,13 @@ from typing import Any, Protocol, runtime_checkable
 
 SLACK = "slack"
 
-# The stored message of an outbox row, as the row holds it (the sender turns it into its platform's
-# call: today's rows hold chat.postMessage's keyword arguments). Opaque to the queue.
+# The stored message of an outbox row, as the row holds it; the sender renders it (`Sender.render`).
 Message = Mapping[str, Any]
+# A message rendered for one platform: the arguments its post or update take, opaque to the queue
+# except for two instruction keys that mean the same on every platform: `update_ts` (replace the
+# message with this ref instead of posting) and `upload` (a chart to draw and share as a file:
+# {"chart", "filename", "title", "alt_text"}).
+Rendered = Mapping[str, Any]
 
 
 # -- the Sender port ------------------------------------------------------------------------------------
@@ -136,6 +140,10 @@ class Sender(Protocol):
 
     platform: str
 
+    def render(self, message: Message) -> Rendered:
+        """A row's stored message as this platform's arguments (see `Rendered`)."""
+        ...
+
     def pace(self, workspace: str) -> Pace:
         """The workspace's pace; the same object each time, so the queue can skip a waiting workspace."""
         ...
@@ -144,11 +152,11 @@ class Sender(Protocol):
         """The direct conversation with a person (their platform user id), opened if need be."""
         ...
 
-    def post(self, workspace: str, conversation: str, message: Message, *, outbox_id: int) -> Sent:
+    def post(self, workspace: str, conversation: str, message: Rendered, *, outbox_id: int) -> Sent:
         """Post a new message, marked with the outbox row's id so `already_sent` can find it."""
         ...
 
-    def update(self, workspace: str, conversation: str, ref: str, message: Message) -> Sent:
+    def update(self, workspace: str, conversation: str, ref: str, message: Rendered) -> Sent:
         """Replace a message sent earlier (`ref` from its `Sent`); doing it twice changes nothing."""
         ...
 

@@ -29,6 +29,7 @@ from bot.delivery.ports import (
     SLACK,
     FileUpload,
     Message,
+    Rendered,
     SendFailed,
     Sent,
     UndeliverableError,
@@ -64,14 +65,6 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
-def slack_arguments(message: Message) -> dict[str, Any]:
-    """The stored message of an outbox row -> chat.postMessage / chat.update keyword arguments (no channel).
-
-    The one place where what the outbox stored becomes what Slack is sent: rows hold those keyword
-    arguments as they are today, so this is a copy; a renderer of neutral messages goes here."""
-    return dict(message)
-
-
 class SlackSender:
     platform = SLACK
 
@@ -95,6 +88,15 @@ class SlackSender:
         self._paces: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
+    # -- rendering ---------------------------------------------------------------------------------
+
+    def render(self, message: Message) -> dict[str, Any]:
+        """The stored message of an outbox row -> chat.postMessage / chat.update keyword arguments (no channel).
+
+        The one place where what the outbox stored becomes what Slack is sent: rows hold those keyword
+        arguments as they are today, so this is a copy; the renderer of neutral messages goes here."""
+        return dict(message)
+
     # -- pacing ------------------------------------------------------------------------------------
 
     def pace(self, workspace: str) -> TokenBucket:
@@ -110,19 +112,17 @@ class SlackSender:
         opened = self._sending(workspace, lambda: client.conversations_open(users=user_id))
         return str(opened["channel"]["id"])
 
-    def post(self, workspace: str, conversation: str, message: Message, *, outbox_id: int) -> Sent:
+    def post(self, workspace: str, conversation: str, message: Rendered, *, outbox_id: int) -> Sent:
         client = self._client(workspace)
-        arguments = slack_arguments(message)
         response = self._sending(
             workspace,
-            lambda: client.chat_postMessage(channel=conversation, metadata=_marker(outbox_id), **arguments),
+            lambda: client.chat_postMessage(channel=conversation, metadata=_marker(outbox_id), **message),
         )
         return Sent(response["channel"], response["ts"])
 
-    def update(self, workspace: str, conversation: str, ref: str, message: Message) -> Sent:
+    def update(self, workspace: str, conversation: str, ref: str, message: Rendered) -> Sent:
         client = self._client(workspace)
-        arguments = slack_arguments(message)
-        response = self._sending(workspace, lambda: client.chat_update(channel=conversation, ts=ref, **arguments))
+        response = self._sending(workspace, lambda: client.chat_update(channel=conversation, ts=ref, **message))
         return Sent(response["channel"], response["ts"])
 
     def upload(self, workspace: str, conversation: str, upload: FileUpload) -> Sent:
