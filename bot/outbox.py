@@ -8,8 +8,8 @@ The queue and the platform
 --------------------------
 This module is the queue and imports no platform: enqueue, claim, lease, backoff, giving up, crash
 recovery, sealed rows, and the DM channel stored per person. What depends on the platform is the
-sender's (`bot.delivery.ports.Sender`; Slack's is `handlers.slack.sender.SlackSender`): posting,
-replacing, uploading, opening a DM, pacing each workspace (a token bucket that a 429 holds for its
+sender's (`bot.delivery.ports.Sender`; Slack's is `handlers.slack.sender.SlackSender`): rendering the
+stored message, posting, replacing, uploading, opening a DM, pacing each workspace (a token bucket that a 429 holds for its
 Retry-After), classifying the platform's errors (permanent, retry later, slow down), and finding a
 message it already sent. The queue reads back only the neutral reasons a failure records (see ports).
 

@@ -5,7 +5,8 @@ The outbox (`bot.outbox`) keeps the queue: enqueue, claim, lease, backoff, crash
 rows. Everything whose answer depends on the platform sits behind a `Sender`, one per platform,
 chosen by the workspace's platform:
 
-- how a message is posted to a conversation, how an earlier one is replaced, how a file is shared;
+- how a row's stored message becomes the platform's message (`render`: where a platform's renderer
+  plugs in), how it is posted to a conversation, how an earlier one is replaced, how a file is shared;
 - how a person's direct conversation is opened (the outbox stores it, the platform opens it);
 - how fast one workspace may be sent to (`pace`), and waiting out the platform's "slow down";
 - which of the platform's errors no retry will fix, which may clear, and which may hide a message
