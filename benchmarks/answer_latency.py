@@ -413,10 +413,10 @@ def _deliver_dms(session_factory: Any, settings: Any, people: int) -> None:
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
     from bot.slack_client import build_web_client
+    from handlers.slack.sender import SlackSender
 
-    dispatcher = OutboxDispatcher(
-        session_factory, build_web_client(settings, for_outbox=True), SystemClock(), rate_per_minute=100_000, burst=1000
-    )
+    sender = SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=100_000, burst=1000)
+    dispatcher = OutboxDispatcher(session_factory, sender, SystemClock())
     sent = 0
     for _ in range(20):
         sent += dispatcher.run_once(time_budget=60).sent

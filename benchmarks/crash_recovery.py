@@ -52,16 +52,15 @@ def worker_main(args: argparse.Namespace) -> int:
     from bot.outbox import OutboxDispatcher
     from bot.settings import load_settings
     from bot.slack_client import build_web_client
+    from handlers.slack.sender import SlackSender
 
     settings = load_settings(settings_env(args.api_url, args.db_url, args.secret_key))
     engine = make_engine(args.db_url)
     session_factory = make_session_factory(engine)
     dispatcher = OutboxDispatcher(
         session_factory,
-        build_web_client(settings, for_outbox=True),
+        SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=args.rate, burst=5),
         SystemClock(),
-        rate_per_minute=args.rate,
-        burst=5,
         lease=timedelta(seconds=args.lease),
         worker_id=f"crash-bench-{os.getpid()}",
     )

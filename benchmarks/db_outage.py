@@ -198,6 +198,7 @@ def _prepare(db_url: str, fake: FakeSlack, secret_key: str) -> list[Any]:
     from bot.pulse_jobs import open_pulse_now
     from bot.settings import load_settings
     from bot.slack_client import build_web_client
+    from handlers.slack.sender import SlackSender
     from surveys.bank import QuestionBank
 
     upgrade(db_url)
@@ -214,9 +215,8 @@ def _prepare(db_url: str, fake: FakeSlack, secret_key: str) -> list[Any]:
                 session, workspace, QuestionBank.builtin(), SecretBox(secret_key), now=datetime.now(UTC), team_id=None
             )
         settings = load_settings(settings_env(fake.url, db_url, secret_key))
-        dispatcher = OutboxDispatcher(
-            session_factory, build_web_client(settings, for_outbox=True), SystemClock(), rate_per_minute=100_000
-        )
+        sender = SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=100_000)
+        dispatcher = OutboxDispatcher(session_factory, sender, SystemClock())
         dispatcher.run_once(time_budget=60)
     finally:
         engine.dispose()

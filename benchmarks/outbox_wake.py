@@ -28,6 +28,7 @@ def run(kind: str, mode: str, messages: int) -> list[float]:
     from bot.database import make_engine, make_session_factory
     from bot.models import OutboxMessage, OutboxState, Workspace
     from bot.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, listen_for_queued, stop_lingering
+    from handlers.slack.sender import SlackSender
     from tests.fake_slack import FakeSlack
 
     fake = FakeSlack(team_id="T0BENCH").start()
@@ -43,7 +44,7 @@ def run(kind: str, mode: str, messages: int) -> list[float]:
         allow_lingering()
         lingering = mode != "poll-2s"
         dispatcher = OutboxDispatcher(
-            factory, client, SystemClock(), rate_per_minute=100_000, burst=1000,
+            factory, SlackSender(client, rate_per_minute=100_000, burst=1000), SystemClock(),
             wake=QUEUED if lingering else None, poll_seconds=1.0,
         )  # fmt: skip
 

@@ -141,16 +141,19 @@ def _dispatch(
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
     from bot.slack_client import build_web_client
+    from handlers.slack.sender import SlackSender
 
     clock = SystemClock()
     totals = Totals()
     dispatchers = [
         OutboxDispatcher(
             session_factory,
-            build_web_client(settings, for_outbox=True),  # type: ignore[arg-type]
+            SlackSender(
+                build_web_client(settings, for_outbox=True),  # type: ignore[arg-type]
+                rate_per_minute=rate / workers,
+                burst=max(1, burst // workers),
+            ),
             clock,
-            rate_per_minute=rate / workers,
-            burst=max(1, burst // workers),
             worker_id=f"bench-{n}",
         )
         for n in range(workers)

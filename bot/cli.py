@@ -29,9 +29,9 @@ from bot.audit import recent, record
 from bot.clock import SystemClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, schema_is_current, upgrade
+from bot.delivery.ports import DirectoryError
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
-from bot.directory import DirectoryError
 from bot.inbox_app import inbox_for
 from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.logs import configure_logging

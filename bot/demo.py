@@ -28,8 +28,8 @@ from bot.blockkit import problems
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, upgrade
+from bot.delivery.ports import DirectoryUser
 from bot.demo_slack import StandInSlack
-from bot.directory import DirectoryUser
 from bot.jobs import build_jobs
 from bot.models import Person, PersonAccount, Workspace
 from bot.org_import import import_org

@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.slack_client import build_web_client, fetch_team
 from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
+from handlers.slack.sender import SlackSender
 
 # Every mapped class is imported above (bot.schema) before any job runs. Jobs run on several threads and
 # some import feature modules lazily (digest sections, privacy hooks): a thread querying while another is
@@ -53,13 +54,16 @@ def build_jobs(
     box = SecretBox(settings.secret_key)
 
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
+        sender = SlackSender(
+            dispatcher_client,
+            rate_per_minute=settings.outbox_rate_per_minute,
+            tokens=tokens.token_for if settings.oauth else None,
+        )
         dispatcher = OutboxDispatcher(
             session_factory,
-            dispatcher_client,
+            {sender.platform: sender},
             clock,
-            rate_per_minute=settings.outbox_rate_per_minute,
             max_attempts=settings.outbox_max_attempts,
-            tokens=tokens.token_for if settings.oauth else None,
             box=box,
             wake=QUEUED if linger else None,
         )

@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import external_id, link, unlink
-from bot.directory import Directory, DirectoryError, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryError, DirectoryUser
 from bot.models import Person, PersonSource, Platform, Role, RoleGrant, RoleSource, Team, Workspace, utcnow
 
 REQUIRED_COLUMNS = ("email", "name", "team", "manager_email", "role", "start_date")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import external_id, link
-from bot.directory import Directory, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Workspace, utcnow
 
 

@@ -1,16 +1,26 @@
 """The durable outbox: every message the bot sends on its own initiative.
 
 Enqueueing is idempotent by `(workspace, idempotency_key)`: a job that runs twice, or two jobs
-racing, leave one row. The dispatcher claims due rows one at a time, sends them, and records
-Slack's `ts`.
+racing, leave one row. The dispatcher claims due rows one at a time, hands each to the `Sender` of
+its workspace's platform, and records where the message landed (Slack's `ts`).
+
+The queue and the platform
+--------------------------
+This module is the queue and imports no platform: enqueue, claim, lease, backoff, giving up, crash
+recovery, sealed rows, and the DM channel stored per person. What depends on the platform is the
+sender's (`bot.delivery.ports.Sender`; Slack's is `handlers.slack.sender.SlackSender`): rendering the
+stored message, posting, replacing, uploading, opening a DM, pacing each workspace (a token bucket that a 429 holds for its
+Retry-After), classifying the platform's errors (permanent, retry later, slow down), and finding a
+message it already sent. The queue reads back only the neutral reasons a failure records (see ports).
 
 How duplicates are prevented across a crash
 -------------------------------------------
 A row is claimed (state `sending`, committed) *before* the Slack call and marked `sent` in its
 own commit right after. A crash between the two leaves a row in `sending`. Once its lease has
-expired, a dispatcher recovers it: every message we post carries Slack message metadata
-(`event_type=empathy_outbox`, `outbox_id=<row id>`), so the dispatcher reads the channel's
-recent history and, if the message is there, marks the row sent without posting again. Only when
+expired, a dispatcher recovers it: every message we post carries its outbox id (on Slack, message
+metadata `event_type=empathy_outbox`, `outbox_id=<row id>`), so the dispatcher asks the sender
+whether the conversation's recent history holds it (`already_sent`) and, if so, marks the row sent
+without posting again. Only when
 the history cannot be read (a missing scope, Slack down) does it post again; because each
 dispatcher holds at most one row in flight, a crash can then cause at most one duplicate per
 dispatcher, never a lost message.
@@ -47,14 +57,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,40 +70,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.crypto import SecretBox, pad, unpad
 from bot.database import upsert_insert
-from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Platform, Workspace
-from bot.rate_limit import TokenBucket
+from bot.delivery.ports import (
+    FileUpload,
+    Pace,
+    Rendered,
+    Sender,
+    SendFailed,
+    Sent,
+    UndeliverableError,
+    is_transport_reason,
+    may_have_been_sent,
+)
+from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 
 logger = logging.getLogger(__name__)
 
-METADATA_EVENT_TYPE = "empathy_outbox"
 DEFAULT_LEASE = timedelta(minutes=2)
-# Errors that no retry will fix: the row fails at once with the reason recorded.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "user_not_found",
-        "user_disabled",
-        "account_inactive",
-        "cannot_dm_bot",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "msg_too_long",
-        "no_text",
-        "too_many_attachments",
-        "restricted_action",
-        "not_authed",
-        "invalid_auth",
-        "token_revoked",
-        "missing_scope",
-        "message_not_found",
-    }
-)
-
-
-class UndeliverableError(Exception):
-    """The row can never be delivered (e.g. the person left); it fails without a Slack call."""
 
 
 def enqueue(
@@ -341,21 +331,32 @@ class DispatchReport:
         return ", ".join(f"{key}: {value}" for key, value in news.items() if value)
 
 
+@dataclass(frozen=True)
+class _Route:
+    """How rows of one workspace go out: its platform's sender, the platform's id of the workspace, its pace."""
+
+    sender: Sender
+    workspace: str
+    pace: Pace
+    platform: str
+
+
 class OutboxDispatcher:
+    """Hands due rows to the `Sender` of their workspace's platform (`senders`: one sender, or one per
+    platform name). The queue is platform-neutral: pacing, the platform's errors and finding a message
+    already sent after a crash are the sender's (`bot.delivery.ports`)."""
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        client: WebClient,
+        senders: Sender | Mapping[str, Sender],
         clock: Clock,
         *,
-        rate_per_minute: float = 300,
-        burst: int = 10,
         max_attempts: int = 8,
         lease: timedelta = DEFAULT_LEASE,
         worker_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
-        tokens: Callable[[str], str | None] | None = None,
         box: SecretBox | None = None,
         wake: threading.Event | None = None,
         poll_seconds: float = 1.0,
@@ -363,19 +364,14 @@ class OutboxDispatcher:
         self.session_factory = session_factory
         # Opens sealed rows (DMs to suggestion authors); without it such rows fail, kindly to nobody.
         self.box = box
-        self.client = client
-        # Multi-workspace installs: the bot token for a workspace's Slack team id (None: uninstalled).
-        self.tokens = tokens
-        self._clients: dict[str, WebClient] = {}
+        self.senders: dict[str, Sender] = dict(senders) if isinstance(senders, Mapping) else {senders.platform: senders}
         self.clock = clock
-        self.rate_per_minute = rate_per_minute
-        self.burst = burst
         self.max_attempts = max_attempts
         self.lease = lease
         self.worker_id = worker_id or f"{socket.gethostname()}:{id(self):x}"
         self.sleep = sleep
         self.monotonic = monotonic
-        self._buckets: dict[int, TokenBucket] = {}
+        self._routes: dict[int, _Route] = {}
         # With `wake`, `run_once` stays for its whole time budget and sends a message as soon as it is
         # queued, instead of at the next run; it still looks every `poll_seconds` in case a wake is lost.
         self.wake = wake
@@ -404,13 +400,24 @@ class OutboxDispatcher:
             self._deliver(row_id, report)
         return report
 
-    def _bucket(self, workspace_id: int) -> TokenBucket:
-        if workspace_id not in self._buckets:
-            self._buckets[workspace_id] = TokenBucket(self.rate_per_minute, self.burst, monotonic=self.monotonic)
-        return self._buckets[workspace_id]
+    def _route(self, session: Session, workspace_id: int) -> _Route:
+        """The sender, platform workspace id and pace for a workspace, looked up once per dispatcher."""
+        route = self._routes.get(workspace_id)
+        if route is None:
+            workspace = session.get(Workspace, workspace_id)
+            if workspace is None:
+                raise UndeliverableError("the workspace no longer exists")
+            platform = workspace.platform
+            sender = self.senders.get(platform)
+            if sender is None:
+                # A deployment without this platform's sender: loud, and the row is left for one that has it.
+                raise LookupError(f"no sender for {platform} workspaces is configured")
+            route = _Route(sender, workspace.external_id, sender.pace(workspace.external_id), platform)
+            self._routes[workspace_id] = route
+        return route
 
     def _throttled_workspaces(self) -> list[int]:
-        return [ws for ws, bucket in self._buckets.items() if bucket.wait_time() > 0]
+        return [ws for ws, route in self._routes.items() if route.pace.wait_time() > 0]
 
     def _wait_for_throttled(self) -> float | None:
         """How long until a throttled workspace may send again, if one has due rows."""
@@ -429,7 +436,7 @@ class OutboxDispatcher:
             )
         if due is None:
             return None
-        return max(0.01, min(self._buckets[ws].wait_time() for ws in throttled))
+        return max(0.01, min(self._routes[ws].pace.wait_time() for ws in throttled))
 
     # -- claiming ------------------------------------------------------------------------------
 
@@ -472,94 +479,51 @@ class OutboxDispatcher:
         with self.session_factory() as session:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
-            bucket = self._bucket(row.workspace_id)
-            while not bucket.try_take():
-                self.sleep(max(0.01, bucket.wait_time()))
             try:
+                route = self._route(session, row.workspace_id)
+                while not route.pace.try_take():
+                    self.sleep(max(0.01, route.pace.wait_time()))
                 target = open_target(row, self.box)
-                client = self._client_for(session, row.workspace_id)
-                channel = self._resolve_channel(session, target, client)
-                found = self._find_delivered(session, row, target) if _may_have_posted(row) else None
-                if found is not None:
-                    sent_channel, ts = found
-                elif "upload" in target.payload:
-                    sent_channel, ts = self._upload(client, channel, target.payload["upload"])
-                elif "update_ts" in target.payload:
-                    # Replaces a message the bot sent earlier; doing it twice changes nothing.
-                    fields = {k: v for k, v in target.payload.items() if k != "update_ts"}
-                    response = client.chat_update(channel=channel, ts=target.payload["update_ts"], **fields)
-                    sent_channel, ts = response["channel"], response["ts"]
-                else:
-                    response = client.chat_postMessage(
-                        channel=channel,
-                        metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
-                        **target.payload,
-                    )
-                    sent_channel, ts = response["channel"], response["ts"]
+                # The stored message as the platform will send it: the sender renders it.
+                payload = route.sender.render(target.payload)
+                channel = self._resolve_channel(session, target, route)
+                found = self._find_delivered(session, row, target, route) if _may_have_posted(row, payload) else None
+                sent = found if found is not None else self._send(route, channel, row.id, payload)
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
-            except SlackApiError as error:
-                self._handle_slack_error(session, row, error, bucket, report)
-            except SlackClientError as error:
-                self._retry_later(session, row, f"connection: {type(error).__name__}", report)
-            except OSError as error:
-                self._retry_later(session, row, f"connection: {type(error).__name__}", report)
+            except SendFailed as error:
+                self._handle_failure(session, row, error, report)
             else:
-                self._mark_sent(session, row, sent_channel, ts)
+                self._mark_sent(session, row, sent.conversation, sent.ref)
                 report.sent += 1
             session.commit()
 
-    def _client_for(self, session: Session, workspace_id: int) -> WebClient:
-        """The shared client, or with multi-workspace installs one carrying that workspace's current token."""
-        if self.tokens is None:
-            return self.client
-        workspace = session.get(Workspace, workspace_id)
-        token = self.tokens(workspace.external_id) if workspace else None
-        if token is None:
-            raise UndeliverableError("the app is no longer installed in this workspace")
-        if token not in self._clients:
-            self._clients[token] = WebClient(
-                token=token,
-                base_url=self.client.base_url,
-                timeout=self.client.timeout,
-                retry_handlers=self.client.retry_handlers,
-                logger=self.client.logger,
-            )
-        return self._clients[token]
+    def _send(self, route: _Route, channel: str, row_id: int, payload: Rendered) -> Sent:
+        """The rendered message through the sender call its instruction keys ask for: a file, a replacement,
+        or a post (`bot.delivery.ports.Rendered`)."""
+        if "upload" in payload:
+            return route.sender.upload(route.workspace, channel, _file_upload(payload["upload"]))
+        if "update_ts" in payload:
+            # Replaces a message the bot sent earlier; doing it twice changes nothing.
+            fields = {k: v for k, v in payload.items() if k != "update_ts"}
+            return route.sender.update(route.workspace, channel, payload["update_ts"], fields)
+        return route.sender.post(route.workspace, channel, payload, outbox_id=row_id)
 
-    def _upload(self, client: WebClient, channel: str, upload: dict[str, Any]) -> tuple[str, str]:
-        """Draw the chart the row describes and share it into `channel` with files_upload_v2.
-
-        Files carry no message metadata, so a crash between Slack's upload and our commit can't be
-        detected afterwards: that upload may be shared twice (at most once more per crash).
-        """
-        from bot import charts  # matplotlib is slow to import; only the dispatcher needs it
-
-        client.files_upload_v2(
-            channel=channel,
-            file=charts.render(upload["chart"]),
-            filename=upload["filename"],
-            title=upload["title"],
-            alt_txt=upload["alt_text"],
-        )
-        return channel, ""
-
-    def _resolve_channel(self, session: Session, target: Target, client: WebClient) -> str:
+    def _resolve_channel(self, session: Session, target: Target, route: _Route) -> str:
         if target.channel_id:
             return target.channel_id
-        account = _slack_account(session, target.person_id)
+        account = _account(session, target.person_id, route.platform)
         if account is None:
-            raise UndeliverableError("recipient is deactivated, a bot, or has no Slack account")
+            raise UndeliverableError("recipient is deactivated, a bot, or has no account on the workspace's platform")
         if account.conversation_ref is not None:
             return account.conversation_ref
-        opened = client.conversations_open(users=account.external_user_id)
-        channel: str = opened["channel"]["id"]
+        channel = route.sender.open_direct(route.workspace, account.external_user_id)
         if not target.sealed:
             account.conversation_ref = channel
             # Commit now: the DM channel is worth keeping even if the post below fails.
             session.commit()
         # A sealed row's recipient is not written: a person row changing between this row's claim and
-        # its "sent" would name them. conversations.open gives the same channel every time.
+        # its "sent" would name them. Opening a DM gives the same channel every time.
         return channel
 
     def _mark_sent(self, session: Session, row: OutboxMessage, channel: str, ts: str) -> None:
@@ -573,28 +537,16 @@ class OutboxDispatcher:
         row.sent_at = self.clock.now()
         row.last_error = None
 
-    def _handle_slack_error(
-        self,
-        session: Session,
-        row: OutboxMessage,
-        error: SlackApiError,
-        bucket: TokenBucket,
-        report: DispatchReport,
-    ) -> None:
-        status = error.response.status_code
-        code = str(error.response.get("error", "")) if isinstance(error.response.data, dict) else ""
-        if status == 429:
-            retry_after = _retry_after(error)
-            bucket.hold(retry_after)
-            # Being told to slow down is not the message's fault: it does not use up an attempt.
+    def _handle_failure(self, session: Session, row: OutboxMessage, error: SendFailed, report: DispatchReport) -> None:
+        if error.retry_after is not None:
+            # Being told to slow down is not the message's fault: it does not use up an attempt. The
+            # sender has already held the workspace's pace.
             row.attempts = max(0, row.attempts - 1)
-            self._retry_later(session, row, "ratelimited", report, delay=retry_after)
-        elif status >= 500:
-            self._retry_later(session, row, f"slack http {status}", report)
-        elif code in PERMANENT_ERRORS:
-            self._fail(session, row, code, report)
+            self._retry_later(session, row, error.reason, report, delay=error.retry_after)
+        elif error.permanent:
+            self._fail(session, row, error.reason, report)
         else:
-            self._retry_later(session, row, code or f"slack http {status}", report)
+            self._retry_later(session, row, error.reason, report)
 
     def _retry_later(
         self,
@@ -645,12 +597,13 @@ class OutboxDispatcher:
                     continue
                 try:
                     target = open_target(row, self.box)
+                    route = self._route(session, row.workspace_id)
                 except UndeliverableError:
                     found = None  # it could not have been sent either: back to pending, where it fails
                 else:
-                    found = self._find_delivered(session, row, target)
+                    found = self._find_delivered(session, row, target, route)
                 if found is not None:
-                    self._mark_sent(session, row, *found)
+                    self._mark_sent(session, row, found.conversation, found.ref)
                 else:
                     row.state = OutboxState.PENDING.value
                     row.claimed_at = None
@@ -677,40 +630,31 @@ class OutboxDispatcher:
         session.refresh(row)
         return True
 
-    def _find_delivered(self, session: Session, row: OutboxMessage, target: Target) -> tuple[str, str] | None:
-        """(channel, ts) of the message if Slack already has it, from the channel's recent history."""
+    def _find_delivered(self, session: Session, row: OutboxMessage, target: Target, route: _Route) -> Sent | None:
+        """Where the message is if the platform already has it (the sender's `already_sent`)."""
         channel = target.channel_id
         if channel is None:
-            account = _slack_account(session, target.person_id)
+            account = _account(session, target.person_id, route.platform)
             channel = account.conversation_ref if account else None
             if channel is None and target.sealed and account is not None:
                 # Sealed rows never store the DM channel they opened: open it again (same channel) to look.
                 try:
-                    channel = self._resolve_channel(session, target, self._client_for(session, row.workspace_id))
-                except (SlackClientError, OSError, UndeliverableError):
+                    channel = self._resolve_channel(session, target, route)
+                except (SendFailed, UndeliverableError):
                     channel = None
         if channel is None:
             return None  # the DM was never opened, so nothing can have been posted
         try:
-            # The newest messages, not "since claimed_at": that would trust our clock to agree with Slack's.
-            # The lease is minutes, so a message of ours from the crash is well within the last 200.
-            client = self._client_for(session, row.workspace_id)
-            history = client.conversations_history(channel=channel, include_all_metadata=True, limit=200)
-        except (SlackClientError, OSError, UndeliverableError) as error:
-            # The error's text can hold Slack's whole response (message bodies): log its code only.
-            code = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
+            return route.sender.already_sent(route.workspace, channel, row.id)
+        except (SendFailed, UndeliverableError) as error:
+            # Only the error's code: the platform's text can hold its whole answer (message bodies).
+            code = error.code if isinstance(error, SendFailed) else type(error).__name__
             logger.warning("outbox %s: cannot read history to check delivery (%s); sending again", row.id, code)
             return None
-        for message in history.get("messages", []):
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("outbox_id") == str(row.id):
-                return channel, message["ts"]
-        return None
 
 
-def _slack_account(session: Session, person_id: int | None) -> PersonAccount | None:
-    """The Slack account of a person who may be messaged (active, not a bot), with one query."""
+def _account(session: Session, person_id: int | None, platform: str) -> PersonAccount | None:
+    """The account on `platform` of a person who may be messaged (active, not a bot), with one query."""
     if person_id is None:
         return None
     return session.scalar(
@@ -718,30 +662,44 @@ def _slack_account(session: Session, person_id: int | None) -> PersonAccount | N
         .join(Person, Person.id == PersonAccount.person_id)
         .where(
             PersonAccount.person_id == person_id,
-            PersonAccount.platform == Platform.SLACK,
+            PersonAccount.platform == platform,
             Person.active.is_(True),
             Person.is_bot.is_(False),
         )
     )
 
 
-def _may_have_posted(row: OutboxMessage) -> bool:
-    """Whether the last attempt failed in a way that leaves it unknown if Slack posted the message.
+def _file_upload(upload: dict[str, Any]) -> FileUpload:
+    """The chart a row describes, drawn as a PNG to share.
+
+    Files carry no marker, so a crash between the platform's upload and our commit can't be detected
+    afterwards: that upload may be shared twice (at most once more per crash)."""
+    from bot import charts  # matplotlib is slow to import; only the dispatcher needs it
+
+    return FileUpload(
+        content=charts.render(upload["chart"]),
+        filename=upload["filename"],
+        title=upload["title"],
+        alt_text=upload["alt_text"],
+    )
+
+
+def _may_have_posted(row: OutboxMessage, payload: Rendered) -> bool:
+    """Whether the last attempt failed in a way that leaves it unknown if the platform posted the message.
 
     A 5xx or a dropped connection can come after Slack stored the message (benchmarks/fanout_faults.py
     --rate-500-after: every such retry was a duplicate). Such a row is checked against the channel's
     history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
     """
-    reason = row.last_error or ""
-    if "upload" in row.payload or "update_ts" in row.payload:
+    if "upload" in payload or "update_ts" in payload:  # sharing a file or replacing a message: never looked up
         return False
-    return row.attempts > 1 and reason.startswith(("slack http 5", "connection:"))
+    return row.attempts > 1 and may_have_been_sent(row.last_error or "")
 
 
 def _withheld(reason: str) -> str:
     """What a sealed row may record of a failure: the kind of transport trouble (which `_may_have_posted`
-    needs), never Slack's reason about the recipient ("account_inactive", "user_not_found", ...)."""
-    if reason.startswith(("slack http ", "connection: ", "ratelimited")):
+    needs), never the platform's reason about the recipient ("account_inactive", "user_not_found", ...)."""
+    if is_transport_reason(reason):
         return reason
     gave_up = re.match(r"(gave up after \d+ attempts: )(.*)", reason)
     if gave_up:
@@ -752,11 +710,3 @@ def _withheld(reason: str) -> str:
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
     """Exponential backoff with full jitter, so retries after an outage do not arrive together."""
     return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempt - 1)))
-
-
-def _retry_after(error: SlackApiError) -> float:
-    raw = error.response.headers.get("Retry-After") or error.response.headers.get("retry-after")
-    try:
-        return max(1.0, float(raw[0] if isinstance(raw, list) else raw))
-    except (TypeError, ValueError):
-        return 30.0

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
-from bot.directory import DirectoryError, DirectoryUser
+from bot.delivery.ports import DirectoryError, DirectoryUser
 from handlers.slack.scopes import METHOD_SCOPES
 
 PAGE_SIZE = 200  # Slack's recommended maximum for users.list

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot import onboarding
 from bot.audit import record
-from bot.directory import DirectoryUser
+from bot.delivery.ports import DirectoryUser
 from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from bot.onboarding_checkins import MIN_GROUP

@@ -23,6 +23,7 @@ from bot.scheduler import run_job
 from bot.settings import Settings, load_settings
 from bot.slack_client import build_web_client
 from bot.web import create_web_app
+from handlers.slack.sender import SlackSender
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.people import slack_account, slack_is
@@ -42,10 +43,8 @@ class Harness:
         client = build_web_client(self.settings, for_outbox=True)
         dispatcher = OutboxDispatcher(
             self.session_factory,
-            client,
+            SlackSender(client, rate_per_minute=100_000, burst=1000),
             self.clock,
-            rate_per_minute=100_000,
-            burst=1000,
             box=SecretBox(self.settings.secret_key),
         )
         return dispatcher.run_once(time_budget=10).sent

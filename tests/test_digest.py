@@ -15,6 +15,7 @@ from bot.models import OutboxMessage, OutboxState, Person
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import run_job
 from bot.slack_client import build_web_client
+from handlers.slack.sender import SlackSender
 from tests.conftest import make_env
 from tests.fake_slack import manifest_scopes
 from tests.test_results import ORG, build_org, run_round
@@ -42,7 +43,9 @@ def send_digests(settings, session_factory, clock) -> int:  # type: ignore[no-un
 
 def dispatch(settings, session_factory, clock) -> None:  # type: ignore[no-untyped-def]
     client = build_web_client(settings, for_outbox=True)
-    OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000).run_once(time_budget=10)
+    OutboxDispatcher(session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock).run_once(
+        time_budget=10
+    )
 
 
 def test_each_manager_gets_only_their_own_groups_once_a_week(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]

@@ -27,6 +27,7 @@ from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Worksp
 from bot.outbox import OutboxDispatcher, enqueue
 from bot.settings import Settings
 from bot.slack_client import build_web_client
+from handlers.slack.sender import SlackSender
 from tests import fault_postgres
 from tests.fake_slack import FakeSlack
 from tests.people import slack_account
@@ -42,10 +43,13 @@ def fast_dispatcher(
     """The real dispatcher on a manual clock and fake sleep, with no rate limit worth the name."""
     return OutboxDispatcher(
         session_factory,
-        build_web_client(settings, for_outbox=True),
+        SlackSender(
+            build_web_client(settings, for_outbox=True),
+            rate_per_minute=100_000,
+            burst=1000,
+            monotonic=fake_time.monotonic,
+        ),
         clock,
-        rate_per_minute=100_000,
-        burst=1000,
         sleep=fake_time.sleep,
         monotonic=fake_time.monotonic,
         **options,

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.directory import Directory, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.org_import import ImportReport, OrgImportError, grant_env_admins, import_org, parse_org_csv
 from bot.slack_directory import SlackDirectory

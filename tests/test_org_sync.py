@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.directory import Directory, DirectoryError, DirectoryUser
+from bot.delivery.ports import Directory, DirectoryError, DirectoryUser
 from bot.models import Person, PersonSource, Workspace
 from bot.org_sync import SyncReport, sync_directory
 from bot.slack_directory import SlackDirectory

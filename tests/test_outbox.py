@@ -17,6 +17,7 @@ from bot.outbox import OutboxDispatcher, enqueue
 from bot.rate_limit import TokenBucket
 from bot.settings import Settings
 from bot.slack_client import build_web_client
+from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
 from tests.people import dm_of, slack_account
 
@@ -51,7 +52,7 @@ def outbox_client(settings: Settings) -> WebClient:
 def dispatcher(
     session_factory: sessionmaker[Session], client: WebClient, clock: ManualClock, **kwargs: Any
 ) -> OutboxDispatcher:
-    return OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000, **kwargs)
+    return OutboxDispatcher(session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock, **kwargs)
 
 
 def add_person(session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, **fields: Any) -> int:
@@ -145,17 +146,22 @@ def test_a_429_is_retried_after_retry_after_and_sent_once(
 ) -> None:
     row_id = queue(session_factory, workspace, "k429", clock)
     slack.fail_next("chat.postMessage", status=429, retry_after=7)
-    worker = dispatcher(session_factory, outbox_client, clock)
+    fake_time = FakeTime()
+    sender = SlackSender(outbox_client, rate_per_minute=100_000, burst=1000, monotonic=fake_time.monotonic)
+    worker = OutboxDispatcher(session_factory, sender, clock, sleep=fake_time.sleep, monotonic=fake_time.monotonic)
 
     assert worker.run_once(time_budget=0.5).retried == 1
     waiting = row(session_factory, row_id)
     assert (waiting.state, waiting.due_at, waiting.attempts) == (OutboxState.PENDING, START + timedelta(seconds=7), 0)
     assert waiting.last_error == "ratelimited"
+    # The whole workspace waits out Retry-After, not just this message.
+    assert sender.pace(workspace.external_id).wait_time() == pytest.approx(7, abs=0.01)
 
     clock.advance(6)
+    fake_time.sleep(6)
     assert worker.run_once(time_budget=0.5).sent == 0
     clock.advance(1)
-    worker._buckets.clear()  # the real-time hold on the bucket is not what this test is about
+    fake_time.sleep(1)
     assert worker.run_once().sent == 1
 
     assert len(slack.calls_to("chat.postMessage")) == 2
@@ -342,10 +348,8 @@ def test_sending_is_paced_by_the_workspace_token_bucket(
     fake_time = FakeTime()
     worker = OutboxDispatcher(
         session_factory,
-        outbox_client,
+        SlackSender(outbox_client, rate_per_minute=120, burst=2, monotonic=fake_time.monotonic),  # 2 a second
         clock,
-        rate_per_minute=120,  # 2 a second
-        burst=2,
         sleep=fake_time.sleep,
         monotonic=fake_time.monotonic,
     )

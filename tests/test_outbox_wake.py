@@ -20,6 +20,7 @@ from bot.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, liste
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.slack_client import build_web_client
+from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
 
 # Far longer than any wait below: a message that arrives in time was woken for, not polled for.
@@ -31,10 +32,8 @@ def _lingering(session_factory: sessionmaker[Session], client: WebClient) -> thr
     QUEUED.clear()
     dispatcher = OutboxDispatcher(
         session_factory,
-        client,
+        SlackSender(client, rate_per_minute=100_000, burst=1000),
         SystemClock(),
-        rate_per_minute=100_000,
-        burst=1000,
         wake=QUEUED,
         poll_seconds=NEVER_POLLS,
     )

@@ -40,6 +40,7 @@ from bot.settings import Settings
 from bot.slack_client import build_web_client
 from bot.suggestion_models import Suggestion, SuggestionTally
 from handlers import suggest_views as views
+from handlers.slack.sender import SlackSender
 from tests.conftest import PG_URL, SECRET_KEY, _pg_admin_url
 from tests.fake_slack import FakeSlack
 from tests.forensics import (
@@ -184,7 +185,7 @@ def test_a_sealed_dm_is_sent_exactly_once_across_a_crash(
 
     def worker(name: str) -> OutboxDispatcher:
         return OutboxDispatcher(
-            session_factory, client, clock, rate_per_minute=100_000, burst=1000, worker_id=name, box=BOX
+            session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock, worker_id=name, box=BOX
         )
 
     doomed = worker("doomed")
@@ -215,10 +216,12 @@ def test_a_sealed_dm_that_fails_records_nothing_about_its_recipient(
     row_id = _queue_sealed(session_factory, workspace, person_id, clock)
     slack.error_next("chat.postMessage", "account_inactive")
     client = build_web_client(settings, for_outbox=True)
-    OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000, box=BOX).run_once()
+    OutboxDispatcher(
+        session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock, box=BOX
+    ).run_once()
     # Without the key, a dispatcher cannot even tell whom a sealed row is for: it fails it.
     no_key = _queue_sealed(session_factory, workspace, person_id, clock, key="suggestion-author:def")
-    OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000).run_once()
+    OutboxDispatcher(session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock).run_once()
     with session_factory() as session:
         failed = session.get(OutboxMessage, row_id)
         assert failed is not None and failed.state == OutboxState.FAILED.value
@@ -251,7 +254,9 @@ def test_a_sealed_payload_copied_into_another_row_does_not_open(
         )
         row.state = OutboxState.SENT.value
     client = build_web_client(settings, for_outbox=True)
-    report = OutboxDispatcher(session_factory, client, clock, rate_per_minute=100_000, burst=1000, box=BOX).run_once()
+    report = OutboxDispatcher(
+        session_factory, SlackSender(client, rate_per_minute=100_000, burst=1000), clock, box=BOX
+    ).run_once()
     assert (report.sent, report.failed) == (0, 1)
     assert slack.calls_to("chat.postMessage") == []
 

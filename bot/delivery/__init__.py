@@ -1,0 +1,1 @@
+"""Delivery: the durable movement of messages, platform-neutral. `ports` is what a platform implements."""
