@@ -1,0 +1,76 @@
+"""Golden tests of what reaches Slack through the outbox: a real command or job queues the message,
+the real dispatcher sends it to the fake Slack API, and the bodies Slack received are compared with
+tests/golden/sent/. These prove the whole path (producer, stored row, rendering at send time), not
+just a renderer. Message metadata (it carries the row id) and Slack's `ts` are left out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Person
+from bot.recognition_values import parse_lines, replace_values
+from tests.fake_slack import FakeSlack
+from tests.harness import Harness, make_harness
+from tests.test_golden import check
+from tests.test_pulse import Pulse, open_and_deliver, pulse  # noqa: F401 (the fixture)
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+KUDOS_CHANNEL = "C0KUDOS"
+PEOPLE = [("U0PRIYA", "Priya <Natarajan>"), ("U0ANA", "Ana & Souza"), ("U0BEN", "Ben Okafor"), ("U0CHEN", "Chen Wei")]
+VALUES = ":handshake: Teamwork - we win together\n:rocket: Ownership - we finish what we start\nCustomer first"
+
+
+def sent(slack: FakeSlack) -> list[dict[str, Any]]:
+    """What Slack was asked to post or change, in a stable order, without the parts that vary per run."""
+    bodies = []
+    for call in slack.calls:
+        if call.method in ("chat.postMessage", "chat.update"):
+            body = {k: v for k, v in call.body.items() if k not in ("metadata", "ts", "token")}
+            bodies.append({"method": call.method, **body})
+    return sorted(bodies, key=lambda b: (b["method"], str(b.get("channel")), str(b.get("text"))))
+
+
+@pytest.fixture
+def kudos(slack: FakeSlack, db_url: str, engine: Engine, session_factory: sessionmaker[Session]) -> Harness:
+    harness = make_harness(
+        slack, db_url, engine, session_factory, people=PEOPLE, hr=("U0PRIYA",), now=NOW,
+        env={"EMPATHY_KUDOS_CHANNEL": KUDOS_CHANNEL},
+    )  # fmt: skip
+    with session_factory.begin() as session:
+        workspace_id = session.scalar(select(Person.workspace_id))
+        assert workspace_id is not None
+        replace_values(session, workspace_id, parse_lines(VALUES), actor_id=None, via="cli", now=NOW)
+    return harness
+
+
+def _give(harness: Harness, text: str) -> None:
+    before = len(harness.replies())
+    reply = harness.command("/kudos", text) or harness.wait_reply(before + 1)
+    assert "Thank you for noticing" in reply["text"], reply
+    assert harness.dispatch() >= 1
+
+
+def test_kudos_shout_out_and_recipient_dms_as_sent(kudos: Harness, slack: FakeSlack) -> None:
+    _give(kudos, "<@U0BEN> <@U0CHEN> for untangling the &lt;release&gt; &amp; *more* #teamwork #unknown-tag")
+    check("sent/kudos_public", sent(slack))
+
+
+def test_private_kudos_dm_as_sent(kudos: Harness, slack: FakeSlack) -> None:
+    _give(kudos, "private <@U0BEN> for covering my on-call > while I was ill #ownership")
+    check("sent/kudos_private", sent(slack))
+
+
+def test_pulse_invites_reminders_and_closed_updates_as_sent(pulse: Pulse) -> None:  # noqa: F811
+    open_and_deliver(pulse)
+    pulse.clock.advance(timedelta(hours=24))
+    assert pulse.job("pulse.remind") == 4
+    pulse.dispatch()
+    pulse.clock.advance(timedelta(days=2))
+    assert pulse.job("pulse.close") == 1
+    pulse.dispatch()
+    check("sent/pulse_round", sent(pulse.slack))
