@@ -62,8 +62,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.crypto import SecretBox, pad, unpad
 from bot.database import upsert_insert
+from bot.message import payload_has_text
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.rate_limit import TokenBucket
+from handlers.slack.render.message import render_payload
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +113,13 @@ def enqueue(
 ) -> OutboxMessage:
     """Queue a message once. Returns the row for `key`, whether this call created it or not.
 
-    `payload` is the keyword arguments for chat.postMessage (text, blocks, ...), without channel.
+    `payload` is `bot.message.outbox_payload(message)`: a neutral message the platform renders at send
+    time. (Rows queued by earlier versions hold chat.postMessage's keyword arguments, without channel;
+    they still send as they are.)
     """
     if (person_id is None) == (channel_id is None):
         raise ValueError("an outbox message goes to exactly one of person_id or channel_id")
-    if not payload.get("text"):
+    if not payload_has_text(payload):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
     return _insert(session, workspace_id, key, payload, person_id, channel_id, due_at or now or datetime.now(UTC))
 
@@ -133,7 +137,7 @@ def enqueue_sealed(
     """Queue a DM whose recipient must stay unreadable in the database (see "Sealed messages" above).
 
     `key` must say nothing about the recipient or the subject either (callers use an HMAC)."""
-    if not payload.get("text"):
+    if not payload_has_text(payload):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
     # Bound to its row's workspace and key (associated data): copied into another row, it does not open.
     sealed = box.seal_bytes(_seal_plaintext(person_id, payload), _binding(workspace_id, key))
@@ -233,7 +237,7 @@ def enqueue_many(session: Session, workspace_id: int, rows: Sequence[OutboxRow],
     )
     values = []
     for row in rows:
-        if (row.person_id is None) == (row.channel_id is None) or not row.payload.get("text"):
+        if (row.person_id is None) == (row.channel_id is None) or not payload_has_text(row.payload):
             raise ValueError(f"outbox row {row.key}: needs text and exactly one of person_id or channel_id")
         values.append(
             {
@@ -477,23 +481,25 @@ class OutboxDispatcher:
                 self.sleep(max(0.01, bucket.wait_time()))
             try:
                 target = open_target(row, self.box)
+                # A neutral row (v1) becomes Block Kit here, at send time; an older row (v0) is as it was queued.
+                payload = render_payload(target.payload)
                 client = self._client_for(session, row.workspace_id)
                 channel = self._resolve_channel(session, target, client)
                 found = self._find_delivered(session, row, target) if _may_have_posted(row) else None
                 if found is not None:
                     sent_channel, ts = found
-                elif "upload" in target.payload:
-                    sent_channel, ts = self._upload(client, channel, target.payload["upload"])
-                elif "update_ts" in target.payload:
+                elif "upload" in payload:
+                    sent_channel, ts = self._upload(client, channel, payload["upload"])
+                elif "update_ts" in payload:
                     # Replaces a message the bot sent earlier; doing it twice changes nothing.
-                    fields = {k: v for k, v in target.payload.items() if k != "update_ts"}
-                    response = client.chat_update(channel=channel, ts=target.payload["update_ts"], **fields)
+                    fields = {k: v for k, v in payload.items() if k != "update_ts"}
+                    response = client.chat_update(channel=channel, ts=payload["update_ts"], **fields)
                     sent_channel, ts = response["channel"], response["ts"]
                 else:
                     response = client.chat_postMessage(
                         channel=channel,
                         metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"outbox_id": str(row.id)}},
-                        **target.payload,
+                        **payload,
                     )
                     sent_channel, ts = response["channel"], response["ts"]
             except UndeliverableError as error:
