@@ -18,7 +18,6 @@ from bot import recognition
 from bot.models import Person, Workspace
 from bot.recognition_values import current, parse_lines, replace_values
 from bot.workspace_config import set_setting
-from handlers.kudos import announce
 
 SEED = 6006
 CHANNEL = "CDEMOKUDOS"
@@ -96,4 +95,4 @@ def simulate(sim: Any) -> None:
                     settings=settings,
                     now=now,
                 )
-                announce(session, workspace, given.kudos, giver, given.recipients, settings, now)
+                recognition.announce(session, workspace, given.kudos, giver, given.recipients, settings, now)

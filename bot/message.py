@@ -104,8 +104,11 @@ def join(pieces: Iterable[Text | Part], separator: str) -> Text:
     return text(*out)
 
 
-def quoted(words: str) -> Text:
-    """Someone's words as a block quote, line by line (an empty text is one empty quoted line)."""
+def quoted(words: str, limit: int | None = None) -> Text:
+    """Someone's words as a block quote, line by line (an empty text is one empty quoted line); words
+    longer than `limit` characters are cut there, with an ellipsis."""
+    if limit is not None and len(words) > limit:
+        words = words[: limit - 1] + "…"
     lines = words.splitlines() or [""]
     return join((text("> ", Literal(line)) for line in lines), "\n")
 

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot import recognition_messages
 from bot.digest_jobs import chart_upload
 from bot.models import Person
 from bot.recognition import Stats
 from bot.recognition_models import CompanyValue, Kudos, KudosValue
 from handlers import digest_views, kudos_views, onboard_views, pulse_views, suggest_views
 from handlers.onboard_views import TaskLine
+from handlers.slack.render.message import render
 from surveys.bank import QuestionBank
 from surveys.comments import Comment
 from surveys.digest import Digest, DigestSection, ExtraSection, HeatmapRow, Overview
@@ -70,27 +72,27 @@ def _kudos(*, private: bool = False, tags: tuple[str, ...] = ("teamwork", "gone-
 
 @case("kudos/shout_out")
 def _() -> Any:
-    return kudos_views.shout_out(_kudos(), GIVER, [BEN], VALUES)
+    return render(recognition_messages.shout_out(_kudos(), GIVER, [BEN], VALUES))
 
 
 @case("kudos/shout_out_three_recipients_no_values")
 def _() -> Any:
-    return kudos_views.shout_out(_kudos(tags=()), GIVER, [BEN, CHEN, NO_SLACK], VALUES)
+    return render(recognition_messages.shout_out(_kudos(tags=()), GIVER, [BEN, CHEN, NO_SLACK], VALUES))
 
 
 @case("kudos/recipient_dm_public")
 def _() -> Any:
-    return kudos_views.recipient_dm(_kudos(), GIVER, [BEN], VALUES, "C0KUDOS")
+    return render(recognition_messages.recipient_dm(_kudos(), GIVER, [BEN], VALUES, "C0KUDOS"))
 
 
 @case("kudos/recipient_dm_private_together")
 def _() -> Any:
-    return kudos_views.recipient_dm(_kudos(private=True, tags=()), GIVER, [BEN, CHEN], VALUES, None)
+    return render(recognition_messages.recipient_dm(_kudos(private=True, tags=()), GIVER, [BEN, CHEN], VALUES, None))
 
 
 @case("kudos/recipient_dm_no_channel")
 def _() -> Any:
-    return kudos_views.recipient_dm(_kudos(), _person(5, "", "U0NONAME"), [BEN], VALUES, None)
+    return render(recognition_messages.recipient_dm(_kudos(), _person(5, "", "U0NONAME"), [BEN], VALUES, None))
 
 
 @case("kudos/modal")
