@@ -485,7 +485,7 @@ class OutboxDispatcher:
                 payload = render_payload(target.payload)
                 client = self._client_for(session, row.workspace_id)
                 channel = self._resolve_channel(session, target, client)
-                found = self._find_delivered(session, row, target) if _may_have_posted(row) else None
+                found = self._find_delivered(session, row, target) if _may_have_posted(row, payload) else None
                 if found is not None:
                     sent_channel, ts = found
                 elif "upload" in payload:
@@ -715,7 +715,7 @@ class OutboxDispatcher:
         return None
 
 
-def _may_have_posted(row: OutboxMessage) -> bool:
+def _may_have_posted(row: OutboxMessage, payload: dict[str, Any]) -> bool:
     """Whether the last attempt failed in a way that leaves it unknown if Slack posted the message.
 
     A 5xx or a dropped connection can come after Slack stored the message (benchmarks/fanout_faults.py
@@ -723,7 +723,7 @@ def _may_have_posted(row: OutboxMessage) -> bool:
     history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
     """
     reason = row.last_error or ""
-    if "upload" in row.payload or "update_ts" in row.payload:
+    if "upload" in payload or "update_ts" in payload:  # the rendered payload: a neutral row's kind shows there
         return False
     return row.attempts > 1 and reason.startswith(("slack http 5", "connection:"))
 

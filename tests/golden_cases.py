@@ -14,13 +14,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bot import recognition_messages
-from bot.digest_jobs import chart_upload
+from bot.digest_jobs import chart_message
+from bot.message import Message, text
 from bot.models import Person
 from bot.recognition import Stats
 from bot.recognition_models import CompanyValue, Kudos, KudosValue
-from handlers import digest_views, kudos_views, onboard_views, pulse_views, suggest_views
+from handlers import kudos_views, onboard_views, pulse_views, suggest_views
 from handlers.onboard_views import TaskLine
 from handlers.slack.render.message import render
+from surveys import digest_messages
 from surveys.bank import QuestionBank
 from surveys.comments import Comment
 from surveys.digest import Digest, DigestSection, ExtraSection, HeatmapRow, Overview
@@ -254,29 +256,33 @@ def _digest(sections: int = 2) -> Digest:
 
 @case("digest/manager")
 def _() -> Any:
-    return digest_views.digest_message(_digest(), "Kemi")
+    return render(digest_messages.digest_message(_digest(), "Kemi"))
 
 
 @case("digest/manager_many_groups")
 def _() -> Any:
     digest = _digest(sections=12)
     digest.hidden = [f"Group {i}" for i in range(23)]
-    return digest_views.digest_message(digest, "Kemi")
+    return render(digest_messages.digest_message(digest, "Kemi"))
 
 
 @case("digest/manager_empty")
 def _() -> Any:
-    return digest_views.digest_message(Digest(manager_id=1, week_end=WEEK_END, round_ids=[], sections=[]), "K<emi>")
+    return render(
+        digest_messages.digest_message(Digest(manager_id=1, week_end=WEEK_END, round_ids=[], sections=[]), "K<emi>")
+    )
 
 
 @case("digest/chart_upload")
 def _() -> Any:
-    return {"with_series": chart_upload(_section("Support & Ops")), "nothing": chart_upload(_section("x", full=False))}
+    chart = chart_message(_section("Support & Ops"))
+    assert chart is not None and chart_message(_section("x", full=False)) is None
+    return {"with_series": render(chart), "nothing": None}
 
 
 @case("digest/nothing_this_week")
 def _() -> Any:
-    return {"text": "Nothing to report this week."}
+    return render(Message(text("Nothing to report this week.")))
 
 
 def _overview(rows: int = 6) -> Overview:
@@ -302,12 +308,12 @@ def _overview(rows: int = 6) -> Overview:
 
 @case("digest/hr_overview")
 def _() -> Any:
-    return digest_views.overview_message(_overview(), "Priya")
+    return render(digest_messages.overview_message(_overview(), "Priya"))
 
 
 @case("digest/hr_overview_long_table")
 def _() -> Any:
-    return digest_views.overview_message(_overview(rows=600), "Priya")
+    return render(digest_messages.overview_message(_overview(rows=600), "Priya"))
 
 
 # -- suggestions -----------------------------------------------------------------------------------

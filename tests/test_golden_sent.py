@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import ManualClock
 from bot.models import Person
 from bot.recognition_values import parse_lines, replace_values
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
+from tests.test_digest import MONDAY, dispatch, history, make_hr, send_digests  # noqa: F401 (history: the fixture)
 from tests.test_golden import check
 from tests.test_pulse import Pulse, open_and_deliver, pulse  # noqa: F401 (the fixture)
 
@@ -74,3 +76,15 @@ def test_pulse_invites_reminders_and_closed_updates_as_sent(pulse: Pulse) -> Non
     assert pulse.job("pulse.close") == 1
     pulse.dispatch()
     check("sent/pulse_round", sent(pulse.slack))
+
+
+def test_digests_charts_and_the_hr_overview_as_sent(history, settings, session_factory, slack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    make_hr(session_factory, "P5")
+    clock = ManualClock(MONDAY)
+    assert send_digests(settings, session_factory, clock) == 4
+    dispatch(settings, session_factory, clock)
+    files = [
+        {k: v for k, v in f.items() if k not in ("content", "length")} | {"png": f["content"].startswith(b"\x89PNG")}
+        for f in sorted(slack.files(), key=lambda f: f["channel"])
+    ]
+    check("sent/digests", {"messages": sent(slack), "files": files})
