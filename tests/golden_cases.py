@@ -22,7 +22,7 @@ from bot.recognition_models import CompanyValue, Kudos, KudosValue
 from handlers import kudos_views, onboard_views, pulse_views, suggest_views
 from handlers.onboard_views import TaskLine
 from handlers.slack.render.message import render
-from surveys import digest_messages
+from surveys import digest_messages, pulse_messages
 from surveys.bank import QuestionBank
 from surveys.comments import Comment
 from surveys.digest import Digest, DigestSection, ExtraSection, HeatmapRow, Overview
@@ -148,7 +148,7 @@ SELECT = BANK.question("recommend.recommend")
 BURNOUT = BANK.question("burnout_single.overall")
 
 
-def _pulse(**overrides: Any) -> dict[str, Any]:
+def _neutral_pulse(**overrides: Any) -> Message:
     arguments: dict[str, Any] = {
         "first_name": "Ana <3",
         "round_id": 42,
@@ -158,7 +158,11 @@ def _pulse(**overrides: Any) -> dict[str, Any]:
         "min_group": 5,
         "company": "Acme & Sons",
     }
-    return pulse_views.pulse_message(**{**arguments, **overrides})
+    return pulse_messages.pulse_message(**{**arguments, **overrides})
+
+
+def _pulse(**overrides: Any) -> dict[str, Any]:
+    return render(_neutral_pulse(**overrides))
 
 
 @case("pulse/invite")
@@ -183,13 +187,15 @@ def _() -> Any:
 
 @case("pulse/with_greeting")
 def _() -> Any:
-    greeting = pulse_views.greeting_text(first_name="Ben", count=1, closes_at=CLOSES, min_group=7)
-    return pulse_views.with_greeting(_pulse(), greeting)
+    greeting = pulse_messages.greeting(first_name="Ben", count=1, closes_at=CLOSES, min_group=7)
+    return render(pulse_messages.with_greeting(_neutral_pulse(), greeting))
 
 
 @case("pulse/thank_you")
 def _() -> Any:
-    return pulse_views.thank_you_message(first_name="Ana", round_id=42, count=3, closes_at=CLOSES, min_group=5)
+    return render(
+        pulse_messages.thank_you_message(first_name="Ana", round_id=42, count=3, closes_at=CLOSES, min_group=5)
+    )
 
 
 @case("pulse/comment_modal")
@@ -202,7 +208,7 @@ def _() -> Any:
 
 @case("pulse/closed")
 def _() -> Any:
-    return pulse_views.closed_message(closed_on=CLOSES, min_group=5)
+    return render(pulse_messages.closed_message(closed_on=CLOSES, min_group=5))
 
 
 # -- digest ----------------------------------------------------------------------------------------
