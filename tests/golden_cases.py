@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot import recognition_messages
+from bot import recognition_messages, suggestion_messages
 from bot.digest_jobs import chart_message
 from bot.message import Message, text
 from bot.models import Person
@@ -351,46 +351,61 @@ def _() -> Any:
 
 @case("suggestions/receipt_message")
 def _() -> Any:
-    return [suggest_views.receipt_message("S-7K3Q", 0), suggest_views.receipt_message("S-7K3Q", 5)]
+    return [
+        render(suggestion_messages.receipt_message("S-7K3Q", 0)),
+        render(suggestion_messages.receipt_message("S-7K3Q", 5)),
+    ]
+
+
+def _owner_message(**arguments: Any) -> dict[str, Any]:
+    return render(suggestion_messages.owner_message(**arguments))
 
 
 @case("suggestions/owner_message")
 def _() -> Any:
     return {
-        status: suggest_views.owner_message(
+        status: _owner_message(
             reference="S-7K3Q",
             category="tools",
-            text=TRICKY,
+            words=TRICKY,
             submitted_on=TODAY,
             status=status,
             shared_name="Ana <Souza>" if status == "acknowledged" else None,
             note="Because & why" if status in ("done", "wont_do") else None,
         )
-        for status in suggest_views.STATUS_LABELS
+        for status in suggestion_messages.STATUS_LABELS
     }
 
 
 @case("suggestions/author_and_owner_replies")
 def _() -> Any:
     return {
-        "author_reply_for_owners_open": suggest_views.author_reply_for_owners("S-7K3Q", TRICKY, TODAY, open_=True),
-        "author_reply_for_owners_closed": suggest_views.author_reply_for_owners("S-7K3Q", "ok", TODAY, open_=False),
-        "reply_for_author_open": suggest_views.reply_for_author("S-7K3Q", "Priya <HR>", TRICKY, open_=True),
-        "reply_for_author_closed": suggest_views.reply_for_author("S-7K3Q", "", "thanks", open_=False),
+        "author_reply_for_owners_open": render(
+            suggestion_messages.author_reply_for_owners("S-7K3Q", TRICKY, TODAY, open_=True)
+        ),
+        "author_reply_for_owners_closed": render(
+            suggestion_messages.author_reply_for_owners("S-7K3Q", "ok", TODAY, open_=False)
+        ),
+        "reply_for_author_open": render(
+            suggestion_messages.reply_for_author("S-7K3Q", "Priya <HR>", TRICKY, open_=True)
+        ),
+        "reply_for_author_closed": render(suggestion_messages.reply_for_author("S-7K3Q", "", "thanks", open_=False)),
     }
 
 
 @case("suggestions/status_for_author")
 def _() -> Any:
     return {
-        status: suggest_views.status_for_author("S-7K3Q", status, "We <did> it & more" if status != "new" else None)
-        for status in suggest_views.STATUS_LABELS
+        status: render(
+            suggestion_messages.status_for_author("S-7K3Q", status, "We <did> it & more" if status != "new" else None)
+        )
+        for status in suggestion_messages.STATUS_LABELS
     }
 
 
 @case("suggestions/nudges")
 def _() -> Any:
-    return [suggest_views.nudge_message("S-7K3Q", TODAY, kind) for kind in ("acknowledge", "decide")]
+    return [render(suggestion_messages.nudge_message("S-7K3Q", TODAY, kind)) for kind in ("acknowledge", "decide")]
 
 
 @case("suggestions/summary")
@@ -398,8 +413,8 @@ def _() -> Any:
     items = [("tools", TRICKY, "Bought <it>"), ("other", "z" * 700, None)]
     many = [("workplace", f"idea {i}", None) for i in range(50)]
     return {
-        "since": suggest_views.summary_message(items, date(2026, 10, 1), TODAY),
-        "first": suggest_views.summary_message(many, None, TODAY),
+        "since": render(suggestion_messages.summary_message(items, date(2026, 10, 1), TODAY)),
+        "first": render(suggestion_messages.summary_message(many, None, TODAY)),
     }
 
 

@@ -5,6 +5,8 @@ just a renderer. Message metadata (it carries the row id) and Slack's `ts` are l
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,11 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import ManualClock
 from bot.models import Person
 from bot.recognition_values import parse_lines, replace_values
+from handlers import suggest_views as views
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
 from tests.test_digest import MONDAY, dispatch, history, make_hr, send_digests  # noqa: F401 (history: the fixture)
 from tests.test_golden import check
 from tests.test_pulse import Pulse, open_and_deliver, pulse  # noqa: F401 (the fixture)
+from tests.test_suggestions import CHANNEL, Box, box, buttons, channel_messages, submit_one  # noqa: F401 (box: the fixture)
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KUDOS_CHANNEL = "C0KUDOS"
@@ -88,3 +92,34 @@ def test_digests_charts_and_the_hr_overview_as_sent(history, settings, session_f
         for f in sorted(slack.files(), key=lambda f: f["channel"])
     ]
     check("sent/digests", {"messages": sent(slack), "files": files})
+
+
+def test_suggestion_relay_replies_statuses_and_summary_as_sent(box: Box) -> None:  # noqa: F811
+    reference = submit_one(box, "Standing desks <!channel> & *more* on the 3rd floor")
+    relay = channel_messages(box)[-1]
+    box.click("U0PRIYA", buttons(relay)["Reply"], CHANNEL, relay["ts"])
+    modal = box.slack.wait_for("views.open")[-1]["view"]
+    box.submit_text("U0PRIYA", views.OWNER_REPLY_VIEW, modal["private_metadata"], "Which side? <b>")
+    box.dispatch()
+    to_ana = box.slack.messages("U0ANA")[-1]
+    box.click("U0ANA", buttons(to_ana)["Answer anonymously"], "D0ANA", to_ana["ts"])
+    modal = box.slack.wait_for("views.open", 2)[-1]["view"]
+    box.submit_text("U0ANA", views.AUTHOR_REPLY_VIEW, modal["private_metadata"], "Near the windows\n> & light")
+    box.dispatch()
+    box.click("U0PRIYA", buttons(relay)["Acknowledge"], CHANNEL, relay["ts"])
+    box.wait_reply(1)
+    box.dispatch()
+    box.click("U0PRIYA", buttons(relay)["Done"], CHANNEL, relay["ts"])
+    modal = box.slack.wait_for("views.open", 3)[-1]["view"]
+    box.submit_text("U0PRIYA", views.CLOSE_VIEW, modal["private_metadata"], "Ordered 12 desks & chairs")
+    box.dispatch()
+    box.command("digest <#C0NEWS|news>", user="U0PRIYA")
+    box.dispatch()
+    bodies = {"sent": sent(box.slack), "replies": [{k: v for k, v in r.items()} for r in box.replies()]}
+    # The reference is random, and a thread is named by Slack's ts: neither is part of the message.
+    normalised = re.sub(
+        r'"thread_ts": "[0-9.]+"', '"thread_ts": "<ts>"', json.dumps(bodies).replace(reference, "S-REF")
+    )
+    loaded = json.loads(normalised)
+    loaded["sent"].sort(key=lambda b: json.dumps(b, sort_keys=True))
+    check("sent/suggestions", loaded)
