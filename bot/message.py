@@ -158,10 +158,16 @@ class Button:
     action_id: str
     value: str
     style: Style | None = None
+    # Whether `:emoji:` short codes in the label become emoji (labels that hold none may say no).
+    shortcodes: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        data = {"kind": "button", "label": self.label, "action_id": self.action_id, "value": self.value}
-        return {**data, "style": self.style} if self.style else data
+        data: dict[str, Any] = {"kind": "button", "label": self.label, "action_id": self.action_id, "value": self.value}
+        if self.style:
+            data["style"] = self.style
+        if not self.shortcodes:
+            data["shortcodes"] = False
+        return data
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ Element: TypeAlias = Button | Choice | PersonPicker
 def _element_from_json(data: Mapping[str, Any]) -> Element:
     kind = data["kind"]
     if kind == "button":
-        return Button(data["label"], data["action_id"], data["value"], data.get("style"))
+        return Button(data["label"], data["action_id"], data["value"], data.get("style"), data.get("shortcodes", True))
     if kind == "choice":
         options = tuple(Option(label, value) for label, value in data["options"])
         return Choice(data["action_id"], options, data["placeholder"], data.get("selected"))

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.message import outbox_payload
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.onboarding import (
     FINISH_GRACE_DAYS,
@@ -32,6 +33,17 @@ from bot.onboarding import (
     steps_of,
     stop_journey,
 )
+from bot.onboarding_messages import (
+    TaskLine,
+    buddy_prompt_message,
+    catch_up_message,
+    checkin_alert_message,
+    checkin_message,
+    overdue_alert_message,
+    reminder_message,
+    tasks_message,
+    welcome_message,
+)
 from bot.onboarding_models import (
     JourneyState,
     OnboardingJourney,
@@ -43,17 +55,6 @@ from bot.onboarding_models import (
 )
 from bot.onboarding_templates import render
 from bot.outbox import enqueue
-from handlers.onboard_views import (
-    TaskLine,
-    buddy_prompt_message,
-    catch_up_message,
-    checkin_alert_message,
-    checkin_message,
-    overdue_alert_message,
-    reminder_message,
-    tasks_message,
-    welcome_message,
-)
 
 LOOKAHEAD = timedelta(hours=24)
 CATCH_UP_AFTER = timedelta(hours=12)
@@ -149,7 +150,9 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, "buddy-prompt"),
-                buddy_prompt_message(journey_id=journey.id, new_hire=person.name, started=journey.start_date),
+                outbox_payload(
+                    buddy_prompt_message(journey_id=journey.id, new_hire=person.name, started=journey.start_date)
+                ),
                 person_id=manager.id,
                 now=now,
             )
@@ -184,7 +187,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
             checkins = [s for s in first_day if s.kind == StepKind.CHECKIN]
             if checkins:
                 due[(StepOwner.NEW_HIRE.value, 0)] = checkins
-            payload = welcome_message(
+            welcome = welcome_message(
                 first_name=person.first_name,
                 company=company,
                 manager=manager.name if manager else None,
@@ -196,7 +199,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, "welcome"),
-                payload,
+                outbox_payload(welcome),
                 person_id=person.id,
                 due_at=day0,
                 now=now,
@@ -230,7 +233,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
         at = send_at(journey, template, person, day)
         tasks = [s for s in day_steps if s.kind == StepKind.TASK]
         if tasks:
-            payload = tasks_message(
+            day_tasks = tasks_message(
                 new_hire=person.name,
                 day=day,
                 tasks=[_line(s, values) for s in tasks],
@@ -240,14 +243,14 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, f"d{day}:{owner}"),
-                payload,
+                outbox_payload(day_tasks),
                 person_id=recipient.id,
                 due_at=at,
                 now=now,
             )
             report.queued += 1
         for step in (s for s in day_steps if s.kind == StepKind.CHECKIN):
-            payload = checkin_message(
+            checkin = checkin_message(
                 step_id=step.id,
                 question=render(step.text, values),
                 day=step.day,
@@ -257,7 +260,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, f"s{step.position}"),
-                payload,
+                outbox_payload(checkin),
                 person_id=recipient.id,
                 due_at=at,
                 now=now,
@@ -298,7 +301,7 @@ def _catch_up(
     tasks = [s for s in missed if s.kind == StepKind.TASK]
     manager = owner_person(session, journey, StepOwner.MANAGER.value)
     buddy = owner_person(session, journey, StepOwner.BUDDY.value)
-    payload = catch_up_message(
+    catch_up = catch_up_message(
         first_name=person.first_name,
         new_hire=person.name,
         company=company,
@@ -310,7 +313,9 @@ def _catch_up(
         buddy=buddy.name if buddy else None,
     )
     _mark(missed, StepState.MISSED, now)
-    enqueue(session, journey.workspace_id, key(journey.id, what), payload, person_id=recipient.id, now=now)
+    enqueue(
+        session, journey.workspace_id, key(journey.id, what), outbox_payload(catch_up), person_id=recipient.id, now=now
+    )
 
 
 def _reminders_and_warnings(
@@ -345,7 +350,7 @@ def _reminders_and_warnings(
                     session,
                     journey.workspace_id,
                     key(journey.id, f"remind:{step.id}"),
-                    reminder_message(new_hire=person.name, task=_line(step, values)),
+                    outbox_payload(reminder_message(new_hire=person.name, task=_line(step, values))),
                     person_id=recipient.id,
                     now=now,
                 )
@@ -359,7 +364,9 @@ def _reminders_and_warnings(
             overdue_for_warning.append(step)
     # The early warning for overdue tasks needs the new hire's consent, given in their latest check-in.
     if overdue_for_warning and journey.share_consent:
-        payload = overdue_alert_message(new_hire=person.name, tasks=[_line(s, values) for s in overdue_for_warning])
+        payload = outbox_payload(
+            overdue_alert_message(new_hire=person.name, tasks=[_line(s, values) for s in overdue_for_warning])
+        )
         first = min(s.id for s in overdue_for_warning)
         for recipient in alert_recipients(session, journey):
             enqueue(
@@ -393,12 +400,14 @@ def queue_checkin_alert(session: Session, result: CheckinResult, now: datetime) 
     person = session.get(Person, journey.person_id)
     assert person is not None
     values = placeholders(session, journey)
-    payload = checkin_alert_message(
-        new_hire=person.name,
-        day=step.day,
-        question=render(step.text, values),
-        score=step.score or 0,
-        comment=step.comment,
+    payload = outbox_payload(
+        checkin_alert_message(
+            new_hire=person.name,
+            day=step.day,
+            question=render(step.text, values),
+            score=step.score or 0,
+            comment=step.comment,
+        )
     )
     recipients = alert_recipients(session, journey)
     for recipient in recipients:

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot import recognition_messages, suggestion_messages
+from bot import onboarding_messages, recognition_messages, suggestion_messages
 from bot.digest_jobs import chart_message
 from bot.message import Message, text
 from bot.models import Person
+from bot.onboarding_messages import TaskLine
 from bot.recognition import Stats
 from bot.recognition_models import CompanyValue, Kudos, KudosValue
 from handlers import kudos_views, onboard_views, pulse_views, suggest_views
-from handlers.onboard_views import TaskLine
 from handlers.slack.render.message import render
 from surveys import digest_messages, pulse_messages
 from surveys.bank import QuestionBank
@@ -420,6 +420,11 @@ def _() -> Any:
 
 # -- onboarding ------------------------------------------------------------------------------------
 
+
+def _rendered(build: Callable[..., Message]) -> Callable[..., dict[str, Any]]:
+    return lambda **arguments: render(build(**arguments))
+
+
 TASKS = [
     TaskLine(11, "Set up your <laptop> & VPN", date(2026, 11, 23), False),
     TaskLine(12, "Meet *everyone*", date(2026, 11, 24), True),
@@ -430,11 +435,13 @@ MANY_TASKS = [TaskLine(100 + i, f"Task {i}", date(2026, 11, 23), i % 2 == 0) for
 @case("onboarding/welcome")
 def _() -> Any:
     return {
-        "full": onboard_views.welcome_message(
+        "full": _rendered(onboarding_messages.welcome_message)(
             first_name="Noor", company="Acme & Sons", manager="Kemi <A>", buddy="Ben", tasks=TASKS
         ),
-        "bare": onboard_views.welcome_message(first_name="", company="Acme", manager=None, buddy=None, tasks=[]),
-        "many": onboard_views.welcome_message(
+        "bare": _rendered(onboarding_messages.welcome_message)(
+            first_name="", company="Acme", manager=None, buddy=None, tasks=[]
+        ),
+        "many": _rendered(onboarding_messages.welcome_message)(
             first_name="Noor", company="Acme", manager=None, buddy="Ben", tasks=MANY_TASKS
         ),
     }
@@ -443,8 +450,12 @@ def _() -> Any:
 @case("onboarding/tasks")
 def _() -> Any:
     return {
-        "new_hire": onboard_views.tasks_message(new_hire="Noor <H>", day=3, tasks=TASKS, for_new_hire=True),
-        "manager": onboard_views.tasks_message(new_hire="Noor <H>", day=3, tasks=TASKS[:1], for_new_hire=False),
+        "new_hire": _rendered(onboarding_messages.tasks_message)(
+            new_hire="Noor <H>", day=3, tasks=TASKS, for_new_hire=True
+        ),
+        "manager": _rendered(onboarding_messages.tasks_message)(
+            new_hire="Noor <H>", day=3, tasks=TASKS[:1], for_new_hire=False
+        ),
     }
 
 
@@ -452,7 +463,7 @@ def _() -> Any:
 def _() -> Any:
     started = date(2026, 11, 16)
     return {
-        "new_hire": onboard_views.catch_up_message(
+        "new_hire": _rendered(onboarding_messages.catch_up_message)(
             first_name="Noor",
             new_hire="Noor Haddad",
             company="Acme & Sons",
@@ -463,7 +474,7 @@ def _() -> Any:
             manager="Kemi",
             buddy="Ben <B>",
         ),
-        "new_hire_one_skipped": onboard_views.catch_up_message(
+        "new_hire_one_skipped": _rendered(onboarding_messages.catch_up_message)(
             first_name="",
             new_hire="Noor Haddad",
             company="Acme",
@@ -472,7 +483,7 @@ def _() -> Any:
             tasks=[],
             skipped_checkins=1,
         ),
-        "manager": onboard_views.catch_up_message(
+        "manager": _rendered(onboarding_messages.catch_up_message)(
             first_name="Kemi",
             new_hire="Noor <Haddad>",
             company="Acme",
@@ -486,18 +497,22 @@ def _() -> Any:
 
 @case("onboarding/reminder")
 def _() -> Any:
-    return onboard_views.reminder_message(new_hire="Noor & co", task=TASKS[0])
+    return _rendered(onboarding_messages.reminder_message)(new_hire="Noor & co", task=TASKS[0])
 
 
 @case("onboarding/checkin")
 def _() -> Any:
     return {
-        "ask": onboard_views.checkin_message(step_id=21, question="Do you have <what> you need?", day=5, manager="K&"),
-        "ask_no_manager": onboard_views.checkin_message(step_id=21, question="Settled in?", day=5, manager=None),
-        "answered_shared": onboard_views.checkin_answered_message(
+        "ask": _rendered(onboarding_messages.checkin_message)(
+            step_id=21, question="Do you have <what> you need?", day=5, manager="K&"
+        ),
+        "ask_no_manager": _rendered(onboarding_messages.checkin_message)(
+            step_id=21, question="Settled in?", day=5, manager=None
+        ),
+        "answered_shared": _rendered(onboarding_messages.checkin_answered_message)(
             question="Settled <in>?", score=2, shared=True, manager="Kemi"
         ),
-        "answered_private": onboard_views.checkin_answered_message(
+        "answered_private": _rendered(onboarding_messages.checkin_answered_message)(
             question="Settled in?", score=4, shared=False, manager=None
         ),
         "modal": onboard_views.checkin_modal(
@@ -509,13 +524,13 @@ def _() -> Any:
 @case("onboarding/alerts")
 def _() -> Any:
     return {
-        "checkin": onboard_views.checkin_alert_message(
+        "checkin": _rendered(onboarding_messages.checkin_alert_message)(
             new_hire="Noor <H>", day=5, question="Settled?", score=1, comment=TRICKY
         ),
-        "checkin_no_comment": onboard_views.checkin_alert_message(
+        "checkin_no_comment": _rendered(onboarding_messages.checkin_alert_message)(
             new_hire="Noor", day=5, question="Settled?", score=2, comment=None
         ),
-        "overdue": onboard_views.overdue_alert_message(new_hire="Noor & H", tasks=MANY_TASKS),
+        "overdue": _rendered(onboarding_messages.overdue_alert_message)(new_hire="Noor & H", tasks=MANY_TASKS),
     }
 
 
@@ -523,11 +538,13 @@ def _() -> Any:
 def _() -> Any:
     started = date(2026, 11, 30)
     return {
-        "ask": onboard_views.buddy_prompt_message(journey_id=9, new_hire="Noor <H>", started=started),
-        "ask_why": onboard_views.buddy_prompt_message(
+        "ask": _rendered(onboarding_messages.buddy_prompt_message)(journey_id=9, new_hire="Noor <H>", started=started),
+        "ask_why": _rendered(onboarding_messages.buddy_prompt_message)(
             journey_id=9, new_hire="Noor", started=started, reason="Nobody in the team <is> free."
         ),
-        "picked": onboard_views.buddy_prompt_message(journey_id=9, new_hire="Noor", started=started, picked="Ben &"),
+        "picked": _rendered(onboarding_messages.buddy_prompt_message)(
+            journey_id=9, new_hire="Noor", started=started, picked="Ben &"
+        ),
     }
 
 

@@ -22,6 +22,9 @@ from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
 from tests.test_digest import MONDAY, dispatch, history, make_hr, send_digests  # noqa: F401 (history: the fixture)
 from tests.test_golden import check
+from tests.test_onboarding_app import MONDAY as START_DATE
+from tests.test_onboarding_app import Bot, bot, deliver_day0, open_checkin, submit_checkin  # noqa: F401 (bot: the fixture)
+from tests.test_onboarding_app import checkin_message as onboarding_checkin
 from tests.test_pulse import Pulse, open_and_deliver, pulse  # noqa: F401 (the fixture)
 from tests.test_suggestions import CHANNEL, Box, box, buttons, channel_messages, submit_one  # noqa: F401 (box: the fixture)
 
@@ -123,3 +126,16 @@ def test_suggestion_relay_replies_statuses_and_summary_as_sent(box: Box) -> None
     loaded = json.loads(normalised)
     loaded["sent"].sort(key=lambda b: json.dumps(b, sort_keys=True))
     check("sent/suggestions", loaded)
+
+
+def test_onboarding_messages_as_sent(bot: Bot) -> None:  # noqa: F811
+    bot.add_new_hire("U0SAM", "Sam <Reyes>", "Europe/Rome", "Sales", START_DATE, manager="U0SOFIA")
+    deliver_day0(bot)
+    modal = open_checkin(bot, onboarding_checkin(bot), 2)
+    submit_checkin(bot, "U0NOOR", modal, 2, "still no laptop <!channel> & no desk", share=True)
+    bot.dispatch()
+    for _ in range(6):
+        bot.tick(24)  # reminders for the manager's tasks, the overdue warning (consent was given)
+    bodies = sent(bot.slack)
+    bodies.sort(key=lambda b: json.dumps(b, sort_keys=True))
+    check("sent/onboarding", bodies)

@@ -58,7 +58,7 @@ def _plain(value: str, *, emoji: bool = True) -> dict[str, Any]:
 def button(element: Button) -> dict[str, Any]:
     rendered = {
         "type": "button",
-        "text": _plain(element.label[:75]),
+        "text": _plain(element.label[:75], emoji=element.shortcodes),
         "action_id": element.action_id,
         "value": element.value[:2000],
     }
