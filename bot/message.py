@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from typing import Literal as Kind
 
+
+class UnreadableMessage(ValueError):
+    """A stored message this version cannot read: an unknown kind or payload version, written by a newer
+    version of the bot (during a rolling deploy) or damaged. Never guessed at, never half-sent."""
+
+
 # -- text ------------------------------------------------------------------------------------------
 
 
@@ -142,7 +148,7 @@ def _part_from_json(data: Any) -> Part:
         return Mention(str(data["mention"]))
     if "channel" in data:
         return ChannelLink(str(data["channel"]))
-    raise ValueError(f"unknown text part: {sorted(data)}")
+    raise UnreadableMessage(f"unknown text part: {sorted(data)}")
 
 
 # -- interactive elements --------------------------------------------------------------------------
@@ -218,7 +224,7 @@ def _element_from_json(data: Mapping[str, Any]) -> Element:
         return Choice(data["action_id"], options, data["placeholder"], data.get("selected"))
     if kind == "person_picker":
         return PersonPicker(data["action_id"], data["placeholder"])
-    raise ValueError(f"unknown element kind: {kind}")
+    raise UnreadableMessage(f"unknown element kind: {kind}")
 
 
 # -- blocks ----------------------------------------------------------------------------------------
@@ -322,7 +328,7 @@ def _block_from_json(data: Mapping[str, Any]) -> Block:
         return Actions(tuple(_element_from_json(e) for e in data["elements"]), data.get("block_id"))
     if kind == "chart":
         return Chart(data["spec"], data["filename"], data["title"], data["alt_text"])
-    raise ValueError(f"unknown block kind: {kind}")
+    raise UnreadableMessage(f"unknown block kind: {kind}")
 
 
 # -- the message -----------------------------------------------------------------------------------

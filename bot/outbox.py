@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.crypto import SecretBox, pad, unpad
 from bot.database import upsert_insert
-from bot.message import payload_has_text
+from bot.message import UnreadableMessage, payload_has_text
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.rate_limit import TokenBucket
 from handlers.slack.render.message import render_payload
@@ -504,6 +504,9 @@ class OutboxDispatcher:
                     sent_channel, ts = response["channel"], response["ts"]
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
+            except UnreadableMessage as error:
+                # Queued by a newer version during a deploy: left for a dispatcher that can read it.
+                self._retry_later(session, row, f"unreadable here: {error}", report)
             except SlackApiError as error:
                 self._handle_slack_error(session, row, error, bucket, report)
             except SlackClientError as error:

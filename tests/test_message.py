@@ -29,6 +29,7 @@ from bot.message import (
     PersonPicker,
     Section,
     Text,
+    UnreadableMessage,
     outbox_payload,
     quoted,
     text,
@@ -74,9 +75,9 @@ def test_a_message_survives_its_json_round_trip_exactly() -> None:
 
 
 def test_unknown_kinds_are_refused_rather_than_dropped() -> None:
-    with pytest.raises(ValueError, match="unknown block kind"):
+    with pytest.raises(UnreadableMessage, match="unknown block kind"):
         Message.from_json({"summary": ["x"], "blocks": [{"kind": "poll"}]})
-    with pytest.raises(ValueError, match="unknown text part"):
+    with pytest.raises(UnreadableMessage, match="unknown text part"):
         Text.from_json([{"bold": "x"}])
 
 
@@ -199,3 +200,31 @@ def test_a_neutral_update_and_a_sealed_neutral_dm_send(
     assert dm == {"channel": dm["channel"], **render(message)} and dm["channel"].startswith("D")
     with session_factory() as session:
         assert {r.state for r in session.scalars(select(OutboxMessage))} == {OutboxState.SENT.value}
+
+
+def test_a_row_this_version_cannot_read_waits_for_a_newer_dispatcher_and_blocks_nothing(
+    session_factory: sessionmaker[Session], workspace: Workspace, settings: Settings, slack: FakeSlack
+) -> None:
+    """A rolling deploy: a newer web process queues a message kind (or a payload version) this worker
+    doesn't know. The worker must neither crash on it (a poison row would stop every message behind
+    it) nor post it half-understood: it leaves it for a newer dispatcher, with the reason recorded."""
+    newer_kind = {"v": 1, "message": {"summary": ["hi"], "blocks": [{"kind": "poll", "question": "?"}]}}
+    newer_version = {"v": 2, "message": {"summary": ["hi"]}}
+    with session_factory.begin() as session:
+        # As the newer version wrote them (this version's enqueue would refuse what it can't read).
+        for key, payload in (("kind", newer_kind), ("version", newer_version)):
+            session.add(
+                OutboxMessage(
+                    workspace_id=workspace.id, idempotency_key=key, channel_id="C0ONE", payload=payload,
+                    state=OutboxState.PENDING.value, due_at=NOW, attempts=0,
+                )
+            )  # fmt: skip
+        enqueue(session, workspace.id, "fine", outbox_payload(Message(text("fine"))), channel_id="C0TWO", now=NOW)
+    assert _dispatch(session_factory, settings) == 1
+    assert [b["channel"] for b in _sent(slack)] == ["C0TWO"]
+    with session_factory() as session:
+        rows = {r.idempotency_key: r for r in session.scalars(select(OutboxMessage))}
+        for key in ("kind", "version"):
+            assert rows[key].state == OutboxState.PENDING.value and rows[key].due_at > NOW, key
+            assert (rows[key].last_error or "").startswith("unreadable here:"), rows[key].last_error
+        assert "poll" in (rows["kind"].last_error or "") and "v2" in (rows["version"].last_error or "")

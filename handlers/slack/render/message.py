@@ -27,6 +27,7 @@ from bot.message import (
     PersonPicker,
     Section,
     Text,
+    UnreadableMessage,
     is_neutral,
 )
 
@@ -147,8 +148,10 @@ def render_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
     Version 1 (`bot.message.outbox_payload`) holds a neutral message and is rendered now, at send
     time; a row queued by an earlier version holds chat.postMessage's arguments already and is
-    returned as it is, so it still sends.
+    returned as it is, so it still sends. A payload this version cannot read raises UnreadableMessage.
     """
+    if "v" in payload and not is_neutral(payload):
+        raise UnreadableMessage(f"payload v{payload['v']} is newer than this version understands")
     if not is_neutral(payload):
         return dict(payload)
     rendered = render(Message.from_json(payload["message"]))
