@@ -373,6 +373,14 @@ def outbox_payload(message: Message, *, replaces: str | None = None, in_thread: 
     return payload
 
 
+def payload_with_first(payload: Mapping[str, Any], block: Block, summary: Text) -> dict[str, Any]:
+    """`outbox_payload(message.with_first(block, summary))`, from `outbox_payload(message)`: the rest of
+    the JSON is shared, not built again (a pulse's thousands of DMs differ only in their greeting)."""
+    message = payload["message"]
+    blocks = [block.to_json(), *message["blocks"][1:]]
+    return {**payload, "message": {**message, "summary": summary.to_json(), "blocks": blocks}}
+
+
 def is_neutral(payload: Mapping[str, Any]) -> bool:
     return payload.get("v") == VERSION
 

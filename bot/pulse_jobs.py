@@ -7,20 +7,21 @@ import random
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import SecretBox
 from bot.inbox import inbox_engine, inbox_file
-from bot.message import Message, outbox_payload
+from bot.message import outbox_payload
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxRow, enqueue_many
 from bot.storage_scrub import scrub
 from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
-from surveys.pulse_messages import closed_message, greeting, pulse_message, with_greeting
+from surveys.pulse_messages import closed_message, greeting, greeting_payload, pulse_message
 from surveys.rounds import OpenedRound, close_due_rounds, close_round, due_reminders, open_round, open_scheduled_rounds
 
 
@@ -46,24 +47,26 @@ def _queue_pulse_dms(
     *,
     reminder: bool = False,
 ) -> int:
-    """Queue one DM per recipient. A unit's questions are rendered once; only the greeting is per person."""
+    """Queue one DM per recipient. A unit's questions are built once; only the greeting is per person."""
     workspace = session.get(Workspace, pulse.workspace_id)
     assert workspace is not None
-    rendered: dict[tuple[str, ...], Message] = {}
+    rendered: dict[tuple[str, ...], dict[str, Any]] = {}
     rows = []
     for person_id, question_ids, due_at in recipients:
         person = session.get(Person, person_id)
         assert person is not None
         if question_ids not in rendered:
-            rendered[question_ids] = pulse_message(
-                first_name="",
-                round_id=pulse.id,
-                questions=[q for q in (bank.question(i) for i in question_ids) if q is not None],
-                answers={},
-                closes_at=pulse.closes_at,
-                min_group=pulse.min_group,
-                company=workspace.name or "our company",
-                reminder=reminder,
+            rendered[question_ids] = outbox_payload(
+                pulse_message(
+                    first_name="",
+                    round_id=pulse.id,
+                    questions=[q for q in (bank.question(i) for i in question_ids) if q is not None],
+                    answers={},
+                    closes_at=pulse.closes_at,
+                    min_group=pulse.min_group,
+                    company=workspace.name or "our company",
+                    reminder=reminder,
+                )
             )
         hello = greeting(
             first_name=person.first_name,
@@ -73,7 +76,7 @@ def _queue_pulse_dms(
             reminder=reminder,
         )
         key = reminder_key(pulse.id, person_id) if reminder else invite_key(pulse.id, person_id)
-        payload = outbox_payload(with_greeting(rendered[question_ids], hello))
+        payload = greeting_payload(rendered[question_ids], hello)
         rows.append(OutboxRow(key, payload, due_at, person_id=person_id))
     enqueue_many(session, workspace.id, rows)
     return len(rows)

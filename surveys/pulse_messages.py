@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.message import (
     Actions,
@@ -24,6 +25,7 @@ from bot.message import (
     Section,
     Text,
     join,
+    payload_with_first,
     text,
 )
 from surveys.bank import Question
@@ -105,6 +107,12 @@ def pulse_message(
 def with_greeting(message: Message, hello: Text) -> Message:
     """The same message for another person: only the greeting differs (blocks are shared, not copied)."""
     return message.with_first(Section(hello), hello)
+
+
+def greeting_payload(payload: dict[str, Any], hello: Text) -> dict[str, Any]:
+    """`outbox_payload(with_greeting(message, hello))` from `outbox_payload(message)`, without building
+    the shared questions again for each person."""
+    return payload_with_first(payload, Section(hello), hello)
 
 
 def question_blocks(number: int, question: Question, round_id: int, answer: Answer | None, company: str) -> list[Block]:

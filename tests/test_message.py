@@ -31,6 +31,7 @@ from bot.message import (
     Text,
     UnreadableMessage,
     outbox_payload,
+    payload_with_first,
     quoted,
     text,
 )
@@ -228,3 +229,11 @@ def test_a_row_this_version_cannot_read_waits_for_a_newer_dispatcher_and_blocks_
             assert rows[key].state == OutboxState.PENDING.value and rows[key].due_at > NOW, key
             assert (rows[key].last_error or "").startswith("unreadable here:"), rows[key].last_error
         assert "poll" in (rows["kind"].last_error or "") and "v2" in (rows["version"].last_error or "")
+
+
+def test_a_payload_with_another_first_block_is_the_payload_of_that_message() -> None:
+    message = every_kind()
+    hello = text("Hi ", Literal("Ana <3"))
+    assert payload_with_first(outbox_payload(message), Section(hello), hello) == outbox_payload(
+        message.with_first(Section(hello), hello)
+    )
