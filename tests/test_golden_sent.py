@@ -139,3 +139,51 @@ def test_onboarding_messages_as_sent(bot: Bot) -> None:  # noqa: F811
     bodies = sent(bot.slack)
     bodies.sort(key=lambda b: json.dumps(b, sort_keys=True))
     check("sent/onboarding", bodies)
+
+
+# -- App Home: what views.publish received -------------------------------------------------------------
+
+
+def published(slack: FakeSlack, count: int) -> dict[str, Any]:
+    return {b["user_id"]: b["view"] for b in slack.wait_for("views.publish", count=count)}
+
+
+def test_home_tabs_with_digests_and_the_overview(history, settings, engine, session_factory, slack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from bot.app import create_app
+    from bot.web import create_web_app
+    from tests.conftest import SIGNING_SECRET, TEAM_ID
+    from tests.slack_requests import SlackRequests
+
+    make_hr(session_factory, "P5")
+    clock = ManualClock(MONDAY)
+    send_digests(settings, session_factory, clock)
+    dispatch(settings, session_factory, clock)
+    app = create_app(settings, engine=engine, clock=clock)
+    requests = SlackRequests(
+        create_web_app(app).test_client(), SIGNING_SECRET, team_id=TEAM_ID, response_base=slack.url
+    )
+    for user in ("U0MARCUS", "U0P0", "U0P5"):
+        requests.app_home_opened(user)
+    check("sent/home_digests", published(slack, 3))
+
+
+def test_home_tabs_with_kudos(kudos: Harness, slack: FakeSlack) -> None:
+    _give(kudos, "<@U0BEN> for the review #teamwork")
+    for user in ("U0PRIYA", "U0BEN"):
+        kudos.requests.app_home_opened(user)
+    check("sent/home_kudos", published(slack, 2))
+
+
+def test_home_tabs_with_suggestions(box: Box) -> None:  # noqa: F811
+    reference = submit_one(box)
+    for user in ("U0ANA", "U0PRIYA"):
+        box.requests.app_home_opened(user)
+    views_ = json.loads(json.dumps(published(box.slack, 2)).replace(reference, "S-REF"))
+    check("sent/home_suggestions", views_)
+
+
+def test_home_tabs_with_onboarding(bot: Bot) -> None:  # noqa: F811
+    deliver_day0(bot)
+    for user in ("U0NOOR", "U0MARCUS", "U0PRIYA"):
+        bot.requests.app_home_opened(user)
+    check("sent/home_onboarding", published(bot.slack, 3))
