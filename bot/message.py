@@ -65,13 +65,6 @@ class Text:
     parts: tuple[Part, ...] = ()
     limit: int | None = None
 
-    def __add__(self, other: Text | Part) -> Text:
-        return text(self, other)
-
-    def plain(self) -> str:
-        """The text with literals as typed and references by id: for logs of shape, tests and the terminal."""
-        return "".join(_plain_part(p) for p in self.parts)
-
     def to_json(self) -> Any:
         parts = [_part_json(p) for p in self.parts]
         return {"parts": parts, "limit": self.limit} if self.limit is not None else parts
@@ -96,10 +89,6 @@ def text(*pieces: Text | Part | None, limit: int | None = None) -> Text:
     return Text(tuple(parts), limit)
 
 
-def literal(value: str) -> Literal:
-    return Literal(value)
-
-
 def join(pieces: Iterable[Text | Part], separator: str) -> Text:
     """The pieces with `separator` (our own markup) between them."""
     out: list[Text | Part] = []
@@ -117,16 +106,6 @@ def quoted(words: str, limit: int | None = None) -> Text:
         words = words[: limit - 1] + "…"
     lines = words.splitlines() or [""]
     return join((text("> ", Literal(line)) for line in lines), "\n")
-
-
-def _plain_part(part: Part) -> str:
-    if isinstance(part, str):
-        return part
-    if isinstance(part, Literal):
-        return part.text
-    if isinstance(part, Mention):
-        return f"@{part.user_id}"
-    return f"#{part.channel_id}"
 
 
 def _part_json(part: Part) -> Any:

@@ -3,8 +3,10 @@ sending both payload versions (neutral rows rendered at send time; rows queued b
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +239,28 @@ def test_a_payload_with_another_first_block_is_the_payload_of_that_message() -> 
     assert payload_with_first(outbox_payload(message), Section(hello), hello) == outbox_payload(
         message.with_first(Section(hello), hello)
     )
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def test_messages_and_the_jobs_that_queue_them_speak_no_slack() -> None:
+    """The neutral messages import no platform, and the services and jobs that queue them no longer
+    build Block Kit from handlers/*_views (the wider import contract is tests/test_layers.py's)."""
+    root = Path(__file__).resolve().parent.parent
+    neutral = [root / "bot" / "message.py", *root.glob("bot/*_messages.py"), *root.glob("surveys/*_messages.py")]
+    assert len(neutral) == 6
+    for path in neutral:
+        bad = {name for name in _imports(path) if name.split(".")[0] in ("handlers", "slack_sdk", "slack_bolt")}
+        assert not bad, (path.name, bad)
+    producers = ["recognition", "digest_jobs", "pulse_jobs", "suggestions", "onboarding_jobs", "demo_kudos"]
+    for name in producers:
+        views = {i for i in _imports(root / "bot" / f"{name}.py") if i.startswith("handlers") and "views" in i}
+        assert not views, (name, views)
