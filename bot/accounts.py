@@ -42,6 +42,12 @@ def people_by_external_id(session: Session, workspace: Workspace) -> dict[str, P
     return {user_id: person for user_id, person in rows}
 
 
+def chat_id(person: Person) -> str | None:
+    """The person's user id on their workspace's platform (a person's accounts are on that platform), for
+    mentions in the messages the bot words for them."""
+    return person.accounts[0].external_user_id if person.accounts else None
+
+
 def external_id(person: Person, platform: str) -> str | None:
     """The person's user id on `platform`, if they have an account there."""
     account = person.account(platform)

@@ -17,7 +17,6 @@ from bot.accounts import people_by_external_id
 from bot.models import Workspace
 from bot.recognition_values import current, parse_lines, replace_values
 from bot.registry import set_setting
-from handlers.kudos import announce
 
 SEED = 6006
 CHANNEL = "CDEMOKUDOS"
@@ -93,4 +92,4 @@ def simulate(sim: Any) -> None:
                     settings=settings,
                     now=now,
                 )
-                announce(session, workspace, given.kudos, giver, given.recipients, settings, now)
+                recognition.announce(session, workspace, given.kudos, giver, given.recipients, settings, now)

@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session, aliased
 from bot.accounts import with_ids
 from bot.charts import trend_alt_text, trend_spec
 from bot.digest_sections import build_digest, trend_settings
+from bot.message import Chart, Message, outbox_payload, text
 from bot.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
 from bot.outbox import enqueue
 from bot.settings import Settings
-from handlers.digest_views import digest_message, overview_message
 from surveys.bank import QuestionBank
 from surveys.digest import CHART_METRICS, Digest, DigestSection, WeekData, hr_overview
+from surveys.digest_messages import digest_message, overview_message
 from surveys.pack_store import workspace_bank
 
 # A digest that couldn't go out at its time (worker down) still goes out within this window; older
@@ -177,31 +178,27 @@ def queue_digest(session: Session, workspace_id: int, manager: Person, digest: D
         session,
         workspace_id,
         digest_key(digest.week_end, manager.id),
-        digest_message(digest, manager.first_name),
+        outbox_payload(digest_message(digest, manager.first_name)),
         person_id=manager.id,
         now=now,
     )
-    upload = chart_upload(digest.sections[0]) if digest.sections else None
-    if upload is not None:
-        enqueue(session, workspace_id, chart_key(digest.week_end, manager.id), upload, person_id=manager.id, now=now)
+    chart = chart_message(digest.sections[0]) if digest.sections else None
+    if chart is not None:
+        enqueue(
+            session, workspace_id, chart_key(digest.week_end, manager.id), outbox_payload(chart), person_id=manager.id,
+            now=now,
+        )  # fmt: skip
 
 
-def chart_upload(section: DigestSection) -> dict[str, object] | None:
-    """The outbox payload that draws and uploads `section`'s trend chart, or None with nothing to draw."""
+def chart_message(section: DigestSection) -> Message | None:
+    """The message that draws and shares `section`'s trend chart, or None with nothing to draw."""
     series = {CHART_METRICS[m]: values for m, values in section.series.items()}
     if sum(v is not None for values in series.values() for v in values) < 2:
         return None
     spec = trend_spec(f"{section.title}: last {len(section.series_dates)} rounds", section.series_dates, series)
     alt_text = trend_alt_text(spec)
-    return {
-        "text": alt_text,
-        "upload": {
-            "chart": spec,
-            "filename": "team-trend.png",
-            "title": "Engagement and burnout trend",
-            "alt_text": alt_text,
-        },
-    }
+    chart = Chart(spec, filename="team-trend.png", title="Engagement and burnout trend", alt_text=alt_text)
+    return Message(text(alt_text), (chart,))
 
 
 def _queue_overviews(
@@ -228,7 +225,7 @@ def _queue_overviews(
             session,
             workspace_id,
             overview_key(end, person.id),
-            overview_message(overview, person.first_name),
+            outbox_payload(overview_message(overview, person.first_name)),
             person_id=person.id,
             now=now,
         )
@@ -238,7 +235,8 @@ def _queue_overviews(
 
 def _nothing_this_week(session: Session, workspace_id: int, key: str, person_id: int, now: datetime) -> None:
     """Remember that this week's digest had nothing to say, so later runs don't work it out again."""
-    row = enqueue(session, workspace_id, key, {"text": "Nothing to report this week."}, person_id=person_id, now=now)
+    nothing = outbox_payload(Message(text("Nothing to report this week.")))
+    row = enqueue(session, workspace_id, key, nothing, person_id=person_id, now=now)
     if row.state == OutboxState.PENDING.value:
         row.state = OutboxState.CANCELLED.value
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot import onboarding, onboarding_models
 from bot.clock import Clock
 from bot.features import Feature, JobDeps, Privacy
+from bot.message import outbox_payload
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.onboarding import (
     FINISH_GRACE_DAYS,
@@ -38,6 +39,17 @@ from bot.onboarding import (
     stop_journey,
 )
 from bot.onboarding_checkins import release_and_scrub
+from bot.onboarding_messages import (
+    TaskLine,
+    buddy_prompt_message,
+    catch_up_message,
+    checkin_alert_message,
+    checkin_message,
+    overdue_alert_message,
+    reminder_message,
+    tasks_message,
+    welcome_message,
+)
 from bot.onboarding_models import (
     JourneyState,
     OnboardingJourney,
@@ -50,17 +62,6 @@ from bot.onboarding_models import (
 from bot.onboarding_templates import render
 from bot.outbox import enqueue
 from bot.scheduler import Job
-from handlers.onboard_views import (
-    TaskLine,
-    buddy_prompt_message,
-    catch_up_message,
-    checkin_alert_message,
-    checkin_message,
-    overdue_alert_message,
-    reminder_message,
-    tasks_message,
-    welcome_message,
-)
 
 LOOKAHEAD = timedelta(hours=24)
 CATCH_UP_AFTER = timedelta(hours=12)
@@ -156,7 +157,9 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, "buddy-prompt"),
-                buddy_prompt_message(journey_id=journey.id, new_hire=person.name, started=journey.start_date),
+                outbox_payload(
+                    buddy_prompt_message(journey_id=journey.id, new_hire=person.name, started=journey.start_date)
+                ),
                 person_id=manager.id,
                 now=now,
             )
@@ -191,7 +194,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
             checkins = [s for s in first_day if s.kind == StepKind.CHECKIN]
             if checkins:
                 due[(StepOwner.NEW_HIRE.value, 0)] = checkins
-            payload = welcome_message(
+            welcome = welcome_message(
                 first_name=person.first_name,
                 company=company,
                 manager=manager.name if manager else None,
@@ -203,7 +206,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, "welcome"),
-                payload,
+                outbox_payload(welcome),
                 person_id=person.id,
                 due_at=day0,
                 now=now,
@@ -237,7 +240,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
         at = send_at(journey, template, person, day)
         tasks = [s for s in day_steps if s.kind == StepKind.TASK]
         if tasks:
-            payload = tasks_message(
+            day_tasks = tasks_message(
                 new_hire=person.name,
                 day=day,
                 tasks=[_line(s, values) for s in tasks],
@@ -247,14 +250,14 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, f"d{day}:{owner}"),
-                payload,
+                outbox_payload(day_tasks),
                 person_id=recipient.id,
                 due_at=at,
                 now=now,
             )
             report.queued += 1
         for step in (s for s in day_steps if s.kind == StepKind.CHECKIN):
-            payload = checkin_message(
+            checkin = checkin_message(
                 step_id=step.id,
                 question=render(step.text, values),
                 day=step.day,
@@ -264,7 +267,7 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
                 session,
                 journey.workspace_id,
                 key(journey.id, f"s{step.position}"),
-                payload,
+                outbox_payload(checkin),
                 person_id=recipient.id,
                 due_at=at,
                 now=now,
@@ -305,7 +308,7 @@ def _catch_up(
     tasks = [s for s in missed if s.kind == StepKind.TASK]
     manager = owner_person(session, journey, StepOwner.MANAGER.value)
     buddy = owner_person(session, journey, StepOwner.BUDDY.value)
-    payload = catch_up_message(
+    catch_up = catch_up_message(
         first_name=person.first_name,
         new_hire=person.name,
         company=company,
@@ -317,7 +320,9 @@ def _catch_up(
         buddy=buddy.name if buddy else None,
     )
     _mark(missed, StepState.MISSED, now)
-    enqueue(session, journey.workspace_id, key(journey.id, what), payload, person_id=recipient.id, now=now)
+    enqueue(
+        session, journey.workspace_id, key(journey.id, what), outbox_payload(catch_up), person_id=recipient.id, now=now
+    )
 
 
 def _reminders_and_warnings(
@@ -352,7 +357,7 @@ def _reminders_and_warnings(
                     session,
                     journey.workspace_id,
                     key(journey.id, f"remind:{step.id}"),
-                    reminder_message(new_hire=person.name, task=_line(step, values)),
+                    outbox_payload(reminder_message(new_hire=person.name, task=_line(step, values))),
                     person_id=recipient.id,
                     now=now,
                 )
@@ -366,7 +371,9 @@ def _reminders_and_warnings(
             overdue_for_warning.append(step)
     # The early warning for overdue tasks needs the new hire's consent, given in their latest check-in.
     if overdue_for_warning and journey.share_consent:
-        payload = overdue_alert_message(new_hire=person.name, tasks=[_line(s, values) for s in overdue_for_warning])
+        payload = outbox_payload(
+            overdue_alert_message(new_hire=person.name, tasks=[_line(s, values) for s in overdue_for_warning])
+        )
         first = min(s.id for s in overdue_for_warning)
         for recipient in alert_recipients(session, journey):
             enqueue(
@@ -400,12 +407,14 @@ def queue_checkin_alert(session: Session, result: CheckinResult, now: datetime) 
     person = session.get(Person, journey.person_id)
     assert person is not None
     values = placeholders(session, journey)
-    payload = checkin_alert_message(
-        new_hire=person.name,
-        day=step.day,
-        question=render(step.text, values),
-        score=step.score or 0,
-        comment=step.comment,
+    payload = outbox_payload(
+        checkin_alert_message(
+            new_hire=person.name,
+            day=step.day,
+            question=render(step.text, values),
+            score=step.score or 0,
+            comment=step.comment,
+        )
     )
     recipients = alert_recipients(session, journey)
     for recipient in recipients:

@@ -81,6 +81,7 @@ from bot.delivery.ports import (
     is_transport_reason,
     may_have_been_sent,
 )
+from bot.message import UnreadableMessage, payload_has_text
 from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 
 logger = logging.getLogger(__name__)
@@ -101,11 +102,13 @@ def enqueue(
 ) -> OutboxMessage:
     """Queue a message once. Returns the row for `key`, whether this call created it or not.
 
-    `payload` is the keyword arguments for chat.postMessage (text, blocks, ...), without channel.
+    `payload` is `bot.message.outbox_payload(message)`: a neutral message the platform renders at send
+    time. (Rows queued by earlier versions hold chat.postMessage's keyword arguments, without channel;
+    they still send as they are.)
     """
     if (person_id is None) == (channel_id is None):
         raise ValueError("an outbox message goes to exactly one of person_id or channel_id")
-    if not payload.get("text"):
+    if not payload_has_text(payload):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
     return _insert(session, workspace_id, key, payload, person_id, channel_id, due_at or now or datetime.now(UTC))
 
@@ -123,7 +126,7 @@ def enqueue_sealed(
     """Queue a DM whose recipient must stay unreadable in the database (see "Sealed messages" above).
 
     `key` must say nothing about the recipient or the subject either (callers use an HMAC)."""
-    if not payload.get("text"):
+    if not payload_has_text(payload):
         raise ValueError("an outbox payload needs 'text' (the notification and screen-reader fallback)")
     # Bound to its row's workspace and key (associated data): copied into another row, it does not open.
     sealed = box.seal_bytes(_seal_plaintext(person_id, payload), _binding(workspace_id, key))
@@ -223,7 +226,7 @@ def enqueue_many(session: Session, workspace_id: int, rows: Sequence[OutboxRow],
     )
     values = []
     for row in rows:
-        if (row.person_id is None) == (row.channel_id is None) or not row.payload.get("text"):
+        if (row.person_id is None) == (row.channel_id is None) or not payload_has_text(row.payload):
             raise ValueError(f"outbox row {row.key}: needs text and exactly one of person_id or channel_id")
         values.append(
             {
@@ -491,6 +494,9 @@ class OutboxDispatcher:
                 sent = found if found is not None else self._send(route, channel, row.id, payload)
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
+            except UnreadableMessage as error:
+                # Queued by a newer version during a deploy: left for a dispatcher that can read it.
+                self._retry_later(session, row, f"unreadable here: {error}", report)
             except SendFailed as error:
                 self._handle_failure(session, row, error, report)
             else:
@@ -691,7 +697,7 @@ def _may_have_posted(row: OutboxMessage, payload: Rendered) -> bool:
     --rate-500-after: every such retry was a duplicate). Such a row is checked against the channel's
     history, like a crashed one, before it is posted again. A 429 or an `ok: false` means not posted.
     """
-    if "upload" in payload or "update_ts" in payload:  # sharing a file or replacing a message: never looked up
+    if "upload" in payload or "update_ts" in payload:  # the rendered payload: a neutral row's kind shows there
         return False
     return row.attempts > 1 and may_have_been_sent(row.last_error or "")
 

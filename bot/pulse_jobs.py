@@ -18,14 +18,15 @@ from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.features import Feature, JobDeps
 from bot.inbox import inbox_engine, inbox_file
+from bot.message import outbox_payload
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxRow, enqueue_many
 from bot.scheduler import Job
 from bot.storage_scrub import scrub
-from handlers.pulse_views import closed_message, greeting_text, pulse_message, with_greeting
 from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
+from surveys.pulse_messages import closed_message, greeting, greeting_payload, pulse_message
 from surveys.rounds import OpenedRound, close_due_rounds, close_round, due_reminders, open_round, open_scheduled_rounds
 
 
@@ -51,7 +52,7 @@ def _queue_pulse_dms(
     *,
     reminder: bool = False,
 ) -> int:
-    """Queue one DM per recipient. A unit's questions are rendered once; only the greeting is per person."""
+    """Queue one DM per recipient. A unit's questions are built once; only the greeting is per person."""
     workspace = session.get(Workspace, pulse.workspace_id)
     assert workspace is not None
     rendered: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -60,17 +61,19 @@ def _queue_pulse_dms(
         person = session.get(Person, person_id)
         assert person is not None
         if question_ids not in rendered:
-            rendered[question_ids] = pulse_message(
-                first_name="",
-                round_id=pulse.id,
-                questions=[q for q in (bank.question(i) for i in question_ids) if q is not None],
-                answers={},
-                closes_at=pulse.closes_at,
-                min_group=pulse.min_group,
-                company=workspace.name or "our company",
-                reminder=reminder,
+            rendered[question_ids] = outbox_payload(
+                pulse_message(
+                    first_name="",
+                    round_id=pulse.id,
+                    questions=[q for q in (bank.question(i) for i in question_ids) if q is not None],
+                    answers={},
+                    closes_at=pulse.closes_at,
+                    min_group=pulse.min_group,
+                    company=workspace.name or "our company",
+                    reminder=reminder,
+                )
             )
-        greeting = greeting_text(
+        hello = greeting(
             first_name=person.first_name,
             count=len(question_ids),
             closes_at=pulse.closes_at,
@@ -78,7 +81,8 @@ def _queue_pulse_dms(
             reminder=reminder,
         )
         key = reminder_key(pulse.id, person_id) if reminder else invite_key(pulse.id, person_id)
-        rows.append(OutboxRow(key, with_greeting(rendered[question_ids], greeting), due_at, person_id=person_id))
+        payload = greeting_payload(rendered[question_ids], hello)
+        rows.append(OutboxRow(key, payload, due_at, person_id=person_id))
     enqueue_many(session, workspace.id, rows)
     return len(rows)
 
@@ -209,7 +213,7 @@ def _neutralise_messages(session: Session, pulse: PulseRound, now: datetime) -> 
     session.execute(delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(f"pulse:{pulse.id}:%")))
     message = closed_message(closed_on=now, min_group=pulse.min_group)
     rows = [
-        OutboxRow(closed_key(pulse.id), {**message, "update_ts": ts}, now, channel_id=channel)
+        OutboxRow(closed_key(pulse.id), outbox_payload(message, replaces=ts), now, channel_id=channel)
         for _workspace, channel, ts in sent
     ]
     random.SystemRandom().shuffle(rows)

@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import recognition_messages as messages
 from bot import recognition_models
 from bot.errors import UserFacingError
 from bot.features import Feature, Privacy
+from bot.message import outbox_payload
 from bot.models import Person, Workspace
+from bot.outbox import enqueue
 from bot.people import sub_organisation
 from bot.recognition_config import (
     CONFIG_KEYS,
@@ -396,6 +399,42 @@ def react(
     session.add(kudos)
     session.flush()
     return kudos
+
+
+def announce(
+    session: Session,
+    workspace: Workspace,
+    kudos: Kudos,
+    giver: Person,
+    recipients: list[Person],
+    settings: Settings,
+    now: datetime,
+) -> str | None:
+    """Queue the public post (unless private) and a DM to each recipient. Returns the channel posted to.
+
+    Which messages a kudos sends is the feature's decision, so it is made here for every way of giving
+    (typed, the modal, the message shortcut, the demo); the platform only renders them."""
+    values = values_of(session, workspace.id)
+    channel = None if kudos.private else channel_for(session, workspace, settings)
+    if channel:
+        enqueue(
+            session,
+            workspace.id,
+            f"kudos:{kudos.id}:post",
+            outbox_payload(messages.shout_out(kudos, giver, recipients, values)),
+            channel_id=channel,
+            now=now,
+        )
+    for recipient in recipients:
+        enqueue(
+            session,
+            workspace.id,
+            f"kudos:{kudos.id}:dm:{recipient.id}",
+            outbox_payload(messages.recipient_dm(kudos, giver, recipients, values, channel)),
+            person_id=recipient.id,
+            now=now,
+        )
+    return channel
 
 
 def unreact(session: Session, workspace: Workspace, giver: Person, *, channel: str, ts: str, now: datetime) -> bool:

@@ -171,6 +171,11 @@ def replace_values(
     return values
 
 
+def value_label(value: CompanyValue) -> str:
+    """How a value is shown: its emoji (if any) and its name."""
+    return f"{value.emoji} {value.name}".strip()
+
+
 def as_lines(values: list[CompanyValue]) -> str:
     return "\n".join(
         " ".join(part for part in (v.emoji, v.name) if part) + (f" - {v.description}" if v.description else "")

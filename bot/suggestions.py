@@ -41,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from bot import suggestion_messages as messages
 from bot import suggestion_models
 from bot.accounts import external_id, with_ids
 from bot.audit import record
@@ -49,6 +50,7 @@ from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.database import upsert_insert
 from bot.errors import UserFacingError
 from bot.features import Feature, JobDeps, Privacy
+from bot.message import Message, outbox_payload
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
 from bot.people import is_hr
@@ -66,7 +68,6 @@ from bot.suggestion_config import (
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionStatus, SuggestionTally
 from bot.text import clean_typed
 from bot.workspace_config import get_setting
-from handlers import suggest_views as views
 from handlers.common import escape
 
 logger = logging.getLogger(__name__)
@@ -297,21 +298,17 @@ def _is_author(box: SecretBox, suggestion: Suggestion, person: Person | None) ->
     return person is not None and author_person_id(box, suggestion) == person.id
 
 
-def _owner_payload(suggestion: Suggestion) -> dict[str, Any]:
-    return views.owner_message(
+def owner_message(suggestion: Suggestion) -> Message:
+    """The owners' message for a suggestion in its current state (queued once, then updated in place)."""
+    return messages.owner_message(
         reference=suggestion.reference,
         category=suggestion.category,
-        text=suggestion.text,
+        words=suggestion.text,
         submitted_on=suggestion.submitted_on,
         status=suggestion.status,
         shared_name=suggestion.shared_name,
         note=suggestion.status_note,
     )
-
-
-def owner_payload(suggestion: Suggestion) -> dict[str, Any]:
-    """The owners' message for a suggestion in its current state (for updating it in place)."""
-    return _owner_payload(suggestion)
 
 
 # -- submitting ----------------------------------------------------------------------------------
@@ -394,7 +391,7 @@ def submit(
         settings,
         category,
         f"suggestion-relay:{suggestion.id}",
-        _owner_payload(suggestion),
+        outbox_payload(owner_message(suggestion)),
         _relay_due(now, settings, rng),
     )
     return Submitted(suggestion, created=True)
@@ -530,7 +527,6 @@ def author_reply(
     if not posted.created:
         return posted
     message = posted.message
-    payload = views.author_reply_for_owners(suggestion.reference, body, message.sent_on, open_=True)
     relayed = session.scalar(
         select(OutboxMessage).where(
             OutboxMessage.workspace_id == workspace.id,
@@ -538,8 +534,11 @@ def author_reply(
             OutboxMessage.sent_ts.is_not(None),
         )
     )
-    if relayed is not None:  # in the suggestion's thread, so owners read it in context
-        payload["thread_ts"] = relayed.sent_ts
+    payload = outbox_payload(
+        messages.author_reply_for_owners(suggestion.reference, body, message.sent_on, open_=True),
+        # In the suggestion's thread when it is there, so owners read it in context.
+        in_thread=relayed.sent_ts if relayed is not None else None,
+    )
     _to_owners(
         session,
         workspace,
@@ -555,7 +554,7 @@ def author_reply(
 def _refuse_closed(suggestion: Suggestion) -> None:
     if suggestion.status in CLOSED:
         raise SuggestionError(
-            f"Suggestion {suggestion.reference} is closed ({views.STATUS_LABELS[suggestion.status]}), so replies "
+            f"Suggestion {suggestion.reference} is closed ({messages.STATUS_LABELS[suggestion.status]}), so replies "
             "are off. `/suggest` starts a new one."
         )
 
@@ -636,14 +635,14 @@ def _require_owner(
 def _refuse_closed_status(suggestion: Suggestion) -> None:
     if suggestion.status in CLOSED:
         raise SuggestionError(
-            f"{suggestion.reference} is already closed ({views.STATUS_LABELS[suggestion.status]}); nothing changed."
+            f"{suggestion.reference} is already closed ({messages.STATUS_LABELS[suggestion.status]}); nothing changed."
         )
 
 
 def _refuse_backwards(suggestion: Suggestion, status: str) -> None:
     if ORDER.index(status) <= ORDER.index(suggestion.status):
         raise SuggestionError(
-            f"{suggestion.reference} is already {views.STATUS_LABELS[suggestion.status]}; a status only moves forward."
+            f"{suggestion.reference} is already {messages.STATUS_LABELS[suggestion.status]}; a status only moves forward."
         )
 
 
@@ -698,7 +697,7 @@ def set_status(
         workspace.id,
         actor.id,
         "suggestion.status",
-        f"{suggestion.reference} -> {views.STATUS_LABELS[status]}",
+        f"{suggestion.reference} -> {messages.STATUS_LABELS[status]}",
         at=now,
     )
     _to_author(
@@ -707,7 +706,7 @@ def set_status(
         box,
         settings.secret_key,
         f"status:{status}",
-        views.status_for_author(suggestion.reference, status, text_note),
+        outbox_payload(messages.status_for_author(suggestion.reference, status, text_note)),
         now,
     )
     session.flush()
@@ -744,11 +743,38 @@ def owner_reply(
         box,
         settings.secret_key,
         f"reply:{message.number}",
-        views.reply_for_author(suggestion.reference, actor.name, body, open_=True),
+        outbox_payload(messages.reply_for_author(suggestion.reference, actor.name, body, open_=True)),
         now,
     )
     record(session, workspace.id, actor.id, "suggestion.reply", suggestion.reference, at=now)
     return posted
+
+
+def record_in_thread(
+    session: Session,
+    workspace: Workspace,
+    owner: Person | None,
+    message: SuggestionMessage,
+    reference: str,
+    *,
+    channel: str,
+    thread: str | None,
+    now: datetime,
+) -> None:
+    """Show the other owners what was answered, in the suggestion's thread in `channel`.
+
+    The same words whether or not the author can still be reached: owners who know who left (or asked
+    to be forgotten) would otherwise learn who wrote the suggestion. Due at the app's clock, not the
+    wall clock: the message is due when the reply was made."""
+    note = messages.owner_reply_in_thread(reference, owner.name if owner else "An owner", message.text)
+    enqueue(
+        session,
+        workspace.id,
+        f"suggestion-thread:{message.suggestion_id}:{message.number}",
+        outbox_payload(note, in_thread=thread or None),
+        channel_id=channel,
+        now=now,
+    )
 
 
 def open_queue(
@@ -800,7 +826,8 @@ def you_said_we_did(
     today = _today(now)
     items = [(s.category, s.text, s.status_note) for s in done]
     key = "suggestion-summary:" + _digest(settings.secret_key, "summary", ",".join(str(s.id) for s in done))[:40]
-    enqueue(session, workspace.id, key, views.summary_message(items, since, today), channel_id=channel_id, now=now)
+    summary = outbox_payload(messages.summary_message(items, since, today))
+    enqueue(session, workspace.id, key, summary, channel_id=channel_id, now=now)
     for suggestion in done:
         suggestion.summarised_on = today
     record(session, workspace.id, person.id, "suggestion.summary", f"{len(done)} to <#{channel_id}>", at=now)
@@ -853,7 +880,7 @@ def tend(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
                 settings,
                 suggestion.category,
                 key,
-                views.nudge_message(suggestion.reference, suggestion.submitted_on, kind),
+                outbox_payload(messages.nudge_message(suggestion.reference, suggestion.submitted_on, kind)),
                 now,
             )
             nudged += 1

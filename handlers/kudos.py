@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from bot import recognition as service
 from bot.models import Person, Workspace
-from bot.outbox import enqueue
 from bot.people import HomeRole, find_person, is_hr
 from bot.recognition_values import ValuesError, as_lines, parse_lines, replace_values
 from bot.settings import Settings
@@ -154,7 +152,7 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
         return str(refused)
     if not given.created:
         return "That kudos is already on its way (you sent the same words a moment ago), so I didn't send it twice."
-    channel = announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
+    channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
     note = service.tag_note(unknown, values)
     return views.sent_text(given.recipients, posted_in=channel, left=given.left_today) + (f"\n{note}" if note else "")
 
@@ -168,39 +166,6 @@ def _people(session: Session, workspace: Workspace, user_ids: list[str]) -> tupl
         else:
             found.append(person)
     return found, unknown
-
-
-def announce(
-    session: Session,
-    workspace: Workspace,
-    kudos: Any,
-    giver: Person,
-    recipients: list[Person],
-    settings: Settings,
-    now: datetime,
-) -> str | None:
-    """Queue the public post (unless private) and a DM to each recipient. Returns the channel posted to."""
-    values = service.values_of(session, workspace.id)
-    channel = None if kudos.private else service.channel_for(session, workspace, settings)
-    if channel:
-        enqueue(
-            session,
-            workspace.id,
-            f"kudos:{kudos.id}:post",
-            views.shout_out(kudos, giver, recipients, values),
-            channel_id=channel,
-            now=now,
-        )
-    for recipient in recipients:
-        enqueue(
-            session,
-            workspace.id,
-            f"kudos:{kudos.id}:dm:{recipient.id}",
-            views.recipient_dm(kudos, giver, recipients, values, channel),
-            person_id=recipient.id,
-            now=now,
-        )
-    return channel
 
 
 # -- the modal and the message shortcut --------------------------------------------------------------
@@ -295,7 +260,7 @@ def handle_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], cont
                 response_action="errors", errors={FIELD_BLOCKS.get(refused.field, views.RECIPIENTS_BLOCK): str(refused)}
             )
             return
-        channel = announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
+        channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
         text = views.sent_text(given.recipients, posted_in=channel, left=given.left_today)
     ack(response_action="update", view=views.done_view(text))
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from bot.models import Person
 from bot.recognition import MAX_RECIPIENTS, MESSAGE_LIMIT, Stats
-from bot.recognition_models import CompanyValue, Kudos
-from handlers.common import context_block, escape, mrkdwn_section, slack_id
+from bot.recognition_models import CompanyValue
+from bot.recognition_values import value_label
+from handlers.common import context_block, escape, mrkdwn_section
 
 KUDOS_VIEW = "kudos_submit"
 VALUES_VIEW = "kudos_values_submit"
@@ -77,10 +78,6 @@ def parse_typed(text: str) -> Typed:
 
 def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def value_label(value: CompanyValue) -> str:
-    return f"{value.emoji} {value.name}".strip()
 
 
 def _value_options(values: list[CompanyValue]) -> list[dict[str, Any]]:
@@ -208,52 +205,6 @@ def values_modal(lines: str) -> dict[str, Any]:
 def _quote(text: str, limit: int = 2800) -> str:
     body = escape(text if len(text) <= limit else text[: limit - 1] + "…")
     return "\n".join("> " + line for line in body.splitlines() or [""])
-
-
-def _mentions(people: list[Person]) -> str:
-    names = [f"<@{user_id}>" if (user_id := slack_id(p)) else escape(p.name) for p in people]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _values_line(kudos: Kudos, values: list[CompanyValue]) -> str:
-    known = {v.tag: v for v in values}
-    return "  ·  ".join(
-        escape(value_label(known[v.tag])) if v.tag in known else f"#{escape(v.tag)}" for v in kudos.values
-    )
-
-
-def shout_out(kudos: Kudos, giver: Person, recipients: list[Person], values: list[CompanyValue]) -> dict[str, Any]:
-    """The public post in the kudos channel."""
-    headline = f":raised_hands: *Kudos from <@{slack_id(giver)}>* to {_mentions(recipients)}"
-    blocks = [mrkdwn_section(headline), mrkdwn_section(_quote(kudos.message))]
-    tags = _values_line(kudos, values)
-    if tags:
-        blocks.append(context_block(tags))
-    return {
-        # The fallback is mrkdwn too (notifications show it): names are escaped like everywhere else.
-        "text": f"Kudos from {escape(giver.name or 'a colleague')} to {escape(', '.join(r.name for r in recipients))}"[
-            :300
-        ],
-        "blocks": blocks,
-    }
-
-
-def recipient_dm(
-    kudos: Kudos, giver: Person, recipients: list[Person], values: list[CompanyValue], channel: str | None
-) -> dict[str, Any]:
-    together = f" (together with {_mentions(recipients)})" if len(recipients) > 1 else ""
-    where = (
-        "Just between the two of you: this one wasn't posted anywhere."
-        if kudos.private or not channel
-        else f"Everyone can see it in <#{channel}>."
-    )
-    blocks = [
-        mrkdwn_section(f":sparkles: <@{slack_id(giver)}> thanked you{together}:"),
-        mrkdwn_section(_quote(kudos.message)),
-    ]
-    tags = _values_line(kudos, values)
-    blocks.append(context_block((tags + "\n" if tags else "") + where))
-    return {"text": f"{escape(giver.name or 'A colleague')} gave you kudos"[:300], "blocks": blocks}
 
 
 def sent_text(recipients: list[Person], *, posted_in: str | None, left: int) -> str:

@@ -21,6 +21,7 @@ from bot.errors import UserFacingError
 from bot.models import Person, Workspace
 from bot.onboarding_checkins import MIN_GROUP
 from bot.onboarding_jobs import ProcessReport, advance, cancel_reminder, queue_checkin_alert
+from bot.onboarding_messages import buddy_prompt_message, checkin_answered_message
 from bot.onboarding_models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.onboarding_templates import TemplateError, render, step_lines
 from bot.org_sync import sync_directory
@@ -36,13 +37,12 @@ from handlers.onboard_views import (
     TEMPLATE_OPEN_ACTION,
     TEMPLATE_VIEW,
     TaskLine,
-    buddy_prompt_message,
-    checkin_answered_message,
     checkin_modal,
     task_block,
     template_modal,
 )
 from handlers.slack.context import AppContext, empathy_context, once_per_event
+from handlers.slack.render.message import render as block_kit
 
 logger = logging.getLogger(__name__)
 
@@ -333,8 +333,13 @@ def handle_checkin_submission(
             client.chat_update(
                 channel=channel,
                 ts=ts,
-                **checkin_answered_message(
-                    question=question, score=int(score_raw), shared=consent, manager=manager.name if manager else None
+                **block_kit(
+                    checkin_answered_message(
+                        question=question,
+                        score=int(score_raw),
+                        shared=consent,
+                        manager=manager.name if manager else None,
+                    )
                 ),
             )
         except SlackApiError as error:
@@ -360,8 +365,10 @@ def handle_buddy_pick(
             chosen = onboarding.pick_buddy(session, journey, person, buddy)
             new_hire = session.get(Person, journey.person_id)
             assert new_hire is not None
-            message = buddy_prompt_message(
-                journey_id=journey.id, new_hire=new_hire.name, started=journey.start_date, picked=chosen.name
+            message = block_kit(
+                buddy_prompt_message(
+                    journey_id=journey.id, new_hire=new_hire.name, started=journey.start_date, picked=chosen.name
+                )
             )
             record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
     except UserFacingError as error:

@@ -30,13 +30,13 @@ from handlers.pulse_views import (
     SKIP_ACTION,
     comment_modal,
     parse_action_value,
-    pulse_message,
-    thank_you_message,
 )
 from handlers.slack.context import AppContext, empathy_context
+from handlers.slack.render.message import render
 from surveys.bank import QuestionBank
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
+from surveys.pulse_messages import pulse_message, thank_you_message
 from surveys.rounds import (
     Progress,
     PulseError,
@@ -256,26 +256,30 @@ def _update_message(
 
 def _progress_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
     if progress.done:
-        return thank_you_message(
-            first_name=progress.person.first_name,
-            round_id=progress.round.id,
-            count=len(progress.question_ids),
-            closes_at=progress.round.closes_at,
-            min_group=progress.round.min_group,
+        return render(
+            thank_you_message(
+                first_name=progress.person.first_name,
+                round_id=progress.round.id,
+                count=len(progress.question_ids),
+                closes_at=progress.round.closes_at,
+                min_group=progress.round.min_group,
+            )
         )
     return _questions_message(bank, progress, company)
 
 
 def _questions_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
     questions = [q for q in (bank.question(i) for i in progress.question_ids) if q is not None]
-    return pulse_message(
-        first_name=progress.person.first_name,
-        round_id=progress.round.id,
-        questions=questions,
-        answers=progress.answers,
-        closes_at=progress.round.closes_at,
-        min_group=progress.round.min_group,
-        company=company,
+    return render(
+        pulse_message(
+            first_name=progress.person.first_name,
+            round_id=progress.round.id,
+            questions=questions,
+            answers=progress.answers,
+            closes_at=progress.round.closes_at,
+            min_group=progress.round.min_group,
+            company=company,
+        )
     )
 
 

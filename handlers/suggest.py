@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from bot import suggestions as service
 from bot.models import Person, Workspace
-from bot.outbox import enqueue
 from bot.people import HomeRole, is_hr
+from bot.suggestion_messages import receipt_message
 from bot.suggestion_models import Suggestion, SuggestionMessage
 from bot.workspace_config import parse_channel
 from handlers import suggest_views as views
 from handlers.common import context_block, ephemeral, escape, mrkdwn_section, request_identity
 from handlers.slack.context import AppContext, empathy_context
+from handlers.slack.render.message import render
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,6 @@ HELP = (
 NOT_IN_DIRECTORY = (
     "I don't have you in the company directory yet, so the suggestion box can't take your idea: I need to "
     "know where to send replies. Please ask HR to add you, then try again. `/empathy help` explains what I do."
-)
-# Said under every owner reply in the thread, always the same (see `_record_in_thread`).
-THREAD_NOTE = (
-    "I pass replies on to the author by DM, if they can still be reached; their answers appear in this thread, "
-    "anonymously."
 )
 REFERENCE = re.compile(r"^S-[A-Z0-9]{4}$", re.IGNORECASE)
 
@@ -233,7 +229,7 @@ def handle_submission(
         # A reply to the person who just submitted, inside their request: direct, and never stored, so the
         # outbox holds nothing that ties them to this reference.
         try:
-            client.chat_postMessage(channel=body["user"]["id"], **views.receipt_message(reference, delay))
+            client.chat_postMessage(channel=body["user"]["id"], **render(receipt_message(reference, delay)))
         except SlackApiError as error:
             logger.warning("could not DM a suggestion receipt: %s", error.response.get("error"))
 
@@ -292,7 +288,7 @@ def handle_status(
                 settings=empathy.settings,
                 now=empathy.clock.now(),
             )
-            updated = service.owner_payload(suggestion)
+            updated = render(service.owner_message(suggestion))
     except service.SuggestionError as error:
         respond(**ephemeral(str(error)), replace_original=False)
         return
@@ -359,7 +355,7 @@ def handle_close_submission(ack: Ack, view: dict[str, Any], client: WebClient, c
                 settings=empathy.settings,
                 now=empathy.clock.now(),
             )
-            updated = service.owner_payload(suggestion)
+            updated = render(service.owner_message(suggestion))
     except service.SuggestionError as error:
         ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
         return
@@ -434,37 +430,14 @@ def _record_in_thread(
     message: SuggestionMessage,
     now: datetime,
 ) -> None:
-    """Show the other owners what was answered, in the suggestion's thread.
-
-    The same words whether or not the author can still be reached: owners who know who left (or asked
-    to be forgotten) would otherwise learn who wrote the suggestion."""
+    """Show the other owners what was answered, in the suggestion's thread: where the owners' message
+    is (Slack's channel and ts, kept in the modal's metadata), unless that was a DM."""
     at = meta.get("at")
     channel, ts = at if isinstance(at, list) and len(at) == 2 else (None, None)
     if not channel or not channel.startswith(("C", "G")):
         return
     reference = str(meta.get("reference") or "")
-    name = escape(owner.name if owner else "An owner")
-    payload = {
-        "text": f"{name} replied to Anonymous {reference}",
-        "blocks": [
-            mrkdwn_section(
-                f"*{name} replied to Anonymous {reference}*\n"
-                + "\n".join("> " + escape(line) for line in message.text.splitlines())
-            ),
-            context_block(THREAD_NOTE),
-        ],
-    }
-    if ts:
-        payload["thread_ts"] = ts
-    # The app's clock, not the wall clock: the message is due when the reply was made.
-    enqueue(
-        session,
-        workspace.id,
-        f"suggestion-thread:{message.suggestion_id}:{message.number}",
-        payload,
-        channel_id=channel,
-        now=now,
-    )
+    service.record_in_thread(session, workspace, owner, message, reference, channel=channel, thread=ts, now=now)
 
 
 # -- the author ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bot.onboarding_models import (
     StepState,
 )
 from bot.onboarding_templates import TemplateError
+from handlers.slack.render.message import render_payload
 from tests.people import slack_account
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "onboarding.yml").read_text()
@@ -168,10 +169,10 @@ def test_steps_are_queued_once_at_the_local_send_time(
         welcome = queued[f"onboard:{journey.id}:welcome"]
         # 10:00 in Lisbon on the start date (UTC+0 in November)
         assert welcome.due_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-        assert "Set up your laptop" in str(welcome.payload["blocks"])
+        assert "Set up your laptop" in str(render_payload(welcome.payload)["blocks"])
         manager_tasks = queued[f"onboard:{journey.id}:d0:manager"]
         assert manager_tasks.person_id == org["marcus"]
-        assert "Introduce Noor Haddad to the team" in str(manager_tasks.payload)
+        assert "Introduce Noor Haddad to the team" in str(render_payload(manager_tasks.payload))
         assert len(queued) == 2  # the day-1 check-in is 28 hours away: not yet
     with session_factory.begin() as session:
         run(session, NOW + timedelta(hours=5))
@@ -190,7 +191,7 @@ def test_late_enrolment_sends_one_catch_up_not_a_burst(
         journey = session.scalar(select(OnboardingJourney))
         new_hire_messages = [m for m in queued.values() if m.person_id == org["noor"]]
         assert [m.idempotency_key for m in new_hire_messages] == [f"onboard:{journey.id}:welcome"]
-        text = str(new_hire_messages[0].payload)
+        text = str(render_payload(new_hire_messages[0].payload))
         assert "Set up your laptop" in text and "I skipped 2 earlier check-ins" in text
         states = {s.position: s.state for s in onboarding.steps_of(session, journey)}
         assert states[0] == states[2] == states[4] == StepState.MISSED

@@ -37,6 +37,7 @@ from bot.delivery.ports import (
     http_reason,
 )
 from bot.rate_limit import TokenBucket
+from handlers.slack.render.message import render_payload
 
 METADATA_EVENT_TYPE = "empathy_outbox"
 HISTORY_LIMIT = 200  # the lease is minutes, so a message of ours from a crash is well within the last 200
@@ -93,9 +94,10 @@ class SlackSender:
     def render(self, message: Message) -> dict[str, Any]:
         """The stored message of an outbox row -> chat.postMessage / chat.update keyword arguments (no channel).
 
-        The one place where what the outbox stored becomes what Slack is sent: rows hold those keyword
-        arguments as they are today, so this is a copy; the renderer of neutral messages goes here."""
-        return dict(message)
+        The one place where what the outbox stored becomes what Slack is sent: a neutral message (v1) is
+        rendered to Block Kit here, at send time; a row queued by an earlier version (v0: the keyword
+        arguments themselves) is sent as it was queued. Raises UnreadableMessage for a newer version."""
+        return render_payload(message)
 
     # -- pacing ------------------------------------------------------------------------------------
 

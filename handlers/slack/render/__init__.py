@@ -1,0 +1,1 @@
+"""Neutral messages and views to Block Kit."""
