@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 
-from bot.app import create_app
 from bot.settings import load_settings
-from bot.web import create_web_app
+from handlers.slack.app import create_app
+from handlers.slack.web import create_web_app
 
 logging.basicConfig(level=logging.WARNING, format="BENCHLOG %(levelname)s %(name)s: %(message)s")
 app = create_web_app(create_app(load_settings()), works=os.environ.get("EMPATHY_BENCH_WEB_WORKS", "1") == "1")

@@ -104,9 +104,9 @@ def _werkzeug_main(conn: Any, env: dict[str, str]) -> None:
 
     from werkzeug.serving import make_server
 
-    from bot.app import create_app
     from bot.settings import load_settings
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
 
     web = create_web_app(create_app(load_settings(env)))
     server = make_server("127.0.0.1", 0, web, threaded=True)
@@ -412,7 +412,7 @@ def _client(
 def _deliver_dms(session_factory: Any, settings: Any, people: int) -> None:
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
-    from bot.slack_client import build_web_client
+    from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
     sender = SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=100_000, burst=1000)

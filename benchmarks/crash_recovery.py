@@ -51,7 +51,7 @@ def worker_main(args: argparse.Namespace) -> int:
     from bot.models import OutboxMessage, OutboxState
     from bot.outbox import OutboxDispatcher
     from bot.settings import load_settings
-    from bot.slack_client import build_web_client
+    from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
     settings = load_settings(settings_env(args.api_url, args.db_url, args.secret_key))

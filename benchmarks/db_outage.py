@@ -13,7 +13,7 @@ send signed requests as Slack does, each over a new connection with Slack's 3 s 
 `--outage` seconds `pg_ctl start` brings it back; traffic goes on for `--after` seconds.
 
 A request counts as answered kindly when Slack got HTTP 200 within 3 s and the person was told, in the
-ack or through the response_url, `bot.app.DATABASE_DOWN` ("... Please try again in a minute."). It
+ack or through the response_url, `handlers.slack.app.DATABASE_DOWN` ("... Please try again in a minute."). It
 counts as succeeded when it got 200 and no error reply at all.
 
 tests/test_faults.py runs the same scenario with a 3-second outage in CI.
@@ -74,7 +74,7 @@ class Figures:
         return [t for t in [sent.ack_text, *self.replies.get(sent.reply_id, [])] if t]
 
     def outcome(self, sent: Sent) -> str:
-        from bot.app import APOLOGY, DATABASE_DOWN
+        from handlers.slack.app import APOLOGY, DATABASE_DOWN
 
         if sent.status != 200:
             return f"HTTP {sent.status}"
@@ -197,7 +197,7 @@ def _prepare(db_url: str, fake: FakeSlack, secret_key: str) -> list[Any]:
     from bot.outbox import OutboxDispatcher
     from bot.pulse_jobs import open_pulse_now
     from bot.settings import load_settings
-    from bot.slack_client import build_web_client
+    from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
     from surveys.bank import QuestionBank
 
@@ -230,9 +230,9 @@ def run_outage(*, outage: float, before: float = 5.0, after: float = 10.0, clien
     """The whole scenario; returns what every request and health check saw."""
     import logging
 
-    from bot.app import create_app
     from bot.settings import load_settings
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
 
     errors_logged: Counter[str] = Counter()
 

@@ -140,7 +140,7 @@ def _dispatch(
     """Run `workers` real dispatchers (sharing `rate`) until every row is settled or `timeout`."""
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
-    from bot.slack_client import build_web_client
+    from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
     clock = SystemClock()

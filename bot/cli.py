@@ -32,8 +32,6 @@ from bot.database import make_engine, make_session_factory, schema_is_current, u
 from bot.delivery.ports import DirectoryError
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
-from bot.inbox_app import inbox_for
-from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.logs import configure_logging
 from bot.models import Person, Platform, Team, Workspace
 from bot.org_import import OrgImportError, grant_env_admins, import_org
@@ -42,11 +40,13 @@ from bot.privacy import forget, personal_data
 from bot.pulse_jobs import EARLY_CLOSE_EXPLAINED, close_early, open_pulse_now, open_rounds, scrub_closed_rounds
 from bot.scheduler import Scheduler, run_job
 from bot.settings import Settings, SettingsError, load_settings
-from bot.slack_client import build_web_client, fetch_team
-from bot.slack_directory import SlackDirectory
 from bot.storage_scrub import scrub
 from bot.workspaces import get_or_create_workspace
 from handlers.digest_views import digest_text, heatmap_lines, message_text, overview_message
+from handlers.slack.client import build_web_client, fetch_team
+from handlers.slack.directory import SlackDirectory
+from handlers.slack.inbox_app import inbox_for
+from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from surveys.bank import PackError
 from surveys.digest import WeekData, hr_overview
 from surveys.models import PulseRound, PulseSchedule
@@ -269,7 +269,7 @@ def _workspace(settings: Settings, session: Session) -> Workspace:
 
 
 def _seal_stored_tokens(settings: Settings, engine: Engine, *, scrub_anyway: bool = False) -> None:
-    """Seal Slack tokens an older version stored in clear (see bot/installations.py). Never under a key
+    """Seal Slack tokens an older version stored in clear (see handlers/slack/installations.py). Never under a key
     made for this run only: the tokens would be unreadable after a restart."""
     if settings.secret_key_generated:
         return
@@ -796,7 +796,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
-    from bot.app import create_app
+    from handlers.slack.app import create_app
     from handlers.slack.socket_mode import SocketMode
 
     assert settings.slack_app_token is not None  # settings.socket_mode

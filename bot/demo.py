@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot import demo_kudos, demo_onboarding, demo_suggestions
-from bot.blockkit import problems
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, upgrade
@@ -37,6 +36,7 @@ from bot.scheduler import Job, run_job
 from bot.settings import Settings, load_settings
 from bot.workspaces import get_or_create_workspace
 from handlers.digest_views import message_text
+from handlers.slack.blockkit import problems
 from handlers.slack.context import AppContext
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit

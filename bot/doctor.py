@@ -17,8 +17,8 @@ from bot.models import Person, Workspace
 from bot.people import is_hr, listed_admin_problems
 from bot.registry import config_keys
 from bot.settings import Settings, SettingsError, load_settings
-from bot.slack_client import build_web_client
 from bot.workspace_config import get_setting
+from handlers.slack.client import build_web_client
 from handlers.slack.scopes import REINSTALL, REQUIRED_SCOPES, missing_scopes_detail
 
 

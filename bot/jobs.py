@@ -18,22 +18,22 @@ from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
 from bot.features import JobDeps
-from bot.installations import TokenSource
 from bot.models import ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
 from bot.scheduler import Job
 from bot.settings import Settings
-from bot.slack_client import build_web_client, fetch_team
-from bot.slack_directory import SlackDirectory
 from bot.workspaces import get_or_create_workspace
+from handlers.slack.client import build_web_client, fetch_team
+from handlers.slack.directory import SlackDirectory
+from handlers.slack.installations import TokenSource
 from handlers.slack.sender import SlackSender
 
 # Every mapped class is imported above (bot.schema) before any job runs. Jobs run on several threads and
 # some import feature modules lazily (digest sections, privacy hooks): a thread querying while another is
 # halfway through importing a models module made SQLAlchemy fail to configure that mapper, and then every
 # query in the process failed ("One or more mappers failed to initialize") until a restart. Found by
-# benchmarks/two_workers.py; `empathy-bot serve` was safe because bot.app imports bot.schema, `worker` was not.
+# benchmarks/two_workers.py; `empathy-bot serve` was safe because handlers.slack.app imports bot.schema, `worker` was not.
 EVENT_ID_RETENTION = timedelta(hours=24)  # Slack stops retrying an event long before this
 
 

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 
 # websockets (Socket Mode, handlers/slack/socket_mode.py) logs the opening bytes of every frame at DEBUG.
 QUIET_LIBRARIES = ("slack_sdk", "slack_bolt", "urllib3", "websockets")
-# The logger every WebClient we build writes to (bot.slack_client): it sees every request body.
-SLACK_CLIENT_LOGGER = "bot.slack_client.web"
+# The logger every WebClient we build writes to (handlers.slack.client): it sees every request body.
+SLACK_CLIENT_LOGGER = "handlers.slack.client.web"
 # Loggers whose records can carry payloads even above DEBUG: Bolt's app logger quotes request bodies
 # in some warnings, and the OAuth stores log installation rows when they fail.
-PAYLOAD_LOGGERS = (*QUIET_LIBRARIES, "slack_bolt.App", SLACK_CLIENT_LOGGER, "bot.installations")
+PAYLOAD_LOGGERS = (*QUIET_LIBRARIES, "slack_bolt.App", SLACK_CLIENT_LOGGER, "handlers.slack.installations")
 _TOKEN = re.compile(r"xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
 _PAYLOAD_FIELDS = re.compile(
     r"""['"](text|blocks|view|state|values|value|payload|message|attachments|selected_option)['"]\s*:"""

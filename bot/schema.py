@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from bot.installations import declare_tables
 from bot.models import Base
 from bot.registry import FEATURES
+from handlers.slack.installations import declare_tables
 
 metadata = Base.metadata
 # Each feature's tables are defined in its models modules (Feature.models), imported with the feature.

@@ -3,7 +3,7 @@
 The scheduler, when this process runs it, lives in the gunicorn master: workers are forked and
 recycled, the master is not, so jobs are never started twice by one `serve`. Without it (`serve
 --no-scheduler`, beside `empathy-bot worker`) the web processes only ack, and the worker does the
-work behind early acks too (bot/inbox_app.py).
+work behind early acks too (handlers/slack/inbox_app.py).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         # Built inside each worker after the fork, so every worker has its own database pool.
-        from bot.app import create_app
-        from bot.web import create_web_app
+        from handlers.slack.app import create_app
+        from handlers.slack.web import create_web_app
 
         return create_web_app(create_app(self.settings), works=self.works)
 

@@ -66,9 +66,8 @@ from bot.suggestion_config import (
     owners_of,
 )
 from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionStatus, SuggestionTally
-from bot.text import clean_typed
+from bot.text import clean_typed, escape
 from bot.workspace_config import get_setting
-from handlers.common import escape
 
 logger = logging.getLogger(__name__)
 

@@ -17,3 +17,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 def clean_typed(raw: str | None) -> str:
     """`raw` without control characters (except newline and tab), stripped of surrounding whitespace."""
     return _CONTROL.sub("", raw or "").strip()
+
+
+def escape(text: str) -> str:
+    """Escape text from people or files before it goes into a message's markup (Slack's mrkdwn, Teams'
+    markdown and HTML alike), so that it cannot ping @channel or open a tag."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from bot.accounts import external_id
 from bot.models import Person, Platform, Workspace
 from bot.people import find_person
+from bot.text import escape as escape
 from bot.workspaces import get_or_create_workspace
 
 
@@ -43,8 +44,3 @@ def context_block(text: str) -> dict[str, Any]:
 
 def header(text: str) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
-
-
-def escape(text: str) -> str:
-    """Escape text from people or files before putting it in mrkdwn, so it cannot ping @channel."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

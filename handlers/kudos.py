@@ -46,7 +46,7 @@ NOT_IN_DIRECTORY = (
 
 def acks_empty(text: str) -> bool:
     """Whether `/kudos <text>` is acked with nothing and its work needs no trigger_id: everything but help
-    and the modal. The web front may then ack it itself and run it from the inbox (bot/early_ack.py)."""
+    and the modal. The web front may then ack it itself and run it from the inbox (handlers/slack/early_ack.py)."""
     word = text.strip().lower()
     return bool(word) and word != "help"
 

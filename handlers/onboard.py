@@ -26,7 +26,6 @@ from bot.onboarding_models import JourneyState, OnboardingJourney, OnboardingSte
 from bot.onboarding_templates import TemplateError, render, step_lines
 from bot.org_sync import sync_directory
 from bot.people import HomeRole, find_person, is_hr, sub_organisation
-from bot.slack_directory import to_directory_user
 from handlers.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
 from handlers.onboard_views import (
     BUDDY_ACTION,
@@ -42,6 +41,7 @@ from handlers.onboard_views import (
     template_modal,
 )
 from handlers.slack.context import AppContext, empathy_context, once_per_event
+from handlers.slack.directory import to_directory_user
 from handlers.slack.render.message import render as block_kit
 
 logger = logging.getLogger(__name__)

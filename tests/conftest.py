@@ -18,12 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.schema  # noqa: F401  (registers every table)
-from bot.app import create_app
 from bot.database import make_engine, make_session_factory, upgrade
 from bot.inbox import stop_all as stop_inboxes
 from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
 from bot.settings import Settings, load_settings
-from bot.web import create_web_app
+from handlers.slack.app import create_app
+from handlers.slack.web import create_web_app
 from tests.fake_slack import FakeSlack, manifest_scopes
 from tests.people import slack_account, slack_is
 from tests.slack_requests import SlackRequests

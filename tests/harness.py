@@ -13,7 +13,6 @@ from slack_bolt import App
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
 from bot.jobs import build_jobs
@@ -21,9 +20,10 @@ from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import run_job
 from bot.settings import Settings, load_settings
-from bot.slack_client import build_web_client
-from bot.web import create_web_app
+from handlers.slack.app import create_app
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
+from handlers.slack.web import create_web_app
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.people import slack_account, slack_is

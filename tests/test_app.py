@@ -203,9 +203,9 @@ def test_healthz_is_ok_when_the_database_answers(web: FlaskClient) -> None:
 
 
 def test_healthz_is_503_when_the_database_is_gone(slack: FakeSlack, tmp_path) -> None:
-    from bot.app import create_app
     from bot.settings import load_settings
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
     from tests.conftest import make_env
 
     missing = tmp_path / "no-such-dir" / "db.sqlite3"

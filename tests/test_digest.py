@@ -14,7 +14,7 @@ from bot.jobs import build_jobs
 from bot.models import OutboxMessage, OutboxState, Person
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import run_job
-from bot.slack_client import build_web_client
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.conftest import make_env
 from tests.fake_slack import manifest_scopes
@@ -128,8 +128,8 @@ def test_cli_preview_and_bad_input(history, slack, db_url, tmp_path, monkeypatch
 
 
 def test_app_home_shows_a_manager_their_latest_digest(history, settings, engine, slack) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import create_app
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
     from tests.conftest import SIGNING_SECRET, TEAM_ID
     from tests.slack_requests import SlackRequests
 
@@ -202,8 +202,8 @@ def test_a_digest_more_than_three_days_late_is_skipped(history, settings, sessio
 
 
 def test_app_home_opens_previous_weeks(history, settings, engine, slack) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import create_app
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
     from tests.conftest import SIGNING_SECRET, TEAM_ID
     from tests.slack_requests import SlackRequests
 
@@ -247,8 +247,8 @@ def test_app_home_opens_previous_weeks(history, settings, engine, slack) -> None
 def test_hr_sees_the_overview_in_app_home_with_its_own_week_menu(
     history, settings, engine, slack, session_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    from bot.app import create_app
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
     from tests.conftest import SIGNING_SECRET, TEAM_ID
     from tests.slack_requests import SlackRequests
 

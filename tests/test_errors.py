@@ -9,7 +9,7 @@ import pytest
 from slack_bolt import Ack, App
 from sqlalchemy.exc import OperationalError
 
-from bot.app import APOLOGY, DATABASE_DOWN, UserFacingError
+from handlers.slack.app import APOLOGY, DATABASE_DOWN, UserFacingError
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackRequests
 

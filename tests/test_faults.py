@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import DATABASE_DOWN
 from bot.clock import ManualClock
 from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 from bot.outbox import OutboxDispatcher, enqueue
 from bot.settings import Settings
-from bot.slack_client import build_web_client
+from handlers.slack.app import DATABASE_DOWN
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests import fault_postgres
 from tests.fake_slack import FakeSlack
@@ -184,7 +184,7 @@ def test_a_post_whose_answer_was_lost_on_the_way_back_is_not_posted_again(
 
 
 def test_the_jobs_module_maps_every_table_before_any_job_runs() -> None:
-    # `empathy-bot worker` imports bot.jobs, not bot.app. Were a models module first imported lazily by a
+    # `empathy-bot worker` imports bot.jobs, not handlers.slack.app. Were a models module first imported lazily by a
     # job on one thread while another thread queried, SQLAlchemy could fail to configure its mapper and
     # every later query in the process would fail (seen in benchmarks/two_workers.py).
     code = "import sys, bot.jobs; print(sorted(m for m in sys.modules if m.endswith('models')))"

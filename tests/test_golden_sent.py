@@ -149,8 +149,8 @@ def published(slack: FakeSlack, count: int) -> dict[str, Any]:
 
 
 def test_home_tabs_with_digests_and_the_overview(history, settings, engine, session_factory, slack) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from bot.app import create_app
-    from bot.web import create_web_app
+    from handlers.slack.app import create_app
+    from handlers.slack.web import create_web_app
     from tests.conftest import SIGNING_SECRET, TEAM_ID
     from tests.slack_requests import SlackRequests
 

@@ -19,19 +19,19 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.accounts import with_ids
-from bot.app import NOT_INSTALLED, create_app
 from bot.clock import ManualClock
 from bot.crypto import SecretBox
 from bot.database import alembic_config, make_engine
-from bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from bot.jobs import build_jobs
 from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
 from bot.outbox import enqueue
 from bot.scheduler import run_job
 from bot.settings import Settings, load_settings
-from bot.slack_client import build_web_client
-from bot.web import create_web_app
 from handlers import suggest_views
+from handlers.slack.app import NOT_INSTALLED, create_app
+from handlers.slack.client import build_web_client
+from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
+from handlers.slack.web import create_web_app
 from tests.conftest import SECRET_KEY, SIGNING_SECRET, make_env
 from tests.fake_slack import Call, FakeSlack
 from tests.forensics import pg_table_bytes, sqlite_file_bytes, sqlite_path

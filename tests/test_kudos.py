@@ -16,21 +16,21 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import recognition
-from bot.app import create_app
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.database import make_engine, make_session_factory
 from bot.inbox import Inbox
-from bot.inbox_app import inbox_for
 from bot.models import AuditEntry, Person, Workspace
 from bot.privacy import forget, personal_data
 from bot.recognition import digest_section, insights
 from bot.recognition_models import CompanyValue, Kudos, KudosKind
 from bot.recognition_values import parse_lines, replace_values
 from bot.settings import load_settings
-from bot.web import create_web_app
 from handlers import kudos_views as views
+from handlers.slack.app import create_app
 from handlers.slack.context import empathy_context_of
+from handlers.slack.inbox_app import inbox_for
+from handlers.slack.web import create_web_app
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness, start_app

@@ -38,7 +38,13 @@ def test_plain_operational_records_pass_untouched() -> None:
 def test_the_bots_own_error_frames_stay_readable() -> None:
     frames = '  File "handlers/pulse_views.py", line 82\n    return {"text": greeting, "blocks": blocks}'
     record = logging.LogRecord(
-        "bot.app", logging.ERROR, __file__, 1, "unexpected %s while handling %s\n%s", ("KeyError", "x", frames), None
+        "handlers.slack.app",
+        logging.ERROR,
+        __file__,
+        1,
+        "unexpected %s while handling %s\n%s",
+        ("KeyError", "x", frames),
+        None,
     )
     assert RedactPayloads().filter(record)
     assert record.getMessage().endswith(frames)

@@ -40,7 +40,7 @@ from bot.message import (
 from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxDispatcher, enqueue, enqueue_sealed
 from bot.settings import Settings
-from bot.slack_client import build_web_client
+from handlers.slack.client import build_web_client
 from handlers.slack.render.message import render, render_payload
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack

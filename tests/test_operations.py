@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
 from bot.cli import main
 from bot.crypto import SecretBox
 from bot.inbox import Inbox, inbox_engine
@@ -20,7 +19,8 @@ from bot.logs import JsonFormatter, configure_logging
 from bot.models import InboxRequest, Person, Workspace, WorkspaceSetting
 from bot.outbox import enqueue
 from bot.settings import load_settings
-from bot.web import create_web_app
+from handlers.slack.app import create_app
+from handlers.slack.web import create_web_app
 from tests.conftest import METRICS_AUTH, METRICS_TOKEN, SECRET_KEY, make_env
 from tests.fake_slack import FakeSlack, manifest_scopes
 from tests.people import slack_account

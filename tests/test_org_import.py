@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.delivery.ports import Directory, DirectoryUser
 from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.org_import import ImportReport, OrgImportError, grant_env_admins, import_org, parse_org_csv
-from bot.slack_directory import SlackDirectory
+from handlers.slack.directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 from tests.people import slack_id

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.delivery.ports import Directory, DirectoryError, DirectoryUser
 from bot.models import Person, PersonSource, Workspace
 from bot.org_sync import SyncReport, sync_directory
-from bot.slack_directory import SlackDirectory
+from handlers.slack.directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 from tests.people import slack_account, slack_id

@@ -16,7 +16,7 @@ from bot.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.outbox import OutboxDispatcher, enqueue
 from bot.rate_limit import TokenBucket
 from bot.settings import Settings
-from bot.slack_client import build_web_client
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
 from tests.people import dm_of, slack_account

@@ -19,7 +19,7 @@ from bot.models import OutboxMessage, OutboxState, Workspace
 from bot.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, listen_for_queued, stop_lingering
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.slack_client import build_web_client
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
 

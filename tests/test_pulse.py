@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
 from bot.inbox import Inbox
 from bot.models import InboxRequest, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.settings import Settings
-from bot.web import create_web_app
+from handlers.slack.app import create_app
+from handlers.slack.web import create_web_app
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseRoundKey, PulseSealedAnswer, PulseUnit
 from surveys.schedules import ScheduleSettings, save_schedule

@@ -59,7 +59,7 @@ def test_the_scan_finds_the_calls_it_is_meant_to_find() -> None:
     # One of each way the code reaches Slack: a plain call, files_upload_v2's two calls, a method passed on.
     assert "handlers/home.py" in used["views.publish"]
     assert {"files.getUploadURLExternal", "files.completeUploadExternal"} <= set(used)
-    assert "bot/slack_directory.py" in used["users.lookupByEmail"]
+    assert "handlers/slack/directory.py" in used["users.lookupByEmail"]
     assert "bot/doctor.py" in used["conversations.info"]
 
 

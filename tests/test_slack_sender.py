@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot.delivery.ports import FileUpload, Sender, SendFailed, Sent, UndeliverableError, is_transport_reason
 from bot.settings import Settings
-from bot.slack_client import build_web_client
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack

@@ -37,9 +37,9 @@ from bot.database import alembic_config, make_engine, make_session_factory
 from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 from bot.outbox import OutboxDispatcher, enqueue_sealed, open_target
 from bot.settings import Settings
-from bot.slack_client import build_web_client
 from bot.suggestion_models import Suggestion, SuggestionTally
 from handlers import suggest_views as views
+from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.conftest import PG_URL, SECRET_KEY, _pg_admin_url
 from tests.fake_slack import FakeSlack

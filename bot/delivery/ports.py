@@ -15,7 +15,7 @@ chosen by the workspace's platform:
   sending a row again that may already have gone out.
 
 The Slack implementation is `handlers.slack.sender.SlackSender`; the Slack `Directory` is
-`bot.slack_directory.SlackDirectory`. A Teams pair can follow without the queue changing.
+`handlers.slack.directory.SlackDirectory`. A Teams pair can follow without the queue changing.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Slack's deadline; and after a close without notice it reconnected only at its ne
 - acks on the connection the envelope came on, or on another one if that one has closed meanwhile;
 - handles an envelope once: a redelivered `envelope_id` is acked again with the first answer (Slack
   missed it) but never dispatched twice. Events are also deduplicated by `event_id` in the database
-  (bot/app.py), which survives a restart; this in-memory guard covers slash commands and clicks.
+  (handlers/slack/app.py), which survives a restart; this in-memory guard covers slash commands and clicks.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bot.app import LISTENER_THREADS
+from handlers.slack.app import LISTENER_THREADS
 
 logger = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def upgrade() -> None:
     key = _secret_key()
     if key:
         from bot.crypto import SecretBox
-        from bot.installations import seal_rows
+        from handlers.slack.installations import seal_rows
 
         seal_rows(op.get_bind(), SecretBox(key))
 

@@ -15,13 +15,13 @@ from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.bolt_requests import parse_forms_properly
 from bot.database import database_answers
-from bot.early_ack import early_ack_of
 from bot.inbox import Inbox
-from bot.inbox_app import inbox_for
 from bot.metrics import gauges, prometheus_text
+from handlers.slack.bolt_requests import parse_forms_properly
 from handlers.slack.context import empathy_context_of
+from handlers.slack.early_ack import early_ack_of
+from handlers.slack.inbox_app import inbox_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -60,7 +60,7 @@ def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
             return "malformed request", 400
 
     if empathy.settings.oauth:
-        from bot.installations import INSTALL_PATH, REDIRECT_PATH
+        from handlers.slack.installations import INSTALL_PATH, REDIRECT_PATH
 
         @web.get(INSTALL_PATH)
         @web.get(REDIRECT_PATH)
@@ -115,7 +115,7 @@ def _metrics_refusal(token: str | None, authorization: str) -> tuple[Response, i
 
 
 class _EarlyAcks:
-    """WSGI middleware in front of Flask: stores and acks what may be acked before its work (bot/early_ack.py).
+    """WSGI middleware in front of Flask: stores and acks what may be acked before its work (handlers/slack/early_ack.py).
 
     In front of Flask, not in a view, because the ack is the hot path under load and Flask's request
     machinery cost as much as the rest of it. Anything it does not ack goes on to Flask untouched.

@@ -29,8 +29,8 @@ from sqlalchemy import Connection, Engine, MetaData, String, select, update
 
 from bot.crypto import UNTIMED_PREFIX, SecretBox
 from bot.settings import Settings
-from bot.slack_client import build_web_client
 from bot.storage_scrub import scrub
+from handlers.slack.client import build_web_client
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from bot.database import make_engine, make_session_factory
 from bot.errors import UserFacingError
 from bot.logs import guard_loggers
 from bot.settings import Settings
-from bot.slack_client import build_web_client
 from handlers.common import escape
+from handlers.slack.client import build_web_client
 from handlers.slack.context import AppContext
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def create_app(
         already_acked=for_inbox,
     )
     if settings.oauth:
-        from bot.installations import oauth_settings
+        from handlers.slack.installations import oauth_settings
         from handlers.slack.scopes import REQUIRED_SCOPES
 
         # Each request's client gets its workspace's token from the installation store (Bolt's authorize).

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from bot.app import create_app
-from bot.bolt_requests import bolt_request_of
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.inbox import SERVE_POLL_SECONDS, WORKER_POLL_SECONDS, Inbox, inbox_engine
 from bot.settings import Settings
+from handlers.slack.app import create_app
+from handlers.slack.bolt_requests import bolt_request_of
 
 
 def inbox_for(settings: Settings, *, engine: Engine, clock: Clock, accepts: bool, works: bool) -> Inbox | None:
