@@ -5,7 +5,6 @@ with foreign keys on once cascaded into every child table), and a downgrade puts
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +12,11 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, select, text
-from sqlalchemy.engine import make_url
 
 from bot.accounts import find_by_account
 from bot.database import alembic_config, make_engine, make_session_factory
 from bot.models import PersonAccount, Platform, Workspace
-from tests.conftest import PG_URL, _pg_admin_url
+from tests.migrating import database_at
 
 THEN = datetime(2026, 11, 1, 9, 0)
 
@@ -26,22 +24,8 @@ THEN = datetime(2026, 11, 1, 9, 0)
 @pytest.fixture
 def at_0019(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A fresh database at the revision before identity moved."""
-    if db_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path}/old.sqlite3"
-        command.upgrade(alembic_config(url), "0019")
+    with database_at("0019", db_url, tmp_path) as url:
         yield url
-        return
-    assert PG_URL
-    admin = make_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"empathy_id_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(_pg_admin_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), "0019")
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _seed(engine: Engine) -> dict[str, int]:

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import Engine, func, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import suggestions
@@ -41,7 +40,7 @@ from bot.suggestion_models import Suggestion, SuggestionTally
 from handlers import suggest_views as views
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
-from tests.conftest import PG_URL, SECRET_KEY, _pg_admin_url
+from tests.conftest import SECRET_KEY
 from tests.fake_slack import FakeSlack
 from tests.forensics import (
     copy_database,
@@ -51,6 +50,7 @@ from tests.forensics import (
     sqlite_path,
     wal_commits,
 )
+from tests.migrating import database_at
 from tests.people import dm_of, slack_account, slack_is
 from tests.test_suggestions import MONDAY, buttons, channel_messages, make_box, submit_one
 
@@ -497,22 +497,8 @@ def test_old_fernet_handles_are_resealed_and_their_authors_still_get_replies(
 @pytest.fixture
 def at_0012(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A fresh database migrated up to the revision before this change."""
-    if db_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path}/old.sqlite3"
-        command.upgrade(alembic_config(url), "0012")
+    with database_at("0012", db_url, tmp_path) as url:
         yield url
-        return
-    assert PG_URL
-    admin = make_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
-    name = f"empathy_mig_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(_pg_admin_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), "0012")
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _old_rows(url: str, today: date) -> int:
