@@ -404,9 +404,11 @@ class Simulation:
         self._write_homes()
 
     def _write_homes(self) -> None:
+        from handlers import home_sections
         from handlers.home import build_home_view  # imports Bolt; only needed here
 
         empathy = AppContext(self.config, self.engine, self.factory, self.clock, self.box)
+        empathy.home.sections[:] = home_sections()
         with self.factory() as session:
             workspace = session.get(Workspace, self.workspace_id)
             assert workspace is not None
