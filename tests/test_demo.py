@@ -29,6 +29,10 @@ def test_the_demo_writes_valid_digests_an_overview_and_charts(
         assert path.with_suffix(".md").read_text().strip()
     for path in (out / "home").glob("*.json"):
         assert problems(json.loads(path.read_text()), "home") == [], path.name
+    # HR's Home shows every feature's section, as the app draws it.
+    hr_home = (out / "home" / "home-priya-natarajan.json").read_text()
+    for section in ("*Suggestion box*", "Suggestions to handle", "Kudos", "Onboarding"):
+        assert section in hr_home, section
     # The team sliding toward burnout is flagged, with a reason, and gets concrete ideas.
     support = (out / "digests" / "digest-kemi-adeyemi.md").read_text()
     assert "Burnout has been going up for a while" in support
