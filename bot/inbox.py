@@ -85,7 +85,8 @@ _NOT_ITS_TURN = exists().where(_earlier.ordering_key == InboxRequest.ordering_ke
 _WAIT_YOUR_TURN = (
     update(InboxRequest)
     .where(InboxRequest.id.in_(bindparam("ids", expanding=True)), _NOT_ITS_TURN)
-    .values(claimed_until=AVAILABLE, attempts=0)
+    # No holder: this process's renewals must not take it back into a lease it is not working on.
+    .values(claimed_by="", claimed_until=AVAILABLE, attempts=0)
     .returning(InboxRequest.id)
 )
 _running: weakref.WeakSet[Inbox] = weakref.WeakSet()
@@ -349,7 +350,11 @@ class Inbox:
         with self._writing, self.engine.begin() as connection:
             connection.execute(
                 update(InboxRequest)
-                .where(InboxRequest.claimed_by == self._owner, InboxRequest.claimed_until < now + LEASE / 2)
+                .where(
+                    InboxRequest.claimed_by == self._owner,
+                    InboxRequest.claimed_until > AVAILABLE,  # only what it holds, never what waits for anyone
+                    InboxRequest.claimed_until < now + LEASE / 2,
+                )
                 .values(claimed_until=now + LEASE)
             )
 

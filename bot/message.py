@@ -367,5 +367,7 @@ def is_neutral(payload: Mapping[str, Any]) -> bool:
 def payload_has_text(payload: Mapping[str, Any]) -> bool:
     """Whether a payload (either version) carries the notification text every message needs."""
     if is_neutral(payload):
-        return bool(Message.from_json(payload["message"]).summary.parts)
+        # Only the summary is read: parsing every block of every row made queueing a 1,000-person pulse
+        # 80% slower (benchmarks/pulse_fanout).
+        return bool(Text.from_json(payload["message"]["summary"]).parts)
     return bool(payload.get("text"))

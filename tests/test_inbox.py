@@ -340,3 +340,24 @@ def test_an_inbox_file_from_the_previous_version_gains_the_ordering_key_and_keep
     recorder = _Recorder()
     assert inbox_of(recorder).drain() == 2
     assert recorder.seen == Counter(["left by the old version", "new"])
+
+
+def test_a_request_waiting_for_its_senders_turn_is_not_renewed_into_a_lease(
+    inbox_of: Callable[..., Inbox], rows_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving process renews the claims it works on; a row it accepted but left for the sender's turn
+    is not among them, or it would sit claimed and unworked until the lease ran out (found by
+    benchmarks/answer_latency: 1,654 clicks stuck for 2 minutes)."""
+    monkeypatch.setattr(bot.inbox, "RENEW_SECONDS", 0.05)
+    timeline = _Timeline(slow={"ana 0": 1.0})
+    serving = inbox_of(timeline, threads=2, poll=5.0)
+    serving.accept("command", "ana 0", who="T0ACME:U0ANA")
+    serving.accept("command", "ana 1", who="T0ACME:U0ANA")
+    _wait_until(lambda: timeline.started == ["ana 0"], "the first request to start")
+    time.sleep(0.3)  # several renewals while the first is in hand
+    waiting = [row for row in _rows(rows_engine) if row.id != min(r.id for r in _rows(rows_engine))]
+    assert [row.claimed_until for row in waiting] == [AVAILABLE]
+
+    _wait_until(lambda: not _rows(rows_engine), "both requests to be handled", timeout=5)
+    serving.stop()
+    assert timeline.order_of("ana") == ["ana 0", "ana 1"]
