@@ -57,16 +57,16 @@ def welcome_message(
     *, first_name: str, company: str, manager: str | None, buddy: str | None, tasks: Sequence[TaskLine]
 ) -> Message:
     name = _name(first_name, "there")
-    # The people line is sentence-cased as a whole, as it always was: names after its first letter are
-    # shown in lower case.
+    # Only the sentence's first letter is raised; names keep their case (the line used to be
+    # sentence-cased as a whole, which wrote "your manager is *marcus oyelaran*").
     people: list[Text] = []
     if manager:
-        people.append(text("your manager is *", Literal(manager.lower()), "*"))
+        people.append(text("your manager is *", Literal(manager), "*"))
     if buddy:
         people.append(
             text(
                 "your onboarding buddy is *",
-                Literal(buddy.lower()),
+                Literal(buddy),
                 "*, happy to answer any question, however small",
             )
         )
