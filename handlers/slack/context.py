@@ -1,7 +1,7 @@
 """What every listener gets besides the platform's own arguments: the app's context, and the rule that
 an event is handled once however often it is delivered.
 
-Apart from the app factory (`handlers.slack.app`, moving here) so that listeners import this, not the factory that imports
+Apart from the app factory (`handlers.slack.app`) so that listeners import this, not the factory that imports
 them: that pair was the heart of a 12-module import cycle.
 """
 

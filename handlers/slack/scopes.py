@@ -7,7 +7,6 @@ A test checks that the two together need exactly `BOT_SCOPES`, that every method
 `METHOD_SCOPES`, and that `manifest.yml` lists `BOT_SCOPES` as `render_manifest` writes them
 (`empathy-bot manifest` rewrites the file after a change here).
 
-Slack-specific, like `handlers/slack/client.py` and `handlers/slack/directory.py`, and moves with them.
 """
 
 from __future__ import annotations
