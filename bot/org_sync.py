@@ -105,8 +105,7 @@ def _create(session: Session, workspace: Workspace, user: DirectoryUser) -> Pers
         accounts=[],
     )
     session.add(person)
-    session.flush()
-    link(session, person, workspace.platform, user.user_id)
+    link(session, person, workspace.platform, user.user_id)  # both written at the sync's one flush
     return person
 
 

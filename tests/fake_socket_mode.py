@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.fake_slack import FakeSlack
+from tests.slack_requests import slash_command_fields
 
 # Slack's side logs nothing: at DEBUG its frame dumps would stand for the bot's in a test of the bot's logs.
 _SERVER_LOG = logging.getLogger("tests.fake_socket_mode")
@@ -236,21 +237,7 @@ def slash_command(
         "envelope_id": envelope or envelope_id(),
         "type": "slash_commands",
         "accepts_response_payload": True,
-        "payload": {
-            "token": "legacy-verification-token",
-            "team_id": team_id,
-            "team_domain": "testworkspace",
-            "channel_id": "C0GENERAL",
-            "channel_name": "general",
-            "user_id": user_id,
-            "user_name": user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": "A0EMPATHY",
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": f"{uuid.uuid4().hex}.trigger",
-        },
+        "payload": slash_command_fields(command, text, user_id=user_id, team_id=team_id, response_url=response_url),
     }
 
 

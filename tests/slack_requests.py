@@ -50,21 +50,9 @@ class SlackRequests:
         return f"{self.response_base}response_url.{next(_counter)}"
 
     def command(self, command: str, text: str = "", *, user_id: str = "U0ANA", **kwargs: Any) -> TestResponse:
-        fields = {
-            "token": "legacy-verification-token",
-            "team_id": self.team_id,
-            "team_domain": "testworkspace",
-            "channel_id": "C0GENERAL",
-            "channel_name": "general",
-            "user_id": user_id,
-            "user_name": user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": "A0EMPATHY",
-            "is_enterprise_install": "false",
-            "response_url": self.response_url(),
-            "trigger_id": f"{next(_counter)}.trigger",
-        }
+        fields = slash_command_fields(
+            command, text, user_id=user_id, team_id=self.team_id, response_url=self.response_url()
+        )
         return self.post(urlencode(fields), "application/x-www-form-urlencoded", **kwargs)
 
     def event(
@@ -140,3 +128,22 @@ class SlackRequests:
             },
             **kwargs,
         )
+
+
+def slash_command_fields(command: str, text: str, *, user_id: str, team_id: str, response_url: str) -> dict[str, str]:
+    """A slash command's fields as Slack sends them (form-encoded over HTTP, JSON over Socket Mode)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "team_domain": "testworkspace",
+        "channel_id": "C0GENERAL",
+        "channel_name": "general",
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0EMPATHY",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": f"{next(_counter)}.trigger",
+    }
