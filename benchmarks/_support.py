@@ -66,7 +66,7 @@ def postgres_admin_url() -> str:
 def temporary_database(kind: str) -> Iterator[str]:
     """A freshly migrated database (a temp SQLite file, or a PostgreSQL database with a random
     name), removed afterwards whatever happens."""
-    from bot.database import make_engine, upgrade
+    from bot.core.database import make_engine, upgrade
 
     if kind == "sqlite":
         directory = tempfile.mkdtemp(prefix="empathy-bench-")
@@ -121,7 +121,7 @@ def seed_people(session_factory: sessionmaker[Session], count: int, *, team_size
     """One workspace; `count` people with Slack ids in teams of `team_size`. The first member of
     each team leads it; every lead reports to person 0 (who leads team 0 and has no manager).
     Returns the Slack ids, in order."""
-    from bot.models import Person, PersonAccount, Team, Workspace
+    from bot.core.models import Person, PersonAccount, Team, Workspace
 
     ids = [slack_id(i) for i in range(count)]
     with session_factory.begin() as session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from bot.settings import load_settings
+from bot.core.settings import load_settings
 from handlers.slack.app import create_app
 from handlers.slack.web import create_web_app
 

@@ -25,7 +25,7 @@ a child process (werkzeug `make_server(threaded=True)`, or gunicorn). `--clients
 random question of their DM, a random valid value, exactly as Slack would post them. Latency is
 from sending the request to reading the whole HTTP response (Slack needs that ack within 3 s).
 
-The web front acks these requests itself once they are stored in the inbox (bot/inbox.py). With
+The web front acks these requests itself once they are stored in the inbox (bot/delivery/inbox.py). With
 `--server gunicorn` the web processes only ack and an `empathy-bot worker` process beside them runs
 the listeners (record the answer, chat.update the DM), as the Procfile deploys it; `--work-in web`
 has each web process do its own work instead, as a single `empathy-bot serve` does. After the
@@ -74,7 +74,7 @@ from benchmarks._support import (
 from tests.slack_requests import SlackRequests
 
 MAX_REQUESTS_PER_CLIENT = 1_000_000
-# Early acks outrun the work under this closed-loop overload (bot/inbox.py): the backlog the inbox
+# Early acks outrun the work under this closed-loop overload (bot/delivery/inbox.py): the backlog the inbox
 # holds at the end of the load takes minutes to work through, and the benchmark waits for all of it.
 DRAIN_TIMEOUT = 3600.0
 
@@ -104,7 +104,7 @@ def _werkzeug_main(conn: Any, env: dict[str, str]) -> None:
 
     from werkzeug.serving import make_server
 
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
     from handlers.slack.app import create_app
     from handlers.slack.web import create_web_app
 
@@ -156,7 +156,7 @@ def _free_port() -> int:
 
 
 class GunicornServer:
-    """gunicorn with the production worker settings of bot/server.py (gthread), bound to 127.0.0.1.
+    """gunicorn with the production worker settings of bot/cli/server.py (gthread), bound to 127.0.0.1.
 
     With `worker` (the default), as the Procfile runs it: the web processes only ack, and an
     `empathy-bot worker` process beside them does the work behind the acks. Without it, as a single
@@ -164,7 +164,7 @@ class GunicornServer:
     """
 
     def __init__(self, env: dict[str, str], *, worker: bool = True) -> None:
-        # The same knobs as `empathy-bot serve` (bot/server.py), with the same defaults.
+        # The same knobs as `empathy-bot serve` (bot/cli/server.py), with the same defaults.
         workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
         threads = int(os.environ.get("WEB_THREADS", "8"))
         self.label = f"gunicorn gthread, {workers} workers x {threads} threads" + (
@@ -188,7 +188,7 @@ class GunicornServer:
         self.worker_pid: int | None = None
         self._worker: subprocess.Popen[bytes] | None = None
         if worker:
-            self._worker = self._spawn([sys.executable, "-m", "bot.cli", "worker"], {**os.environ, **env})
+            self._worker = self._spawn([sys.executable, "-m", "bot.cli.main", "worker"], {**os.environ, **env})
             self.worker_pid = self._worker.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -410,8 +410,8 @@ def _client(
 
 
 def _deliver_dms(session_factory: Any, settings: Any, people: int) -> None:
-    from bot.clock import SystemClock
-    from bot.outbox import OutboxDispatcher
+    from bot.core.clock import SystemClock
+    from bot.delivery.outbox import OutboxDispatcher
     from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
@@ -432,8 +432,8 @@ def _work_done(fake: FakeSlackProcess) -> int:
 
 
 def _inbox_depth(database_url: str) -> int:
-    from bot.inbox import inbox_engine
-    from bot.models import InboxRequest
+    from bot.core.models import InboxRequest
+    from bot.delivery.inbox import inbox_engine
 
     engine = inbox_engine(database_url)  # on SQLite, a file of its own
     try:
@@ -458,13 +458,13 @@ def _drain(fake: FakeSlackProcess, database_url: str) -> tuple[float, int]:
 
 
 def run_one(kind: str, args: argparse.Namespace) -> bool:
-    from bot.crypto import SecretBox
-    from bot.database import make_engine, make_session_factory
-    from bot.models import Workspace
-    from bot.pulse_jobs import open_pulse_now
-    from bot.recognition_models import Kudos
-    from bot.settings import load_settings
+    from bot.core.crypto import SecretBox
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import Workspace
+    from bot.core.settings import load_settings
+    from bot.kudos.models import Kudos
     from surveys.bank import QuestionBank
+    from surveys.jobs import open_pulse_now
     from surveys.models import PulseAnswer, PulseParticipant, PulseSealedAnswer, PulseUnit
 
     print(

@@ -21,9 +21,9 @@ from benchmarks._support import new_secret_key, percentile, seed_people, tempora
 
 
 def run(kind: str, people: int) -> dict[str, float]:
-    from bot.crypto import SecretBox
-    from bot.database import make_engine, make_session_factory
-    from bot.models import Workspace
+    from bot.core.crypto import SecretBox
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import Workspace
     from surveys.bank import QuestionBank
     from surveys.rounds import open_round, record_answer
 
@@ -41,7 +41,7 @@ def run(kind: str, people: int) -> dict[str, float]:
             round_id = opened.round.id
             questions = {i.person_id: i.question_ids for i in opened.invitations}
         with factory() as session:
-            from bot.models import Person, PersonAccount
+            from bot.core.models import Person, PersonAccount
 
             by_slack = dict(session.execute(select(PersonAccount.external_user_id, PersonAccount.person_id)).all())
         clicks: list[tuple[str, str, int]] = []

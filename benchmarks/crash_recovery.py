@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.crash_recovery --database postgresql
 
 The parent seeds N people, opens one round (`open_pulse_now`: one outbox row per person), and starts a
-worker: a child process (`--worker`) running the real `bot.outbox.OutboxDispatcher` in a loop until
+worker: a child process (`--worker`) running the real `bot.delivery.outbox.OutboxDispatcher` in a loop until
 no row is pending or sending. After a random delay it SIGKILLs the worker, notes what the kill left
 behind (rows in `sending`; whether that person's DM had already reached Slack), and starts a new worker;
 `--kills` times, then the last worker runs to the end.
@@ -46,11 +46,11 @@ from benchmarks.pulse_fanout import _seed_and_open
 
 def worker_main(args: argparse.Namespace) -> int:
     """The child: dispatch until nothing is left to send (SIGKILL may end it sooner)."""
-    from bot.clock import SystemClock
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, OutboxState
-    from bot.outbox import OutboxDispatcher
-    from bot.settings import load_settings
+    from bot.core.clock import SystemClock
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage, OutboxState
+    from bot.core.settings import load_settings
+    from bot.delivery.outbox import OutboxDispatcher
     from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
@@ -100,8 +100,8 @@ def _start_worker(args: argparse.Namespace, db_url: str, api_url: str, secret_ke
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, OutboxState, PersonAccount
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage, OutboxState, PersonAccount
 
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)

@@ -190,16 +190,16 @@ def _prepare(db_url: str, fake: FakeSlack, secret_key: str) -> list[Any]:
     from sqlalchemy import select
 
     from benchmarks.answer_latency import click_targets
-    from bot.clock import SystemClock
-    from bot.crypto import SecretBox
-    from bot.database import make_engine, make_session_factory, upgrade
-    from bot.models import Workspace
-    from bot.outbox import OutboxDispatcher
-    from bot.pulse_jobs import open_pulse_now
-    from bot.settings import load_settings
+    from bot.core.clock import SystemClock
+    from bot.core.crypto import SecretBox
+    from bot.core.database import make_engine, make_session_factory, upgrade
+    from bot.core.models import Workspace
+    from bot.core.settings import load_settings
+    from bot.delivery.outbox import OutboxDispatcher
     from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
     from surveys.bank import QuestionBank
+    from surveys.jobs import open_pulse_now
 
     upgrade(db_url)
     engine = make_engine(db_url)
@@ -230,7 +230,7 @@ def run_outage(*, outage: float, before: float = 5.0, after: float = 10.0, clien
     """The whole scenario; returns what every request and health check saw."""
     import logging
 
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
     from handlers.slack.app import create_app
     from handlers.slack.web import create_web_app
 

@@ -25,10 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, insert, select
 
 from benchmarks._support import print_table, temporary_database
-from bot.database import make_engine, make_session_factory
+from bot.core.database import make_engine, make_session_factory
+from bot.core.models import OutboxMessage, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.core.settings import load_settings
 from bot.digest_jobs import queue_digests
-from bot.models import OutboxMessage, Person, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.settings import load_settings
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseRound, PulseUnit
 

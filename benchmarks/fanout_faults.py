@@ -32,9 +32,9 @@ from benchmarks.pulse_fanout import RATE_LIMITED, _dispatch, _seed_and_open
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage
-    from bot.settings import load_settings
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage
+    from bot.core.settings import load_settings
 
     people, rate = args.people, args.rate
     ideal = people / rate * 60.0

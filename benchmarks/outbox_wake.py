@@ -24,10 +24,17 @@ from benchmarks._support import percentile, seed_people, temporary_database
 def run(kind: str, mode: str, messages: int) -> list[float]:
     from slack_sdk import WebClient
 
-    from bot.clock import SystemClock
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, OutboxState, Workspace
-    from bot.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, listen_for_queued, stop_lingering
+    from bot.core.clock import SystemClock
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage, OutboxState, Workspace
+    from bot.delivery.outbox import (
+        QUEUED,
+        OutboxDispatcher,
+        allow_lingering,
+        enqueue,
+        listen_for_queued,
+        stop_lingering,
+    )
     from handlers.slack.sender import SlackSender
     from tests.fake_slack import FakeSlack
 

@@ -5,7 +5,7 @@
     .venv/bin/python -m benchmarks.pulse_fanout --database postgresql
 
 What runs: people are seeded in the database and as users of the fake Slack API (its own process);
-`bot.pulse_jobs.open_pulse_now` opens the round and queues one outbox row per person; then the
+`surveys.jobs.open_pulse_now` opens the round and queues one outbox row per person; then the
 real `OutboxDispatcher` (rate_per_minute = the limit, small burst) delivers them against the fake,
 whose chat.postMessage and conversations.open are each throttled to `--rate` a minute (token
 bucket, 429 + Retry-After when empty). Every person's DM is opened once (conversations.open) and
@@ -68,7 +68,7 @@ class Totals:
 
 def _outstanding(session_factory: sessionmaker[Session]) -> tuple[int, datetime | None]:
     """Rows not yet settled, and when the earliest pending one is due."""
-    from bot.models import OutboxMessage, OutboxState
+    from bot.core.models import OutboxMessage, OutboxState
 
     with session_factory() as session:
         left = session.scalar(
@@ -106,10 +106,10 @@ def _seed_and_open(
     before_open: Callable[[], None] | None = None,
 ) -> tuple[float, float, int]:
     """Seed `people` and open a round for all of them: (seed seconds, open seconds, invited)."""
-    from bot.crypto import SecretBox
-    from bot.models import Workspace
-    from bot.pulse_jobs import open_pulse_now
+    from bot.core.crypto import SecretBox
+    from bot.core.models import Workspace
     from surveys.bank import QuestionBank
+    from surveys.jobs import open_pulse_now
 
     watch = Stopwatch()
     ids = seed_people(session_factory, people)
@@ -138,8 +138,8 @@ def _dispatch(
     timeout: float,
 ) -> tuple[float, Totals]:
     """Run `workers` real dispatchers (sharing `rate`) until every row is settled or `timeout`."""
-    from bot.clock import SystemClock
-    from bot.outbox import OutboxDispatcher
+    from bot.core.clock import SystemClock
+    from bot.delivery.outbox import OutboxDispatcher
     from handlers.slack.client import build_web_client
     from handlers.slack.sender import SlackSender
 
@@ -172,9 +172,9 @@ def _dispatch(
 
 
 def run_one(args: argparse.Namespace) -> int:
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage
-    from bot.settings import load_settings
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage
+    from bot.core.settings import load_settings
 
     people, rate, burst, workers = args.people, args.rate, args.burst, args.dispatchers
     dispatch_rate = args.dispatcher_rate or rate
@@ -264,9 +264,9 @@ def _memory_pass(args: argparse.Namespace) -> list[tuple[str, str]]:
     This pass opens the same size of round on a fresh database under tracemalloc, then traces the
     dispatcher over the first `--memory-sample` DMs (fake unthrottled; the rest are cancelled).
     """
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, OutboxState
-    from bot.settings import load_settings
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage, OutboxState
+    from bot.core.settings import load_settings
 
     sample = min(args.people, args.memory_sample)
     secret_key = new_secret_key()

@@ -94,7 +94,7 @@ class Figures:
 
 
 def measure(make: Callable[[Any], Client], rounds: int, close_after: float) -> Figures:
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
     from handlers.slack.app import create_app
     from tests.fake_slack import FakeSlack
     from tests.fake_socket_mode import FakeSocketMode, slash_command

@@ -10,7 +10,7 @@ Each worker is a child process (`--worker`) with the real jobs from `bot.jobs.bu
 dispatcher among them), their triggers shortened to every second (`pulse.open`, `pulse.remind`,
 `pulse.close`, `digest.weekly`, `outbox.dispatch`), each run logged (process, job, start, end, outcome).
 
-Phase `scheduler`: two workers each start the real `bot.scheduler.Scheduler`, as two `empathy-bot worker`s
+Phase `scheduler`: two workers each start the real `bot.delivery.scheduler.Scheduler`, as two `empathy-bot worker`s
 (or `serve` + `worker`) would. Only the holder of the PostgreSQL advisory lock may run jobs. Once every
 invitation is sent, the holder is SIGKILLed: PostgreSQL drops its lock with its session and the standby
 (polling every second here, 15 s in production) takes over.
@@ -82,11 +82,11 @@ def _logged(job: Any, log: Path, lock: threading.Lock) -> Any:
 def worker_main(args: argparse.Namespace) -> int:
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from bot.clock import SystemClock
-    from bot.database import make_engine, make_session_factory
+    from bot.core.clock import SystemClock
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.settings import load_settings
+    from bot.delivery.scheduler import Scheduler, run_job
     from bot.jobs import build_jobs
-    from bot.scheduler import Scheduler, run_job
-    from bot.settings import load_settings
 
     env = settings_env(args.api_url, args.db_url, os.environ["EMPATHY_SECRET_KEY"])
     env["EMPATHY_OUTBOX_RATE_PER_MINUTE"] = str(args.rate)
@@ -141,7 +141,7 @@ def worker_main(args: argparse.Namespace) -> int:
 
 def _seed(session_factory: Any, people: int) -> None:
     """People, and a weekly schedule for today that has begun everywhere (send time 00:00 local)."""
-    from bot.models import Workspace
+    from bot.core.models import Workspace
     from surveys.models import PulseSchedule
 
     seed_people(session_factory, people)
@@ -183,7 +183,7 @@ def _start(mode: str, args: argparse.Namespace, db_url: str, api_url: str, key: 
 
 
 def _invites_left(session_factory: Any) -> int:
-    from bot.models import OutboxMessage, OutboxState
+    from bot.core.models import OutboxMessage, OutboxState
     from surveys.models import PulseRound
 
     with session_factory() as session:
@@ -220,8 +220,8 @@ def _overlaps(runs: list[dict[str, Any]]) -> int:
 
 
 def run_phase(mode: str, args: argparse.Namespace) -> bool:
-    from bot.database import make_engine, make_session_factory
-    from bot.models import OutboxMessage, Person
+    from bot.core.database import make_engine, make_session_factory
+    from bot.core.models import OutboxMessage, Person
     from surveys.models import PulseRound
 
     print(f"\n-- two workers, phase {mode}: {args.people:,} people, postgresql", flush=True)

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
-from bot.accounts import with_ids
-from bot.charts import trend_alt_text, trend_spec
+from bot.core.accounts import with_ids
+from bot.core.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
+from bot.core.settings import Settings
+from bot.delivery.charts import trend_alt_text, trend_spec
+from bot.delivery.message import Chart, Message, outbox_payload, text
+from bot.delivery.outbox import enqueue
 from bot.digest_sections import build_digest, trend_settings
-from bot.message import Chart, Message, outbox_payload, text
-from bot.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
-from bot.outbox import enqueue
-from bot.settings import Settings
 from surveys.bank import QuestionBank
 from surveys.digest import CHART_METRICS, Digest, DigestSection, WeekData, hr_overview
 from surveys.digest_messages import digest_message, overview_message

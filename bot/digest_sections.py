@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot import registry
-from bot.models import Person
-from bot.settings import Settings
+from bot.core.models import Person
+from bot.core.settings import Settings
 from surveys.bank import QuestionBank
 from surveys.digest import Digest, ExtraSection, TrendSettings, WeekData, manager_digest
 

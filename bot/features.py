@@ -4,7 +4,7 @@ A feature (pulse, digest, kudos, suggestions, onboarding) exposes one `FEATURE =
 its code: its scheduled jobs, its section of the managers' digest, its part in privacy rights (see,
 export, forget, expire), its per-workspace settings and the modules that define its tables.
 `bot/registry.py` lists the features; the job list (`bot/jobs.py`), privacy rights (`bot/privacy.py`),
-digests (`bot/digest_sections.py`), `/empathy config` (`bot/workspace_config.py`) and the schema
+digests (`bot/digest_sections.py`), `/empathy config` (`bot/core/workspace_config.py`) and the schema
 (`bot/schema.py`) ask the registry. Modelled on warehouse's `includeme(config)` per package and
 Dispatch's per-feature `scheduled.py`: the package says what it adds, the core only collects.
 """
@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.crypto import SecretBox
-from bot.models import Person
-from bot.scheduler import Job
-from bot.settings import Settings
-from bot.workspace_config import ConfigKey
+from bot.core.crypto import SecretBox
+from bot.core.models import Person
+from bot.core.settings import Settings
+from bot.core.workspace_config import ConfigKey
+from bot.delivery.scheduler import Job
 
 
 @dataclass(frozen=True)

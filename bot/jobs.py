@@ -14,16 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import bot.schema  # noqa: F401  (see below)
 from bot import registry
-from bot.clock import Clock
-from bot.crypto import SecretBox
+from bot.core.clock import Clock
+from bot.core.crypto import SecretBox
+from bot.core.models import ProcessedEvent
+from bot.core.settings import Settings
+from bot.core.workspaces import get_or_create_workspace
+from bot.delivery.outbox import QUEUED, DispatchReport, OutboxDispatcher
+from bot.delivery.scheduler import Job
 from bot.digest_jobs import queue_digests
 from bot.features import JobDeps
-from bot.models import ProcessedEvent
-from bot.org_sync import SyncReport, sync_directory
-from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
-from bot.scheduler import Job
-from bot.settings import Settings
-from bot.workspaces import get_or_create_workspace
+from bot.org.sync import SyncReport, sync_directory
 from handlers.slack.client import build_web_client, fetch_team
 from handlers.slack.directory import SlackDirectory
 from handlers.slack.installations import TokenSource

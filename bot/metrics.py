@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
 from surveys.models import PulseRound
 
 

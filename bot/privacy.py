@@ -18,12 +18,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import registry
-from bot.accounts import external_id
-from bot.audit import record
-from bot.crypto import SecretBox
+from bot.core.accounts import external_id
+from bot.core.audit import record
+from bot.core.crypto import SecretBox
+from bot.core.models import AuditEntry, OutboxMessage, OutboxState, Person, PersonAccount, Platform, RoleGrant
+from bot.core.settings import Settings
 from bot.features import Privacy
-from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, PersonAccount, Platform, RoleGrant
-from bot.settings import Settings
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound, QuestionExposure
 
 logger = logging.getLogger(__name__)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot import onboarding_jobs, pulse_jobs, recognition, suggestions
-from bot.errors import UserFacingError
+from bot.core.errors import UserFacingError
+from bot.core.models import Workspace
+from bot.core.settings import Settings
+from bot.core.workspace_config import ConfigKey, get_setting, store_setting
 from bot.features import Feature
-from bot.models import Workspace
-from bot.settings import Settings
-from bot.workspace_config import ConfigKey, get_setting, store_setting
+from bot.kudos import service as recognition
+from bot.onboarding import jobs as onboarding_jobs
+from bot.suggestions import service as suggestions
+from surveys import jobs as pulse_jobs
 
 FEATURES: tuple[Feature, ...] = (pulse_jobs.FEATURE, suggestions.FEATURE, recognition.FEATURE, onboarding_jobs.FEATURE)
 

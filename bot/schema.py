@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.models import Base
+from bot.core.models import Base
 from bot.registry import FEATURES
 from handlers.slack.installations import declare_tables
 

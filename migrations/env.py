@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 
 import bot.schema  # noqa: F401  (registers every table)
-from bot.database import make_engine
-from bot.models import Base
+from bot.core.database import make_engine
+from bot.core.models import Base
 
 config = context.config
 if config.config_file_name is not None:
@@ -21,7 +21,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     return load_settings(require_slack=False).database_url
 

@@ -16,7 +16,7 @@ from statistics import fmean, pstdev
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Person, Team
+from bot.core.models import Person, Team
 from surveys.bank import QuestionBank
 from surveys.comments import Comment, group_comments
 from surveys.models import PulseRound, PulseUnit

@@ -13,7 +13,7 @@ value and comment under the round's own key (`PulseRoundKey`, itself sealed with
 EMPATHY_SECRET_KEY). At close the round's answers are decrypted and written as `PulseAnswer` rows
 (round, unit, question, value, comment; random ids, shuffled, no slot, no timestamp), and the
 round key, the sealed rows and the participant rows are deleted and scrubbed from the files
-(`bot.storage_scrub`). What was written to disk while the round was open is useless without a key
+(`bot.core.storage_scrub`). What was written to disk while the round was open is useless without a key
 that no longer exists.
 """
 
@@ -25,7 +25,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.models import Base, utcnow
+from bot.core.models import Base, utcnow
 
 
 def random_id() -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.message import (
+from bot.delivery.message import (
     Actions,
     Block,
     Button,

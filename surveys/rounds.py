@@ -13,7 +13,7 @@ or value it is, so neither one snapshot nor a series of backups ties a value to 
 
 At close the round's answers are decrypted once and written in clear for the reports, shuffled, with
 random ids and no slot; the participant rows, the sealed answers and the round key are deleted in the
-same transaction, and `bot.storage_scrub` then removes them from the database's files (SQLite: zeroed
+same transaction, and `bot.core.storage_scrub` then removes them from the database's files (SQLite: zeroed
 pages and a truncated write-ahead log; PostgreSQL: the small tables rewritten). Whatever of the open
 round survives elsewhere (PostgreSQL's own WAL, a backup) is sealed under a round key that no
 longer exists, except the sealed round key itself: see the README for what an operator must do.
@@ -36,12 +36,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.accounts import has_account
-from bot.crypto import Aead, SecretBox, pad, unpad
-from bot.database import upsert_insert
-from bot.errors import UserFacingError
-from bot.models import Person, Workspace
-from bot.text import clean_typed
+from bot.core.accounts import has_account
+from bot.core.crypto import Aead, SecretBox, pad, unpad
+from bot.core.database import upsert_insert
+from bot.core.errors import UserFacingError
+from bot.core.models import Person, Workspace
+from bot.core.text import clean_typed
 from surveys.bank import QuestionBank
 from surveys.cadence import candidate_days, earliest_send_at, is_round_day, local_send_at
 from surveys.models import (

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Team, Workspace
+from bot.core.models import Team, Workspace
 from surveys.bank import QuestionBank
 from surveys.cadence import CADENCES, WEEKDAYS, next_weekday_on_or_after
 from surveys.models import PulseSchedule

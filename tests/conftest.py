@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot.schema  # noqa: F401  (registers every table)
-from bot.database import make_engine, make_session_factory, upgrade
-from bot.inbox import stop_all as stop_inboxes
-from bot.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
-from bot.settings import Settings, load_settings
+from bot.core.database import make_engine, make_session_factory, upgrade
+from bot.core.models import Base, Person, Role, RoleGrant, RoleSource, Workspace
+from bot.core.settings import Settings, load_settings
+from bot.delivery.inbox import stop_all as stop_inboxes
 from handlers.slack.app import create_app
 from handlers.slack.web import create_web_app
 from tests.fake_slack import FakeSlack, manifest_scopes

@@ -13,14 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot import onboarding_messages, recognition_messages, suggestion_messages
+from bot.core.models import Person
+from bot.delivery.message import Message, text
 from bot.digest_jobs import chart_message
-from bot.message import Message, text
-from bot.models import Person
-from bot.onboarding_messages import TaskLine
-from bot.recognition import Stats
-from bot.recognition_models import CompanyValue, Kudos, KudosValue
-from handlers import kudos_views, onboard_views, pulse_views, suggest_views
+from bot.kudos import messages as recognition_messages
+from bot.kudos.models import CompanyValue, Kudos, KudosValue
+from bot.kudos.service import Stats
+from bot.onboarding import messages as onboarding_messages
+from bot.onboarding.messages import TaskLine
+from bot.suggestions import messages as suggestion_messages
+from handlers.slack.render import kudos as kudos_views
+from handlers.slack.render import onboarding as onboard_views
+from handlers.slack.render import pulse as pulse_views
+from handlers.slack.render import suggestions as suggest_views
 from handlers.slack.render.message import render
 from surveys import digest_messages, pulse_messages
 from surveys.bank import QuestionBank

@@ -13,13 +13,13 @@ from slack_bolt import App
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.crypto import SecretBox
+from bot.core.clock import ManualClock
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, Role, RoleGrant, RoleSource, Workspace
+from bot.core.settings import Settings, load_settings
+from bot.delivery.outbox import OutboxDispatcher
+from bot.delivery.scheduler import run_job
 from bot.jobs import build_jobs
-from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
-from bot.outbox import OutboxDispatcher
-from bot.scheduler import run_job
-from bot.settings import Settings, load_settings
 from handlers.slack.app import create_app
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender

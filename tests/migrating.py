@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.database import alembic_config, make_engine
+from bot.core.database import alembic_config, make_engine
 from tests.conftest import PG_URL, _pg_admin_url
 
 

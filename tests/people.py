@@ -1,12 +1,12 @@
-"""Tests' shorthand for people's Slack accounts (bot/accounts.py): every fake Slack user is a person
+"""Tests' shorthand for people's Slack accounts (bot/core/accounts.py): every fake Slack user is a person
 with a Slack account."""
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from bot.accounts import external_id, with_ids
-from bot.models import Person, PersonAccount, Platform
+from bot.core.accounts import external_id, with_ids
+from bot.core.models import Person, PersonAccount, Platform
 
 
 def slack_account(user_id: str) -> list[PersonAccount]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.crypto import Aead, SecretBox
+from bot.core.crypto import Aead, SecretBox
 from surveys.models import PulseAnswer, PulseRoundKey, PulseSealedAnswer
 from surveys.rounds import _unseal
 from tests.conftest import SECRET_KEY

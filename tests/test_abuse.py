@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import AuditEntry, OutboxMessage
+from bot.core.models import AuditEntry, OutboxMessage
 from tests.fake_slack import FakeSlack
 from tests.fuzzing import (
     action_elements,

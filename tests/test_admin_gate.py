@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.models import AuditEntry, OutboxMessage, Person, WorkspaceSetting
-from bot.onboarding_models import OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
-from bot.recognition_models import CompanyValue
-from bot.suggestion_models import Suggestion
-from handlers import kudos_views, suggest_views
+from bot.cli.main import main
+from bot.core.models import AuditEntry, OutboxMessage, Person, WorkspaceSetting
+from bot.kudos.models import CompanyValue
+from bot.onboarding.models import OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
+from bot.suggestions.models import Suggestion
+from handlers.slack.render import kudos as kudos_views
+from handlers.slack.render import suggestions as suggest_views
 from surveys.models import PulseSchedule
 from tests.conftest import make_env
 from tests.fake_slack import FakeSlack
@@ -173,7 +174,7 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     assert "Only the suggestion owners (HR" in said_since(bot, count)
     with bot.session_factory() as session:
         assert session.scalars(select(Suggestion.status)).all() == ["new"]
-    bot.clock.advance(timedelta(hours=1))
+    bot.core.clock.advance(timedelta(hours=1))
     bot.job("suggestions.tend")
     bot.dispatch()
     assert "Quiet Fridays" not in json.dumps(bot.dm(GONE))

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Person, ProcessedEvent, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.core.models import Person, ProcessedEvent, Role, RoleGrant, RoleSource, Team, Workspace
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.people import slack_account
@@ -203,7 +203,7 @@ def test_healthz_is_ok_when_the_database_answers(web: FlaskClient) -> None:
 
 
 def test_healthz_is_503_when_the_database_is_gone(slack: FakeSlack, tmp_path) -> None:
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
     from handlers.slack.app import create_app
     from handlers.slack.web import create_web_app
     from tests.conftest import make_env

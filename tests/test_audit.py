@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import AuditEntry, Person
+from bot.core.models import AuditEntry, Person
 from tests.people import slack_id
 from tests.slack_requests import SlackRequests
 

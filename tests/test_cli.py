@@ -19,10 +19,10 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.database import make_engine, schema_is_current
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import enqueue
+from bot.cli.main import main
+from bot.core.database import make_engine, schema_is_current
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.delivery.outbox import enqueue
 from tests.conftest import METRICS_AUTH, SIGNING_SECRET, make_env
 from tests.fake_slack import FakeSlack
 
@@ -152,7 +152,7 @@ def run_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator:
     def start(*args: str, **extra_env: str) -> subprocess.Popen[str]:
         env = {**os.environ, **cli_env, **extra_env, "PYTHONPATH": str(ROOT)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "bot.cli.main", *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

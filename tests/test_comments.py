@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.crypto import SecretBox
-from bot.models import Person
+from bot.core.crypto import SecretBox
+from bot.core.models import Person
 from surveys.bank import QuestionBank
 from surveys.comments import group_comments, sentiment_hint
 from surveys.digest import manager_digest

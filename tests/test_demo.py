@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from handlers.slack.blockkit import problems
+from bot.cli.main import main
+from handlers.slack.render.limits import problems
 
 
 def test_the_demo_writes_valid_digests_an_overview_and_charts(

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.cli import main
-from bot.clock import ManualClock
+from bot.cli.main import main
+from bot.core.clock import ManualClock
+from bot.core.models import OutboxMessage, OutboxState, Person
+from bot.delivery.outbox import OutboxDispatcher
+from bot.delivery.scheduler import run_job
 from bot.digest_jobs import digest_key, parse_week, week_end_for
 from bot.jobs import build_jobs
-from bot.models import OutboxMessage, OutboxState, Person
-from bot.outbox import OutboxDispatcher
-from bot.scheduler import run_job
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.conftest import make_env
@@ -146,7 +146,7 @@ def test_app_home_shows_a_manager_their_latest_digest(history, settings, engine,
 
 
 def make_hr(session_factory, name: str) -> None:  # type: ignore[no-untyped-def]
-    from bot.models import Role, RoleGrant, RoleSource
+    from bot.core.models import Role, RoleGrant, RoleSource
 
     with session_factory.begin() as session:
         person = session.scalar(select(Person).where(Person.name == name))
@@ -190,7 +190,7 @@ def test_each_manager_gets_the_digest_at_their_own_local_time(history, settings,
 
 
 def test_the_send_day_and_time_are_configurable(history, slack, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     friday = load_settings(make_env(slack, db_url, EMPATHY_DIGEST_DAY="friday", EMPATHY_DIGEST_TIME="16:00"))
     assert send_digests(friday, session_factory, ManualClock(datetime(2026, 11, 27, 15, 59, tzinfo=UTC))) == 0

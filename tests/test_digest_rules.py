@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.charts import render, trend_alt_text, trend_spec
+from bot.delivery.charts import render, trend_alt_text, trend_spec
 from bot.digest_jobs import latest_slot
 from surveys.playbook import suggested_actions
 from surveys.themes import comment_themes

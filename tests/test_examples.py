@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.models import Person
-from bot.onboarding import current_templates
-from bot.recognition_models import CompanyValue
+from bot.cli.main import main
+from bot.core.models import Person
+from bot.kudos.models import CompanyValue
+from bot.onboarding.service import current_templates
 from surveys.models import CustomPack
 from tests import test_cli
 from tests.fake_slack import FakeSlack

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
-from bot.outbox import OutboxDispatcher, enqueue
-from bot.settings import Settings
+from bot.core.clock import ManualClock
+from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
+from bot.core.settings import Settings
+from bot.delivery.outbox import OutboxDispatcher, enqueue
 from handlers.slack.app import DATABASE_DOWN
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender

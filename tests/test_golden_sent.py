@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.models import Person
-from bot.recognition_values import parse_lines, replace_values
-from handlers import suggest_views as views
+from bot.core.clock import ManualClock
+from bot.core.models import Person
+from bot.kudos.values import parse_lines, replace_values
+from handlers.slack.render import suggestions as views
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness
 from tests.test_digest import MONDAY, dispatch, history, make_hr, send_digests  # noqa: F401 (history: the fixture)

@@ -13,9 +13,9 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, select, text
 
-from bot.accounts import find_by_account
-from bot.database import alembic_config, make_engine, make_session_factory
-from bot.models import PersonAccount, Platform, Workspace
+from bot.core.accounts import find_by_account
+from bot.core.database import alembic_config, make_engine, make_session_factory
+from bot.core.models import PersonAccount, Platform, Workspace
 from tests.migrating import database_at
 
 THEN = datetime(2026, 11, 1, 9, 0)

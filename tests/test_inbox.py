@@ -16,11 +16,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-import bot.inbox
-from bot.crypto import SecretBox
-from bot.database import make_engine
-from bot.inbox import AVAILABLE, Inbox, inbox_engine
-from bot.models import InboxRequest
+import bot.delivery.inbox
+from bot.core.crypto import SecretBox
+from bot.core.database import make_engine
+from bot.core.models import InboxRequest
+from bot.delivery.inbox import AVAILABLE, Inbox, inbox_engine
 from tests.conftest import SECRET_KEY
 
 
@@ -109,8 +109,8 @@ def test_two_workers_handle_every_request_exactly_once(inbox_of: Callable[..., I
 def test_a_slow_request_is_not_taken_over_while_its_worker_lives(
     inbox_of: Callable[..., Inbox], rows_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.inbox, "LEASE", timedelta(seconds=1))
-    monkeypatch.setattr(bot.inbox, "RENEW_SECONDS", 0.1)
+    monkeypatch.setattr(bot.delivery.inbox, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(bot.delivery.inbox, "RENEW_SECONDS", 0.1)
     slow, other = _Recorder(delay=2.5), _Recorder()
     holder = inbox_of(slow, threads=1)
     holder.accept("event", "slow request")  # claimed by the process that accepted it, for 1 s
@@ -157,7 +157,7 @@ def test_a_request_that_keeps_killing_its_worker_is_dropped_after_three_takeover
     inbox_of: Callable[..., Inbox], rows_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     inbox_of().accept("event", "poison")
-    for _ in range(bot.inbox.MAX_ATTEMPTS):
+    for _ in range(bot.delivery.inbox.MAX_ATTEMPTS):
         dying = inbox_of(_Recorder())
         assert dying._settle_and_take(10) == 1  # claimed; then the process "dies" before handling it
         with rows_engine.begin() as connection:
@@ -310,17 +310,17 @@ def test_the_ordering_key_names_a_bucket_not_a_person(inbox_of: Callable[..., In
     web.accept("event", "nobody's")
     keys = [row.ordering_key for row in _rows(rows_engine)]
     assert keys[0] == keys[1] != keys[2] and keys[3] is None
-    assert all(0 <= key < bot.inbox.ORDER_BUCKETS for key in keys[:3])
+    assert all(0 <= key < bot.delivery.inbox.ORDER_BUCKETS for key in keys[:3])
     # Keyed with EMPATHY_SECRET_KEY: another key puts the same person elsewhere, so a reader without it
     # cannot compute anyone's bucket.
     other = SecretBox(Fernet.generate_key().decode())
-    assert other.bucket("T0ACME:U0ANA", bot.inbox.ORDER_BUCKETS) != keys[0]
+    assert other.bucket("T0ACME:U0ANA", bot.delivery.inbox.ORDER_BUCKETS) != keys[0]
 
 
 def test_an_inbox_file_from_the_previous_version_gains_the_ordering_key_and_keeps_its_rows(
     db_url: str, inbox_of: Callable[..., Inbox]
 ) -> None:
-    side = bot.inbox.inbox_file(db_url)
+    side = bot.delivery.inbox.inbox_file(db_url)
     if side is None:
         pytest.skip("PostgreSQL keeps the inbox in the bot's database, upgraded by Alembic")
     old = make_engine(f"sqlite:///{side}")
@@ -348,7 +348,7 @@ def test_a_request_waiting_for_its_senders_turn_is_not_renewed_into_a_lease(
     """A serving process renews the claims it works on; a row it accepted but left for the sender's turn
     is not among them, or it would sit claimed and unworked until the lease ran out (found by
     benchmarks/answer_latency: 1,654 clicks stuck for 2 minutes)."""
-    monkeypatch.setattr(bot.inbox, "RENEW_SECONDS", 0.05)
+    monkeypatch.setattr(bot.delivery.inbox, "RENEW_SECONDS", 0.05)
     timeline = _Timeline(slow={"ana 0": 1.0})
     serving = inbox_of(timeline, threads=2, poll=5.0)
     serving.accept("command", "ana 0", who="T0ACME:U0ANA")

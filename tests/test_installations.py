@@ -18,19 +18,19 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.accounts import with_ids
-from bot.clock import ManualClock
-from bot.crypto import SecretBox
-from bot.database import alembic_config, make_engine
+from bot.core.accounts import with_ids
+from bot.core.clock import ManualClock
+from bot.core.crypto import SecretBox
+from bot.core.database import alembic_config, make_engine
+from bot.core.models import Person, Role, RoleGrant, RoleSource, Workspace
+from bot.core.settings import Settings, load_settings
+from bot.delivery.outbox import enqueue
+from bot.delivery.scheduler import run_job
 from bot.jobs import build_jobs
-from bot.models import Person, Role, RoleGrant, RoleSource, Workspace
-from bot.outbox import enqueue
-from bot.scheduler import run_job
-from bot.settings import Settings, load_settings
-from handlers import suggest_views
 from handlers.slack.app import NOT_INSTALLED, create_app
 from handlers.slack.client import build_web_client
 from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
+from handlers.slack.render import suggestions as suggest_views
 from handlers.slack.web import create_web_app
 from tests.conftest import SECRET_KEY, SIGNING_SECRET, make_env
 from tests.fake_slack import Call, FakeSlack

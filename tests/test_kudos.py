@@ -15,21 +15,21 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import recognition
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.database import make_engine, make_session_factory
-from bot.inbox import Inbox
-from bot.models import AuditEntry, Person, Workspace
+from bot.cli.main import main
+from bot.core.clock import ManualClock
+from bot.core.database import make_engine, make_session_factory
+from bot.core.models import AuditEntry, Person, Workspace
+from bot.core.settings import load_settings
+from bot.delivery.inbox import Inbox
+from bot.kudos import service as recognition
+from bot.kudos.models import CompanyValue, Kudos, KudosKind
+from bot.kudos.service import digest_section, insights
+from bot.kudos.values import parse_lines, replace_values
 from bot.privacy import forget, personal_data
-from bot.recognition import digest_section, insights
-from bot.recognition_models import CompanyValue, Kudos, KudosKind
-from bot.recognition_values import parse_lines, replace_values
-from bot.settings import load_settings
-from handlers import kudos_views as views
 from handlers.slack.app import create_app
 from handlers.slack.context import empathy_context_of
 from handlers.slack.inbox_app import inbox_for
+from handlers.slack.render import kudos as views
 from handlers.slack.web import create_web_app
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
 from tests.fake_slack import FakeSlack

@@ -6,6 +6,9 @@
 2. A platform package never imports another platform's SDK.
 3. No import cycles between modules, counting imports made inside functions: a lazy import hides a
    cycle from Python at start-up, not from the reader.
+4. The domain's layers only import downward: kernel (`bot/core`) < delivery (`bot/delivery`, the
+   feature record) < pulse and digests (`surveys`) < the other features, which never import each
+   other < what assembles them (registry, digests, privacy, metrics) < the composition roots.
 
 Today's exceptions are listed below. The lists may only shrink: an exception that no longer occurs
 fails the test too, so whoever removes one also deletes its line. A walk of the source with `ast`
@@ -25,18 +28,20 @@ PLATFORM_SDKS = ("slack_sdk", "slack_bolt", "botbuilder", "microsoft_teams", "mi
 # and the demo: the job list (the outbox's sender and the directory sync are a platform's), doctor (it
 # checks every part, the platform's install included) and the schema (Alembic manages the platform's
 # OAuth tables with ours). Nothing in the domain imports them.
-ROOTS = (
-    "bot.cli",
-    "bot.server",
-    "bot.demo",
-    "bot.demo_kudos",
-    "bot.demo_onboarding",
-    "bot.demo_suggestions",
-    "bot.demo_slack",
-    "bot.jobs",
-    "bot.doctor",
-    "bot.schema",
+ROOTS = ("bot.cli", "bot.demo", "bot.jobs", "bot.schema")
+
+# Rule 4, the floors of the domain, lowest first. A module may import its own floor or any floor below,
+# never one above; on the features' floor, a feature imports no other feature. The pulse and digest
+# domain (`surveys`) sits under the other features because they add their sections to its digests.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("bot.core",),
+    ("bot.delivery", "bot.features"),
+    ("surveys",),
+    ("bot.org", "bot.kudos", "bot.suggestions", "bot.onboarding"),
+    ("bot.registry", "bot.digest_sections", "bot.digest_jobs", "bot.privacy", "bot.metrics"),
+    ROOTS,
 )
+FEATURES_FLOOR = 3
 
 # Rule 1's exceptions: (module, what it imports). Each goes when its code moves behind the platform seam.
 DOMAIN_IMPORTS_PLATFORM: set[tuple[str, str]] = set()
@@ -168,11 +173,48 @@ def cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
 
 
 def test_the_domain_imports_no_platform_outside_the_composition_roots() -> None:
+    assert imports_running_up({"bot.core.models": {"bot.kudos.models"}, "bot.kudos.service": {"bot.onboarding"}}) == {
+        ("bot.core.models", "bot.kudos.models"),
+        ("bot.kudos.service", "bot.onboarding"),
+    }
     assert domain_imports_of_platforms(_graph()) == DOMAIN_IMPORTS_PLATFORM
 
 
 def test_no_platform_package_imports_another_platform() -> None:
     assert platform_imports_of_other_platforms(_graph()) == set()
+
+
+def _floor(module: str) -> tuple[int, str] | None:
+    for number, packages in enumerate(FLOORS):
+        for package in packages:
+            if module == package or module.startswith(f"{package}."):
+                return number, package
+    return None
+
+
+def imports_running_up(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """Domain imports that reach a higher floor, or another feature on the features' floor."""
+    broken: set[tuple[str, str]] = set()
+    for name, targets in graph.items():
+        here = _floor(name)
+        if here is None:
+            continue
+        for target in targets:
+            there = _floor(target)
+            if there is None:
+                continue
+            if there[0] > here[0] or (there[0] == here[0] == FEATURES_FLOOR and there[1] != here[1]):
+                broken.add((name, target))
+    return broken
+
+
+def test_every_domain_module_has_a_floor() -> None:
+    unplaced = {name for name in _graph() if name.split(".")[0] in ("bot", "surveys") and _floor(name) is None}
+    assert unplaced == {"bot"}  # the package itself, which holds nothing
+
+
+def test_layers_only_import_downward() -> None:
+    assert imports_running_up(_graph()) == set()
 
 
 def test_no_import_cycles() -> None:
@@ -183,10 +225,14 @@ def test_the_walk_sees_what_it_must() -> None:
     """The checks above pass trivially if the walk finds nothing: it must see a known import, a lazy one,
     a relative one, and a planted cycle."""
     graph = _graph()
-    assert "bot.models" in graph["bot.privacy"]
-    assert "bot.doctor" in graph["bot.cli"]  # imported inside cmd_doctor
-    assert "slack_sdk.errors" in graph["bot.cli"]
+    assert "bot.core.models" in graph["bot.privacy"]
+    assert "bot.cli.doctor" in graph["bot.cli.main"]  # imported inside cmd_doctor
+    assert "slack_sdk.errors" in graph["bot.cli.main"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {("a", "b", "c")}
-    assert domain_imports_of_platforms({"bot.x": {"handlers.kudos"}, "bot.cli": {"slack_sdk"}}) == {
-        ("bot.x", "handlers.kudos")
+    assert imports_running_up({"bot.core.models": {"bot.kudos.models"}, "bot.kudos.service": {"bot.onboarding"}}) == {
+        ("bot.core.models", "bot.kudos.models"),
+        ("bot.kudos.service", "bot.onboarding"),
     }
+    assert domain_imports_of_platforms(
+        {"bot.x": {"handlers.slack.listeners.kudos"}, "bot.cli.main": {"slack_sdk"}}
+    ) == {("bot.x", "handlers.slack.listeners.kudos")}

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.logs import PAYLOAD_LOGGERS, RedactPayloads, guard_loggers
+from bot.core.logs import PAYLOAD_LOGGERS, RedactPayloads, guard_loggers
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,14 @@ def test_payload_shaped_records_are_withheld_by_the_filter(message: str, args: t
 
 def test_plain_operational_records_pass_untouched() -> None:
     record = logging.LogRecord(
-        "bot.outbox", logging.WARNING, __file__, 1, "outbox message %s failed: %s", (7, "x"), None
+        "bot.delivery.outbox", logging.WARNING, __file__, 1, "outbox message %s failed: %s", (7, "x"), None
     )
     assert RedactPayloads().filter(record)
     assert record.getMessage() == "outbox message 7 failed: x"
 
 
 def test_the_bots_own_error_frames_stay_readable() -> None:
-    frames = '  File "handlers/pulse_views.py", line 82\n    return {"text": greeting, "blocks": blocks}'
+    frames = '  File "handlers/slack/render/pulse.py", line 82\n    return {"text": greeting, "blocks": blocks}'
     record = logging.LogRecord(
         "handlers.slack.app",
         logging.ERROR,

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.logs import configure_logging
-from handlers import suggest_views
+from bot.core.logs import configure_logging
+from handlers.slack.render import suggestions as suggest_views
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.test_pulse import (  # noqa: F401  (`pulse` is the fixture)
     Pulse,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from handlers.kudos_views import MESSAGE_SHORTCUT
+from handlers.slack.render.kudos import MESSAGE_SHORTCUT
 
 ROOT = Path(__file__).resolve().parent.parent
 

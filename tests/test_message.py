@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.crypto import SecretBox
-from bot.message import (
+from bot.core.clock import ManualClock
+from bot.core.crypto import SecretBox
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.settings import Settings
+from bot.delivery.message import (
     Actions,
     Button,
     ChannelLink,
@@ -37,9 +39,7 @@ from bot.message import (
     quoted,
     text,
 )
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import OutboxDispatcher, enqueue, enqueue_sealed
-from bot.settings import Settings
+from bot.delivery.outbox import OutboxDispatcher, enqueue, enqueue_sealed
 from handlers.slack.client import build_web_client
 from handlers.slack.render.message import render, render_payload
 from handlers.slack.sender import SlackSender

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.models import Person
-from bot.onboarding_models import OnboardingJourney
+from bot.core.clock import ManualClock
+from bot.core.models import Person
+from bot.onboarding.models import OnboardingJourney
 from tests.fake_slack import FakeSlack, mrkdwn_texts
 from tests.people import slack_is
 from tests.test_digest import MONDAY, dispatch, send_digests

@@ -11,11 +11,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import onboarding, onboarding_checkins
-from bot.crypto import SecretBox
-from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.onboarding_jobs import queue_checkin_alert, run
-from bot.onboarding_models import (
+from bot.core.crypto import SecretBox
+from bot.core.models import AuditEntry, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.onboarding import checkins as onboarding_checkins
+from bot.onboarding import service as onboarding
+from bot.onboarding.jobs import queue_checkin_alert, run
+from bot.onboarding.models import (
     JourneyState,
     OnboardingCheckinScore,
     OnboardingCheckinSealed,
@@ -24,7 +25,7 @@ from bot.onboarding_models import (
     OnboardingTemplate,
     StepState,
 )
-from bot.onboarding_templates import TemplateError
+from bot.onboarding.templates import TemplateError
 from handlers.slack.render.message import render_payload
 from tests.people import slack_account
 

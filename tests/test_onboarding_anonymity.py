@@ -25,18 +25,19 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import onboarding, onboarding_checkins
-from bot.crypto import SecretBox
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, Team, Workspace
+from bot.core.settings import Settings
+from bot.delivery.scheduler import run_job
 from bot.jobs import build_jobs
-from bot.models import Person, Team, Workspace
-from bot.onboarding_models import (
+from bot.onboarding import checkins as onboarding_checkins
+from bot.onboarding import service as onboarding
+from bot.onboarding.models import (
     OnboardingCheckinKey,
     OnboardingCheckinScore,
     OnboardingCheckinSealed,
     OnboardingStep,
 )
-from bot.scheduler import run_job
-from bot.settings import Settings
 from tests.forensics import copy_database, pg_table_bytes, sqlite_file_bytes, sqlite_path, wal_commits
 from tests.people import slack_account
 from tests.test_onboarding_app import MONDAY, Bot, buttons
@@ -497,7 +498,7 @@ def test_every_change_in_the_cohort_view_comes_from_at_least_five_people_of_that
 def test_existing_scores_migrate_to_random_ids_and_released_figures(tmp_path: Path) -> None:
     from alembic import command
 
-    from bot.database import alembic_config, make_engine, make_session_factory
+    from bot.core.database import alembic_config, make_engine, make_session_factory
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     command.upgrade(alembic_config(url), "0012")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.onboarding_templates import (
+from bot.onboarding.templates import (
     StepSpec,
     TemplateError,
     TemplateSpec,

@@ -12,13 +12,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.crypto import SecretBox
-from bot.inbox import Inbox, inbox_engine
-from bot.logs import JsonFormatter, configure_logging
-from bot.models import InboxRequest, Person, Workspace, WorkspaceSetting
-from bot.outbox import enqueue
-from bot.settings import load_settings
+from bot.cli.main import main
+from bot.core.crypto import SecretBox
+from bot.core.logs import JsonFormatter, configure_logging
+from bot.core.models import InboxRequest, Person, Workspace, WorkspaceSetting
+from bot.core.settings import load_settings
+from bot.delivery.inbox import Inbox, inbox_engine
+from bot.delivery.outbox import enqueue
 from handlers.slack.app import create_app
 from handlers.slack.web import create_web_app
 from tests.conftest import METRICS_AUTH, METRICS_TOKEN, SECRET_KEY, make_env
@@ -243,7 +243,7 @@ def test_metrics_are_off_until_a_token_is_set(
 
 
 def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
-    record = logging.LogRecord("bot.outbox", logging.WARNING, __file__, 1, "gave up on %s", ("row 7",), None)
+    record = logging.LogRecord("bot.delivery.outbox", logging.WARNING, __file__, 1, "gave up on %s", ("row 7",), None)
     record.outbox_id = 7
     entry = json.loads(JsonFormatter().format(record))
     assert entry["level"] == "WARNING" and entry["message"] == "gave up on row 7" and entry["outbox_id"] == 7

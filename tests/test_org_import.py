@@ -20,9 +20,9 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.core.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
 from bot.delivery.ports import Directory, DirectoryUser
-from bot.models import Person, PersonSource, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.org_import import ImportReport, OrgImportError, grant_env_admins, import_org, parse_org_csv
+from bot.org.importer import ImportReport, OrgImportError, grant_env_admins, import_org, parse_org_csv
 from handlers.slack.directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack

@@ -14,9 +14,9 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.models import Person, PersonSource, Workspace
 from bot.delivery.ports import Directory, DirectoryError, DirectoryUser
-from bot.models import Person, PersonSource, Workspace
-from bot.org_sync import SyncReport, sync_directory
+from bot.org.sync import SyncReport, sync_directory
 from handlers.slack.directory import SlackDirectory
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack

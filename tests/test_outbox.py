@@ -11,11 +11,11 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import OutboxDispatcher, enqueue
-from bot.rate_limit import TokenBucket
-from bot.settings import Settings
+from bot.core.clock import ManualClock
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.settings import Settings
+from bot.delivery.outbox import OutboxDispatcher, enqueue
+from bot.delivery.rate_limit import TokenBucket
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
@@ -376,7 +376,7 @@ def test_token_bucket_holds_after_a_429() -> None:
 def test_enqueue_many_is_idempotent_and_checks_every_row(
     session_factory: sessionmaker[Session], workspace: Workspace, clock
 ) -> None:
-    from bot.outbox import OutboxRow, enqueue_many
+    from bot.delivery.outbox import OutboxRow, enqueue_many
 
     rows = [OutboxRow(f"bulk:{n}", {"text": f"hi {n}"}, clock.now(), channel_id="C1") for n in range(1200)]
     for _ in range(2):

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import charts
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.delivery import charts
+from bot.delivery.outbox import OutboxDispatcher, enqueue
 from bot.delivery.ports import (
     SLACK,
     FileUpload,
@@ -27,9 +29,7 @@ from bot.delivery.ports import (
     UndeliverableError,
     http_reason,
 )
-from bot.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import OutboxDispatcher, enqueue
-from bot.rate_limit import TokenBucket
+from bot.delivery.rate_limit import TokenBucket
 from tests.people import dm_of, slack_account
 from tests.test_outbox import Crash, FakeTime
 
@@ -163,7 +163,7 @@ def row(session_factory: sessionmaker[Session], row_id: int) -> OutboxMessage:
 
 def test_the_queue_imports_no_chat_platform() -> None:
     code = (
-        "import sys, bot.outbox, bot.delivery.ports\n"
+        "import sys, bot.delivery.outbox, bot.delivery.ports\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'slack_sdk', 'slack_bolt', 'handlers', 'botbuilder'})\n"
         "print(','.join(bad))"
     )

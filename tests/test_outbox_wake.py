@@ -12,13 +12,13 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import SystemClock
-from bot.database import make_engine
+from bot.core.clock import SystemClock
+from bot.core.database import make_engine
+from bot.core.models import OutboxMessage, OutboxState, Workspace
+from bot.core.settings import Settings
+from bot.delivery.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, listen_for_queued, stop_lingering
+from bot.delivery.scheduler import Scheduler
 from bot.jobs import build_jobs
-from bot.models import OutboxMessage, OutboxState, Workspace
-from bot.outbox import QUEUED, OutboxDispatcher, allow_lingering, enqueue, listen_for_queued, stop_lingering
-from bot.scheduler import Scheduler
-from bot.settings import Settings
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack

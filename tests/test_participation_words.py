@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.digest_views import participation_in_words
+from handlers.slack.render.digest import participation_in_words
 from surveys.scoring import mean_estimate
 
 

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.crypto import SecretBox
-from bot.models import AuditEntry, OutboxMessage, Person, Workspace
-from bot.outbox import enqueue
+from bot.cli.main import main
+from bot.core.crypto import SecretBox
+from bot.core.models import AuditEntry, OutboxMessage, Person, Workspace
+from bot.core.settings import Settings, SettingsError, load_settings
+from bot.delivery.outbox import enqueue
 from bot.privacy import FORGOTTEN_NAME, NOT_LINKED, expire, forget_leavers
-from bot.settings import Settings, SettingsError, load_settings
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRound
 from surveys.rounds import open_round, record_answer

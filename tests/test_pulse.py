@@ -10,9 +10,19 @@ import pytest
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.inbox import Inbox
-from bot.models import InboxRequest, OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team, Workspace
-from bot.settings import Settings
+from bot.core.models import (
+    InboxRequest,
+    OutboxMessage,
+    OutboxState,
+    Person,
+    Role,
+    RoleGrant,
+    RoleSource,
+    Team,
+    Workspace,
+)
+from bot.core.settings import Settings
+from bot.delivery.inbox import Inbox
 from handlers.slack.app import create_app
 from handlers.slack.web import create_web_app
 from surveys.bank import QuestionBank

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
-from bot.models import OutboxMessage, Person, Role, RoleGrant, RoleSource, Team, Workspace
+from bot.cli.main import main
+from bot.core.models import OutboxMessage, Person, Role, RoleGrant, RoleSource, Team, Workspace
 from surveys.models import CustomPack, PulseRound, PulseSchedule
 from tests.conftest import make_env
 from tests.fake_slack import FakeSlack

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
-from bot.models import AuditEntry
+from bot.cli.main import main
+from bot.core.models import AuditEntry
 from surveys.models import PulseParticipant, PulseRound, PulseRoundKey, PulseSealedAnswer
 from tests import test_pulse
 from tests.conftest import make_env

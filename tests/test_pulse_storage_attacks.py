@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from bot.crypto import Aead, SecretBox
-from bot.inbox import inbox_file
+from bot.core.crypto import Aead, SecretBox
+from bot.delivery.inbox import inbox_file
 from surveys.models import PulseAnswer, PulseParticipant, PulseRoundKey, PulseSealedAnswer
 from tests import test_pulse
 from tests.conftest import SECRET_KEY

@@ -12,10 +12,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.logs import configure_logging
-from bot.outbox import DispatchReport
-from bot.scheduler import Job, Scheduler, what_it_did
+from bot.core.clock import ManualClock
+from bot.core.logs import configure_logging
+from bot.delivery.outbox import DispatchReport
+from bot.delivery.scheduler import Job, Scheduler, what_it_did
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.rate_limit import TokenBucket
+from bot.delivery.rate_limit import TokenBucket
 
 
 class Clock:

@@ -16,15 +16,15 @@ import bot.jobs
 import bot.privacy
 import bot.registry
 from bot import digest_sections
-from bot.clock import Clock
-from bot.crypto import SecretBox
+from bot.core.clock import Clock
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, Workspace
+from bot.core.settings import Settings
+from bot.core.workspace_config import ConfigKey, parse_on_off
+from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps, Privacy
 from bot.jobs import build_jobs
-from bot.models import Person, Workspace
 from bot.registry import FEATURES, config_keys, describe_settings, set_setting
-from bot.scheduler import Job
-from bot.settings import Settings
-from bot.workspace_config import ConfigKey, parse_on_off
 from surveys.digest import ExtraSection
 from tests.conftest import SECRET_KEY
 from tests.people import slack_account

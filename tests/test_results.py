@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.crypto import SecretBox
-from bot.models import Person, Team, Workspace
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, Team, Workspace
 from surveys.bank import QuestionBank
 from surveys.models import PulseUnit
 from surveys.results import group_results, org_id

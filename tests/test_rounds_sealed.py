@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from bot.crypto import SecretBox
-from bot.models import Person
+from bot.core.crypto import SecretBox
+from bot.core.models import Person
 from surveys.bank import QuestionBank
 from surveys.models import PulseAnswer, PulseParticipant, PulseRoundKey, PulseSealedAnswer, PulseUnit
 from surveys.rounds import (
@@ -107,7 +107,7 @@ def test_two_closes_racing_write_the_answers_once(session_factory, workspace, en
     """The scheduled close and HR's early close at the same moment: one closes, the other finds it closed."""
     import threading
 
-    from bot.database import make_engine, make_session_factory
+    from bot.core.database import make_engine, make_session_factory
     from surveys.models import PulseRound
 
     bank, box, ws, round_id, _ana, ana_id, questions = _open(session_factory, workspace)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import ManualClock
-from bot.database import make_engine
+from bot.core.clock import ManualClock
+from bot.core.database import make_engine
+from bot.core.models import ProcessedEvent
+from bot.core.settings import Settings
+from bot.delivery.scheduler import Job, RunnerLock, Scheduler, run_job
 from bot.jobs import build_jobs
-from bot.models import ProcessedEvent
-from bot.scheduler import Job, RunnerLock, Scheduler, run_job
-from bot.settings import Settings
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

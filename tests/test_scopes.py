@@ -15,7 +15,7 @@ import pytest
 import yaml
 from slack_sdk import WebClient
 
-from bot.cli import main
+from bot.cli.main import main
 from handlers.slack.scopes import BOT_SCOPES, EVENT_SCOPES, METHOD_SCOPES, REQUIRED_SCOPES, render_manifest
 from tests.fake_slack import _METHOD_SCOPES as SLACK_DOCS_SCOPES
 from tests.fake_slack import manifest_scopes
@@ -57,10 +57,10 @@ def methods_the_code_calls() -> dict[str, set[str]]:
 def test_the_scan_finds_the_calls_it_is_meant_to_find() -> None:
     used = methods_the_code_calls()
     # One of each way the code reaches Slack: a plain call, files_upload_v2's two calls, a method passed on.
-    assert "handlers/home.py" in used["views.publish"]
+    assert "handlers/slack/listeners/home.py" in used["views.publish"]
     assert {"files.getUploadURLExternal", "files.completeUploadExternal"} <= set(used)
     assert "handlers/slack/directory.py" in used["users.lookupByEmail"]
-    assert "bot/doctor.py" in used["conversations.info"]
+    assert "bot/cli/doctor.py" in used["conversations.info"]
 
 
 def test_every_web_api_method_the_code_calls_is_in_the_scope_table() -> None:

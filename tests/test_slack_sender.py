@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from bot.core.settings import Settings
 from bot.delivery.ports import FileUpload, Sender, SendFailed, Sent, UndeliverableError, is_transport_reason
-from bot.settings import Settings
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from tests.conftest import TEAM_ID

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import CommandError, _serve_socket_mode
-from bot.recognition_models import Kudos
+from bot.cli.main import CommandError, _serve_socket_mode
+from bot.kudos.models import Kudos
 from handlers.slack.socket_mode import SocketMode
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack

@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.crypto import SecretBox
-from bot.models import AuditEntry, OutboxMessage, Person
-from bot.outbox import open_target
+from bot.core.crypto import SecretBox
+from bot.core.models import AuditEntry, OutboxMessage, Person
+from bot.delivery.outbox import open_target
+from bot.kudos.models import Kudos
 from bot.privacy import forget
-from bot.recognition_models import Kudos
-from bot.suggestion_models import Suggestion, SuggestionMessage
-from handlers import suggest_views as views
+from bot.suggestions.models import Suggestion, SuggestionMessage
+from handlers.slack.render import suggestions as views
 from tests.conftest import METRICS_AUTH, SECRET_KEY, TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness

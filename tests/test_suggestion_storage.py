@@ -29,16 +29,16 @@ from alembic import command
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import suggestions
-from bot.clock import ManualClock
-from bot.crypto import SecretBox
-from bot.database import alembic_config, make_engine, make_session_factory
-from bot.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
-from bot.outbox import OutboxDispatcher, enqueue_sealed, open_target
-from bot.settings import Settings
-from bot.suggestion_models import Suggestion, SuggestionTally
-from handlers import suggest_views as views
+from bot.core.clock import ManualClock
+from bot.core.crypto import SecretBox
+from bot.core.database import alembic_config, make_engine, make_session_factory
+from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
+from bot.core.settings import Settings
+from bot.delivery.outbox import OutboxDispatcher, enqueue_sealed, open_target
+from bot.suggestions import service as suggestions
+from bot.suggestions.models import Suggestion, SuggestionTally
 from handlers.slack.client import build_web_client
+from handlers.slack.render import suggestions as views
 from handlers.slack.sender import SlackSender
 from tests.conftest import SECRET_KEY
 from tests.fake_slack import FakeSlack

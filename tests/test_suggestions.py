@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import AuditEntry, OutboxMessage, Person
-from bot.suggestion_models import Suggestion, SuggestionMessage
-from handlers import suggest_views as views
+from bot.core.models import AuditEntry, OutboxMessage, Person
+from bot.suggestions.models import Suggestion, SuggestionMessage
+from handlers.slack.render import suggestions as views
 from tests.conftest import TEAM_ID
 from tests.fake_slack import FakeSlack
 from tests.harness import Harness, make_harness

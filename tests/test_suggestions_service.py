@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import suggestions
-from bot.crypto import SecretBox
-from bot.models import AuditEntry, OutboxMessage, OutboxState, Person, Workspace
-from bot.outbox import open_target
+from bot.core.crypto import SecretBox
+from bot.core.models import AuditEntry, OutboxMessage, OutboxState, Person, Workspace
+from bot.core.settings import Settings
+from bot.delivery.outbox import open_target
 from bot.registry import set_setting
-from bot.settings import Settings
-from bot.suggestion_config import parse_categories, parse_owners
-from bot.suggestion_models import Suggestion, SuggestionMessage, SuggestionTally
+from bot.suggestions import service as suggestions
+from bot.suggestions.config import parse_categories, parse_owners
+from bot.suggestions.models import Suggestion, SuggestionMessage, SuggestionTally
 from tests.conftest import SECRET_KEY
 from tests.people import slack_is
 

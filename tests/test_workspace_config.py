@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import Workspace, WorkspaceSetting
-from bot.recognition_config import KUDOS_CHANNEL
-from bot.settings import Settings
-from bot.suggestion_config import SUGGESTIONS_CHANNEL
-from bot.workspace_config import get_setting
+from bot.core.models import Workspace, WorkspaceSetting
+from bot.core.settings import Settings
+from bot.core.workspace_config import get_setting
+from bot.kudos.config import KUDOS_CHANNEL
+from bot.suggestions.config import SUGGESTIONS_CHANNEL
 from tests.slack_requests import SlackRequests
 
 

@@ -1,7 +1,7 @@
 """What a chat platform implements so the domain can reach people: the `Sender` and `Directory` ports.
 
 Plain data and Protocols only, no platform types (the same shape as the directory port always had).
-The outbox (`bot.outbox`) keeps the queue: enqueue, claim, lease, backoff, crash recovery, sealed
+The outbox (`bot.delivery.outbox`) keeps the queue: enqueue, claim, lease, backoff, crash recovery, sealed
 rows. Everything whose answer depends on the platform sits behind a `Sender`, one per platform,
 chosen by the workspace's platform:
 
@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from bot.models import Platform
+from bot.core.models import Platform
 
 SLACK: str = Platform.SLACK.value
 

@@ -16,15 +16,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 import bot.schema  # noqa: F401  (registers every table)
-from bot.clock import Clock, SystemClock
-from bot.crypto import SecretBox
-from bot.database import make_engine, make_session_factory
-from bot.errors import UserFacingError
-from bot.logs import guard_loggers
-from bot.settings import Settings
-from handlers.common import escape
+from bot.core.clock import Clock, SystemClock
+from bot.core.crypto import SecretBox
+from bot.core.database import make_engine, make_session_factory
+from bot.core.errors import UserFacingError
+from bot.core.logs import guard_loggers
+from bot.core.settings import Settings
 from handlers.slack.client import build_web_client
 from handlers.slack.context import AppContext
+from handlers.slack.listeners.common import escape
 
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 32
@@ -46,7 +46,7 @@ def create_app(
 ) -> App:
     """Build the Bolt app. Nothing talks to Slack or the database until a request arrives.
 
-    `for_inbox` builds the app that handles requests the web front already acked (bot/inbox.py): it
+    `for_inbox` builds the app that handles requests the web front already acked (bot/delivery/inbox.py): it
     runs each listener to its end on the calling thread, and the request's signature was checked
     when it arrived, perhaps minutes ago.
     """
@@ -89,7 +89,7 @@ def create_app(
     app.use(_provide_context(empathy))
     app.error(_handle_error)
 
-    from handlers import register_all
+    from handlers.slack.listeners import register_all
 
     register_all(app)
     return app

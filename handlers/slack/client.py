@@ -13,8 +13,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.logs import SLACK_CLIENT_LOGGER, guard_loggers
-from bot.settings import Settings
+from bot.core.logs import SLACK_CLIENT_LOGGER, guard_loggers
+from bot.core.settings import Settings
 
 # WebClients log whole request and response bodies (answers, typed texts, tokens) at DEBUG; they get
 # a logger of their own that guard_loggers caps at INFO, so LOG_LEVEL=DEBUG cannot bring them back.

@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
-from bot.crypto import SecretBox
-from bot.models import Person, ProcessedEvent, Workspace
-from bot.settings import Settings
+from bot.core.clock import Clock
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, ProcessedEvent, Workspace
+from bot.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class AppContext:
     session_factory: sessionmaker[Session]
     clock: Clock
     box: SecretBox
-    # True in the app that handles requests the web front already acked (bot/inbox.py).
+    # True in the app that handles requests the web front already acked (bot/delivery/inbox.py).
     already_acked: bool = False
     home: HomeHooks = field(default_factory=lambda: HomeHooks())
 

@@ -1,4 +1,4 @@
-"""Which Slack requests the web front may ack itself and hand to the inbox (bot/inbox.py).
+"""Which Slack requests the web front may ack itself and hand to the inbox (bot/delivery/inbox.py).
 
 Only requests that Bolt would ack with an empty 200 anyway and whose work needs no trigger_id
 (those expire 3 s after the click): events, pulse answers and skips, and `/kudos` with text.
@@ -13,8 +13,8 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from handlers.kudos import acks_empty as kudos_acks_empty
-from handlers.pulse_views import ANSWER_ACTION, SELECT_ACTION, SKIP_ACTION
+from handlers.slack.listeners.kudos import acks_empty as kudos_acks_empty
+from handlers.slack.render.pulse import ANSWER_ACTION, SELECT_ACTION, SKIP_ACTION
 
 _PULSE_CLICK = re.compile(rf"^(?:{re.escape(ANSWER_ACTION)}\.\d+|{re.escape(SELECT_ACTION)}|{re.escape(SKIP_ACTION)})$")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from bot.clock import Clock
-from bot.crypto import SecretBox
-from bot.inbox import SERVE_POLL_SECONDS, WORKER_POLL_SECONDS, Inbox, inbox_engine
-from bot.settings import Settings
+from bot.core.clock import Clock
+from bot.core.crypto import SecretBox
+from bot.core.settings import Settings
+from bot.delivery.inbox import SERVE_POLL_SECONDS, WORKER_POLL_SECONDS, Inbox, inbox_engine
 from handlers.slack.app import create_app
 from handlers.slack.bolt_requests import bolt_request_of
 

@@ -27,9 +27,9 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 from sqlalchemy import Connection, Engine, MetaData, String, select, update
 
-from bot.crypto import UNTIMED_PREFIX, SecretBox
-from bot.settings import Settings
-from bot.storage_scrub import scrub
+from bot.core.crypto import UNTIMED_PREFIX, SecretBox
+from bot.core.settings import Settings
+from bot.core.storage_scrub import scrub
 from handlers.slack.client import build_web_client
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 - Posts carry Slack message metadata (`event_type=empathy_outbox`, `outbox_id=<row id>`), so after a
   crash `already_sent` finds a post in the conversation's recent history instead of posting it again
-  (the design note is `bot.outbox`'s docstring, "How duplicates are prevented across a crash").
+  (the design note is `bot.delivery.outbox`'s docstring, "How duplicates are prevented across a crash").
 - Pacing: a token bucket per workspace (team id). A 429 holds the whole workspace's bucket for its
   `Retry-After`, not just the message that hit it, as Slack asks.
 - Slack's answers become the port's neutral errors: 429 -> `retry_after`; 5xx -> "slack http <status>"
@@ -36,7 +36,7 @@ from bot.delivery.ports import (
     connection_reason,
     http_reason,
 )
-from bot.rate_limit import TokenBucket
+from bot.delivery.rate_limit import TokenBucket
 from handlers.slack.render.message import render_payload
 
 METADATA_EVENT_TYPE = "empathy_outbox"

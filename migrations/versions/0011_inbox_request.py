@@ -1,4 +1,4 @@
-"""inbox_request: Slack requests acked before their work ran, kept until it has (bot/inbox.py).
+"""inbox_request: Slack requests acked before their work ran, kept until it has (bot/delivery/inbox.py).
 
 Revision ID: 0011
 Revises: 0010

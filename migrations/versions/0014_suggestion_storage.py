@@ -30,7 +30,7 @@ from datetime import date
 import sqlalchemy as sa
 from alembic import op
 
-from bot.crypto import UNTIMED_PREFIX, SecretBox, pad
+from bot.core.crypto import UNTIMED_PREFIX, SecretBox, pad
 
 revision: str = "0014"
 down_revision: str | None = "0013"
@@ -39,7 +39,7 @@ depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger("alembic.runtime.migration")
 
-# Frozen copies of the formats in bot/suggestions.py as of this revision (a migration must not change
+# Frozen copies of the formats in bot/suggestions/service.py as of this revision (a migration must not change
 # meaning when the code moves on).
 TALLY_ENTRY = struct.Struct(">IH")
 TALLY_STEP = 256
@@ -48,7 +48,7 @@ TALLY_STEP = 256
 def _secret_key() -> str | None:
     """EMPATHY_SECRET_KEY as the bot would read it; None if it is not set (a generated one is no use)."""
     try:
-        from bot.settings import load_settings
+        from bot.core.settings import load_settings
 
         settings = load_settings(require_slack=False)
     except Exception:  # any configuration problem: do what needs no key, leave the rest to the bot

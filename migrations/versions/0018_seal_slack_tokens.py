@@ -40,7 +40,7 @@ COLUMNS = {
 
 
 def _secret_key() -> str | None:
-    from bot.settings import load_environment
+    from bot.core.settings import load_environment
 
     return load_environment().get("EMPATHY_SECRET_KEY") or None
 
@@ -54,7 +54,7 @@ def upgrade() -> None:
                 )
     key = _secret_key()
     if key:
-        from bot.crypto import SecretBox
+        from bot.core.crypto import SecretBox
         from handlers.slack.installations import seal_rows
 
         seal_rows(op.get_bind(), SecretBox(key))

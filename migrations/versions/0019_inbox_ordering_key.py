@@ -2,7 +2,7 @@
 
 Adds `inbox_request.ordering_key` (a keyed hash of the sender, cut to 65,536 buckets) and an index to
 find a row's earlier requests of the same key. Rows already waiting keep a NULL key and are taken as
-before. On SQLite the inbox's rows live in a side file that `bot/inbox.py` upgrades itself; this
+before. On SQLite the inbox's rows live in a side file that `bot/delivery/inbox.py` upgrades itself; this
 revision keeps the (empty) table in the main database the same shape.
 
 Revision ID: 0019

@@ -1,4 +1,4 @@
-"""A neutral `bot.message.Message` as Slack Block Kit: exactly the blocks the bot sent before messages
+"""A neutral `bot.delivery.message.Message` as Slack Block Kit: exactly the blocks the bot sent before messages
 became neutral (tests/test_golden.py compares them byte for byte).
 
 Slack's limits are applied here, where they belong: section and context text is cut at 3,000
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.message import (
+from bot.delivery.message import (
     Actions,
     Block,
     Button,
@@ -146,7 +146,7 @@ def render(message: Message) -> dict[str, Any]:
 def render_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """An outbox payload as the dispatcher's Slack arguments.
 
-    Version 1 (`bot.message.outbox_payload`) holds a neutral message and is rendered now, at send
+    Version 1 (`bot.delivery.message.outbox_payload`) holds a neutral message and is rendered now, at send
     time; a row queued by an earlier version holds chat.postMessage's arguments already and is
     returned as it is, so it still sends. A payload this version cannot read raises UnreadableMessage.
     """

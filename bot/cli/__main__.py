@@ -1,0 +1,5 @@
+"""`python -m bot.cli.main`: the same as the `empathy-bot` command."""
+
+from bot.cli.main.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Who is who: lookups and roles over the directory tables."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.core.accounts import external_id, find_by_account, has_account, with_ids
+from bot.core.models import Person, Platform, Role, RoleGrant, Team, Workspace
+from bot.core.settings import Settings
+
+
+class HomeRole(enum.StrEnum):
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+    HR = "hr"
+
+
+def find_person(session: Session, workspace: Workspace, external_user_id: str) -> Person | None:
+    """The person whose account on the workspace's platform has this id."""
+    return find_by_account(session, workspace, external_user_id)
+
+
+def direct_reports(session: Session, person: Person) -> list[Person]:
+    return list(
+        session.scalars(
+            select(Person).where(Person.manager_id == person.id, Person.active.is_(True)).order_by(Person.name)
+        )
+    )
+
+
+def is_hr(session: Session, person: Person | None, settings: Settings | None = None) -> bool:
+    """The one gate for every admin power: an ACTIVE person granted HR by the org file or in Slack, or
+    named in EMPATHY_ADMINS (even before any import).
+
+    Activity comes first because EMPATHY_ADMINS is only edited at the next deploy: someone who left
+    (deactivated in Slack or dropped from the org file) must lose admin powers at once, not when an
+    operator remembers to shorten the list. Every role check in bot/, handlers/ and surveys/ goes
+    through here; the set queries that pick recipients (`digest_jobs.hr_admins`, the suggestion
+    routing) filter `Person.active` in SQL to the same effect.
+    """
+    if person is None or not person.active:
+        return False
+    if settings is not None and (
+        (person.email or "").lower() in settings.admin_emails
+        or (bool(settings.admin_slack_ids) and external_id(person, Platform.SLACK) in settings.admin_slack_ids)
+    ):
+        return True
+    granted = session.scalar(
+        select(func.count()).select_from(RoleGrant).where(RoleGrant.person_id == person.id, RoleGrant.role == Role.HR)
+    )
+    return bool(granted)
+
+
+def home_role(session: Session, person: Person | None, settings: Settings | None = None) -> HomeRole:
+    """The richest view a person may see: HR over manager over employee."""
+    if person is None or not person.active:
+        return HomeRole.EMPLOYEE
+    if is_hr(session, person, settings):
+        return HomeRole.HR
+    if direct_reports(session, person):
+        return HomeRole.MANAGER
+    return HomeRole.EMPLOYEE
+
+
+@dataclass(frozen=True)
+class OrgSummary:
+    active_people: int
+    inactive_people: int
+    teams: int
+    managers: int
+    without_slack: int
+
+
+def org_summary(session: Session, workspace: Workspace) -> OrgSummary:
+    def count(*conditions: object) -> int:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Person).where(Person.workspace_id == workspace.id, *conditions)
+            )
+            or 0
+        )
+
+    managers = session.scalar(
+        select(func.count(func.distinct(Person.manager_id))).where(
+            Person.workspace_id == workspace.id, Person.active.is_(True), Person.manager_id.is_not(None)
+        )
+    )
+    teams = session.scalar(select(func.count()).select_from(Team).where(Team.workspace_id == workspace.id))
+    return OrgSummary(
+        active_people=count(Person.active.is_(True), Person.is_bot.is_(False)),
+        inactive_people=count(Person.active.is_(False), Person.is_bot.is_(False)),
+        teams=teams or 0,
+        managers=managers or 0,
+        without_slack=count(Person.active.is_(True), ~has_account()),
+    )
+
+
+def sub_organisation(session: Session, manager: Person) -> list[Person]:
+    """Everyone below `manager` (walking manager_id), active or not."""
+    found: list[Person] = []
+    frontier = [manager.id]
+    seen = {manager.id}
+    while frontier:
+        reports = session.scalars(select(Person).where(Person.manager_id.in_(frontier))).all()
+        frontier = []
+        for report in reports:
+            if report.id not in seen:
+                seen.add(report.id)
+                found.append(report)
+                frontier.append(report.id)
+    return found
+
+
+@dataclass(frozen=True)
+class AdminProblem:
+    entry: str  # as written in EMPATHY_ADMINS
+    problem: str  # "unknown" or "inactive"
+
+
+def listed_admin_problems(session: Session, settings: Settings) -> list[AdminProblem]:
+    """EMPATHY_ADMINS entries that grant nothing: nobody in the directory has them, or only people who
+    are no longer active (so `is_hr` refuses them). For `empathy-bot doctor`."""
+    problems: list[AdminProblem] = []
+    for entry in settings.admins:
+        named = func.lower(Person.email) == entry.lower() if "@" in entry else with_ids(Platform.SLACK, [entry])
+        found = list(session.scalars(select(Person).where(named)))
+        if not found:
+            problems.append(AdminProblem(entry, "unknown"))
+        elif not any(p.active for p in found):
+            problems.append(AdminProblem(entry, "inactive"))
+    return problems

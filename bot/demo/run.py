@@ -1,0 +1,438 @@
+"""`empathy-bot demo`: the whole product on a fresh machine, without a Slack workspace.
+
+It builds a throw-away SQLite database and a synthetic company (about 60 people in 3 levels across
+several time zones), then simulates 12 weekly pulses by running the real scheduler jobs, services,
+outbox and digest code against an in-process stand-in for the Slack Web API. One team slides toward
+burnout while another recovers. The digests, the HR overview, the charts and App Home views land in
+an output folder as Block Kit JSON (checked against Slack's limits), Markdown and PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from bot.core.clock import ManualClock
+from bot.core.crypto import SecretBox
+from bot.core.database import make_engine, make_session_factory, upgrade
+from bot.core.models import Person, PersonAccount, Workspace
+from bot.core.settings import Settings, load_settings
+from bot.core.workspaces import get_or_create_workspace
+from bot.delivery.ports import DirectoryUser
+from bot.delivery.scheduler import Job, run_job
+from bot.demo import kudos as demo_kudos
+from bot.demo import onboarding as demo_onboarding
+from bot.demo import suggestions as demo_suggestions
+from bot.demo.slack import StandInSlack
+from bot.jobs import build_jobs
+from bot.org.importer import import_org
+from handlers.slack.context import AppContext
+from handlers.slack.render.digest import message_text
+from handlers.slack.render.limits import problems
+from surveys.bank import QuestionBank
+from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseUnit
+from surveys.pack_store import workspace_bank
+from surveys.rounds import PulseError, record_answer, record_comment
+from surveys.schedules import ScheduleSettings, save_schedule
+
+START = datetime(2026, 8, 31, tzinfo=UTC)  # a Monday; 12 weekly pulses follow
+WEEKS = 12
+STEP = timedelta(hours=6)
+SEED = 2026
+DOMAIN = "demo.example.com"
+
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Gita",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kemi",
+    "Liam",
+    "Mei",
+    "Nora",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Yara",
+]
+LAST = [
+    "Okafor",
+    "Silva",
+    "Kowalski",
+    "Haddad",
+    "Nguyen",
+    "Larsen",
+    "Mehta",
+    "Rossi",
+    "Tanaka",
+    "Dubois",
+    "Novak",
+    "Adeyemi",
+    "Walsh",
+    "Costa",
+    "Ivanova",
+    "Berg",
+]
+
+
+@dataclass(frozen=True)
+class TeamPlan:
+    lead: str
+    team: str
+    timezone: str
+    trajectory: str  # "stable", "sliding" (toward burnout) or "recovering"
+    size: int = 9
+
+
+@dataclass(frozen=True)
+class Department:
+    head: str
+    team: str
+    timezone: str
+    teams: tuple[TeamPlan, ...]
+
+
+COMPANY = (
+    Department(
+        "Marcus Chen",
+        "Engineering",
+        "Europe/London",
+        (
+            TeamPlan("Ines Moreau", "Platform", "Europe/London", "recovering", 10),
+            TeamPlan("Jonas Berg", "Product Engineering", "Europe/Berlin", "stable"),
+        ),
+    ),
+    Department(
+        "Sofia Alvarez",
+        "Customer",
+        "America/New_York",
+        (
+            TeamPlan("Kemi Adeyemi", "Support", "America/Chicago", "sliding", 14),
+            TeamPlan("Liam Walsh", "Customer Success", "America/New_York", "stable", 8),
+        ),
+    ),
+    Department(
+        "Kenji Watanabe",
+        "Sales",
+        "Asia/Tokyo",
+        (
+            TeamPlan("Mei Tanaka", "Sales APAC", "Australia/Sydney", "stable", 6),
+            TeamPlan("Omar Haddad", "Sales EMEA", "Asia/Kolkata", "stable", 6),
+        ),
+    ),
+)
+
+COMMENTS = {
+    "sliding": [
+        "Too many tickets and not enough people on the queue.",
+        "The on-call rota is exhausting, I never get a quiet week.",
+        "Too many meetings on top of the ticket queue.",
+        "I am tired. The ticket queue never gets shorter.",
+        "On-call again this week, and the weekend too.",
+        "Would love fewer meetings and more focus time.",
+    ],
+    "recovering": [
+        "The new release process makes Fridays calm again.",
+        "Thanks for protecting focus time, it really helps.",
+        "Pairing on the release process has been great.",
+        "Much better since we dropped the extra meetings.",
+    ],
+    "stable": [
+        "Good week overall, nice team lunch.",
+        "Would like clearer priorities for next quarter.",
+        "Happy with the team, busy but fine.",
+        "The new onboarding docs are helpful.",
+    ],
+}
+
+
+@dataclass
+class Person_:
+    email: str
+    name: str
+    team: str
+    manager_email: str
+    role: str
+    timezone: str
+    slack_id: str
+    trajectory: str
+
+
+@dataclass
+class DemoReport:
+    out: Path
+    people: int = 0
+    rounds: int = 0
+    answers: int = 0
+    comments: int = 0
+    dms: int = 0
+    files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def roster(rng: random.Random) -> list[Person_]:
+    names = (f"{first} {last}" for first, last in zip(rng.sample(FIRST * 3, 72), rng.sample(LAST * 5, 72), strict=True))
+    people: list[Person_] = []
+    counter = iter(range(1, 1000))
+
+    def add(name: str, team: str, manager: str, tz: str, trajectory: str, role: str = "employee") -> str:
+        email = f"{name.lower().replace(' ', '.')}.{next(counter)}@{DOMAIN}"
+        people.append(Person_(email, name, team, manager, role, tz, f"UDEMO{len(people) + 1:03d}", trajectory))
+        return email
+
+    ceo = add("Dana Whitfield", "Leadership", "", "America/New_York", "stable")
+    add("Priya Natarajan", "People", ceo, "America/New_York", "stable", role="hr")
+    for department in COMPANY:
+        head = add(department.head, department.team, ceo, department.timezone, "stable")
+        for plan in department.teams:
+            lead = add(plan.lead, department.team, head, plan.timezone, plan.trajectory)
+            for _ in range(plan.size):
+                add(next(names), plan.team, lead, plan.timezone, plan.trajectory)
+    return people
+
+
+def org_csv(people: list[Person_]) -> str:
+    lines = ["email,name,team,manager_email,role,start_date,slack_id,timezone"]
+    lines += [
+        f"{p.email},{p.name},{p.team},{p.manager_email},{p.role},2024-01-08,{p.slack_id},{p.timezone}" for p in people
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class RosterDirectory:
+    """The org file already carries Slack ids; this answers the few lookups import may still make."""
+
+    def __init__(self, people: list[Person_]) -> None:
+        self._by_email = {p.email: p for p in people}
+
+    def lookup_by_email(self, email: str) -> DirectoryUser | None:
+        p = self._by_email.get(email)
+        return DirectoryUser(p.slack_id, p.email, p.name, p.timezone) if p else None
+
+    def list_users(self) -> Iterator[DirectoryUser]:
+        for p in self._by_email.values():
+            yield DirectoryUser(p.slack_id, p.email, p.name, p.timezone)
+
+
+def targets(trajectory: str, week: int) -> tuple[float, float, float]:
+    """(engagement, burnout, participation) the team is drifting toward in `week` (0-based)."""
+    if trajectory == "sliding":
+        return 70 - 2.5 * week, 38 + 3.6 * week, 0.95 - 0.02 * week
+    if trajectory == "recovering":
+        return 50 + 2.2 * week, 62 - 2.4 * week, 0.85 + 0.01 * week
+    return 71.0, 39.0, 0.9
+
+
+class Simulation:
+    def __init__(self, out: Path, *, seed: int = SEED) -> None:
+        self.out = out
+        self.rng = random.Random(seed)
+        self.report = DemoReport(out)
+        self.clock = ManualClock(START)
+        self.slack = StandInSlack()
+        self.db_path = out / "demo.sqlite3"
+        self.people = roster(self.rng)
+        self.by_slack = {p.slack_id: p for p in self.people}
+        self.handled: set[tuple[int, int]] = set()
+        self.mood: dict[tuple[str, int], float] = {}
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return load_settings(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-demo-stand-in",
+                "SLACK_SIGNING_SECRET": "0" * 32,
+                "DATABASE_URL": f"sqlite:///{self.db_path}",
+                "EMPATHY_SECRET_KEY": Fernet.generate_key().decode(),
+                "EMPATHY_OUTBOX_RATE_PER_MINUTE": "100000",
+                "EMPATHY_ADMINS": self.people[1].email,
+            }
+        )
+
+    def setup(self) -> None:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        (self.out / "digests").mkdir(parents=True)
+        (self.out / "charts").mkdir()
+        (self.out / "home").mkdir()
+        self.config = self.settings()
+        upgrade(self.config.database_url)
+        self.engine = make_engine(self.config.database_url)
+        self.factory: sessionmaker[Session] = make_session_factory(self.engine)
+        self.box = SecretBox(self.config.secret_key)
+        with self.factory.begin() as session:
+            workspace = get_or_create_workspace(session, "TDEMO", "Demo Company")
+            import_org(session, workspace, org_csv(self.people), RosterDirectory(self.people), now=self.clock.now())
+            bank = workspace_bank(session, workspace.id)
+            settings = ScheduleSettings(weekday="monday", send_time="10:00", questions_per_round=5, open_days=3)
+            save_schedule(session, workspace, bank, settings, team=None, today=START.date())
+            self.workspace_id = workspace.id
+        self.report.people = len(self.people)
+        jobs = build_jobs(self.config, self.factory, client=self.slack, outbox_client=self.slack)
+        self.jobs: dict[str, Job] = {job.name: job for job in jobs}
+
+    # -- the weeks -----------------------------------------------------------------------------
+
+    def run(self) -> DemoReport:
+        started = time.perf_counter()
+        self.setup()
+        end = START + timedelta(weeks=WEEKS, hours=18)  # the 13th Monday, until 09:00 in Chicago: the last digests
+        while self.clock.now() <= end:
+            self.tick()
+            self.clock.advance(STEP)
+        self.write_outputs()
+        self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def tick(self) -> None:
+        for name in ("pulse.open", "outbox.dispatch"):
+            run_job(self.jobs[name], self.factory, self.clock)
+        self.answer_delivered_pulses()
+        demo_onboarding.simulate(self)
+        demo_suggestions.simulate(self)
+        demo_kudos.simulate(self)
+        for name in ("pulse.remind", "pulse.close", "digest.weekly", "outbox.dispatch"):
+            run_job(self.jobs[name], self.factory, self.clock)
+
+    def answer_delivered_pulses(self) -> None:
+        """People answer the pulse DMs that reached them: some straight away, some never."""
+        now = self.clock.now()
+        with self.factory.begin() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            assert workspace is not None
+            bank = workspace_bank(session, workspace.id)
+            due = session.execute(
+                select(PulseParticipant, PersonAccount.external_user_id, PulseRound.round_date)
+                .join(PersonAccount, PersonAccount.person_id == PulseParticipant.person_id)
+                .join(PulseRound, PulseRound.id == PulseParticipant.round_id)
+                .where(PulseRound.status == "open", PulseParticipant.due_at <= now)
+            ).all()
+            for participant, slack_id, starts_on in due:
+                key = (participant.round_id, participant.person_id)
+                if key in self.handled:
+                    continue
+                self.handled.add(key)
+                self.answer(session, workspace, bank, participant, slack_id, starts_on)
+
+    def answer(
+        self, session: Session, workspace: Workspace, bank: QuestionBank, participant: PulseParticipant,
+        slack_id: str, starts_on: date,
+    ) -> None:  # fmt: skip
+        who = self.by_slack[slack_id]
+        week = (starts_on - START.date()).days // 7
+        engagement, burnout, participation = targets(who.trajectory, week)
+        if self.rng.random() > participation:
+            return
+        unit = session.get(PulseUnit, participant.unit_id)
+        assert unit is not None
+        lean = self.mood.setdefault((slack_id, 0), self.rng.gauss(0, 8))
+        person = session.get(Person, participant.person_id)
+        for index, question_id in enumerate(unit.questions):
+            question = bank.question(question_id)
+            target = (burnout if question.kind == "burnout" else engagement) + lean + self.rng.gauss(0, 10)
+            value = min(question.scale.options, key=lambda o: abs(question.score(o.value) - target)).value
+            try:
+                record_answer(
+                    session, workspace, bank, self.box, person=person, round_id=participant.round_id,
+                    question_id=question_id, value=value, now=self.clock.now(),
+                )  # fmt: skip
+                if index == 0 and self.rng.random() < 0.45:
+                    record_comment(
+                        session, workspace, self.box, person=person, round_id=participant.round_id,
+                        question_id=question_id, comment=self.rng.choice(COMMENTS[who.trajectory]), now=self.clock.now(),
+                    )  # fmt: skip
+                    self.report.comments += 1
+            except PulseError:
+                return  # the round closed under them: a late answer is simply not taken
+
+    # -- output --------------------------------------------------------------------------------
+
+    def write_outputs(self) -> None:
+        with self.factory() as session:
+            self.report.rounds = (
+                session.scalar(select(func.count()).select_from(PulseRound).where(PulseRound.status == "closed")) or 0
+            )
+            self.report.answers = session.scalar(select(func.count()).select_from(PulseAnswer)) or 0
+            names = {
+                account.conversation_ref: account.person
+                for account in session.scalars(select(PersonAccount).options(joinedload(PersonAccount.person)))
+                if account.conversation_ref
+            }
+        self.report.dms = self.slack.calls.get("chat.postMessage", 0) + self.slack.calls.get("files.upload_v2", 0)
+        latest: dict[str, dict[str, Any]] = {}
+        for channel, messages in self.slack.messages.items():
+            for message in messages:
+                if message.get("text", "").startswith(("Your weekly team digest", "The organisation-wide digest")):
+                    latest[channel] = message
+        for channel, message in sorted(latest.items()):
+            person = names.get(channel)
+            stem = _slug(person.name if person else channel)
+            kind = "hr-overview" if message["text"].startswith("The organisation") else "digest"
+            self._write_message(self.out / "digests" / f"{kind}-{stem}", message)
+        charts: dict[str, dict[str, Any]] = {}
+        for upload in self.slack.files:
+            charts[upload["channel"]] = upload
+        for channel, upload in sorted(charts.items()):
+            person = names.get(channel)
+            path = self.out / "charts" / f"trend-{_slug(person.name if person else channel)}.png"
+            path.write_bytes(upload["file"])
+            path.with_suffix(".alt.txt").write_text(upload["alt_txt"] + "\n")
+            self.report.files.append(path)
+        self._write_homes()
+
+    def _write_homes(self) -> None:
+        from handlers.slack.listeners import home_sections
+        from handlers.slack.listeners.home import build_home_view  # imports Bolt; only needed here
+
+        empathy = AppContext(self.config, self.engine, self.factory, self.clock, self.box)
+        empathy.home.sections[:] = home_sections()
+        with self.factory() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            assert workspace is not None
+            for who in (self.people[1], self.people[3], self.people[-1]):
+                person = session.scalar(select(Person).where(Person.email == who.email))
+                view = build_home_view(session, workspace, person, empathy)
+                path = self.out / "home" / f"home-{_slug(who.name)}.json"
+                path.write_text(json.dumps(view, indent=2, ensure_ascii=False) + "\n")
+                self.report.problems += [f"{path.name}: {p}" for p in problems(view, "home")]
+                self.report.files.append(path)
+
+    def _write_message(self, stem: Path, message: dict[str, Any]) -> None:
+        payload = {"text": message["text"], "blocks": message.get("blocks", [])}
+        stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        stem.with_suffix(".md").write_text(message_text(payload) + "\n")
+        self.report.problems += [f"{stem.name}: {p}" for p in problems(payload)]
+        self.report.files += [stem.with_suffix(".json"), stem.with_suffix(".md")]
+
+
+def _slug(name: str) -> str:
+    return "-".join(name.lower().split())
+
+
+def run_demo(out: Path) -> DemoReport:
+    return Simulation(out).run()

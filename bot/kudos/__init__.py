@@ -1,0 +1,1 @@
+"""Kudos: recognition shout-outs, company values and fair-play limits."""

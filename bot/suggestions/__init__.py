@@ -1,0 +1,1 @@
+"""The anonymous suggestion box: submit, owners' statuses, the two-way anonymous thread."""
