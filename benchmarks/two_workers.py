@@ -87,6 +87,7 @@ def worker_main(args: argparse.Namespace) -> int:
     from bot.core.settings import load_settings
     from bot.delivery.scheduler import Scheduler, run_job
     from bot.jobs import build_jobs
+    from handlers.slack.platform import SlackPlatform
 
     env = settings_env(args.api_url, args.db_url, os.environ["EMPATHY_SECRET_KEY"])
     env["EMPATHY_OUTBOX_RATE_PER_MINUTE"] = str(args.rate)
@@ -102,7 +103,7 @@ def worker_main(args: argparse.Namespace) -> int:
         dataclasses.replace(
             job, func=_logged(job, log, lock), trigger=IntervalTrigger(seconds=1, timezone="UTC"), misfire_grace_time=5
         )
-        for job in build_jobs(settings, factory)
+        for job in build_jobs(settings, factory, [SlackPlatform(settings, factory)])
         if job.name in FAST_JOBS
     ]
     # APScheduler says so each time a 1-second job is still running when it is due again: expected here.

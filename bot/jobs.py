@@ -4,64 +4,53 @@ creates nothing twice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from slack_sdk import WebClient
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-import bot.schema  # noqa: F401  (see below)
 from bot import registry
 from bot.core.clock import Clock
 from bot.core.crypto import SecretBox
 from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
-from bot.core.workspaces import get_or_create_workspace
 from bot.delivery.outbox import QUEUED, DispatchReport, OutboxDispatcher
+from bot.delivery.ports import ChatPlatform
 from bot.delivery.scheduler import Job
 from bot.digest_jobs import queue_digests
 from bot.features import JobDeps
 from bot.org.sync import SyncReport, sync_directory
-from handlers.slack.client import build_web_client, fetch_team
-from handlers.slack.directory import SlackDirectory
-from handlers.slack.installations import TokenSource
-from handlers.slack.sender import SlackSender
 
-# Every mapped class is imported above (bot.schema) before any job runs. Jobs run on several threads and
+# Every mapped class is imported above (the registry imports each feature with its models) before any
+# job runs. Jobs run on several threads and
 # some import feature modules lazily (digest sections, privacy hooks): a thread querying while another is
 # halfway through importing a models module made SQLAlchemy fail to configure that mapper, and then every
 # query in the process failed ("One or more mappers failed to initialize") until a restart. Found by
-# benchmarks/two_workers.py; `empathy-bot serve` was safe because handlers.slack.app imports bot.schema, `worker` was not.
+# benchmarks/two_workers.py; `empathy-bot serve` was safe because handlers.slack.app imports bot.schema,
+# `worker` was not.
 EVENT_ID_RETENTION = timedelta(hours=24)  # Slack stops retrying an event long before this
 
 
 def build_jobs(
     settings: Settings,
     session_factory: sessionmaker[Session],
+    platforms: Sequence[ChatPlatform],
     *,
-    client: WebClient | None = None,
-    outbox_client: WebClient | None = None,
     linger: bool = False,
 ) -> list[Job]:
-    """`linger`: the scheduled dispatcher stays for its whole run and sends what is queued at once (a
-    running worker or `serve`); without it a run sends what is due and returns (`jobs run`, tests)."""
-    client = client or build_web_client(settings)
-    dispatcher_client = outbox_client or build_web_client(settings, for_outbox=True)
-
-    tokens = TokenSource(settings, session_factory.kw["bind"], lambda token: build_web_client(settings, token=token))
+    """`platforms`: each chat platform the bot serves (the composition root builds them; see
+    `bot.delivery.ports.ChatPlatform`). `linger`: the scheduled dispatcher stays for its whole run and
+    sends what is queued at once (a running worker or `serve`); without it a run sends what is due and
+    returns (`jobs run`, tests)."""
     box = SecretBox(settings.secret_key)
 
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
-        sender = SlackSender(
-            dispatcher_client,
-            rate_per_minute=settings.outbox_rate_per_minute,
-            tokens=tokens.token_for if settings.oauth else None,
-        )
         dispatcher = OutboxDispatcher(
             session_factory,
-            {sender.platform: sender},
+            {platform.name: platform.sender() for platform in platforms},
             clock,
             max_attempts=settings.outbox_max_attempts,
             box=box,
@@ -70,20 +59,12 @@ def build_jobs(
         # Short of the next tick, so runs do not pile up behind each other.
         return dispatcher.run_once(time_budget=50)
 
-    def sync_org(session: Session, clock: Clock) -> SyncReport | list[SyncReport]:
-        if not settings.oauth:
-            team_id, team_name = fetch_team(client)
-            workspace = get_or_create_workspace(session, team_id, team_name)
-            return sync_directory(session, workspace, SlackDirectory(client), now=clock.now())
-        reports = []
-        for team_id in tokens.installed_teams():
-            token = tokens.token_for(team_id)
-            if token is None:
-                continue
-            team_client = build_web_client(settings, token=token)
-            workspace = get_or_create_workspace(session, *fetch_team(team_client))
-            reports.append(sync_directory(session, workspace, SlackDirectory(team_client), now=clock.now()))
-        return reports
+    def sync_org(session: Session, clock: Clock) -> list[SyncReport]:
+        return [
+            sync_directory(session, workspace, directory, now=clock.now())
+            for platform in platforms
+            for workspace, directory in platform.directories(session)
+        ]
 
     def send_digests(session: Session, clock: Clock) -> int:
         return queue_digests(session, clock.now(), settings)
@@ -113,7 +94,7 @@ def build_jobs(
             name="org.sync",
             func=sync_org,
             trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
-            description="Pull names, time zones and deactivations from the Slack directory (daily, 03:17 UTC).",
+            description="Pull names, time zones and deactivations from each platform's directory (daily, 03:17 UTC).",
             misfire_grace_time=6 * 3600,
         ),
         *features,

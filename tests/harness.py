@@ -22,6 +22,7 @@ from bot.delivery.scheduler import run_job
 from bot.jobs import build_jobs
 from handlers.slack.app import create_app
 from handlers.slack.client import build_web_client
+from handlers.slack.platform import SlackPlatform
 from handlers.slack.sender import SlackSender
 from handlers.slack.web import create_web_app
 from tests.conftest import SIGNING_SECRET, TEAM_ID, make_env
@@ -50,7 +51,12 @@ class Harness:
         return dispatcher.run_once(time_budget=10).sent
 
     def job(self, name: str) -> Any:
-        jobs = {j.name: j for j in build_jobs(self.settings, self.session_factory)}
+        jobs = {
+            j.name: j
+            for j in build_jobs(
+                self.settings, self.session_factory, [SlackPlatform(self.settings, self.session_factory)]
+            )
+        }
         return run_job(jobs[name], self.session_factory, self.clock)
 
     def command(self, command: str, text: str, user: str = "U0ANA") -> dict[str, Any]:

@@ -174,7 +174,7 @@ def test_a_deactivated_listed_admin_is_refused_every_admin_action(bot: Harness) 
     assert "Only the suggestion owners (HR" in said_since(bot, count)
     with bot.session_factory() as session:
         assert session.scalars(select(Suggestion.status)).all() == ["new"]
-    bot.core.clock.advance(timedelta(hours=1))
+    bot.clock.advance(timedelta(hours=1))
     bot.job("suggestions.tend")
     bot.dispatch()
     assert "Quiet Fridays" not in json.dumps(bot.dm(GONE))

@@ -15,6 +15,7 @@ from bot.delivery.scheduler import run_job
 from bot.digest_jobs import digest_key, parse_week, week_end_for
 from bot.jobs import build_jobs
 from handlers.slack.client import build_web_client
+from handlers.slack.platform import SlackPlatform
 from handlers.slack.sender import SlackSender
 from tests.conftest import make_env
 from tests.fake_slack import manifest_scopes
@@ -37,7 +38,9 @@ def history(session_factory, workspace, slack):  # type: ignore[no-untyped-def]
 
 
 def send_digests(settings, session_factory, clock) -> int:  # type: ignore[no-untyped-def]
-    job = {j.name: j for j in build_jobs(settings, session_factory)}["digest.weekly"]
+    job = {j.name: j for j in build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])}[
+        "digest.weekly"
+    ]
     return run_job(job, session_factory, clock)
 
 

@@ -30,6 +30,7 @@ from bot.jobs import build_jobs
 from handlers.slack.app import NOT_INSTALLED, create_app
 from handlers.slack.client import build_web_client
 from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
+from handlers.slack.platform import SlackPlatform
 from handlers.slack.render import suggestions as suggest_views
 from handlers.slack.web import create_web_app
 from tests.conftest import SECRET_KEY, SIGNING_SECRET, make_env
@@ -163,7 +164,14 @@ def two_workspaces(installed: Installed) -> Installed:
 
 def test_two_workspaces_never_see_each_other(two_workspaces: Installed) -> None:
     installed, slack = two_workspaces, two_workspaces.slack
-    jobs = {job.name: job for job in build_jobs(installed.settings, installed.session_factory)}
+    jobs = {
+        job.name: job
+        for job in build_jobs(
+            installed.settings,
+            installed.session_factory,
+            [SlackPlatform(installed.settings, installed.session_factory)],
+        )
+    }
     clock = ManualClock(MONDAY)
     assert run_job(jobs["digest.weekly"], installed.session_factory, clock) == 6  # 3 managers in each
     run_job(jobs["outbox.dispatch"], installed.session_factory, clock)
@@ -230,7 +238,14 @@ def test_suggestions_and_kudos_stay_in_their_workspace(two_workspaces: Installed
     assert "received 1" in kudos(first, "stats", "U0AP2")
 
     run_job(
-        {job.name: job for job in build_jobs(installed.settings, installed.session_factory)}["outbox.dispatch"],
+        {
+            job.name: job
+            for job in build_jobs(
+                installed.settings,
+                installed.session_factory,
+                [SlackPlatform(installed.settings, installed.session_factory)],
+            )
+        }["outbox.dispatch"],
         installed.session_factory,
         ManualClock(MONDAY),
     )
@@ -289,7 +304,12 @@ def test_tokens_are_sealed_at_rest_and_still_work_through_rotation(
         workspace = session.scalar(select(Workspace).where(Workspace.external_id == FIRST))
         assert workspace is not None
         enqueue(session, workspace.id, "hello", {"text": "Hello"}, channel_id="C0FIRST", now=MONDAY)
-    jobs = {job.name: job for job in build_jobs(oauth_settings, sessionmaker(engine))}
+    jobs = {
+        job.name: job
+        for job in build_jobs(
+            oauth_settings, sessionmaker(engine), [SlackPlatform(oauth_settings, sessionmaker(engine))]
+        )
+    }
     run_job(jobs["outbox.dispatch"], sessionmaker(engine), ManualClock(MONDAY))
     [post] = [c for c in slack.calls if c.method == "chat.postMessage"]
     assert post.token == ROTATED[0][0]

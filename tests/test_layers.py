@@ -24,11 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "surveys", "handlers")
 PLATFORM_SDKS = ("slack_sdk", "slack_bolt", "botbuilder", "microsoft_teams", "microsoft.teams")
-# Composition roots: where the domain and a platform are put together. Besides the CLI, the HTTP server
-# and the demo: the job list (the outbox's sender and the directory sync are a platform's), doctor (it
-# checks every part, the platform's install included) and the schema (Alembic manages the platform's
-# OAuth tables with ours). Nothing in the domain imports them.
-ROOTS = ("bot.cli", "bot.demo", "bot.jobs", "bot.schema")
+# Composition roots: where the domain and a platform are put together. The CLI (with the HTTP server,
+# doctor, which checks the platform's install too, and the list of configured platforms), the demo, and
+# the schema (Alembic manages the platform's OAuth tables with ours). Nothing in the domain imports them.
+ROOTS = ("bot.cli", "bot.demo", "bot.schema")
 
 # Rule 4, the floors of the domain, lowest first. A module may import its own floor or any floor below,
 # never one above; on the features' floor, a feature imports no other feature. The pulse and digest
@@ -38,7 +37,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.delivery", "bot.features"),
     ("surveys",),
     ("bot.org", "bot.kudos", "bot.suggestions", "bot.onboarding"),
-    ("bot.registry", "bot.digest_sections", "bot.digest_jobs", "bot.privacy", "bot.metrics"),
+    ("bot.registry", "bot.digest_sections", "bot.digest_jobs", "bot.privacy", "bot.metrics", "bot.jobs"),
     ROOTS,
 )
 FEATURES_FLOOR = 3

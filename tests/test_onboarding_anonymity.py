@@ -38,6 +38,7 @@ from bot.onboarding.models import (
     OnboardingCheckinSealed,
     OnboardingStep,
 )
+from handlers.slack.platform import SlackPlatform
 from tests.forensics import copy_database, pg_table_bytes, sqlite_file_bytes, sqlite_path, wal_commits
 from tests.people import slack_account
 from tests.test_onboarding_app import MONDAY, Bot, buttons
@@ -197,7 +198,9 @@ def test_on_postgresql_neither_transaction_ids_nor_dead_rows_pair_a_score_with_i
     assert sealed_xmins <= step_xmins and len(sealed_xmins) == 6
 
     clock = _Clock(datetime(2026, 12, 1, 0, 5, tzinfo=UTC))  # the hourly job, in the next month
-    job = {j.name: j for j in build_jobs(settings, session_factory)}["onboarding"]
+    job = {j.name: j for j in build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])}[
+        "onboarding"
+    ]
     assert "6 check-in answers released in 1 cells" in run_job(job, session_factory, clock)
 
     with engine.connect() as connection:

@@ -187,9 +187,9 @@ def test_a_journey_from_day_0_to_day_90_across_timezones(bot: Bot) -> None:
 
 def deliver_day0(bot: Bot, slack_id: str = "U0NOOR", team: str = "Platform", tz: str = "Europe/Lisbon") -> None:
     bot.add_new_hire(slack_id, "Noor Haddad", tz, team, MONDAY)
-    bot.core.clock.advance(timedelta(hours=12))  # Sunday noon: day 0 is within a day
+    bot.clock.advance(timedelta(hours=12))  # Sunday noon: day 0 is within a day
     bot.job()
-    bot.core.clock.advance(timedelta(days=1))  # Monday noon: past 10:00 everywhere in Europe
+    bot.clock.advance(timedelta(days=1))  # Monday noon: past 10:00 everywhere in Europe
     bot.dispatch()
 
 
@@ -369,7 +369,7 @@ def test_team_join_adds_and_enrols_the_new_person(bot: Bot) -> None:
         journey = session.scalar(select(OnboardingJourney))
         assert (zoe.timezone, journey.person_id) == ("Asia/Seoul", zoe.id)
         assert journey.start_date == date(2026, 11, 22)  # today in Seoul
-    bot.core.clock.advance(timedelta(hours=1))  # 10:00 in Seoul
+    bot.clock.advance(timedelta(hours=1))  # 10:00 in Seoul
     bot.dispatch()
     assert bot.dm("U0NEW")[0]["text"] == "Welcome to Test Workspace, Zoe!"
 

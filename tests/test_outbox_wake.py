@@ -20,6 +20,7 @@ from bot.delivery.outbox import QUEUED, OutboxDispatcher, allow_lingering, enque
 from bot.delivery.scheduler import Scheduler
 from bot.jobs import build_jobs
 from handlers.slack.client import build_web_client
+from handlers.slack.platform import SlackPlatform
 from handlers.slack.sender import SlackSender
 from tests.fake_slack import FakeSlack
 
@@ -112,7 +113,12 @@ def test_a_message_queued_by_another_process_wakes_the_dispatcher_through_notify
 def test_a_worker_stops_at_once_even_while_its_dispatcher_lingers(
     settings: Settings, session_factory: sessionmaker[Session], engine: Engine
 ) -> None:
-    scheduler = Scheduler(build_jobs(settings, session_factory, linger=True), session_factory, engine, SystemClock())
+    scheduler = Scheduler(
+        build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)], linger=True),
+        session_factory,
+        engine,
+        SystemClock(),
+    )
     assert scheduler.start()
     time.sleep(2.5)  # the dispatch job has started and waits for work
     started = time.monotonic()

@@ -25,6 +25,7 @@ from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps, Privacy
 from bot.jobs import build_jobs
 from bot.registry import FEATURES, config_keys, describe_settings, set_setting
+from handlers.slack.platform import SlackPlatform
 from surveys.digest import ExtraSection
 from tests.conftest import SECRET_KEY
 from tests.people import slack_account
@@ -106,7 +107,7 @@ def test_a_feature_added_to_the_registry_is_scheduled_configurable_in_digests_an
     _plant(monkeypatch, seen)
     settings = replace(settings, retention_months=(*settings.retention_months, ("polls", 6)))
 
-    jobs = {job.name: job for job in build_jobs(settings, session_factory)}
+    jobs = {job.name: job for job in build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])}
     assert "polls.tick" in jobs
     with session_factory.begin() as session:
         assert jobs["polls.tick"].func(session, None) == 1  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
 from bot.delivery.scheduler import Job, RunnerLock, Scheduler, run_job
 from bot.jobs import build_jobs
+from handlers.slack.platform import SlackPlatform
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -59,7 +60,7 @@ def test_a_second_scheduler_stands_by_and_takes_over(
 def test_jobs_have_stable_names_and_deliberate_misfire_policies(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
-    jobs = {job.name: job for job in build_jobs(settings, session_factory)}
+    jobs = {job.name: job for job in build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])}
     # Feature jobs (kudos, suggestions, onboarding) come on top of these; the names below must never change.
     assert set(jobs) >= {
         "outbox.dispatch",
@@ -71,7 +72,9 @@ def test_jobs_have_stable_names_and_deliberate_misfire_policies(
         "digest.weekly",
         "privacy.nightly",
     }
-    assert len(jobs) == len(build_jobs(settings, session_factory)), "two jobs share a name"
+    assert len(jobs) == len(build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])), (
+        "two jobs share a name"
+    )
     assert all(job.misfire_grace_time for job in jobs.values())
     assert jobs["outbox.dispatch"].misfire_grace_time < jobs["org.sync"].misfire_grace_time
 
@@ -80,7 +83,9 @@ def test_pruning_events_twice_is_harmless(settings: Settings, session_factory: s
     with session_factory.begin() as session:
         session.add(ProcessedEvent(event_id="Ev0OLD", received_at=NOW - timedelta(days=2)))
         session.add(ProcessedEvent(event_id="Ev0NEW", received_at=NOW - timedelta(hours=1)))
-    prune = {job.name: job for job in build_jobs(settings, session_factory)}["events.prune"]
+    prune = {
+        job.name: job for job in build_jobs(settings, session_factory, [SlackPlatform(settings, session_factory)])
+    }["events.prune"]
     clock = ManualClock(NOW)
     assert run_job(prune, session_factory, clock) == 1
     assert run_job(prune, session_factory, clock) == 0

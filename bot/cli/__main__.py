@@ -1,4 +1,4 @@
-"""`python -m bot.cli.main`: the same as the `empathy-bot` command."""
+"""`python -m bot.cli`: the same as the `empathy-bot` command."""
 
 from bot.cli.main.main import main
 

@@ -826,9 +826,10 @@ def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
 
 
 def _jobs(settings: Settings, factory: sessionmaker[Session], *, linger: bool = False) -> list[Any]:
+    from bot.cli.platforms import chat_platforms
     from bot.jobs import build_jobs
 
-    return build_jobs(settings, factory, linger=linger)
+    return build_jobs(settings, factory, chat_platforms(settings, factory), linger=linger)
 
 
 def _wait_for_signal(on_stop: Callable[[], None]) -> None:

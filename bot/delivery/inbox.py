@@ -393,7 +393,7 @@ def _queue_behind_senders(connection: Connection, rows: list[dict[str, Any]]) ->
 
 def inbox_engine(database_url: str) -> Engine:
     """Where the inbox keeps its rows: the bot's database on PostgreSQL; on SQLite, a file of its own
-    beside it (`empathy-bot.delivery.inbox.sqlite3` next to `empathy-bot.sqlite3`).
+    beside it (`empathy-bot.inbox.sqlite3` next to `empathy-bot.sqlite3`).
 
     SQLite lets one connection write at a time. In the bot's own file an ack queued for that lock
     behind work transactions, and SQLite's busy wait backs off unfairly: 2 of 38,802 acks took over

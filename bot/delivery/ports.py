@@ -23,9 +23,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bot.core.models import Platform
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.core.models import Workspace
 
 SLACK: str = Platform.SLACK.value
 
@@ -202,4 +207,23 @@ class Directory(Protocol):
 
     def list_users(self) -> Iterator[DirectoryUser]:
         """Every user, including bots and deactivated ones, page by page."""
+        ...
+
+
+# -- a platform as a whole ------------------------------------------------------------------------------
+
+
+class ChatPlatform(Protocol):
+    """One chat platform as the scheduled jobs see it. The composition root (`bot/cli`, the demo) builds
+    one per configured platform and hands them to `bot.jobs.build_jobs`, which names no platform: the
+    outbox gets each platform's `Sender`, the nightly sync each workspace's `Directory`."""
+
+    name: str
+
+    def sender(self) -> Sender:
+        """The sender the outbox hands this platform's rows to (one per dispatcher run)."""
+        ...
+
+    def directories(self, session: Session) -> Iterator[tuple[Workspace, Directory]]:
+        """Each workspace or tenant the bot serves on this platform, with its directory."""
         ...

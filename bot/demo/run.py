@@ -38,6 +38,7 @@ from bot.demo.slack import StandInSlack
 from bot.jobs import build_jobs
 from bot.org.importer import import_org
 from handlers.slack.context import AppContext
+from handlers.slack.platform import SlackPlatform
 from handlers.slack.render.digest import message_text
 from handlers.slack.render.limits import problems
 from surveys.bank import QuestionBank
@@ -293,7 +294,11 @@ class Simulation:
             save_schedule(session, workspace, bank, settings, team=None, today=START.date())
             self.workspace_id = workspace.id
         self.report.people = len(self.people)
-        jobs = build_jobs(self.config, self.factory, client=self.slack, outbox_client=self.slack)
+        jobs = build_jobs(
+            self.config,
+            self.factory,
+            [SlackPlatform(self.config, self.factory, client=self.slack, outbox_client=self.slack)],
+        )
         self.jobs: dict[str, Job] = {job.name: job for job in jobs}
 
     # -- the weeks -----------------------------------------------------------------------------

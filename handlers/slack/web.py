@@ -16,8 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.database import database_answers
-from bot.metrics import gauges, prometheus_text
 from bot.delivery.inbox import Inbox
+from bot.metrics import gauges, prometheus_text
 from handlers.slack.bolt_requests import parse_forms_properly
 from handlers.slack.context import empathy_context_of
 from handlers.slack.early_ack import early_ack_of
