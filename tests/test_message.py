@@ -255,12 +255,19 @@ def test_messages_and_the_jobs_that_queue_them_speak_no_slack() -> None:
     """The neutral messages import no platform, and the services and jobs that queue them no longer
     build Block Kit from handlers/*_views (the wider import contract is tests/test_layers.py's)."""
     root = Path(__file__).resolve().parent.parent
-    neutral = [root / "bot" / "message.py", *root.glob("bot/*_messages.py"), *root.glob("surveys/*_messages.py")]
+    neutral = [root / "bot/delivery/message.py", *root.glob("bot/*/messages.py"), *root.glob("surveys/*_messages.py")]
     assert len(neutral) == 6
     for path in neutral:
         bad = {name for name in _imports(path) if name.split(".")[0] in ("handlers", "slack_sdk", "slack_bolt")}
         assert not bad, (path.name, bad)
-    producers = ["recognition", "digest_jobs", "pulse_jobs", "suggestions", "onboarding_jobs", "demo_kudos"]
+    producers = [
+        "bot/kudos/service.py",
+        "bot/digest_jobs.py",
+        "surveys/jobs.py",
+        "bot/suggestions/service.py",
+        "bot/onboarding/jobs.py",
+        "bot/demo/kudos.py",
+    ]
     for name in producers:
-        views = {i for i in _imports(root / "bot" / f"{name}.py") if i.startswith("handlers") and "views" in i}
+        views = {i for i in _imports(root / name) if i.startswith("handlers") and "render" in i}
         assert not views, (name, views)

@@ -1,5 +1,5 @@
 """`python -m bot.cli`: the same as the `empathy-bot` command."""
 
-from bot.cli.main.main import main
+from bot.cli.main import main
 
 raise SystemExit(main())

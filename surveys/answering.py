@@ -1,0 +1,99 @@
+"""A person answering their pulse in chat: what a click on an answer, a skip or "review" does, on any
+platform.
+
+The adapter hands over the neutral `Click` (the action id and value the pulse message gave the button)
+and who clicked; this records the answer, calls off the pending reminder, and says how the pulse
+message should now read (the next questions, or the thank-you once everything is answered). The
+adapter renders that in place of the message that was clicked: Slack with `chat.update`, Teams in the
+invoke's answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.core.crypto import SecretBox
+from bot.core.models import Person, Workspace
+from bot.delivery.inbound import Click
+from bot.delivery.message import Message
+from surveys.bank import QuestionBank
+from surveys.jobs import cancel_pending, reminder_key
+from surveys.pack_store import workspace_bank
+from surveys.pulse_messages import SKIP_ACTION, parse_action_value, pulse_message, thank_you_message
+from surveys.rounds import Progress, RoundNotFound, open_progress_for, record_answer
+
+DEFAULT_COMPANY = "our company"
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The person's progress after the click, and their pulse message as it should now read."""
+
+    progress: Progress
+    message: Message
+
+
+def answer(session: Session, workspace: Workspace, person: Person | None, click: Click, *, box: SecretBox, now: datetime) -> Answered:
+    """Record the answer (or the skip) a click on a pulse message carries. Raises `PulseError` with a
+    kind, specific text when it cannot count (closed round, someone else's pulse, a forged value)."""
+    skip = click.action == SKIP_ACTION
+    parsed = parse_action_value(click.value)
+    if parsed is None or (parsed[2] is None and not skip):
+        raise RoundNotFound()
+    round_id, question_id, value = parsed
+    bank = workspace_bank(session, workspace.id)
+    progress = record_answer(
+        session,
+        workspace,
+        bank,
+        box,
+        person=person,
+        round_id=round_id,
+        question_id=question_id,
+        value=None if skip else value,
+        now=now,
+    )
+    cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
+    return Answered(progress, progress_message(bank, progress, company_of(workspace)))
+
+
+def review(
+    session: Session, workspace: Workspace, person: Person | None, round_id: int, *, box: SecretBox, now: datetime
+) -> Message | None:
+    """The questions again, to change an answer: None when that pulse has closed (or is not theirs)."""
+    found = open_progress_for(session, box, person, now)
+    if found is None or found.round.id != round_id:
+        return None
+    return questions_message(workspace_bank(session, workspace.id), found, company_of(workspace))
+
+
+def company_of(workspace: Workspace) -> str:
+    return workspace.name or DEFAULT_COMPANY
+
+
+def progress_message(bank: QuestionBank, progress: Progress, company: str) -> Message:
+    if progress.done:
+        return thank_you_message(
+            first_name=progress.person.first_name,
+            round_id=progress.round.id,
+            count=len(progress.question_ids),
+            closes_at=progress.round.closes_at,
+            min_group=progress.round.min_group,
+        )
+    return questions_message(bank, progress, company)
+
+
+def questions_message(bank: QuestionBank, progress: Progress, company: str) -> Message:
+    questions = [q for q in (bank.question(i) for i in progress.question_ids) if q is not None]
+    return pulse_message(
+        first_name=progress.person.first_name,
+        round_id=progress.round.id,
+        questions=questions,
+        answers=progress.answers,
+        closes_at=progress.round.closes_at,
+        min_group=progress.round.min_group,
+        company=company,
+    )
