@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from bot.core.crypto import SecretBox
 from bot.core.models import Person, Workspace
-from bot.delivery.inbound import Click
+from bot.delivery.inbound import Click, Submission
 from bot.delivery.message import Message
 from surveys.bank import QuestionBank
 from surveys.jobs import cancel_pending, reminder_key
 from surveys.pack_store import workspace_bank
 from surveys.pulse_messages import SKIP_ACTION, parse_action_value, pulse_message, thank_you_message
-from surveys.rounds import Progress, RoundNotFound, open_progress_for, record_answer
+from surveys.rounds import Progress, RoundNotFound, open_progress_for, record_answer, record_comment
 
 DEFAULT_COMPANY = "our company"
 
@@ -36,7 +36,9 @@ class Answered:
     message: Message
 
 
-def answer(session: Session, workspace: Workspace, person: Person | None, click: Click, *, box: SecretBox, now: datetime) -> Answered:
+def answer(
+    session: Session, workspace: Workspace, person: Person | None, click: Click, *, box: SecretBox, now: datetime
+) -> Answered:
     """Record the answer (or the skip) a click on a pulse message carries. Raises `PulseError` with a
     kind, specific text when it cannot count (closed round, someone else's pulse, a forged value)."""
     skip = click.action == SKIP_ACTION
@@ -58,6 +60,27 @@ def answer(session: Session, workspace: Workspace, person: Person | None, click:
     )
     cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
     return Answered(progress, progress_message(bank, progress, company_of(workspace)))
+
+
+def comment(
+    session: Session, workspace: Workspace, person: Person | None, form: Submission, *, box: SecretBox, now: datetime
+) -> Answered:
+    """Record the optional comment sent from the comment form, whose state is "round|question" (as the
+    pulse message's comment button gave it). Raises `PulseError` like `answer`."""
+    round_part, _, question_id = form.state.partition("|")
+    text = form.values.get("comment")
+    progress = record_comment(
+        session,
+        workspace,
+        box,
+        person=person,
+        round_id=int(round_part) if round_part.isdigit() else -1,
+        question_id=question_id,
+        comment=text if isinstance(text, str) else "",
+        now=now,
+    )
+    cancel_pending(session, workspace.id, reminder_key(progress.round.id, progress.person.id))
+    return Answered(progress, progress_message(workspace_bank(session, workspace.id), progress, company_of(workspace)))
 
 
 def review(

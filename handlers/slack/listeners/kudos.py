@@ -20,6 +20,7 @@ from bot.core.models import Person, Workspace
 from bot.core.people import HomeRole, find_person, is_hr
 from bot.core.settings import Settings
 from bot.kudos import service
+from bot.kudos import typed as typed_kudos
 from bot.kudos.values import ValuesError, as_lines, parse_lines, replace_values
 from handlers.slack.context import AppContext, empathy_context, once_per_event
 from handlers.slack.listeners.common import ephemeral, escape, request_identity
@@ -130,31 +131,16 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             f"I don't know <@{unknown[0]}> yet, so I can't thank them. If they joined today, the directory "
             "catches up overnight; otherwise please check the name."
         )
-    now = empathy.clock.now()
-    current_key, *earlier_keys = service.typed_keys(giver, recipients, typed.message, typed.tags, now)
-    values = service.values_of(session, workspace.id)
     try:
-        _known, unknown = service.check_tags(typed.tags, values, required=False)
-        given = service.give(
-            session,
-            workspace,
-            giver,
-            recipients,
-            typed.message_keeping(unknown),
-            typed.tags,
-            private=typed.private,
-            submit_key=current_key,
-            same_as=earlier_keys,
-            settings=empathy.settings,
-            now=now,
+        outcome = typed_kudos.give_typed(
+            session, workspace, giver, recipients, typed.words, empathy.settings, empathy.clock.now()
         )
     except service.KudosRefused as refused:
         return str(refused)
-    if not given.created:
+    if isinstance(outcome, typed_kudos.AlreadySent):
         return "That kudos is already on its way (you sent the same words a moment ago), so I didn't send it twice."
-    channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
-    note = service.tag_note(unknown, values)
-    return views.sent_text(given.recipients, posted_in=channel, left=given.left_today) + (f"\n{note}" if note else "")
+    sent = views.sent_text(outcome.recipients, posted_in=outcome.posted_in, left=outcome.left_today)
+    return sent + (f"\n{outcome.note}" if outcome.note else "")
 
 
 def _people(session: Session, workspace: Workspace, user_ids: list[str]) -> tuple[list[Person], list[str]]:

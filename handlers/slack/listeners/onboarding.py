@@ -18,12 +18,14 @@ from bot.core.audit import record
 from bot.core.errors import UserFacingError
 from bot.core.models import Person, Workspace
 from bot.core.people import HomeRole, find_person, is_hr, sub_organisation
+from bot.delivery.inbound import Click
 from bot.delivery.ports import DirectoryUser
 from bot.onboarding import service as onboarding
+from bot.onboarding import steps
 from bot.onboarding.checkins import MIN_GROUP
-from bot.onboarding.jobs import ProcessReport, advance, cancel_reminder, queue_checkin_alert
+from bot.onboarding.jobs import ProcessReport, advance, queue_checkin_alert
 from bot.onboarding.messages import buddy_prompt_message, checkin_answered_message
-from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
+from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingTemplate, StepKind
 from bot.onboarding.templates import TemplateError, render, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
@@ -92,7 +94,7 @@ def _status(session: Session, person: Person | None, empathy: AppContext) -> dic
         state = onboarding.progress(session, journey, now)
         blocks.append(mrkdwn_section(f"*Your onboarding* — {_progress_words(state)}"))
     tasks = onboarding.open_tasks_for(session, person, now, limit=20)
-    blocks += [task_block(_task_line(session, step)) for step in tasks]
+    blocks += [task_block(steps.task_line(session, step)) for step in tasks]
     if not blocks:
         return ephemeral(
             "You have no onboarding journey or onboarding tasks right now. "
@@ -111,10 +113,6 @@ def _progress_words(state: onboarding.Progress) -> str:
         what = "a check-in" if state.next_step.kind == StepKind.CHECKIN else "new tasks"
         words += f"; next: {what} on {state.next_step.due_date:%a %d %b}"
     return words
-
-
-def _task_line(session: Session, step: OnboardingStep) -> TaskLine:
-    return TaskLine(step.id, onboarding.step_text(session, step), step.due_date, step.done_at is not None)
 
 
 def _enrol_by_hand(
@@ -195,19 +193,12 @@ def handle_done(
     ack()
     empathy = empathy_context(context)
     try:
-        step_id = int(action.get("value") or "")
-    except ValueError:
-        step_id = -1
-    try:
         with empathy.session_factory.begin() as session:
             _workspace, person = request_identity(session, context)
-            if person is None:
-                raise onboarding.OnboardingError("I don't have you in the company directory, so I can't tick that.")
-            result = onboarding.mark_done(
-                session, step_id, person, is_hr=is_hr(session, person, empathy.settings), now=empathy.clock.now()
+            hr = person is not None and is_hr(session, person, empathy.settings)
+            line = steps.tick(
+                session, person, Click(DONE_ACTION, action.get("value") or ""), is_hr=hr, now=empathy.clock.now()
             )
-            cancel_reminder(session, result.step)
-            line = _task_line(session, result.step)
     except UserFacingError as error:
         respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
         return
@@ -448,7 +439,7 @@ def home_blocks(
     if tasks:
         if journey is None or journey.state != JourneyState.ACTIVE:
             blocks.append(mrkdwn_section("*Onboarding tasks for you*"))
-        blocks += [task_block(_task_line(session, step)) for step in tasks]
+        blocks += [task_block(steps.task_line(session, step)) for step in tasks]
     if role in (HomeRole.MANAGER, HomeRole.HR):
         lines = _new_hire_lines(session, sub_organisation(session, person), now)
         if lines:

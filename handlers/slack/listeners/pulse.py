@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import Person, Platform, Workspace
 from bot.core.people import is_hr
+from bot.delivery.inbound import Click, Submission
+from bot.delivery.message import Message
 from handlers.slack.context import AppContext, empathy_context
 from handlers.slack.listeners.common import ephemeral, escape, request_identity
 from handlers.slack.listeners.pulse_settings import open_settings
@@ -32,19 +34,15 @@ from handlers.slack.render.pulse import (
     comment_modal,
     parse_action_value,
 )
-from surveys.bank import QuestionBank
-from surveys.jobs import cancel_pending, open_pulse_now, reminder_key
+from surveys import answering
+from surveys.jobs import open_pulse_now
 from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
-from surveys.pulse_messages import pulse_message, thank_you_message
 from surveys.rounds import (
-    Progress,
     PulseError,
     RoundNotFound,
     comment_problem,
     open_progress_for,
-    record_answer,
-    record_comment,
 )
 from surveys.schedules import ScheduleError, describe, find_team
 
@@ -188,11 +186,8 @@ def _record_and_update(
     body: dict[str, Any], raw: str, client: WebClient, context: dict[str, Any], respond: Respond, *, skip: bool
 ) -> None:
     empathy = empathy_context(context)
-    parsed = parse_action_value(raw)
+    click = Click(SKIP_ACTION if skip else ANSWER_ACTION, raw)
     try:
-        if parsed is None or (parsed[2] is None and not skip):
-            raise RoundNotFound()
-        round_id, question_id, value = parsed
         # One person's clicks are applied and shown one after the other, so the message never shows an
         # older state than the database. The update runs after the commit: no row lock (or SQLite's
         # write lock) is held while Slack answers.
@@ -200,19 +195,10 @@ def _record_and_update(
             with empathy.session_factory.begin() as session:
                 workspace, clicker = request_identity(session, context)
                 _refuse_someone_elses_message(body, clicker)
-                progress = record_answer(
-                    session,
-                    workspace,
-                    bank := workspace_bank(session, workspace.id),
-                    empathy.box,
-                    person=clicker,
-                    round_id=round_id,
-                    question_id=question_id,
-                    value=None if skip else value,
-                    now=empathy.clock.now(),
+                answered = answering.answer(
+                    session, workspace, clicker, click, box=empathy.box, now=empathy.clock.now()
                 )
-                cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
-            _update_message(client, body, bank, progress, workspace.name or "our company")
+            _update_message(client, body, answered.message)
     except PulseError as error:
         respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
 
@@ -240,47 +226,16 @@ def _refuse_someone_elses_message(body: dict[str, Any], clicker: Person | None) 
         )
 
 
-def _update_message(
-    client: WebClient, body: dict[str, Any], bank: QuestionBank, progress: Progress, company: str
-) -> None:
+def _update_message(client: WebClient, body: dict[str, Any], message: Message) -> None:
     container = body.get("container") or {}
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if not channel or not ts:
         return
     try:
-        client.chat_update(channel=channel, ts=ts, **_progress_message(bank, progress, company))
+        client.chat_update(channel=channel, ts=ts, **render(message))
     except SlackApiError as error:
         # The answer is saved either way; the message catches up on the next click.
         logger.warning("could not update a pulse message: %s", error.response.get("error"))
-
-
-def _progress_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
-    if progress.done:
-        return render(
-            thank_you_message(
-                first_name=progress.person.first_name,
-                round_id=progress.round.id,
-                count=len(progress.question_ids),
-                closes_at=progress.round.closes_at,
-                min_group=progress.round.min_group,
-            )
-        )
-    return _questions_message(bank, progress, company)
-
-
-def _questions_message(bank: QuestionBank, progress: Progress, company: str) -> dict[str, Any]:
-    questions = [q for q in (bank.question(i) for i in progress.question_ids) if q is not None]
-    return render(
-        pulse_message(
-            first_name=progress.person.first_name,
-            round_id=progress.round.id,
-            questions=questions,
-            answers=progress.answers,
-            closes_at=progress.round.closes_at,
-            min_group=progress.round.min_group,
-            company=company,
-        )
-    )
 
 
 def handle_review(
@@ -294,10 +249,8 @@ def handle_review(
         round_id = -1
     with empathy.session_factory() as session:
         workspace, person = request_identity(session, context)
-        found = open_progress_for(session, empathy.box, person, empathy.clock.now())
-        company = workspace.name or "our company"
-        bank = workspace_bank(session, workspace.id)
-    if found is None or found.round.id != round_id:
+        questions = answering.review(session, workspace, person, round_id, box=empathy.box, now=empathy.clock.now())
+    if questions is None:
         respond(
             text="That pulse has closed, so answers can't be changed any more. Thank you for taking part!",
             response_type="ephemeral",
@@ -305,9 +258,7 @@ def handle_review(
         )
         return
     container = body.get("container") or {}
-    client.chat_update(
-        channel=container["channel_id"], ts=container["message_ts"], **_questions_message(bank, found, company)
-    )
+    client.chat_update(channel=container["channel_id"], ts=container["message_ts"], **render(questions))
 
 
 # -- comments ----------------------------------------------------------------------------------
@@ -323,7 +274,7 @@ def handle_comment_button(
         workspace, person = request_identity(session, context)
         question = workspace_bank(session, workspace.id).question(parsed[1]) if parsed else None
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
-        company = workspace.name or "our company"
+        company = answering.company_of(workspace)
     if parsed is None or question is None:
         respond(text=str(RoundNotFound()), response_type="ephemeral", replace_original=False)
         return
@@ -364,23 +315,14 @@ def handle_comment_submission(
     question_id, _, where = rest.partition("|")
     channel, _, ts = where.partition("|")
     user_id = body["user"]["id"]
+    submission = Submission(COMMENT_VIEW, {"comment": value}, state=f"{round_part}|{question_id}")
     try:
         with empathy.session_factory.begin() as session:
             workspace, commenter = request_identity(session, context)
-            progress = record_comment(
-                session,
-                workspace,
-                empathy.box,
-                person=commenter,
-                round_id=int(round_part) if round_part.isdigit() else -1,
-                question_id=question_id,
-                comment=value,
-                now=empathy.clock.now(),
+            answered = answering.comment(
+                session, workspace, commenter, submission, box=empathy.box, now=empathy.clock.now()
             )
-            cancel_pending(session, workspace.id, reminder_key(progress.round.id, progress.person.id))
-            container = {"container": {"channel_id": channel, "message_ts": ts}}
-            bank = workspace_bank(session, workspace.id)
-            _update_message(client, container, bank, progress, workspace.name or "our company")
+        _update_message(client, {"container": {"channel_id": channel, "message_ts": ts}}, answered.message)
     except PulseError as error:
         if channel:
             client.chat_postEphemeral(channel=channel, user=user_id, text=escape(str(error)))

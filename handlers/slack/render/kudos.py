@@ -12,6 +12,7 @@ from typing import Any
 from bot.core.models import Person
 from bot.kudos.models import CompanyValue
 from bot.kudos.service import MAX_RECIPIENTS, MESSAGE_LIMIT, Stats
+from bot.kudos.typed import Words, leading_private, words_of
 from bot.kudos.values import value_label
 from handlers.slack.listeners.common import context_block, escape, mrkdwn_section
 
@@ -31,48 +32,28 @@ USER = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>")
 CHANNEL = re.compile(r"<#[CG][A-Z0-9]{2,30}(?:\|[^>]*)?>")
 GROUP = re.compile(r"<!(?:subteam\^[A-Z0-9]+|channel|here|everyone)(?:\|[^>]*)?>")
 BARE_AT = re.compile(r"(?<![\w<|])@([\w.\-]{1,80})")
-TAG = re.compile(r"(?<![\w&#/<|])#([A-Za-z0-9][\w-]{0,39})")
-LEADING = re.compile(r"^[\s,:;\-–—]+")
 
 
 @dataclass
 class Typed:
-    """A `/kudos …` line taken apart."""
+    """A `/kudos …` line taken apart: Slack's mentions here, the words as on every platform."""
 
+    words: Words
     user_ids: list[str] = field(default_factory=list)
-    message: str = ""
-    tags: list[str] = field(default_factory=list)
-    private: bool = False
     channels: bool = False
     groups: bool = False
     unlinked: list[str] = field(default_factory=list)
-    # The message with its hashtags still in it: tags that turn out to be no value stay as typed.
-    with_tags: str = ""
-
-    def message_keeping(self, unknown: list[str]) -> str:
-        """The message, without the tags that are values, with the others kept as plain text."""
-        if not unknown:
-            return self.message
-        kept = {raw.lower() for raw in unknown}
-        text = TAG.sub(lambda m: m.group(0) if m.group(1).lower() in kept else " ", self.with_tags)
-        return LEADING.sub("", re.sub(r"[ \t]+", " ", text)).strip()
 
 
 def parse_typed(text: str) -> Typed:
-    typed = Typed()
-    rest = text.strip()
-    first, _, after = rest.partition(" ")
-    if first.lower() == "private":
-        typed.private, rest = True, after
+    private, rest = leading_private(text)
+    typed = Typed(words=Words())
     typed.user_ids = list(dict.fromkeys(USER.findall(rest)))
     typed.channels = bool(CHANNEL.search(rest))
     typed.groups = bool(GROUP.search(rest))
     rest = GROUP.sub(" ", CHANNEL.sub(" ", USER.sub(" ", rest)))
     typed.unlinked = BARE_AT.findall(rest)
-    typed.tags = TAG.findall(rest)
-    typed.with_tags = rest
-    rest = TAG.sub(" ", rest)
-    typed.message = LEADING.sub("", re.sub(r"[ \t]+", " ", rest)).strip()
+    typed.words = words_of(rest, private=private)
     return typed
 
 
