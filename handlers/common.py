@@ -11,6 +11,8 @@ from bot.models import Person, Platform, Workspace
 from bot.people import find_person
 from bot.text import escape as escape
 from bot.workspaces import get_or_create_workspace
+from handlers.slack.render.message import error_text as error_text
+from handlers.slack.render.message import hint_text as hint_text
 
 
 def slack_id(person: Person) -> str | None:

@@ -19,7 +19,7 @@ from bot.digest_sections import build_digest, trend_settings
 from bot.models import Person, Team, Workspace
 from bot.people import HomeRole, direct_reports, home_role, is_hr, org_summary
 from bot.pulse_jobs import EARLY_CLOSE_CONFIRM, close_early, scrub_closed_rounds
-from handlers.common import context_block, escape, header, mrkdwn_section, request_identity
+from handlers.common import context_block, error_text, escape, header, mrkdwn_section, request_identity
 from handlers.digest_views import digest_message, overview_message
 from handlers.empathy import WHAT_I_STORE
 from handlers.pulse_settings import OPEN_ACTION
@@ -89,7 +89,7 @@ def _employee_section(
     try:
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
-        return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error}")]
+        return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error_text(error)}")]
     if found is None:
         pulse = "No pulse is open for you right now; the next one will come to your DMs."
     elif found.done:

@@ -22,7 +22,7 @@ from bot.people import HomeRole, find_person, is_hr
 from bot.recognition_values import ValuesError, as_lines, parse_lines, replace_values
 from bot.settings import Settings
 from handlers import kudos_views as views
-from handlers.common import ephemeral, escape, request_identity
+from handlers.common import ephemeral, error_text, escape, request_identity
 from handlers.slack.context import AppContext, empathy_context, once_per_event
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             now=now,
         )
     except service.KudosRefused as refused:
-        return str(refused)
+        return error_text(refused)
     if not given.created:
         return "That kudos is already on its way (you sent the same words a moment ago), so I didn't send it twice."
     channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)
@@ -257,7 +257,8 @@ def handle_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], cont
             )
         except service.KudosRefused as refused:
             ack(
-                response_action="errors", errors={FIELD_BLOCKS.get(refused.field, views.RECIPIENTS_BLOCK): str(refused)}
+                response_action="errors",
+                errors={FIELD_BLOCKS.get(refused.field, views.RECIPIENTS_BLOCK): error_text(refused)},
             )
             return
         channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)

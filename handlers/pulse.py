@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.models import Person, Platform, Workspace
 from bot.people import is_hr
 from bot.pulse_jobs import cancel_pending, open_pulse_now, reminder_key
-from handlers.common import ephemeral, escape, request_identity
+from handlers.common import ephemeral, error_text, escape, request_identity
 from handlers.pulse_settings import open_settings
 from handlers.pulse_views import (
     ANSWER_ACTION,
@@ -105,7 +105,7 @@ def _status_reply(session: Session, empathy: AppContext, person: Person | None) 
     try:
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
-        return ephemeral(escape(str(error)))
+        return ephemeral(escape(error_text(error)))
     if found is None:
         return ephemeral(f"There's no pulse open for you right now. The next one will arrive in your DMs. {PRIVACY}")
     state = (
@@ -125,7 +125,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
         try:
             team = find_team(session, workspace, team_name) if team_name else None
         except ScheduleError as error:
-            return escape(str(error))
+            return escape(error_text(error))
         opened = open_pulse_now(
             session,
             workspace,
@@ -214,7 +214,7 @@ def _record_and_update(
                 cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
             _update_message(client, body, bank, progress, workspace.name or "our company")
     except PulseError as error:
-        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+        respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
 
 
 _CLICK_LOCKS = [threading.Lock() for _ in range(64)]
@@ -325,7 +325,7 @@ def handle_comment_button(
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
         company = workspace.name or "our company"
     if parsed is None or question is None:
-        respond(text=str(RoundNotFound()), response_type="ephemeral", replace_original=False)
+        respond(text=error_text(RoundNotFound()), response_type="ephemeral", replace_original=False)
         return
     if found is None or found.round.id != parsed[0]:
         respond(
@@ -383,7 +383,7 @@ def handle_comment_submission(
             _update_message(client, container, bank, progress, workspace.name or "our company")
     except PulseError as error:
         if channel:
-            client.chat_postEphemeral(channel=channel, user=user_id, text=escape(str(error)))
+            client.chat_postEphemeral(channel=channel, user=user_id, text=escape(error_text(error)))
 
 
 def register(app: App) -> None:

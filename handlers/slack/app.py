@@ -22,7 +22,7 @@ from bot.database import make_engine, make_session_factory
 from bot.errors import UserFacingError
 from bot.logs import guard_loggers
 from bot.settings import Settings
-from handlers.common import escape
+from handlers.common import error_text, escape
 from handlers.slack.client import build_web_client
 from handlers.slack.context import AppContext
 
@@ -164,7 +164,7 @@ def _handle_error(
     if empathy is not None and empathy.already_acked:
         response = None  # the web front acked long ago; only the response_url still reaches the person
     if isinstance(error, UserFacingError):
-        _tell(respond, escape(str(error)), body, response)  # error messages may quote what someone typed
+        _tell(respond, escape(error_text(error)), body, response)  # error messages may quote what someone typed
         return
     if isinstance(error, OperationalError):
         logger.error("database unavailable while handling %s", _request_kind(body))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.errors import UserFacingError
 from bot.message import (
     Actions,
     Block,
@@ -17,6 +18,7 @@ from bot.message import (
     ChannelLink,
     Chart,
     Choice,
+    Command,
     Divider,
     Element,
     Heading,
@@ -37,6 +39,11 @@ def escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def command(words: str) -> str:
+    """A hint at a command as Slack people type it: a slash command, in code markup (`/suggest mine`)."""
+    return f"`/{words}`"
+
+
 def mrkdwn(value: Text) -> str:
     out = []
     for part in value.parts:
@@ -48,8 +55,45 @@ def mrkdwn(value: Text) -> str:
             out.append(f"<@{part.user_id}>")
         elif isinstance(part, ChannelLink):
             out.append(f"<#{part.channel_id}>")
+        elif isinstance(part, Command):
+            out.append(command(part.words))
+        else:
+            raise TypeError(f"no Slack text for {type(part).__name__}")  # never drop words silently
     rendered = "".join(out)
     return rendered if value.limit is None else rendered[: value.limit]
+
+
+def hint_text(value: Text | str) -> str:
+    """Our own wording with its commands phrased for Slack, unescaped: for the listeners' replies that
+    escape the whole text themselves (an error may quote what someone typed) or hold no one's words."""
+    if isinstance(value, str):
+        return value
+    out = []
+    for part in value.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, Literal):
+            out.append(part.text)  # escaped with the rest by the caller
+        elif isinstance(part, Command):
+            out.append(command(part.words))
+        else:
+            raise TypeError(f"no Slack hint text for {type(part).__name__}")
+    rendered = "".join(out)
+    return rendered if value.limit is None else rendered[: value.limit]
+
+
+def json_text(value: Any) -> str:
+    """`json.dumps`' `default` for data that holds our wording as Text (a privacy export's notes): the
+    text as Slack people read it. Anything else still fails, as json.dumps would."""
+    if isinstance(value, Text):
+        return hint_text(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def error_text(error: UserFacingError) -> str:
+    """A user-facing error as Slack shows it, its commands phrased as slash commands; unescaped, like
+    `str(error)` was: each listener escapes it as it did before."""
+    return hint_text(error.text)
 
 
 def _plain(value: str, *, emoji: bool = True) -> dict[str, Any]:
