@@ -23,7 +23,8 @@ from bot import recognition_messages as messages
 from bot import recognition_models
 from bot.errors import UserFacingError
 from bot.features import Feature, Privacy
-from bot.message import Command, Text, outbox_payload, text
+from bot.message import Command, Text, outbox_payload
+from bot.message import text as wording
 from bot.models import Person, Workspace
 from bot.outbox import enqueue
 from bot.people import sub_organisation
@@ -155,7 +156,7 @@ def too_many(count: int) -> str:
 def check_recipients(giver: Person, recipients: list[Person]) -> None:
     if not recipients:
         raise KudosRefused(
-            text(
+            wording(
                 "Who would you like to thank? Mention them with @ so Slack links their name, for example ",
                 Command(EXAMPLE_KUDOS),
                 ".",
@@ -183,7 +184,7 @@ def clean_message(raw: str) -> str:
     message = clean_typed(raw)
     if not message:
         raise KudosRefused(
-            text(
+            wording(
                 "Tell them what for: a sentence about what they did makes kudos mean much more. For example ",
                 Command(EXAMPLE_KUDOS),
                 ".",

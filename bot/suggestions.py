@@ -50,7 +50,8 @@ from bot.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.database import upsert_insert
 from bot.errors import UserFacingError
 from bot.features import Feature, JobDeps, Privacy
-from bot.message import Command, Message, outbox_payload, text
+from bot.message import Command, Message, outbox_payload
+from bot.message import text as wording
 from bot.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
 from bot.people import is_hr
@@ -472,7 +473,7 @@ def delete_by_author(session: Session, workspace: Workspace, person: Person, ref
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            text(
+            wording(
                 f"I can't find a suggestion `{_said(reference)}` of yours. It may be deleted already; ",
                 Command("suggest mine"),
                 " lists the ones you can still delete.",
@@ -521,7 +522,7 @@ def author_reply(
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            text(
+            wording(
                 f"Suggestion `{_said(reference)}` is no longer there (it may have been deleted), "
                 "so I can't pass your answer on. ",
                 Command("suggest"),
@@ -560,7 +561,7 @@ def author_reply(
 def _refuse_closed(suggestion: Suggestion) -> None:
     if suggestion.status in CLOSED:
         raise SuggestionError(
-            text(
+            wording(
                 f"Suggestion {suggestion.reference} is closed ({messages.STATUS_LABELS[suggestion.status]}), so "
                 "replies are off. ",
                 Command("suggest"),
@@ -636,7 +637,7 @@ def _require_owner(
 ) -> Person:
     if person is None or not is_owner(session, workspace, person, settings, suggestion.category):
         raise NotAllowed(
-            text(
+            wording(
                 "Only the suggestion owners (HR, and the people HR named with ",
                 Command("empathy config suggestion-owners"),
                 f") can do that for {suggestion.reference}. Nothing was changed.",
@@ -797,7 +798,7 @@ def open_queue(
     scope = owner_scope(session, workspace, person, settings)
     if scope is not None and not scope:
         raise NotAllowed(
-            text(
+            wording(
                 "The suggestion queue is only for its owners (HR and the people HR named). ",
                 Command("suggest"),
                 " shares an idea of your own.",
@@ -971,7 +972,7 @@ def personal_data(session: Session, person: Person, *, box: SecretBox) -> dict[s
     mine = authored_by(session, workspace, person, box)
     return {
         "suggestions_you_can_be_replied_to_on": len(mine),
-        "note": text(
+        "note": wording(
             "Your suggestions are stored without your name. Only the bot, with its secret key, can find which "
             "ones can reach you, to pass on replies. ",
             Command("suggest mine"),

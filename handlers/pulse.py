@@ -125,7 +125,7 @@ def _send_now(empathy: AppContext, context: dict[str, Any], team_name: str) -> s
         try:
             team = find_team(session, workspace, team_name) if team_name else None
         except ScheduleError as error:
-            return escape(error_text(error))
+            return escape(str(error))
         opened = open_pulse_now(
             session,
             workspace,
