@@ -393,3 +393,42 @@ def test_the_privacy_export_phrases_its_hints_for_slack(people: None, session_fa
         json.dumps(data)  # without the platform's phrasing it fails; it never writes a part's fields
     with pytest.raises(TypeError):
         json.dumps({"when": object()}, default=json_text)
+
+
+# The errors with a hint, as Slack showed them before hints became `Command`s (the stand-ins' `x` where
+# a request fills in a reference, a status or a name): the wording did not move by a byte.
+SLACK_ERRORS_WITH_HINTS = {
+    "I can't find that onboarding task any more; `/onboard` shows the current list.",
+    "Who would you like to thank? Mention them with @ so Slack links their name, for example "
+    "`/kudos @ana for untangling the release on Friday`.",
+    "Tell them what for: a sentence about what they did makes kudos mean much more. For example "
+    "`/kudos @ana for untangling the release on Friday`.",
+    "I can't find a suggestion `x` of yours. It may be deleted already; `/suggest mine` lists the ones you can "
+    "still delete.",
+    "Suggestion `x` is no longer there (it may have been deleted), so I can't pass your answer on. `/suggest` "
+    "starts a new one.",
+    "Suggestion x is closed (x), so replies are off. `/suggest` starts a new one.",
+    "Only the suggestion owners (HR, and the people HR named with `/empathy config suggestion-owners`) can do "
+    "that for x. Nothing was changed.",
+    "The suggestion queue is only for its owners (HR and the people HR named). `/suggest` shares an idea of your own.",
+    "Please pick the channel with `#`, for example `#people-team`, so Slack fills in the link. For a private "
+    "channel, invite me to it first (`/invite @Empathy Bot`).",
+    "I can't find that pulse any more, so nothing was recorded. `/pulse` shows the one open now.",
+    "This pulse wasn't sent to you, so I can't record an answer from you. `/pulse` shows any pulse that is yours.",
+}
+
+
+def test_slack_shows_every_error_with_a_hint_word_for_word_as_before() -> None:
+    sites, _ = _user_facing_raises()
+    shown = {error_text(s.error) for s in sites if any(isinstance(p, Command) for p in s.error.text.parts)}
+    assert shown == SLACK_ERRORS_WITH_HINTS
+
+
+def test_slack_lists_the_settings_with_their_hints_as_before() -> None:
+    from bot.recognition_config import KUDOS_LEADERBOARD
+    from bot.suggestion_config import SUGGESTION_CATEGORIES
+
+    assert hint_text(KUDOS_LEADERBOARD.description) == (
+        "whether `/kudos leaderboard` shows who received most this month (`on`/`off`)"
+    )
+    assert hint_text(SUGGESTION_CATEGORIES.description) == "the categories people pick from in `/suggest` (comma list)"
