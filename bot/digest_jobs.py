@@ -13,10 +13,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.core.accounts import with_ids
+from bot.core.message import Chart, Message, outbox_payload, text
 from bot.core.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
 from bot.core.settings import Settings
 from bot.delivery.charts import trend_alt_text, trend_spec
-from bot.delivery.message import Chart, Message, outbox_payload, text
 from bot.delivery.outbox import enqueue
 from bot.digest_sections import build_digest, trend_settings
 from surveys.bank import QuestionBank

@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.core.crypto import SecretBox
+from bot.core.message import Message
 from bot.core.models import Person, Workspace
 from bot.delivery.inbound import Click, Submission
-from bot.delivery.message import Message
 from surveys.bank import QuestionBank
 from surveys.jobs import cancel_pending, reminder_key
 from surveys.pack_store import workspace_bank

@@ -8,7 +8,7 @@ is rather than cutting a group in half.
 
 from __future__ import annotations
 
-from bot.delivery.message import Block, Divider, Heading, Literal, Message, Note, Section, Text, join, text
+from bot.core.message import Block, Divider, Heading, Literal, Message, Note, Section, Text, join, text
 from surveys.digest import Digest, DigestSection, Overview
 from surveys.playbook import driver_name
 from surveys.scoring import Estimate, cbi_band

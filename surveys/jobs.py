@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 import surveys.models
 from bot.core.clock import Clock
 from bot.core.crypto import SecretBox
+from bot.core.message import outbox_payload
 from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.core.storage_scrub import scrub
 from bot.delivery.inbox import inbox_engine, inbox_file
-from bot.delivery.message import outbox_payload
 from bot.delivery.outbox import OutboxRow, enqueue_many
 from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.delivery.message import (
+from bot.core.message import (
     Actions,
     Block,
     Button,
     Choice,
+    Command,
     Element,
     Literal,
     Message,
@@ -97,7 +98,9 @@ def pulse_message(
         Note(
             text(
                 f"Your answers are stored without your name. Open until {_closes(closes_at)}; you can change an "
-                "answer until then. `/empathy help` explains what is kept and who sees what."
+                "answer until then. ",
+                Command("empathy help"),
+                " explains what is kept and who sees what.",
             )
         )
     )

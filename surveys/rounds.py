@@ -40,6 +40,7 @@ from bot.core.accounts import has_account
 from bot.core.crypto import Aead, SecretBox, pad, unpad
 from bot.core.database import upsert_insert
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, text
 from bot.core.models import Person, Workspace
 from bot.core.text import clean_typed
 from surveys.bank import QuestionBank
@@ -76,7 +77,13 @@ class PulseError(UserFacingError):
 
 class RoundNotFound(PulseError):
     def __init__(self) -> None:
-        super().__init__("I can't find that pulse any more, so nothing was recorded. `/pulse` shows the one open now.")
+        super().__init__(
+            text(
+                "I can't find that pulse any more, so nothing was recorded. ",
+                Command("pulse"),
+                " shows the one open now.",
+            )
+        )
 
 
 class RoundClosed(PulseError):
@@ -90,7 +97,11 @@ class RoundClosed(PulseError):
 class NotInvited(PulseError):
     def __init__(self) -> None:
         super().__init__(
-            "This pulse wasn't sent to you, so I can't record an answer from you. `/pulse` shows any pulse that is yours."
+            text(
+                "This pulse wasn't sent to you, so I can't record an answer from you. ",
+                Command("pulse"),
+                " shows any pulse that is yours.",
+            )
         )
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.core.message import Message, text
 from bot.core.models import Person
-from bot.delivery.message import Message, text
 from bot.digest_jobs import chart_message
 from bot.kudos import messages as recognition_messages
 from bot.kudos.models import CompanyValue, Kudos, KudosValue

@@ -15,9 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import ManualClock
 from bot.core.crypto import SecretBox
-from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.core.settings import Settings
-from bot.delivery.message import (
+from bot.core.message import (
     Actions,
     Button,
     ChannelLink,
@@ -39,6 +37,8 @@ from bot.delivery.message import (
     quoted,
     text,
 )
+from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.settings import Settings
 from bot.delivery.outbox import OutboxDispatcher, enqueue, enqueue_sealed
 from handlers.slack.client import build_web_client
 from handlers.slack.render.message import render, render_payload
@@ -255,7 +255,7 @@ def test_messages_and_the_jobs_that_queue_them_speak_no_slack() -> None:
     """The neutral messages import no platform, and the services and jobs that queue them no longer
     build Block Kit from handlers/*_views (the wider import contract is tests/test_layers.py's)."""
     root = Path(__file__).resolve().parent.parent
-    neutral = [root / "bot/delivery/message.py", *root.glob("bot/*/messages.py"), *root.glob("surveys/*_messages.py")]
+    neutral = [root / "bot/core/message.py", *root.glob("bot/*/messages.py"), *root.glob("surveys/*_messages.py")]
     assert len(neutral) == 6
     for path in neutral:
         bad = {name for name in _imports(path) if name.split(".")[0] in ("handlers", "slack_sdk", "slack_bolt")}

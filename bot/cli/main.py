@@ -46,6 +46,7 @@ from handlers.slack.directory import SlackDirectory
 from handlers.slack.inbox_app import inbox_for
 from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from handlers.slack.render.digest import digest_text, heatmap_lines, message_text, overview_message
+from handlers.slack.render.message import json_text
 from surveys.bank import PackError
 from surveys.digest import WeekData, hr_overview
 from surveys.jobs import EARLY_CLOSE_EXPLAINED, close_early, open_pulse_now, open_rounds, scrub_closed_rounds
@@ -561,7 +562,7 @@ def cmd_privacy_export(args: argparse.Namespace) -> int:
         person = _person_by_email(session, workspace, args.email)
         data = personal_data(session, person, box=SecretBox(settings.secret_key))
         record(session, workspace.id, None, "privacy.export", f"person {person.id}", via="cli")
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=json_text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
         print(f"Wrote everything linked to {args.email} to {args.out}.")

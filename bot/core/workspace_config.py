@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, Text, text
 from bot.core.models import Workspace, WorkspaceSetting
 from bot.core.settings import Settings
 
@@ -26,8 +27,12 @@ def parse_channel(raw: str) -> str:
     match = CHANNEL_REFERENCE.match(raw.strip())
     if match is None:
         raise UserFacingError(
-            "Please pick the channel with `#`, for example `#people-team`, so Slack fills in the link. "
-            "For a private channel, invite me to it first (`/invite @Empathy Bot`)."
+            text(
+                "Please pick the channel with `#`, for example `#people-team`, so Slack fills in the link. "
+                "For a private channel, invite me to it first (",
+                Command("invite @Empathy Bot"),
+                ").",
+            )
         )
     return match.group(1) or match.group(2)
 
@@ -68,7 +73,8 @@ def parse_emoji(raw: str) -> str:
 @dataclass(frozen=True)
 class ConfigKey:
     name: str
-    description: str
+    # Our wording; a hint at a command is a `Command` part, which the platform phrases.
+    description: str | Text
     parse: Callable[[str], str]
     default: Callable[[Settings], str | None]
     show: Callable[[str], str] = str

@@ -5,7 +5,7 @@ asking (a `Person` in a `Workspace`, through `bot.core.accounts`), parses the pl
 one of these, calls the feature's service, and renders what comes back with the platform's renderer.
 So a `/kudos @ana …` typed in Slack and a `kudos @Ana …` sent to the bot in Teams reach the same
 service call, and a click on a Block Kit button and an Adaptive Card `Action.Execute` carry the same
-stable action id and value (the ones the neutral message gave the button, `bot.delivery.message`).
+stable action id and value (the ones the neutral message gave the button, `bot.core.message`).
 
 Nothing here holds a platform id: mentions are resolved to people by the adapter, which alone knows
 how its platform writes them.

@@ -70,8 +70,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.clock import Clock
 from bot.core.crypto import SecretBox, pad, unpad
 from bot.core.database import upsert_insert
+from bot.core.message import UnreadableMessage, payload_has_text
 from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
-from bot.delivery.message import UnreadableMessage, payload_has_text
 from bot.delivery.ports import (
     FileUpload,
     Pace,
@@ -102,7 +102,7 @@ def enqueue(
 ) -> OutboxMessage:
     """Queue a message once. Returns the row for `key`, whether this call created it or not.
 
-    `payload` is `bot.delivery.message.outbox_payload(message)`: a neutral message the platform renders at send
+    `payload` is `bot.core.message.outbox_payload(message)`: a neutral message the platform renders at send
     time. (Rows queued by earlier versions hold chat.postMessage's keyword arguments, without channel;
     they still send as they are.)
     """

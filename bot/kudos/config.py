@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.message import Command, text
 from bot.core.workspace_config import ConfigKey, parse_channel, parse_count, parse_emoji, parse_on_off, show_channel
 
 KUDOS_CHANNEL = ConfigKey(
@@ -35,7 +36,7 @@ KUDOS_REQUIRE_VALUE = ConfigKey(
 )
 KUDOS_LEADERBOARD = ConfigKey(
     "kudos-leaderboard",
-    "whether `/kudos leaderboard` shows who received most this month (`on`/`off`)",
+    text("whether ", Command("kudos leaderboard"), " shows who received most this month (`on`/`off`)"),
     parse_on_off,
     lambda settings: "off",
     position=60,

@@ -5,8 +5,8 @@ read it as markup: a shout-out mentions its recipients, but can never ping `@cha
 from __future__ import annotations
 
 from bot.core.accounts import chat_id
+from bot.core.message import ChannelLink, Literal, Mention, Message, Note, Part, Section, Text, join, quoted, text
 from bot.core.models import Person
-from bot.delivery.message import ChannelLink, Literal, Mention, Message, Note, Part, Section, Text, join, quoted, text
 from bot.kudos.models import CompanyValue, Kudos
 from bot.kudos.values import value_label
 

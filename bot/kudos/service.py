@@ -20,12 +20,13 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, Text, outbox_payload
+from bot.core.message import text as wording
 from bot.core.models import Person, Workspace
 from bot.core.people import sub_organisation
 from bot.core.settings import Settings
 from bot.core.text import clean_typed
 from bot.core.workspace_config import ConfigKey, get_setting
-from bot.delivery.message import outbox_payload
 from bot.delivery.outbox import enqueue
 from bot.features import Feature, Privacy
 from bot.kudos import messages
@@ -50,14 +51,16 @@ REACTION_UNDO_WINDOW = timedelta(minutes=1)
 QUIET_AFTER = timedelta(days=30)
 # An identical /kudos typed twice within this window is one kudos (a double Enter, a retried request).
 TYPED_TWICE_WINDOW = timedelta(minutes=10)
+# The kudos the hints show as an example, as the words of the command that gives it.
+EXAMPLE_KUDOS = "kudos @ana for untangling the release on Friday"
 
 
 class KudosRefused(UserFacingError):
     """A fair-play rule or bad input: the text is what the giver reads; `field` is what it is about
     ("recipients", "message" or "values"), so a form can show it beside the right input."""
 
-    def __init__(self, text: str, *, field: str = "recipients") -> None:
-        super().__init__(text)
+    def __init__(self, message: str | Text, *, field: str = "recipients") -> None:
+        super().__init__(message)
         self.field = field
 
 
@@ -153,8 +156,11 @@ def too_many(count: int) -> str:
 def check_recipients(giver: Person, recipients: list[Person]) -> None:
     if not recipients:
         raise KudosRefused(
-            "Who would you like to thank? Mention them with @ so Slack links their name, for example "
-            "`/kudos @ana for untangling the release on Friday`."
+            wording(
+                "Who would you like to thank? Mention them with @ so Slack links their name, for example ",
+                Command(EXAMPLE_KUDOS),
+                ".",
+            )
         )
     if len(recipients) > MAX_RECIPIENTS:
         raise KudosRefused(too_many(len(recipients)))
@@ -178,8 +184,11 @@ def clean_message(raw: str) -> str:
     message = clean_typed(raw)
     if not message:
         raise KudosRefused(
-            "Tell them what for: a sentence about what they did makes kudos mean much more. For example "
-            "`/kudos @ana for untangling the release on Friday`.",
+            wording(
+                "Tell them what for: a sentence about what they did makes kudos mean much more. For example ",
+                Command(EXAMPLE_KUDOS),
+                ".",
+            ),
             field="message",
         )
     if len(message) > MESSAGE_LIMIT:

@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.core.clock import Clock
+from bot.core.message import outbox_payload
 from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
-from bot.delivery.message import outbox_payload
 from bot.delivery.outbox import enqueue
 from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps, Privacy

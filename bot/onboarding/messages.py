@@ -11,7 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.delivery.message import Actions, Block, Button, Literal, Message, Note, PersonPicker, Section, Text, join, text
+from bot.core.message import (
+    Actions,
+    Block,
+    Button,
+    Command,
+    Literal,
+    Message,
+    Note,
+    PersonPicker,
+    Section,
+    Text,
+    join,
+    text,
+)
 
 DONE_ACTION = "onboard.done"
 CHECKIN_ACTION = "onboard.checkin"  # buttons: onboard.checkin.<score>
@@ -45,7 +58,8 @@ def task_section(task: TaskLine) -> Section:
 def _tasks(tasks: Sequence[TaskLine]) -> list[Block]:
     blocks: list[Block] = [task_section(t) for t in tasks[:MAX_TASKS_SHOWN]]
     if len(tasks) > MAX_TASKS_SHOWN:
-        blocks.append(Note(text(f"…and {len(tasks) - MAX_TASKS_SHOWN} more: `/onboard` shows the full list.")))
+        more = len(tasks) - MAX_TASKS_SHOWN
+        blocks.append(Note(text(f"…and {more} more: ", Command("onboard"), " shows the full list.")))
     return blocks
 
 
@@ -82,8 +96,9 @@ def welcome_message(
     blocks.append(
         Note(
             text(
-                "Over the next weeks I'll send a few more tasks and short check-ins here. "
-                "`/onboard` shows your checklist any time."
+                "Over the next weeks I'll send a few more tasks and short check-ins here. ",
+                Command("onboard"),
+                " shows your checklist any time.",
             )
         )
     )
@@ -98,7 +113,7 @@ def tasks_message(*, new_hire: str, day: int, tasks: Sequence[TaskLine], for_new
         heading = text("*Onboarding: ", Literal(new_hire), f", day {day}.* Here's your part — tick it with *Done*:")
         summary = text("Your onboarding task for ", Literal(new_hire))
     blocks: list[Block] = [Section(heading), *_tasks(tasks)]
-    blocks.append(Note(text("`/onboard` shows every open onboarding task of yours.")))
+    blocks.append(Note(text(Command("onboard"), " shows every open onboarding task of yours.")))
     return Message(summary, tuple(blocks))
 
 

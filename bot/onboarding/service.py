@@ -28,6 +28,7 @@ from bot.core.audit import record
 from bot.core.crypto import SecretBox
 from bot.core.database import upsert_insert
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, text
 from bot.core.models import Person, Role, RoleGrant
 from bot.core.people import sub_organisation
 from bot.core.text import clean_typed
@@ -636,7 +637,9 @@ def mark_done(session: Session, step_id: int, clicker: Person, *, is_hr: bool, n
     step = session.get(OnboardingStep, step_id, with_for_update=True)
     journey = session.get(OnboardingJourney, step.journey_id) if step else None
     if step is None or journey is None or journey.workspace_id != clicker.workspace_id or step.kind != StepKind.TASK:
-        raise OnboardingError("I can't find that onboarding task any more; `/onboard` shows the current list.")
+        raise OnboardingError(
+            text("I can't find that onboarding task any more; ", Command("onboard"), " shows the current list.")
+        )
     if step.done_at is not None:
         return DoneResult(step, False)
     owner = owner_person(session, journey, step.owner)

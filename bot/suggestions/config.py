@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, text
 from bot.core.workspace_config import ConfigKey, parse_channel, show_channel
 
 DEFAULT_CATEGORIES = ("workplace", "process", "tools", "culture", "wellbeing", "other")
@@ -97,7 +98,7 @@ SUGGESTION_OWNERS = ConfigKey(
 )
 SUGGESTION_CATEGORIES = ConfigKey(
     "suggestion-categories",
-    "the categories people pick from in `/suggest` (comma list)",
+    text("the categories people pick from in ", Command("suggest"), " (comma list)"),
     parse_categories,
     lambda settings: ",".join(DEFAULT_CATEGORIES),
     show_categories,

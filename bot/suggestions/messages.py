@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.delivery.message import (
+from bot.core.message import (
     Actions,
     Block,
     Button,
+    Command,
     Heading,
     Literal,
     Message,
@@ -54,13 +55,15 @@ def category_label(category: str) -> str:
     return category[:1].upper() + category[1:]
 
 
-def receipt_text(reference: str, delay_minutes: int) -> str:
+def receipt_text(reference: str, delay_minutes: int) -> Text:
     when = "shortly" if delay_minutes == 0 else f"within about {delay_minutes * 2} minutes"
-    return (
+    return text(
         f"Thank you! Your suggestion is in. Its reference is *{reference}*.\n"
         f"*What happens next*: it reaches the owners {when}, with only the date. When they change its status "
         "or reply, I'll DM you here and you can answer, still anonymously. "
-        f"To take it back, use the button below or `/suggest delete {reference}`."
+        "To take it back, use the button below or ",
+        Command(f"suggest delete {reference}"),
+        ".",
     )
 
 
@@ -68,7 +71,7 @@ def receipt_message(reference: str, delay_minutes: int) -> Message:
     return Message(
         text(f"Your suggestion {reference} is in."),
         (
-            Section(text(receipt_text(reference, delay_minutes))),
+            Section(receipt_text(reference, delay_minutes)),
             Actions((Button("Delete my suggestion", DELETE_ACTION, reference, "danger"),)),
         ),
     )
@@ -139,7 +142,11 @@ def status_for_author(reference: str, status: str, note: str | None) -> Message:
         label = "Why" if status == "wont_do" else "What changed"
         lines.append(text(f"*{label}*: ", Literal(note)))
     if status in ("done", "wont_do"):
-        lines.append(text("This closes it. Thank you for speaking up; `/suggest` is always open for the next idea."))
+        lines.append(
+            text(
+                "This closes it. Thank you for speaking up; ", Command("suggest"), " is always open for the next idea."
+            )
+        )
     else:
         lines.append(text("You'll hear from me again when it moves on."))
     return Message(

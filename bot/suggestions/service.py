@@ -47,13 +47,14 @@ from bot.core.clock import Clock
 from bot.core.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.core.database import upsert_insert
 from bot.core.errors import UserFacingError
+from bot.core.message import Command, Message, outbox_payload
+from bot.core.message import text as wording
 from bot.core.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
 from bot.core.people import is_hr
 from bot.core.settings import Settings
 from bot.core.storage_scrub import scrub
 from bot.core.text import clean_typed, escape
 from bot.core.workspace_config import get_setting
-from bot.delivery.message import Message, outbox_payload
 from bot.delivery.outbox import UndeliverableError, enqueue, enqueue_sealed, open_target
 from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps, Privacy
@@ -472,8 +473,11 @@ def delete_by_author(session: Session, workspace: Workspace, person: Person, ref
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            f"I can't find a suggestion `{_said(reference)}` of yours. It may be deleted already; "
-            "`/suggest mine` lists the ones you can still delete."
+            wording(
+                f"I can't find a suggestion `{_said(reference)}` of yours. It may be deleted already; ",
+                Command("suggest mine"),
+                " lists the ones you can still delete.",
+            )
         )
     posted = _cancel_relays(session, suggestion)
     ref = suggestion.reference
@@ -518,8 +522,12 @@ def author_reply(
     suggestion = find(session, workspace, reference)
     if suggestion is None or not _is_author(box, suggestion, person):
         raise SuggestionError(
-            f"Suggestion `{_said(reference)}` is no longer there (it may have been deleted), "
-            "so I can't pass your answer on. `/suggest` starts a new one."
+            wording(
+                f"Suggestion `{_said(reference)}` is no longer there (it may have been deleted), "
+                "so I can't pass your answer on. ",
+                Command("suggest"),
+                " starts a new one.",
+            )
         )
     _refuse_closed(suggestion)
     posted = _add_message(session, suggestion, body, owner=None, now=now, submit_key=_message_key(settings, form_id))
@@ -553,8 +561,12 @@ def author_reply(
 def _refuse_closed(suggestion: Suggestion) -> None:
     if suggestion.status in CLOSED:
         raise SuggestionError(
-            f"Suggestion {suggestion.reference} is closed ({messages.STATUS_LABELS[suggestion.status]}), so replies "
-            "are off. `/suggest` starts a new one."
+            wording(
+                f"Suggestion {suggestion.reference} is closed ({messages.STATUS_LABELS[suggestion.status]}), so "
+                "replies are off. ",
+                Command("suggest"),
+                " starts a new one.",
+            )
         )
 
 
@@ -625,8 +637,11 @@ def _require_owner(
 ) -> Person:
     if person is None or not is_owner(session, workspace, person, settings, suggestion.category):
         raise NotAllowed(
-            "Only the suggestion owners (HR, and the people HR named with `/empathy config suggestion-owners`) "
-            f"can do that for {suggestion.reference}. Nothing was changed."
+            wording(
+                "Only the suggestion owners (HR, and the people HR named with ",
+                Command("empathy config suggestion-owners"),
+                f") can do that for {suggestion.reference}. Nothing was changed.",
+            )
         )
     return person
 
@@ -783,8 +798,11 @@ def open_queue(
     scope = owner_scope(session, workspace, person, settings)
     if scope is not None and not scope:
         raise NotAllowed(
-            "The suggestion queue is only for its owners (HR and the people HR named). "
-            "`/suggest` shares an idea of your own."
+            wording(
+                "The suggestion queue is only for its owners (HR and the people HR named). ",
+                Command("suggest"),
+                " shares an idea of your own.",
+            )
         )
     query = select(Suggestion).where(Suggestion.workspace_id == workspace.id, Suggestion.status.not_in(CLOSED))
     if scope is not None:
@@ -954,9 +972,11 @@ def personal_data(session: Session, person: Person, *, box: SecretBox) -> dict[s
     mine = authored_by(session, workspace, person, box)
     return {
         "suggestions_you_can_be_replied_to_on": len(mine),
-        "note": (
+        "note": wording(
             "Your suggestions are stored without your name. Only the bot, with its secret key, can find which "
-            "ones can reach you, to pass on replies. `/suggest mine` lists them; you can delete any of them."
+            "ones can reach you, to pass on replies. ",
+            Command("suggest mine"),
+            " lists them; you can delete any of them.",
         ),
     }
 

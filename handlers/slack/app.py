@@ -24,7 +24,7 @@ from bot.core.logs import guard_loggers
 from bot.core.settings import Settings
 from handlers.slack.client import build_web_client
 from handlers.slack.context import AppContext
-from handlers.slack.listeners.common import escape
+from handlers.slack.listeners.common import error_text, escape
 
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 32
@@ -164,7 +164,7 @@ def _handle_error(
     if empathy is not None and empathy.already_acked:
         response = None  # the web front acked long ago; only the response_url still reaches the person
     if isinstance(error, UserFacingError):
-        _tell(respond, escape(str(error)), body, response)  # error messages may quote what someone typed
+        _tell(respond, escape(error_text(error)), body, response)  # error messages may quote what someone typed
         return
     if isinstance(error, OperationalError):
         logger.error("database unavailable while handling %s", _request_kind(body))

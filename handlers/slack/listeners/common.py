@@ -11,6 +11,8 @@ from bot.core.models import Person, Platform, Workspace
 from bot.core.people import find_person
 from bot.core.text import escape as escape
 from bot.core.workspaces import get_or_create_workspace
+from handlers.slack.render.message import error_text as error_text
+from handlers.slack.render.message import hint_text as hint_text
 
 
 def slack_id(person: Person) -> str | None:

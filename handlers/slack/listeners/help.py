@@ -12,7 +12,16 @@ from bot.core.errors import UserFacingError
 from bot.core.people import is_hr
 from bot.registry import config_keys, describe_settings, set_setting
 from handlers.slack.context import empathy_context
-from handlers.slack.listeners.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
+from handlers.slack.listeners.common import (
+    context_block,
+    ephemeral,
+    error_text,
+    escape,
+    header,
+    hint_text,
+    mrkdwn_section,
+    request_identity,
+)
 from handlers.slack.listeners.privacy import privacy_reply
 
 HELP_TEXT = "Empathy Bot helps our company look after its people. Here is what I do and what I keep about you."
@@ -84,7 +93,7 @@ def _config(text: str, context: dict[str, Any]) -> dict[str, Any]:
             )
         if not name:
             lines = [
-                f"• `{key.name}`: {key.description}. Now: {key.show(current) if current else '_not set_'}"
+                f"• `{key.name}`: {hint_text(key.description)}. Now: {key.show(current) if current else '_not set_'}"
                 for key, current in describe_settings(session, workspace, empathy.settings)
             ]
             return ephemeral(
@@ -143,7 +152,7 @@ def handle_empathy_command(ack: Ack, command: dict[str, Any], context: dict[str,
     try:
         reply = handler(rest.strip(), context)
     except UserFacingError as error:
-        reply = ephemeral(escape(str(error)))  # error messages may quote what someone typed
+        reply = ephemeral(escape(error_text(error)))  # error messages may quote what someone typed
     then = reply.pop("_then", None)  # slow work (an upload) runs after Slack has its answer
     ack(**reply)
     if then is not None:

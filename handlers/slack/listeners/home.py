@@ -19,7 +19,7 @@ from bot.core.people import HomeRole, direct_reports, home_role, is_hr, org_summ
 from bot.digest_jobs import latest_slot, zone
 from bot.digest_sections import build_digest, trend_settings
 from handlers.slack.context import AppContext, HomeSection, empathy_context, empathy_context_of, once_per_event
-from handlers.slack.listeners.common import context_block, escape, header, mrkdwn_section, request_identity
+from handlers.slack.listeners.common import context_block, error_text, escape, header, mrkdwn_section, request_identity
 from handlers.slack.listeners.help import WHAT_I_STORE
 from handlers.slack.listeners.pulse_settings import OPEN_ACTION
 from handlers.slack.render.digest import digest_message, overview_message
@@ -89,7 +89,7 @@ def _employee_section(
     try:
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
-        return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error}")]
+        return [DIVIDER, mrkdwn_section(f"*Your pulse*\n{error_text(error)}")]
     if found is None:
         pulse = "No pulse is open for you right now; the next one will come to your DMs."
     elif found.done:

@@ -23,7 +23,7 @@ from bot.kudos import service
 from bot.kudos import typed as typed_kudos
 from bot.kudos.values import ValuesError, as_lines, parse_lines, replace_values
 from handlers.slack.context import AppContext, empathy_context, once_per_event
-from handlers.slack.listeners.common import ephemeral, escape, request_identity
+from handlers.slack.listeners.common import ephemeral, error_text, escape, request_identity
 from handlers.slack.render import kudos as views
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def _give_typed(session: Session, workspace: Workspace, giver: Person, text: str
             session, workspace, giver, recipients, typed.words, empathy.settings, empathy.clock.now()
         )
     except service.KudosRefused as refused:
-        return str(refused)
+        return error_text(refused)
     if isinstance(outcome, typed_kudos.AlreadySent):
         return "That kudos is already on its way (you sent the same words a moment ago), so I didn't send it twice."
     sent = views.sent_text(outcome.recipients, posted_in=outcome.posted_in, left=outcome.left_today)
@@ -243,7 +243,8 @@ def handle_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any], cont
             )
         except service.KudosRefused as refused:
             ack(
-                response_action="errors", errors={FIELD_BLOCKS.get(refused.field, views.RECIPIENTS_BLOCK): str(refused)}
+                response_action="errors",
+                errors={FIELD_BLOCKS.get(refused.field, views.RECIPIENTS_BLOCK): error_text(refused)},
             )
             return
         channel = service.announce(session, workspace, given.kudos, giver, given.recipients, empathy.settings, now)

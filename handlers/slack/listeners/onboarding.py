@@ -30,7 +30,15 @@ from bot.onboarding.templates import TemplateError, render, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
 from handlers.slack.directory import to_directory_user
-from handlers.slack.listeners.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
+from handlers.slack.listeners.common import (
+    context_block,
+    ephemeral,
+    error_text,
+    escape,
+    header,
+    mrkdwn_section,
+    request_identity,
+)
 from handlers.slack.render.message import render as block_kit
 from handlers.slack.render.onboarding import (
     BUDDY_ACTION,
@@ -81,7 +89,7 @@ def handle_onboard_command(ack: Ack, command: dict[str, Any], context: dict[str,
             ack(**ephemeral(_enrol_by_hand(session, workspace, person, words, empathy)))
     except UserFacingError as error:
         # Errors carry names and what was typed as they are; they are escaped where they are shown.
-        ack(**ephemeral(escape(str(error))))
+        ack(**ephemeral(escape(error_text(error))))
 
 
 def _status(session: Session, person: Person | None, empathy: AppContext) -> dict[str, Any]:
@@ -200,7 +208,7 @@ def handle_done(
                 session, person, Click(DONE_ACTION, action.get("value") or ""), is_hr=hr, now=empathy.clock.now()
             )
     except UserFacingError as error:
-        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+        respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
         return
     _redraw_task(body, line, client, respond, context)
 
@@ -263,7 +271,7 @@ def handle_checkin_button(
         )
         return
     except UserFacingError as error:
-        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+        respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     metadata = f"{step_id}|{container.get('channel_id', '')}|{container.get('message_ts', '')}"
@@ -315,8 +323,8 @@ def handle_checkin_submission(
             question = render(result.step.text, onboarding.placeholders(session, journey))
             manager = onboarding.owner_person(session, journey, "manager")
     except UserFacingError as error:
-        block = "comment" if "comment" in str(error) else "score"
-        ack(response_action="errors", errors={block: str(error)[:150]})
+        block = "comment" if "comment" in error_text(error) else "score"
+        ack(response_action="errors", errors={block: error_text(error)[:150]})
         return
     ack()
     if channel and ts:
@@ -363,7 +371,7 @@ def handle_buddy_pick(
             )
             record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
     except UserFacingError as error:
-        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+        respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
         return
     container = body.get("container") or {}
     if container.get("channel_id") and container.get("message_ts"):
@@ -592,7 +600,7 @@ def handle_template_submission(
         ack(response_action="errors", errors={"steps": "; ".join(str(p) for p in error.problems[:5])[:300]})
         return
     except UserFacingError as error:
-        ack(response_action="errors", errors={"name": str(error)[:300]})
+        ack(response_action="errors", errors={"name": error_text(error)[:300]})
         return
     ack()
     _republish_home(client, context)

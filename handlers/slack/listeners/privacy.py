@@ -14,6 +14,7 @@ from bot.core.audit import record
 from bot.privacy import NOT_LINKED, personal_data
 from handlers.slack.context import empathy_context
 from handlers.slack.listeners.common import context_block, ephemeral, escape, header, mrkdwn_section, request_identity
+from handlers.slack.render.message import json_text
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ def privacy_reply(text: str, context: dict[str, Any]) -> dict[str, Any]:
             record(session, workspace.id, person.id, "privacy.export", "own data")
     if action == "export":
         reply = ephemeral("I'm putting a copy of everything I keep about you in our DM. It'll be there in a moment.")
-        reply["_then"] = _uploader(context, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
+        reply["_then"] = _uploader(
+            context, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=json_text)
+        )
         return reply
     return ephemeral("What I keep about you", privacy_blocks(data))
 

@@ -16,12 +16,12 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.message import Message
 from bot.core.models import Person, Platform, Workspace
 from bot.core.people import is_hr
 from bot.delivery.inbound import Click, Submission
-from bot.delivery.message import Message
 from handlers.slack.context import AppContext, empathy_context
-from handlers.slack.listeners.common import ephemeral, escape, request_identity
+from handlers.slack.listeners.common import ephemeral, error_text, escape, request_identity
 from handlers.slack.listeners.pulse_settings import open_settings
 from handlers.slack.render.message import render
 from handlers.slack.render.pulse import (
@@ -103,7 +103,7 @@ def _status_reply(session: Session, empathy: AppContext, person: Person | None) 
     try:
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
     except PulseError as error:
-        return ephemeral(escape(str(error)))
+        return ephemeral(escape(error_text(error)))
     if found is None:
         return ephemeral(f"There's no pulse open for you right now. The next one will arrive in your DMs. {PRIVACY}")
     state = (
@@ -200,7 +200,7 @@ def _record_and_update(
                 )
             _update_message(client, body, answered.message)
     except PulseError as error:
-        respond(text=escape(str(error)), response_type="ephemeral", replace_original=False)
+        respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
 
 
 _CLICK_LOCKS = [threading.Lock() for _ in range(64)]
@@ -276,7 +276,7 @@ def handle_comment_button(
         found = open_progress_for(session, empathy.box, person, empathy.clock.now())
         company = answering.company_of(workspace)
     if parsed is None or question is None:
-        respond(text=str(RoundNotFound()), response_type="ephemeral", replace_original=False)
+        respond(text=error_text(RoundNotFound()), response_type="ephemeral", replace_original=False)
         return
     if found is None or found.round.id != parsed[0]:
         respond(
@@ -325,7 +325,7 @@ def handle_comment_submission(
         _update_message(client, {"container": {"channel_id": channel, "message_ts": ts}}, answered.message)
     except PulseError as error:
         if channel:
-            client.chat_postEphemeral(channel=channel, user=user_id, text=escape(str(error)))
+            client.chat_postEphemeral(channel=channel, user=user_id, text=escape(error_text(error)))
 
 
 def register(app: App) -> None:

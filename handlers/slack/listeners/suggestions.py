@@ -21,7 +21,14 @@ from bot.suggestions import service
 from bot.suggestions.messages import receipt_message
 from bot.suggestions.models import Suggestion, SuggestionMessage
 from handlers.slack.context import AppContext, empathy_context
-from handlers.slack.listeners.common import context_block, ephemeral, escape, mrkdwn_section, request_identity
+from handlers.slack.listeners.common import (
+    context_block,
+    ephemeral,
+    error_text,
+    escape,
+    mrkdwn_section,
+    request_identity,
+)
 from handlers.slack.render import suggestions as views
 from handlers.slack.render.message import render
 
@@ -80,7 +87,7 @@ def handle_suggest_command(
     try:
         body = service.clean_text(text)
     except service.SuggestionError as error:
-        ack(**ephemeral(str(error)))
+        ack(**ephemeral(error_text(error)))
         return
     ack()
     client.views_open(trigger_id=command["trigger_id"], view=views.confirm_modal(body, categories))
@@ -112,7 +119,7 @@ def _queue(empathy: AppContext, context: dict[str, Any]) -> str:
         try:
             waiting = service.open_queue(session, workspace, person, empathy.settings)
         except service.SuggestionError as error:
-            return str(error)
+            return error_text(error)
         if not waiting:
             return "No open suggestions: the queue is empty. 🎉"
         return "*Open suggestions*, oldest first\n" + "\n".join(_queue_line(s, excerpt=True) for s in waiting)
@@ -138,7 +145,7 @@ def _delete(empathy: AppContext, context: dict[str, Any], client: WebClient, ref
         try:
             deleted = service.delete_by_author(session, workspace, person, reference, empathy.box)
         except service.SuggestionError as error:
-            return str(error)
+            return error_text(error)
     _withdraw_posted(client, deleted)
     return f"Done: suggestion *{deleted.reference}* and its replies are deleted. The owners can no longer answer it."
 
@@ -164,7 +171,7 @@ def _digest(empathy: AppContext, context: dict[str, Any], raw_channel: str) -> s
                 session, workspace, person, channel, settings=empathy.settings, now=empathy.clock.now()
             )
         except service.UserFacingError as error:
-            return str(error)
+            return error_text(error)
     if count == 0:
         return (
             "There's nothing new to report: no suggestion has been marked *Done* since the last summary. "
@@ -221,7 +228,7 @@ def handle_submission(
             reference, created = submitted.suggestion.reference, submitted.created
     except service.SuggestionError as error:
         block = views.CATEGORY_BLOCK if isinstance(error, service.UnknownCategory) else text_block
-        ack(response_action="errors", errors={block: str(error)})
+        ack(response_action="errors", errors={block: error_text(error)})
         return
     delay = empathy.settings.suggestions_relay_delay_minutes
     ack(response_action="update", view=views.receipt_view(reference, delay))
@@ -290,7 +297,7 @@ def handle_status(
             )
             updated = render(service.owner_message(suggestion))
     except service.SuggestionError as error:
-        respond(**ephemeral(str(error)), replace_original=False)
+        respond(**ephemeral(error_text(error)), replace_original=False)
         return
     respond(**updated, replace_original=True)
 
@@ -357,7 +364,7 @@ def handle_close_submission(ack: Ack, view: dict[str, Any], client: WebClient, c
             )
             updated = render(service.owner_message(suggestion))
     except service.SuggestionError as error:
-        ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
+        ack(response_action="errors", errors={views.NOTE_BLOCK: error_text(error)})
         return
     ack()
     _update_owner_message(client, meta.get("at"), updated)
@@ -417,7 +424,7 @@ def handle_owner_reply_submission(ack: Ack, view: dict[str, Any], context: dict[
             if posted.created:  # a replayed form is the same reply: already in the thread
                 _record_in_thread(session, workspace, person, meta, posted.message, now)
     except service.SuggestionError as error:
-        ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
+        ack(response_action="errors", errors={views.NOTE_BLOCK: error_text(error)})
         return
     ack()
 
@@ -507,7 +514,7 @@ def handle_author_reply_submission(
                 form_id=str(view.get("id") or "") or None,
             ).created
     except service.SuggestionError as error:
-        ack(response_action="errors", errors={views.NOTE_BLOCK: str(error)})
+        ack(response_action="errors", errors={views.NOTE_BLOCK: error_text(error)})
         return
     ack()
     if not created:  # the same form again (a replay, a retry): confirmed the first time

@@ -1,4 +1,4 @@
-"""A neutral `bot.delivery.message.Message` as Slack Block Kit: exactly the blocks the bot sent before messages
+"""A neutral `bot.core.message.Message` as Slack Block Kit: exactly the blocks the bot sent before messages
 became neutral (tests/test_golden.py compares them byte for byte).
 
 Slack's limits are applied here, where they belong: section and context text is cut at 3,000
@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.delivery.message import (
+from bot.core.errors import UserFacingError
+from bot.core.message import (
     Actions,
     Block,
     Button,
     ChannelLink,
     Chart,
     Choice,
+    Command,
     Divider,
     Element,
     Heading,
@@ -37,6 +39,11 @@ def escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def command(words: str) -> str:
+    """A hint at a command as Slack people type it: a slash command, in code markup (`/suggest mine`)."""
+    return f"`/{words}`"
+
+
 def mrkdwn(value: Text) -> str:
     out = []
     for part in value.parts:
@@ -48,8 +55,45 @@ def mrkdwn(value: Text) -> str:
             out.append(f"<@{part.user_id}>")
         elif isinstance(part, ChannelLink):
             out.append(f"<#{part.channel_id}>")
+        elif isinstance(part, Command):
+            out.append(command(part.words))
+        else:
+            raise TypeError(f"no Slack text for {type(part).__name__}")  # never drop words silently
     rendered = "".join(out)
     return rendered if value.limit is None else rendered[: value.limit]
+
+
+def hint_text(value: Text | str) -> str:
+    """Our own wording with its commands phrased for Slack, unescaped: for the listeners' replies that
+    escape the whole text themselves (an error may quote what someone typed) or hold no one's words."""
+    if isinstance(value, str):
+        return value
+    out = []
+    for part in value.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, Literal):
+            out.append(part.text)  # escaped with the rest by the caller
+        elif isinstance(part, Command):
+            out.append(command(part.words))
+        else:
+            raise TypeError(f"no Slack hint text for {type(part).__name__}")
+    rendered = "".join(out)
+    return rendered if value.limit is None else rendered[: value.limit]
+
+
+def json_text(value: Any) -> str:
+    """`json.dumps`' `default` for data that holds our wording as Text (a privacy export's notes): the
+    text as Slack people read it. Anything else still fails, as json.dumps would."""
+    if isinstance(value, Text):
+        return hint_text(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def error_text(error: UserFacingError) -> str:
+    """A user-facing error as Slack shows it, its commands phrased as slash commands; unescaped, like
+    `str(error)` was: each listener escapes it as it did before."""
+    return hint_text(error.text)
 
 
 def _plain(value: str, *, emoji: bool = True) -> dict[str, Any]:
@@ -146,7 +190,7 @@ def render(message: Message) -> dict[str, Any]:
 def render_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """An outbox payload as the dispatcher's Slack arguments.
 
-    Version 1 (`bot.delivery.message.outbox_payload`) holds a neutral message and is rendered now, at send
+    Version 1 (`bot.core.message.outbox_payload`) holds a neutral message and is rendered now, at send
     time; a row queued by an earlier version holds chat.postMessage's arguments already and is
     returned as it is, so it still sends. A payload this version cannot read raises UnreadableMessage.
     """

@@ -20,6 +20,7 @@ from bot.suggestions.messages import (
     receipt_text,
 )
 from handlers.slack.listeners.common import context_block, escape, mrkdwn_section
+from handlers.slack.render.message import mrkdwn
 
 __all__ = [
     "AUTHOR_REPLY_ACTION",
@@ -154,7 +155,7 @@ def receipt_view(reference: str, delay_minutes: int) -> dict[str, Any]:
         "type": "modal",
         "title": _plain("Suggestion sent"),
         "close": _plain("Done"),
-        "blocks": [mrkdwn_section(receipt_text(reference, delay_minutes))],
+        "blocks": [mrkdwn_section(mrkdwn(receipt_text(reference, delay_minutes)))],
     }
 
 

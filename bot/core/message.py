@@ -12,6 +12,8 @@ Text is a sequence of parts, so that each renderer can treat them as it must:
 - `Literal` is text from people or files (names, kudos, suggestions, comments): each renderer escapes
   whatever its platform would read as markup, so nobody can ping `@channel` or forge a link.
 - `Mention` and `ChannelLink` point at a person's account or a channel by the platform's id.
+- `Command` is what a person types to do something (`Command("suggest mine")`): each platform phrases
+  its own hint (Slack: `` `/suggest mine` ``), so the domain never writes a platform's syntax.
 
 Everything here is plain frozen data with a JSON round trip (`to_json`/`from_json`), and imports
 nothing from any platform.
@@ -54,7 +56,21 @@ class ChannelLink:
     channel_id: str
 
 
-Part: TypeAlias = str | Literal | Mention | ChannelLink
+@dataclass(frozen=True)
+class Command:
+    """The command a person uses to do something, as its words: the command's name, then what follows it
+    (`Command("suggest mine")`, `Command("kudos @ana for untangling the release on Friday")`).
+
+    Each platform phrases it as its people type it. Slack: `handlers/slack/render/message.py`'s
+    `command()`, a slash command in code markup (`` `/suggest mine` ``). Teams' phrasing goes in its own
+    renderer (`handlers/teams/render/`, e.g. "@Empathy Bot suggest mine", or a button) when that exists;
+    a renderer that does not know this part must fail, never drop it or show its fields.
+    """
+
+    words: str
+
+
+Part: TypeAlias = str | Literal | Mention | ChannelLink | Command
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,11 @@ class Text:
 
     parts: tuple[Part, ...] = ()
     limit: int | None = None
+
+    def __str__(self) -> str:
+        """A neutral reading, for logs and the CLI, never a dataclass' fields: a Text that reached a person
+        without its platform's renderer still reads as words (a command as its words in code markup)."""
+        return neutral(self)
 
     def to_json(self) -> Any:
         parts = [_part_json(p) for p in self.parts]
@@ -108,6 +129,25 @@ def quoted(words: str, limit: int | None = None) -> Text:
     return join((text("> ", Literal(line)) for line in lines), "\n")
 
 
+def neutral(value: Text) -> str:
+    """The text in our own markup with no platform's syntax: what people typed as it is, a person or a
+    channel by id, a command as its words in code markup (`` `suggest mine` ``)."""
+    out = []
+    for part in value.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, Literal):
+            out.append(part.text)
+        elif isinstance(part, Mention):
+            out.append(f"@{part.user_id}")
+        elif isinstance(part, ChannelLink):
+            out.append(f"#{part.channel_id}")
+        else:
+            out.append(f"`{part.words}`")
+    rendered = "".join(out)
+    return rendered if value.limit is None else rendered[: value.limit]
+
+
 def _part_json(part: Part) -> Any:
     if isinstance(part, str):
         return part
@@ -115,6 +155,8 @@ def _part_json(part: Part) -> Any:
         return {"literal": part.text}
     if isinstance(part, Mention):
         return {"mention": part.user_id}
+    if isinstance(part, Command):
+        return {"command": part.words}
     return {"channel": part.channel_id}
 
 
@@ -127,6 +169,8 @@ def _part_from_json(data: Any) -> Part:
         return Mention(str(data["mention"]))
     if "channel" in data:
         return ChannelLink(str(data["channel"]))
+    if "command" in data:
+        return Command(str(data["command"]))
     raise UnreadableMessage(f"unknown text part: {sorted(data)}")
 
 
