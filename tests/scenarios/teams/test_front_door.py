@@ -274,7 +274,7 @@ def test_concurrent_requests_over_real_http_share_one_event_loop(
     assert sorted(c.path for c in connector.sent()) == sorted(
         f"/v3/conversations/{p.personal_conversation_id}/activities" for p in people
     )
-    assert not teams.post(teams.message(ANA, "help"), token=None).status == 200
+    assert teams.post(teams.message(ANA, "help"), token=None).status == 401  # over real HTTP too
 
 
 def test_a_worker_sends_proactively_through_an_app_that_serves_nothing(
@@ -293,7 +293,20 @@ def test_a_worker_sends_proactively_through_an_app_that_serves_nothing(
         10,
     )
 
-    sent = loop.run(app.send(ANA.personal_conversation_id, "A pulse is waiting for you.", service_url=connector.url), 10)
+    sent = loop.run(
+        app.send(ANA.personal_conversation_id, "A pulse is waiting for you.", service_url=connector.url), 10
+    )
 
     assert sent.id
     assert connector.texts() == ["A pulse is waiting for you."]
+
+
+def test_the_front_keeps_slacks_routes_and_has_teams_only_when_configured(
+    teams_front: Flask, settings: Settings, bolt_app: Any
+) -> None:
+    from bot.server import create_front
+
+    assert teams_front.test_client().get("/healthz").status_code == 200
+    assert {rule.rule for rule in teams_front.url_map.iter_rules()} >= {"/slack/events", "/api/messages"}
+    slack_only = create_front(settings, bolt_app)
+    assert slack_only.test_client().post("/api/messages", json={"type": "message"}).status_code == 404
