@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
@@ -20,12 +21,17 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Threads for the blocking work handlers hand off with asyncio.to_thread (the database): asyncio's default
+# is cores + 4, fewer than the web threads that may be waiting on this loop at once.
+BLOCKING_THREADS = 16
+
 
 class LoopThread:
     """An event loop running forever on a daemon thread."""
 
     def __init__(self, name: str = "teams-asyncio") -> None:
         self._loop = asyncio.new_event_loop()
+        self._loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix=f"{name}-work"))
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 

@@ -310,3 +310,42 @@ def test_the_front_keeps_slacks_routes_and_has_teams_only_when_configured(
     assert {rule.rule for rule in teams_front.url_map.iter_rules()} >= {"/slack/events", "/api/messages"}
     slack_only = create_front(settings, bolt_app)
     assert slack_only.test_client().post("/api/messages", json={"type": "message"}).status_code == 404
+
+
+def test_a_slow_answer_is_cut_short_with_200_and_the_work_still_finishes(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    teams_auth: FakeBotFrameworkAuth,
+    connector: FakeBotConnector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from handlers.teams.web import mount_teams
+
+    remember = teams_app.remember_conversation
+
+    def slow(*args: Any) -> None:
+        time.sleep(1.5)
+        remember(*args)
+
+    monkeypatch.setattr(teams_app, "remember_conversation", slow)
+    web = Flask("slow")
+    mount_teams(
+        web,
+        teams_settings,
+        session_factory,
+        token=lambda _scope, _tenant: teams_auth.app_token(CLIENT_ID, TENANT_ID),
+        wait_seconds=0.3,
+    )
+    teams = TeamsRequests(
+        teams_auth, client_id=CLIENT_ID, tenant_id=TENANT_ID, service_url=connector.url, client=web.test_client()
+    )
+
+    started = time.monotonic()
+    answer = teams.post(teams.installation_update(ANA))
+
+    assert answer.status == 200
+    assert time.monotonic() - started < 1.2
+    deadline = time.monotonic() + 10
+    while stored(session_factory)["person_account"] == 0:
+        assert time.monotonic() < deadline, "the install was never recorded"
+        time.sleep(0.05)
