@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from microsoft_teams.api import Account, MessageActivityInput
 from microsoft_teams.api.clients.conversation import CreateConversationParams
-from microsoft_teams.apps import App
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
@@ -19,6 +19,10 @@ from handlers.teams.loop import process_loop
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.scenarios.teams.conftest import ANA, CLIENT_ID, TENANT_ID
+
+if TYPE_CHECKING:
+    # Only handlers.teams imports the SDK's app module at run time: it switches off the SDK's .env loading first.
+    from microsoft_teams.apps import App
 
 CONVERSATION = ANA.personal_conversation_id
 
