@@ -21,6 +21,8 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from handlers.teams.app import TokenProvider
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, Any], *, works: bool) -> None:
@@ -40,7 +42,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_front(self.settings, create_app(self.settings), works=self.works)
 
 
-def create_front(settings: Settings, bolt_app: App, *, works: bool = True, teams_token: Any = None) -> Flask:
+def create_front(
+    settings: Settings, bolt_app: App, *, works: bool = True, teams_token: TokenProvider | None = None
+) -> Flask:
     """The web front: Slack's routes, and Teams' POST /api/messages beside them when Teams is configured.
     `teams_token` is the Teams SDK's outbound token hook (`handlers.teams.app.TokenProvider`), for tests."""
     from handlers.slack.context import empathy_context_of

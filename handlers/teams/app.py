@@ -218,15 +218,20 @@ async def _tell(ctx: ActivityContext[ActivityBase], text: str) -> None:
         logger.warning("could not send an error reply to Teams: %s", type(error).__name__)
 
 
+# The activities handled once however often they arrive: those whose handlers change something. Invokes
+# (card clicks, dialogs) are not among them: their answer is the HTTP response itself, so a second
+# delivery must be answered again, and their handlers are written to be idempotent. Typing indicators and
+# the like do nothing, and would cost a write each.
+ONCE_ONLY = frozenset({"message", "conversationUpdate", "installationUpdate"})
+
+
 def delivery_key(activity: ActivityBase) -> str | None:
     """The `ProcessedEvent` id of an activity that must be handled once, or None.
 
     Activity ids are unique within a conversation only (a message's id is its timestamp), so the key is
     a digest of both: it fits the 64-character column and says nothing about who talked to the bot.
-    Invokes (card clicks, dialogs) are left out: their answer is the HTTP response itself, so a second
-    delivery must be answered again, and their handlers are written to be idempotent.
     """
-    if activity.type == "invoke" or not activity.id:
+    if activity.type not in ONCE_ONLY or not activity.id:
         return None
     digest = hashlib.sha256(f"{activity.conversation.id}\n{activity.id}".encode()).hexdigest()
     return f"teams:{digest[:48]}"

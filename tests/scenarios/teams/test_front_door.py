@@ -349,3 +349,13 @@ def test_a_slow_answer_is_cut_short_with_200_and_the_work_still_finishes(
     while stored(session_factory)["person_account"] == 0:
         assert time.monotonic() < deadline, "the install was never recorded"
         time.sleep(0.05)
+
+
+def test_activities_that_change_nothing_cost_no_write(
+    teams: TeamsRequests, connector: FakeBotConnector, session_factory: sessionmaker[Session]
+) -> None:
+    typing = {**teams.message(ANA, ""), "type": "typing"}
+    del typing["text"]
+    assert teams.post(typing).status == 200
+    assert stored(session_factory)["processed_event"] == 0
+    assert connector.calls == []
