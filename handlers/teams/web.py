@@ -60,7 +60,8 @@ class FlaskAdapter:
         pass
 
     def _answer(self, handler: HttpRouteHandler) -> Response:
-        body = request.get_json(silent=True)
+        # Whatever the Content-Type says: an activity is JSON or it is nothing the SDK could read.
+        body = request.get_json(force=True, silent=True)
         if not isinstance(body, dict):
             return Response("malformed request", status=400, mimetype="text/plain")
         # The SDK looks for "authorization" or "Authorization"; Flask title-cases, a proxy may not.
