@@ -188,7 +188,7 @@ class GunicornServer:
         self.worker_pid: int | None = None
         self._worker: subprocess.Popen[bytes] | None = None
         if worker:
-            self._worker = self._spawn([sys.executable, "-m", "bot.cli.main", "worker"], {**os.environ, **env})
+            self._worker = self._spawn([sys.executable, "-m", "bot.cli", "worker"], {**os.environ, **env})
             self.worker_pid = self._worker.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -152,7 +152,7 @@ def run_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator:
     def start(*args: str, **extra_env: str) -> subprocess.Popen[str]:
         env = {**os.environ, **cli_env, **extra_env, "PYTHONPATH": str(ROOT)}
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli.main", *args],
+            [sys.executable, "-m", "bot.cli", *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

@@ -92,7 +92,7 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatc
 def test_the_cli_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PORT": "not-a-port"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli.main", "serve"],
+        [sys.executable, "-m", "bot.cli", "serve"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -1,4 +1,5 @@
-"""Production HTTP serving: the Flask adapter under gunicorn (Bolt's own server is for development).
+"""Production HTTP serving: the Flask adapter under gunicorn (Bolt's own server is for development), with
+Teams' messaging endpoint on the same Flask app when Teams is configured (handlers/teams/web.py).
 
 The scheduler, when this process runs it, lives in the gunicorn master: workers are forked and
 recycled, the master is not, so jobs are never started twice by one `serve`. Without it (`serve
@@ -9,13 +10,18 @@ work behind early acks too (handlers/slack/inbox_app.py).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from bot.core.settings import Settings
 from bot.delivery.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from handlers.teams.app import TokenProvider
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -32,9 +38,26 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Flask:
         # Built inside each worker after the fork, so every worker has its own database pool.
         from handlers.slack.app import create_app
-        from handlers.slack.web import create_web_app
 
-        return create_web_app(create_app(self.settings), works=self.works)
+        return create_front(self.settings, create_app(self.settings), works=self.works)
+
+
+def create_front(
+    settings: Settings, bolt_app: App, *, works: bool = True, teams_token: TokenProvider | None = None
+) -> Flask:
+    """The web front: Slack's routes, and Teams' POST /api/messages beside them when Teams is configured.
+    `teams_token` is the Teams SDK's outbound token hook (`handlers.teams.app.TokenProvider`), for tests."""
+    from handlers.slack.context import empathy_context_of
+    from handlers.slack.web import create_web_app
+
+    web = create_web_app(bolt_app, works=works)
+    if settings.teams:
+        from handlers.teams.web import mount_teams
+
+        # Teams shares the worker's database pool and clock with Slack.
+        empathy = empathy_context_of(bolt_app)
+        mount_teams(web, settings, empathy.session_factory, clock=empathy.clock, token=teams_token)
+    return web
 
 
 def gunicorn_options(settings: Settings, scheduler: Scheduler | None) -> dict[str, Any]:

@@ -20,11 +20,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_TEAMS_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+DEFAULT_TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
+# Where proactive sends go when no activity has told us a person's own service URL yet.
+DEFAULT_TEAMS_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
+DEFAULT_GRAPH_API_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_DATABASE_FILE = "empathy-bot.sqlite3"
 ENVIRONMENTS = ("development", "production")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class SettingsError(Exception):
@@ -71,6 +77,15 @@ class Settings:
     metrics_token: str | None = None
     # months to keep each kind of content; see RETENTION_DEFAULTS
     retention_months: tuple[tuple[str, int], ...] = ()
+    # Microsoft Teams (a single-tenant Entra app registration); Teams is on when the client id is set.
+    teams_client_id: str | None = None
+    teams_client_secret: str | None = None
+    teams_tenant_id: str | None = None
+    # Microsoft's endpoints, overridable so that tests (and sovereign clouds) can point elsewhere.
+    teams_openid_url: str = DEFAULT_TEAMS_OPENID_URL
+    teams_login_url: str = DEFAULT_TEAMS_LOGIN_URL
+    teams_service_url: str = DEFAULT_TEAMS_SERVICE_URL
+    graph_api_url: str = DEFAULT_GRAPH_API_URL
 
     def retention(self, kind: str) -> int:
         """Months to keep `kind` (0: keep forever, also for a kind with no default)."""
@@ -80,6 +95,11 @@ class Settings:
     def oauth(self) -> bool:
         """Installed in many workspaces through Slack OAuth, rather than with one SLACK_BOT_TOKEN."""
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def teams(self) -> bool:
+        """Whether this deployment serves a Microsoft Teams tenant (then all three credentials are set)."""
+        return self.teams_client_id is not None
 
     @property
     def socket_mode(self) -> bool:
@@ -114,6 +134,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     operator can prepare the schema before the Slack app exists.
     """
     env = load_environment() if env is None else env
+    _refuse_unauthenticated_teams(env)
+    teams_client_id, teams_client_secret, teams_tenant_id = _teams_credentials(env)
     environment = _choice(env, "EMPATHY_ENV", ENVIRONMENTS, default="development")
     secret_key, generated = _secret_key(env, environment)
     return Settings(
@@ -151,6 +173,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         forget_after_days=_int(env, "EMPATHY_FORGET_AFTER_DAYS", default=30, low=0, high=3650),
         retention_months=_retention(env),
         metrics_token=_metrics_token(env),
+        teams_client_id=teams_client_id,
+        teams_client_secret=teams_client_secret,
+        teams_tenant_id=teams_tenant_id,
+        teams_openid_url=_teams_openid_url(env),
+        teams_login_url=_base_url(env, "TEAMS_LOGIN_URL", DEFAULT_TEAMS_LOGIN_URL),
+        teams_service_url=_base_url(env, "TEAMS_SERVICE_URL", DEFAULT_TEAMS_SERVICE_URL) + "/",
+        graph_api_url=_base_url(env, "GRAPH_API_URL", DEFAULT_GRAPH_API_URL),
     )
 
 
@@ -206,6 +235,67 @@ def _oauth(env: Mapping[str, str]) -> bool:
             "(Basic Information → App Credentials); for one workspace, set neither and use SLACK_BOT_TOKEN"
         )
     return bool(client_id)
+
+
+_ENTRA_HELP = "Entra admin center → App registrations → your bot's app → Overview"
+
+
+def _refuse_unauthenticated_teams(env: Mapping[str, str]) -> None:
+    # The Teams SDK reads this variable itself and then accepts requests nobody signed: anyone who can
+    # reach /api/messages could speak as any employee. No setting of ours turns that on.
+    if _value(env, "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS"):
+        raise SettingsError(
+            "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS is set: remove it from the environment and .env; Empathy "
+            "Bot only accepts Teams requests signed by Microsoft"
+        )
+
+
+def _teams_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    client_id, secret, tenant = (_value(env, n) for n in ("TEAMS_CLIENT_ID", "TEAMS_CLIENT_SECRET", "TEAMS_TENANT_ID"))
+    if not client_id:
+        if secret or tenant:
+            raise SettingsError(
+                "TEAMS_CLIENT_ID is missing: Teams needs TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID "
+                f"together (the Application (client) ID is on {_ENTRA_HELP}); for Slack only, set none of them"
+            )
+        return None, None, None
+    if not _GUID.match(client_id.lower()):
+        raise SettingsError(
+            "TEAMS_CLIENT_ID must be a GUID like 00000000-0000-0000-0000-000000000000: copy the "
+            f"Application (client) ID from {_ENTRA_HELP}"
+        )
+    if not secret:
+        raise SettingsError(
+            "TEAMS_CLIENT_SECRET is not set: create one under Certificates & secrets in your bot's app registration "
+            "(Entra admin center) and put its Value (not its ID) in .env"
+        )
+    if not tenant:
+        raise SettingsError(f"TEAMS_TENANT_ID is not set: copy the Directory (tenant) ID from {_ENTRA_HELP}")
+    if not _GUID.match(tenant.lower()):
+        raise SettingsError(
+            "TEAMS_TENANT_ID must be a GUID like 00000000-0000-0000-0000-000000000000: copy the "
+            f"Directory (tenant) ID from {_ENTRA_HELP} (not the domain name)"
+        )
+    return client_id.lower(), secret, tenant.lower()
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An http(s) base URL without its trailing slash (the Teams SDK and Graph calls add paths to it)."""
+    value = _value(env, name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL such as {default}, or unset for Microsoft's own")
+    return value.rstrip("/")
+
+
+def _teams_openid_url(env: Mapping[str, str]) -> str:
+    value = _base_url(env, "TEAMS_OPENID_URL", DEFAULT_TEAMS_OPENID_URL)
+    # The SDK finds the signing keys by replacing this ending with /keys.
+    if not value.endswith("/openidconfiguration"):
+        raise SettingsError(
+            f"TEAMS_OPENID_URL must end with /openidconfiguration, like {DEFAULT_TEAMS_OPENID_URL}, or be unset"
+        )
+    return value
 
 
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")

@@ -1,0 +1,1 @@
+"""Fakes of the chat platforms' services, served over real HTTP on ephemeral ports."""

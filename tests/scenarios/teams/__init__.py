@@ -1,0 +1,1 @@
+"""Teams scenarios: the real microsoft-teams-apps SDK, authentication on, against tests/fakes/teams."""

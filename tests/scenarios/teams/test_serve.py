@@ -1,0 +1,104 @@
+"""`empathy-bot serve` under gunicorn answers Teams at POST /api/messages beside Slack, authentication on.
+
+A real subprocess: gunicorn forks its workers, and each builds the Flask front and its own event loop
+after the fork. Outbound tokens would come from Entra through MSAL here (no test hook crosses a process
+boundary), so this test checks what needs no outbound call: refusals, and an install being recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from bot.core.database import make_engine, make_session_factory
+from bot.core.models import PersonAccount
+from tests.fake_slack import FakeSlack
+from tests.fakes.teams.auth import FakeBotFrameworkAuth
+from tests.fakes.teams.connector import FakeBotConnector
+from tests.fakes.teams.requests import TeamsRequests
+from tests.scenarios.teams.conftest import ANA, CLIENT_ID, TENANT_ID, teams_env
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(base: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"serve exited with {server.returncode}: {server.stdout.read() if server.stdout else ''}"
+            )
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not answer /healthz within a minute")
+
+
+def test_serve_answers_teams_beside_slack(
+    tmp_path: Path,
+    _sqlite_template: Path,
+    slack: FakeSlack,
+    teams_auth: FakeBotFrameworkAuth,
+    connector: FakeBotConnector,
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    shutil.copy(_sqlite_template, database)
+    port = _free_port()
+    env = {
+        **teams_env(slack, f"sqlite:///{database}", teams_auth, connector),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base, server)
+        teams = TeamsRequests(
+            teams_auth, client_id=CLIENT_ID, tenant_id=TENANT_ID, service_url=connector.url, base_url=base
+        )
+
+        assert teams.post(teams.installation_update(ANA), token=None).status == 401
+        install = teams.installation_update(ANA)
+        assert teams.post(install, audience="someone-else").status == 401
+        assert teams.post(install).status == 200
+        # Slack's front is still there on the same port.
+        assert httpx.post(f"{base}/slack/events", content=b"{}", timeout=10).status_code in (400, 401)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with make_session_factory(engine)() as session:
+            account = session.scalar(select(PersonAccount).where(PersonAccount.external_user_id == ANA.aad_object_id))
+            assert account is not None and account.conversation_ref is not None
+    finally:
+        engine.dispose()
+    assert "Traceback" not in output, output
+    assert connector.calls == []
