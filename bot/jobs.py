@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.digest_jobs import queue_digests
 from bot.features import JobDeps
-from bot.models import ProcessedEvent
+from bot.models import Platform, ProcessedEvent
 from bot.org_sync import SyncReport, sync_directory
 from bot.outbox import QUEUED, DispatchReport, OutboxDispatcher
 from bot.scheduler import Job
@@ -28,6 +28,7 @@ from handlers.slack.client import build_web_client, fetch_team
 from handlers.slack.directory import SlackDirectory
 from handlers.slack.installations import TokenSource
 from handlers.slack.sender import SlackSender
+from handlers.teams.directory import build_teams_directory
 
 # Every mapped class is imported above (bot.schema) before any job runs. Jobs run on several threads and
 # some import feature modules lazily (digest sections, privacy hooks): a thread querying while another is
@@ -70,7 +71,7 @@ def build_jobs(
         # Short of the next tick, so runs do not pile up behind each other.
         return dispatcher.run_once(time_budget=50)
 
-    def sync_org(session: Session, clock: Clock) -> SyncReport | list[SyncReport]:
+    def sync_slack(session: Session, clock: Clock) -> SyncReport | list[SyncReport]:
         if not settings.oauth:
             team_id, team_name = fetch_team(client)
             workspace = get_or_create_workspace(session, team_id, team_name)
@@ -84,6 +85,24 @@ def build_jobs(
             workspace = get_or_create_workspace(session, *fetch_team(team_client))
             reports.append(sync_directory(session, workspace, SlackDirectory(team_client), now=clock.now()))
         return reports
+
+    def sync_teams(session: Session, clock: Clock) -> SyncReport:
+        workspace = get_or_create_workspace(session, settings.teams_tenant_id or "", platform=Platform.TEAMS.value)
+        return sync_directory(session, workspace, build_teams_directory(settings), now=clock.now())
+
+    # Each platform's directory sync, run when the deployment is set up for that platform.
+    directory_syncs = {
+        Platform.SLACK.value: (bool(settings.slack_bot_token or settings.oauth), sync_slack),
+        Platform.TEAMS.value: (bool(settings.teams_tenant_id and settings.teams_client_id), sync_teams),
+    }
+
+    def sync_org(session: Session, clock: Clock) -> SyncReport | list[SyncReport]:
+        reports: list[SyncReport] = []
+        for configured, sync in directory_syncs.values():
+            if configured:
+                result = sync(session, clock)
+                reports += result if isinstance(result, list) else [result]
+        return reports[0] if len(reports) == 1 and not settings.oauth else reports
 
     def send_digests(session: Session, clock: Clock) -> int:
         return queue_digests(session, clock.now(), settings)
@@ -113,7 +132,7 @@ def build_jobs(
             name="org.sync",
             func=sync_org,
             trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
-            description="Pull names, time zones and deactivations from the Slack directory (daily, 03:17 UTC).",
+            description="Pull names, time zones, managers and deactivations from the Slack or Teams directory (daily, 03:17 UTC).",
             misfire_grace_time=6 * 3600,
         ),
         *features,

@@ -71,6 +71,13 @@ class Settings:
     metrics_token: str | None = None
     # months to keep each kind of content; see RETENTION_DEFAULTS
     retention_months: tuple[tuple[str, int], ...] = ()
+    # Microsoft Teams (one tenant per deployment): the Entra app registration, and the base URLs the
+    # tests point at local fakes.
+    teams_client_id: str | None = None
+    teams_client_secret: str | None = None
+    teams_tenant_id: str | None = None
+    teams_login_url: str = "https://login.microsoftonline.com"
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
 
     def retention(self, kind: str) -> int:
         """Months to keep `kind` (0: keep forever, also for a kind with no default)."""
@@ -151,6 +158,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         forget_after_days=_int(env, "EMPATHY_FORGET_AFTER_DAYS", default=30, low=0, high=3650),
         retention_months=_retention(env),
         metrics_token=_metrics_token(env),
+        # The checks of these (teams-host) come with the Teams front door; the directory needs only the values.
+        teams_client_id=_value(env, "TEAMS_CLIENT_ID") or None,
+        teams_client_secret=_value(env, "TEAMS_CLIENT_SECRET") or None,
+        teams_tenant_id=_value(env, "TEAMS_TENANT_ID") or None,
+        teams_login_url=_value(env, "TEAMS_LOGIN_URL") or "https://login.microsoftonline.com",
+        graph_api_url=_value(env, "GRAPH_API_URL") or "https://graph.microsoft.com/v1.0",
     )
 
 

@@ -186,6 +186,8 @@ class DirectoryUser:
     timezone: str | None
     is_bot: bool = False
     deleted: bool = False
+    # The user id of their manager, when the platform's directory knows it (Entra does; Slack does not).
+    manager_id: str | None = None
 
 
 class DirectoryError(Exception):
@@ -193,8 +195,8 @@ class DirectoryError(Exception):
 
 
 class Directory(Protocol):
-    """How services learn about people from the chat platform (people, time zones; the org file
-    adds managers)."""
+    """How services learn about people from the chat platform (people, time zones, and managers where
+    the platform knows them; the org file adds managers too)."""
 
     def lookup_by_email(self, email: str) -> DirectoryUser | None:
         """The user with this email, or None when there is none."""

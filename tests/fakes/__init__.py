@@ -1,0 +1,1 @@
+"""Fakes of the platforms' services, on ephemeral ports."""

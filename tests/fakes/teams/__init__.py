@@ -1,0 +1,1 @@
+"""Fakes of Microsoft Teams' services (Graph, the Bot Connector), on ephemeral ports."""

@@ -1,0 +1,1 @@
+"""End-to-end tests through the real parts and the fakes."""

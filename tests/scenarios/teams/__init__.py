@@ -1,0 +1,1 @@
+"""Microsoft Teams end to end: the real client code against the fakes."""
