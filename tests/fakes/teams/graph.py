@@ -57,6 +57,7 @@ class _Fault:
     times: int
     retry_after: str | None
     method: str | None
+    after: int  # matching requests to let through first
 
 
 @dataclass
@@ -121,9 +122,11 @@ class FakeGraph:
         times: int = 1,
         retry_after: str | None = None,
         method: str | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next `times` requests whose path matches with `status` (and Retry-After)."""
-        self._faults.append(_Fault(re.compile(path_pattern), status, times, retry_after, method))
+        """Answer `times` requests whose path matches with `status` (and Retry-After), once `after`
+        matching requests have been answered as usual."""
+        self._faults.append(_Fault(re.compile(path_pattern), status, times, retry_after, method, after))
 
     def calls(self, path_pattern: str = ".*", method: str | None = None) -> list[Request]:
         pattern = re.compile(path_pattern)
@@ -202,6 +205,9 @@ class FakeGraph:
             return _error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
         for fault in self._faults:
             if fault.times > 0 and fault.pattern.search(path) and fault.method in (None, method):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 code = {429: "TooManyRequests", 503: "serviceNotAvailable"}.get(fault.status, "generalException")
