@@ -400,3 +400,20 @@ def test_org_sync_on_teams_without_its_settings_says_what_to_set(
         "empathy-bot: Teams is not set up: put TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID "
         "from the bot's Entra app registration into .env"
     )
+
+
+def test_a_circle_of_managers_in_entra_is_not_copied(
+    session_factory: sessionmaker[Session], tenant: Workspace, directory: TeamsDirectory, graph: FakeGraph
+) -> None:
+    # Entra accepts any manager, including one that closes a circle; the reporting lines must stay a tree.
+    graph.add_user(ADA, "Ada Lovelace", mail="ada@contoso.com", manager=CHLOE)
+    graph.add_user(BEN, "Ben Okafor", mail="ben@contoso.com", manager=ADA)
+    graph.add_user(CHLOE, "Chloé Martin", mail="chloe@contoso.com", manager=BEN)
+    graph.add_user(DEV, "Dev Patel", mail="dev@contoso.com", manager=DEV)
+
+    sync(session_factory, tenant, directory)
+
+    found = people(session_factory)
+    ada, ben, chloe, dev = found[ADA], found[BEN], found[CHLOE], found[DEV]
+    assert (ada.manager_id, ben.manager_id, chloe.manager_id) == (chloe.id, ada.id, None)
+    assert dev.manager_id is None
