@@ -226,7 +226,12 @@ def msal_token_provider(
             if not apps:
                 apps.append(
                     msal.ConfidentialClientApplication(
-                        client_id, client_credential=client_secret, authority=f"{login_url.rstrip('/')}/{tenant_id}"
+                        client_id,
+                        client_credential=client_secret,
+                        authority=f"{login_url.rstrip('/')}/{tenant_id}",
+                        # A login host the operator names (TEAMS_LOGIN_URL) is trusted as it is, rather
+                        # than checked with Microsoft's public instance list.
+                        instance_discovery=None if login_url.rstrip("/") == DEFAULT_LOGIN_URL else False,
                     )
                 )
             result = apps[0].acquire_token_for_client(scopes=[GRAPH_SCOPE])

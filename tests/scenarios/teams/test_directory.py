@@ -18,14 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.cli import main
+from bot.clock import ManualClock
 from bot.delivery.ports import DirectoryError
+from bot.jobs import build_jobs
 from bot.models import Person, PersonAccount, PersonSource, Platform, Workspace
 from bot.org_import import import_org
 from bot.org_sync import SyncReport, sync_directory
+from bot.settings import load_settings
 from handlers.teams.directory import TeamsDirectory
 from handlers.teams.graph import GraphClient
 from tests.conftest import SECRET_KEY
 from tests.fakes.teams.graph import TOKEN, FakeGraph
+from tests.fakes.teams.login import FakeLogin
 
 NOW = datetime(2026, 11, 23, 3, 17, tzinfo=UTC)
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -335,40 +339,48 @@ def test_a_person_without_a_teams_account_is_matched_by_email_not_duplicated(
     assert (ada.name, ada.email, ada.source) == ("Ada Lovelace", "ada@contoso.com", "csv")
 
 
+CLIENT_ID = "00000000-0000-0000-0000-00000000b07a"
+CLIENT_SECRET = "a-client-secret"
+
+
+@pytest.fixture
+def login(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLogin]:
+    """Entra's login endpoint, whose certificate this test's HTTPS clients (MSAL's) trust."""
+    with FakeLogin(TENANT, CLIENT_ID, CLIENT_SECRET) as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+        yield fake
+
+
+def teams_env(db_url: str, graph: FakeGraph, login: FakeLogin) -> dict[str, str]:
+    return {
+        "DATABASE_URL": db_url,
+        "EMPATHY_SECRET_KEY": SECRET_KEY,
+        "TEAMS_CLIENT_ID": CLIENT_ID,
+        "TEAMS_CLIENT_SECRET": CLIENT_SECRET,
+        "TEAMS_TENANT_ID": TENANT,
+        "TEAMS_LOGIN_URL": login.url,
+        "GRAPH_API_URL": graph.api_url,
+    }
+
+
 def test_org_sync_on_the_command_line_reads_the_tenant_through_graph(
     db_url: str,
     graph: FakeGraph,
+    login: FakeLogin,
     session_factory: sessionmaker[Session],
     tmp_path: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     small_org(graph)
-    env = {
-        "DATABASE_URL": db_url,
-        "EMPATHY_SECRET_KEY": SECRET_KEY,
-        "TEAMS_CLIENT_ID": "00000000-0000-0000-0000-00000000b07a",
-        "TEAMS_CLIENT_SECRET": "a-secret",
-        "TEAMS_TENANT_ID": TENANT,
-        "GRAPH_API_URL": graph.api_url,
-    }
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "EMPATHY_ADMINS"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
+    for name, value in teams_env(db_url, graph, login).items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)  # no stray .env
-    built: list[str] = []
-
-    def graph_directory(settings: Any) -> TeamsDirectory:
-        # MSAL insists on an https authority, so the token here is the fake's; the rest is production's.
-        built.append(settings.graph_api_url)
-        return TeamsDirectory(GraphClient(settings.graph_api_url, lambda: TOKEN, sleep=lambda _s: None))
-
-    monkeypatch.setattr("bot.cli.build_teams_directory", graph_directory)
 
     assert main(["org", "sync", "--platform", "teams"]) == 0
 
-    assert built == [graph.api_url]
     assert capsys.readouterr().out.strip() == (
         "Synced from Microsoft Teams: 4 added, 0 updated, 0 deactivated, 0 bots skipped."
     )
@@ -376,6 +388,28 @@ def test_org_sync_on_the_command_line_reads_the_tenant_through_graph(
         (workspace,) = session.scalars(select(Workspace)).all()
         assert (workspace.platform, workspace.external_id) == (TEAMS, TENANT)
     assert set(people(session_factory)) == {ADA, BEN, CHLOE, DEV}
+    assert len(login.token_requests) == 1, "MSAL's cached token serves every Graph call of the run"
+    assert len(graph.requests) > 1
+
+
+def test_the_nightly_job_syncs_the_teams_tenant(
+    db_url: str,
+    graph: FakeGraph,
+    login: FakeLogin,
+    session_factory: sessionmaker[Session],
+    tenant: Workspace,
+) -> None:
+    small_org(graph)
+    settings = load_settings(teams_env(db_url, graph, login), require_slack=False)
+    job = {job.name: job for job in build_jobs(settings, session_factory)}["org.sync"]
+
+    with session_factory.begin() as session:
+        report = job.func(session, ManualClock(NOW))
+
+    assert isinstance(report, SyncReport) and report.created == 4
+    found = people(session_factory)
+    assert set(found) == {ADA, BEN, CHLOE, DEV}
+    assert all(p.workspace_id == tenant.id for p in found.values()), "the tenant's existing workspace"
 
 
 def test_org_sync_on_teams_without_its_settings_says_what_to_set(

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from handlers.teams.directory import TeamsDirectory
-from handlers.teams.graph import GraphClient, GraphError, GraphPermissionError
+from handlers.teams.graph import GraphClient, GraphError, GraphPermissionError, msal_token_provider
 from handlers.teams.install import INSTALL_PERMISSION, InstallOutcome, find_catalog_app, install_for_user
 from handlers.teams.timezones import to_iana
 from tests.fakes.teams.graph import TOKEN, FakeGraph
+from tests.fakes.teams.login import FakeLogin
 
 MANIFEST_ID = "3f7a2c44-5d5e-4a51-9c1b-6f0f2b1d9e10"
 CATALOG_ID = "e3e4f1a2-catalog-app"
@@ -205,3 +206,54 @@ def test_installing_waits_out_throttling(graph: FakeGraph) -> None:
 
     assert result.outcome is InstallOutcome.INSTALLED
     assert waits == [3.0, 3.0]
+
+
+# -- the production token: MSAL against a fake Entra login ---------------------------------------------
+
+
+@pytest.fixture
+def login(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLogin]:
+    with FakeLogin("tenant-1", "client-1", "secret-1") as fake:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+        yield fake
+
+
+def test_msal_gets_an_app_token_once_and_graph_accepts_it(graph: FakeGraph, login: FakeLogin) -> None:
+    graph.add_user(ADA, "Ada Lovelace", mail="ada@contoso.com")
+    client = GraphClient(graph.api_url, msal_token_provider("client-1", "secret-1", "tenant-1", login_url=login.url))
+
+    assert [u["id"] for u in client.get("users", permission="User.Read.All")["value"]] == [ADA]
+    assert client.get("users", permission="User.Read.All")["value"]
+
+    assert login.token_requests == [
+        {
+            "client_id": "client-1",
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+            "client_info": "1",
+        }
+    ]
+    assert all(r.authorized for r in graph.requests)
+
+
+def test_a_wrong_client_secret_says_which_settings_to_check(login: FakeLogin) -> None:
+    token = msal_token_provider("client-1", "expired-secret", "tenant-1", login_url=login.url)
+
+    with pytest.raises(GraphError) as refused:
+        token()
+
+    assert str(refused.value) == (
+        "Entra would not give the app a Microsoft Graph token (invalid_client): check TEAMS_CLIENT_ID, "
+        "TEAMS_CLIENT_SECRET (it may have expired: make a new one under Certificates & secrets) and TEAMS_TENANT_ID"
+    )
+    assert "expired-secret" not in str(refused.value)
+
+
+def test_an_unknown_tenant_says_to_check_the_tenant_id(login: FakeLogin) -> None:
+    token = msal_token_provider("client-1", "secret-1", "not-our-tenant", login_url=login.url)
+
+    with pytest.raises(
+        GraphError,
+        match=r"^Could not get a Microsoft Graph token from https://127\.0\.0\.1:\d+ \(ValueError\): check the network and TEAMS_TENANT_ID$",
+    ):
+        token()
