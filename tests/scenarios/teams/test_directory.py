@@ -451,3 +451,22 @@ def test_a_circle_of_managers_in_entra_is_not_copied(
     ada, ben, chloe, dev = found[ADA], found[BEN], found[CHLOE], found[DEV]
     assert (ada.manager_id, ben.manager_id, chloe.manager_id) == (chloe.id, ada.id, None)
     assert dev.manager_id is None
+
+
+def test_without_the_directory_permission_nothing_is_read_and_the_error_says_how_to_grant_it(
+    session_factory: sessionmaker[Session], tenant: Workspace, directory: TeamsDirectory, graph: FakeGraph
+) -> None:
+    small_org(graph)
+    graph.deny("User.Read.All")
+
+    with pytest.raises(DirectoryError) as refused:
+        sync(session_factory, tenant, directory)
+
+    assert str(refused.value).startswith(
+        "Microsoft Graph refused GET /users (403 Authorization_RequestDenied): the app needs the User.Read.All "
+        "application permission with admin consent. An Entra admin adds it under Entra admin center → App "
+        "registrations → the bot's app → API permissions → Add a permission → Microsoft Graph → Application "
+        "permissions, then clicks 'Grant admin consent'"
+    )
+    assert people(session_factory) == {}
+    assert [r.status for r in graph.requests] == [403, 403], "with and without $expand, then no more asking"
