@@ -50,7 +50,7 @@ def build_jobs(
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
         dispatcher = OutboxDispatcher(
             session_factory,
-            {platform.name: platform.sender() for platform in platforms},
+            {platform.name: sender for platform in platforms if (sender := platform.sender()) is not None},
             clock,
             max_attempts=settings.outbox_max_attempts,
             box=box,
@@ -94,7 +94,7 @@ def build_jobs(
             name="org.sync",
             func=sync_org,
             trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
-            description="Pull names, time zones and deactivations from each platform's directory (daily, 03:17 UTC).",
+            description="Pull names, time zones, managers and deactivations from each platform's directory (daily, 03:17 UTC).",
             misfire_grace_time=6 * 3600,
         ),
         *features,

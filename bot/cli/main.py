@@ -34,7 +34,7 @@ from bot.core.models import Person, Platform, Team, Workspace
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.core.storage_scrub import scrub
 from bot.core.workspaces import get_or_create_workspace
-from bot.delivery.ports import DirectoryError
+from bot.delivery.ports import Directory, DirectoryError
 from bot.delivery.scheduler import Scheduler, run_job
 from bot.digest_jobs import WeekError, parse_week, queue_digests, week_end_for
 from bot.digest_sections import build_digest, trend_settings
@@ -47,6 +47,7 @@ from handlers.slack.inbox_app import inbox_for
 from handlers.slack.installations import BOTS_TABLE, INSTALLATIONS_TABLE, TokenSource, seal_clear_tokens
 from handlers.slack.render.digest import digest_text, heatmap_lines, message_text, overview_message
 from handlers.slack.render.message import json_text
+from handlers.teams.directory import build_teams_directory
 from surveys.bank import PackError
 from surveys.digest import WeekData, hr_overview
 from surveys.jobs import EARLY_CLOSE_EXPLAINED, close_early, open_pulse_now, open_rounds, scrub_closed_rounds
@@ -106,8 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     org = commands.add_parser("org", help="the organisation directory").add_subparsers(required=True, metavar="ACTION")
     org_import = org.add_parser("import", help="load people from a CSV file (all-or-nothing)")
     org_import.add_argument("file", type=Path)
+    _platform_argument(org_import)
     org_import.set_defaults(run=cmd_org_import)
-    org.add_parser("sync", help="pull people from the Slack directory").set_defaults(run=cmd_org_sync)
+    org_sync = org.add_parser("sync", help="pull people from the Slack directory, or from Microsoft Graph on Teams")
+    _platform_argument(org_sync)
+    org_sync.set_defaults(run=cmd_org_sync)
     org.add_parser("list", help="show who is who").set_defaults(run=cmd_org_list)
 
     pulse = commands.add_parser("pulse", help="pulse surveys").add_subparsers(required=True, metavar="ACTION")
@@ -269,6 +273,39 @@ def _workspace(settings: Settings, session: Session) -> Workspace:
     return workspace
 
 
+def _slack_directory(settings: Settings, session: Session) -> tuple[Workspace, Directory]:
+    return _workspace(settings, session), SlackDirectory(build_web_client(settings))
+
+
+def _teams_directory(settings: Settings, session: Session) -> tuple[Workspace, Directory]:
+    """The deployment's one Teams tenant (TEAMS_TENANT_ID) and its Graph directory."""
+    if not (settings.teams_tenant_id and settings.teams_client_id and settings.teams_client_secret):
+        raise CommandError(
+            "Teams is not set up: put TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID from the bot's "
+            "Entra app registration into .env"
+        )
+    workspace = get_or_create_workspace(session, settings.teams_tenant_id, platform=Platform.TEAMS.value)
+    grant_env_admins(session, workspace, settings.admins)
+    return workspace, build_teams_directory(settings)
+
+
+# Where each platform's people come from: its workspace and its Directory.
+DIRECTORIES: dict[str, Callable[[Settings, Session], tuple[Workspace, Directory]]] = {
+    Platform.SLACK.value: _slack_directory,
+    Platform.TEAMS.value: _teams_directory,
+}
+PLATFORM_NAMES = {Platform.SLACK.value: "Slack", Platform.TEAMS.value: "Microsoft Teams"}
+
+
+def _platform_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--platform",
+        choices=sorted(DIRECTORIES),
+        default=Platform.SLACK.value,
+        help="whose directory to read: the Slack workspace (default) or the Teams tenant",
+    )
+
+
 def _seal_stored_tokens(settings: Settings, engine: Engine, *, scrub_anyway: bool = False) -> None:
     """Seal Slack tokens an older version stored in clear (see handlers/slack/installations.py). Never under a key
     made for this run only: the tokens would be unreadable after a restart."""
@@ -296,12 +333,12 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def cmd_org_import(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = _settings(require_slack=args.platform == Platform.SLACK.value)
     _engine, factory = _database(settings)
     text = _read_text(args.file)
     with factory.begin() as session:
-        workspace = _workspace(settings, session)
-        report = import_org(session, workspace, text, SlackDirectory(build_web_client(settings)))
+        workspace, directory = DIRECTORIES[args.platform](settings, session)
+        report = import_org(session, workspace, text, directory)
         grant_env_admins(session, workspace, settings.admins)
         record(session, workspace.id, None, "org.import", args.file.name, via="cli")
     print(
@@ -311,18 +348,18 @@ def cmd_org_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_org_sync(_args: argparse.Namespace) -> int:
-    settings = _settings()
+def cmd_org_sync(args: argparse.Namespace) -> int:
+    settings = _settings(require_slack=args.platform == Platform.SLACK.value)
     _engine, factory = _database(settings)
     with factory.begin() as session:
-        workspace = _workspace(settings, session)
+        workspace, directory = DIRECTORIES[args.platform](settings, session)
         try:
-            report = sync_directory(session, workspace, SlackDirectory(build_web_client(settings)))
+            report = sync_directory(session, workspace, directory)
         except DirectoryError as error:
             raise CommandError(str(error)) from None
         grant_env_admins(session, workspace, settings.admins)
     print(
-        f"Synced from Slack: {report.created} added, {report.updated} updated, "
+        f"Synced from {PLATFORM_NAMES[args.platform]}: {report.created} added, {report.updated} updated, "
         f"{report.deactivated} deactivated, {report.skipped_bots} bots skipped."
     )
     return 0

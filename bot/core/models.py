@@ -111,6 +111,7 @@ class Team(Base):
 class PersonSource(enum.StrEnum):
     CSV = "csv"
     SLACK = "slack"
+    TEAMS = "teams"
 
 
 class Person(Base):

@@ -191,6 +191,8 @@ class DirectoryUser:
     timezone: str | None
     is_bot: bool = False
     deleted: bool = False
+    # The user id of their manager, when the platform's directory knows it (Entra does; Slack does not).
+    manager_id: str | None = None
 
 
 class DirectoryError(Exception):
@@ -198,8 +200,8 @@ class DirectoryError(Exception):
 
 
 class Directory(Protocol):
-    """How services learn about people from the chat platform (people, time zones; the org file
-    adds managers)."""
+    """How services learn about people from the chat platform (people, time zones, and managers where
+    the platform knows them; the org file adds managers too)."""
 
     def lookup_by_email(self, email: str) -> DirectoryUser | None:
         """The user with this email, or None when there is none."""
@@ -220,8 +222,9 @@ class ChatPlatform(Protocol):
 
     name: str
 
-    def sender(self) -> Sender:
-        """The sender the outbox hands this platform's rows to (one per dispatcher run)."""
+    def sender(self) -> Sender | None:
+        """The sender the outbox hands this platform's rows to (one per dispatcher run); None while the
+        platform cannot send yet (its rows wait, see `OutboxDispatcher`)."""
         ...
 
     def directories(self, session: Session) -> Iterator[tuple[Workspace, Directory]]:

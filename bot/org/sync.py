@@ -1,10 +1,14 @@
-"""Bring the directory in line with Slack: names, emails, time zones, deactivations.
+"""Bring the directory in line with the platform's (Slack, Teams): names, emails, time zones,
+deactivations, and managers where the platform knows them.
 
 Sync adds people it does not know (so a company without an org file still works) but never
 deactivates someone just because Slack did not list them; only Slack's own `deleted` flag does.
 Nor does it reactivate anyone: who is in the organisation is HR's call (the org file), and a
 Slack account that comes back is picked up by the next import.
 Bots are never created, and a person row that turns out to be a bot is switched off.
+
+Managers: a directory that names someone's manager (Entra does, Slack does not) sets it, when the
+manager is someone in the workspace; a directory that names none leaves the one the org file set.
 """
 
 from __future__ import annotations
@@ -64,12 +68,17 @@ class _People:
 def sync_directory(
     session: Session, workspace: Workspace, directory: Directory, *, now: datetime | None = None
 ) -> SyncReport:
-    """Apply every directory user to the workspace's people. Raises DirectoryError if Slack cannot be read."""
+    """Apply every directory user to the workspace's people. Raises DirectoryError if the directory cannot
+    be read; the caller's rollback then leaves everything as it was."""
     now = now or utcnow()
     people = _People(session, workspace)
     report = SyncReport()
+    managed: list[DirectoryUser] = []
+    unchanged: set[str] = set()
     for user in directory.list_users():
         person = people.find(user)
+        if user.manager_id and not user.is_bot and not user.deleted:
+            managed.append(user)
         if user.is_bot:
             report.skipped_bots += 1
             if person is not None:
@@ -84,8 +93,44 @@ def sync_directory(
             report.updated += 1
         else:
             report.unchanged += 1
+            unchanged.add(user.user_id)
+    if managed:
+        session.flush()  # people created above need ids before anyone can point at them
+        for user_id in _set_managers(managed, people):
+            if user_id in unchanged:
+                report.unchanged -= 1
+                report.updated += 1
     session.flush()
     return report
+
+
+def _set_managers(users: list[DirectoryUser], people: _People) -> set[str]:
+    """Point each person at the manager the directory names; the user ids of those that changed. A
+    manager who is not in the workspace, or a line that would close a circle, changes nothing."""
+    manager_of = {p.id: p.manager_id for p in (*people.by_user_id.values(), *people.by_email.values())}
+    changed: set[str] = set()
+    for user in users:
+        person = people.by_user_id.get(user.user_id)
+        manager = people.by_user_id.get(user.manager_id or "")
+        if person is None or manager is None or person.manager_id == manager.id:
+            continue
+        if _reports_to(manager.id, person.id, manager_of):
+            continue
+        person.manager_id = manager_of[person.id] = manager.id
+        changed.add(user.user_id)
+    return changed
+
+
+def _reports_to(start: int, boss: int, manager_of: dict[int, int | None]) -> bool:
+    """Whether `boss` is `start` or above them in the reporting lines."""
+    seen: set[int] = set()
+    current: int | None = start
+    while current is not None and current not in seen:
+        if current == boss:
+            return True
+        seen.add(current)
+        current = manager_of.get(current)
+    return False
 
 
 def _switch_off_bot(person: Person, now: datetime) -> None:
@@ -100,7 +145,7 @@ def _create(session: Session, workspace: Workspace, user: DirectoryUser) -> Pers
         email=user.email,
         name=user.name,
         timezone=user.timezone,
-        source=PersonSource.SLACK.value,
+        source=PersonSource(workspace.platform).value,
         active=True,
         accounts=[],
     )
