@@ -39,7 +39,7 @@ from bot.org_sync import sync_directory
 from bot.privacy import forget, personal_data
 from bot.pulse_jobs import EARLY_CLOSE_EXPLAINED, close_early, open_pulse_now, open_rounds, scrub_closed_rounds
 from bot.scheduler import Scheduler, run_job
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_environment, load_settings
 from bot.storage_scrub import scrub
 from bot.workspaces import get_or_create_workspace
 from handlers.digest_views import digest_text, heatmap_lines, message_text, overview_message
@@ -84,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("file", nargs="?", type=Path, default=Path("manifest.yml"), help="default: ./manifest.yml")
     manifest.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is out of date")
     manifest.set_defaults(run=cmd_manifest)
+    teams = commands.add_parser("teams", help="Microsoft Teams: the app package").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    teams_package = teams.add_parser("package", help="write the Teams app package (a zip) to upload to your Teams")
+    teams_package.add_argument("--host", help="the public host name Teams reaches the bot at, e.g. bot.example.com")
+    teams_package.add_argument(
+        "--out", type=Path, default=Path("empathy-bot-teams.zip"), help="default: ./empathy-bot-teams.zip"
+    )
+    teams_package.add_argument("--privacy-url", help="your privacy notice (default: https://HOST/privacy)")
+    teams_package.add_argument("--terms-url", help="your terms of use (default: https://HOST/terms)")
+    teams_package.add_argument("--website-url", help="about the app (default: https://HOST/)")
+    teams_package.set_defaults(run=cmd_teams_package)
     demo = commands.add_parser("demo", help="see the whole product without Slack: 12 simulated weeks, ~60 people")
     demo.add_argument("--out", default="demo-output", help="folder for the digests, charts and views (replaced)")
     demo.set_defaults(run=cmd_demo)
@@ -755,6 +767,34 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         return 1
     args.file.write_text(rendered, encoding="utf-8")
     print(f"{args.file}: bot scopes rewritten from handlers/slack/scopes.py; paste it into the app and reinstall")
+    return 0
+
+
+def cmd_teams_package(args: argparse.Namespace) -> int:
+    from handlers.teams.package import PackageError, build, write_package
+
+    env = load_environment()  # TEAMS_CLIENT_ID from the environment or .env, like every setting
+    try:
+        manifest = build(
+            client_id=env.get("TEAMS_CLIENT_ID"),
+            host=args.host,
+            app_id=env.get("TEAMS_APP_ID"),
+            website_url=args.website_url,
+            privacy_url=args.privacy_url,
+            terms_url=args.terms_url,
+        )
+        package = write_package(args.out, manifest)
+    except PackageError as error:
+        raise CommandError(str(error)) from None
+    pages = manifest["developer"]
+    print(
+        f"{package.path}: Teams app {manifest['name']['short']} {manifest['version']} (app id {package.app_id}) "
+        f"for the bot {manifest['bots'][0]['botId']} at {manifest['validDomains'][0]}.\n"
+        f"Its privacy and terms links go to {pages['privacyUrl']} and {pages['termsOfUseUrl']}; "
+        "--privacy-url and --terms-url point them at your own pages.\n"
+        "Next: upload it in the Teams admin center (Teams apps → Manage apps → Upload new app); "
+        "README: Install on Microsoft Teams."
+    )
     return 0
 
 
