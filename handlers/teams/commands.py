@@ -22,7 +22,7 @@ class BotCommand:
 # one thing the command is for, kindly, in under 128 characters.
 BOT_COMMANDS: tuple[BotCommand, ...] = (
     BotCommand(
-        "pulse", "Your open pulse survey, a few quick questions. Answers are only ever shown for groups of 5 or more."
+        "pulse", "Your open pulse survey, a few quick questions. Results are only ever shown for groups of 5 or more."
     ),
     BotCommand(
         "kudos",

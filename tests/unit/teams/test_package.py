@@ -295,3 +295,15 @@ def test_an_out_folder_that_does_not_exist_is_refused(
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and "does not exist" in line and "--out" in line
     assert not (workdir / "missing").exists()
+
+
+def test_an_out_path_that_cannot_be_written_leaves_nothing_behind(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TEAMS_CLIENT_ID", CLIENT_ID)
+    (workdir / "teams.zip").mkdir()  # a folder where the zip should go: the final rename fails
+    assert main(["teams", "package", "--host", HOST, "--out", str(workdir / "teams.zip")]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and line.startswith("empathy-bot: can't write") and "--out" in line
+    assert sorted(p.name for p in workdir.iterdir()) == ["teams.zip"], "the temporary file is gone"
+    assert list((workdir / "teams.zip").iterdir()) == []
