@@ -31,7 +31,7 @@ from bot.core.crypto import SecretBox
 from bot.core.database import make_engine, make_session_factory, schema_is_current, upgrade
 from bot.core.logs import configure_logging
 from bot.core.models import Person, Platform, Team, Workspace
-from bot.core.settings import Settings, SettingsError, load_settings
+from bot.core.settings import Settings, SettingsError, load_environment, load_settings
 from bot.core.storage_scrub import scrub
 from bot.core.workspaces import get_or_create_workspace
 from bot.delivery.ports import Directory, DirectoryError
@@ -86,6 +86,18 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("file", nargs="?", type=Path, default=Path("manifest.yml"), help="default: ./manifest.yml")
     manifest.add_argument("--check", action="store_true", help="change nothing; exit 1 if the file is out of date")
     manifest.set_defaults(run=cmd_manifest)
+    teams = commands.add_parser("teams", help="Microsoft Teams: the app package").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    teams_package = teams.add_parser("package", help="write the Teams app package (a zip) to upload to your Teams")
+    teams_package.add_argument("--host", help="the public host name Teams reaches the bot at, e.g. bot.example.com")
+    teams_package.add_argument(
+        "--out", type=Path, default=Path("empathy-bot-teams.zip"), help="default: ./empathy-bot-teams.zip"
+    )
+    teams_package.add_argument("--privacy-url", help="your privacy notice (default: https://HOST/privacy)")
+    teams_package.add_argument("--terms-url", help="your terms of use (default: https://HOST/terms)")
+    teams_package.add_argument("--website-url", help="about the app (default: https://HOST/)")
+    teams_package.set_defaults(run=cmd_teams_package)
     demo = commands.add_parser("demo", help="see the whole product without Slack: 12 simulated weeks, ~60 people")
     demo.add_argument("--out", default="demo-output", help="folder for the digests, charts and views (replaced)")
     demo.set_defaults(run=cmd_demo)
@@ -793,6 +805,34 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         return 1
     args.file.write_text(rendered, encoding="utf-8")
     print(f"{args.file}: bot scopes rewritten from handlers/slack/scopes.py; paste it into the app and reinstall")
+    return 0
+
+
+def cmd_teams_package(args: argparse.Namespace) -> int:
+    from handlers.teams.package import PackageError, build, write_package
+
+    env = load_environment()  # TEAMS_CLIENT_ID from the environment or .env, like every setting
+    try:
+        manifest = build(
+            client_id=env.get("TEAMS_CLIENT_ID"),
+            host=args.host,
+            app_id=env.get("TEAMS_APP_ID"),
+            website_url=args.website_url,
+            privacy_url=args.privacy_url,
+            terms_url=args.terms_url,
+        )
+        package = write_package(args.out, manifest)
+    except PackageError as error:
+        raise CommandError(str(error)) from None
+    pages = manifest["developer"]
+    print(
+        f"{package.path}: Teams app {manifest['name']['short']} {manifest['version']} (app id {package.app_id}) "
+        f"for the bot {manifest['bots'][0]['botId']} at {manifest['validDomains'][0]}.\n"
+        f"Its privacy and terms links go to {pages['privacyUrl']} and {pages['termsOfUseUrl']}; "
+        "--privacy-url and --terms-url point them at your own pages.\n"
+        "Next: upload it in the Teams admin center (Teams apps → Manage apps → Upload new app); "
+        "README: Install on Microsoft Teams."
+    )
     return 0
 
 
