@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft6Validator, Draft202012Validator
+from jsonschema import Draft6Validator, Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
 
 SCHEMA = Path(__file__).parent / "schemas" / "adaptive-card-1.5.json"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -86,9 +87,28 @@ def card_problems(card: Mapping[str, Any]) -> list[str]:
     if extensions["msteams"] is not None:
         problems = Draft202012Validator(TEAMS_EXTENSIONS["msteams"]).iter_errors(extensions["msteams"])
         found += [f"msteams/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in problems]
-    for error in sorted(_validator().iter_errors(official), key=lambda e: list(map(str, e.absolute_path))):
-        found.append(f"{'/'.join(map(str, error.absolute_path)) or '(card)'}: {error.message[:300]}")
-    return found
+    for error in _validator().iter_errors(official):
+        for cause in _causes(error):
+            found.append(f"{'/'.join(map(str, cause.absolute_path)) or '(card)'}: {cause.message[:300]}")
+    return sorted(set(found))
+
+
+def _causes(error: ValidationError) -> list[ValidationError]:
+    """The specific failures under an `anyOf` (the schema wraps the card and every element in one): the
+    errors of the alternative whose `type` matched (a TextBlock's, for a TextBlock), not "is not valid
+    under any of the given schemas" about the whole card."""
+    if not error.context:
+        return [error]
+    alternatives: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        alternatives.setdefault(sub.relative_schema_path[0], []).append(sub)
+
+    def wrong_type(sub: ValidationError) -> bool:
+        return sub.validator == "enum" and list(sub.relative_path)[-1:] == ["type"]
+
+    matching = [subs for subs in alternatives.values() if not any(wrong_type(sub) for sub in subs)]
+    chosen = [sub for subs in matching for sub in subs] if matching else [best_match(error.context)]
+    return [cause for sub in chosen if sub is not None for cause in _causes(sub)]
 
 
 def cards(activity: Mapping[str, Any]) -> list[dict[str, Any]]:
