@@ -29,6 +29,7 @@ from bot.crypto import SecretBox
 from bot.database import make_engine, make_session_factory, upgrade
 from bot.delivery.ports import DirectoryUser
 from bot.demo_slack import StandInSlack
+from bot.demo_teams import TeamsCards
 from bot.jobs import build_jobs
 from bot.models import Person, PersonAccount, Workspace
 from bot.org_import import import_org
@@ -257,6 +258,7 @@ class Simulation:
         self.by_slack = {p.slack_id: p for p in self.people}
         self.handled: set[tuple[int, int]] = set()
         self.mood: dict[tuple[str, int], float] = {}
+        self.teams = TeamsCards()
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -316,6 +318,7 @@ class Simulation:
         demo_kudos.simulate(self)
         for name in ("pulse.remind", "pulse.close", "digest.weekly", "outbox.dispatch"):
             run_job(self.jobs[name], self.factory, self.clock)
+        self.teams.collect(self.factory)
 
     def answer_delivered_pulses(self) -> None:
         """People answer the pulse DMs that reached them: some straight away, some never."""
@@ -402,6 +405,9 @@ class Simulation:
             path.with_suffix(".alt.txt").write_text(upload["alt_txt"] + "\n")
             self.report.files.append(path)
         self._write_homes()
+        teams_files, teams_problems = self.teams.write(self.factory, self.out / "teams")
+        self.report.files += teams_files
+        self.report.problems += teams_problems
 
     def _write_homes(self) -> None:
         from handlers import home_sections

@@ -33,6 +33,7 @@ ROOTS = (
     "bot.demo_onboarding",
     "bot.demo_suggestions",
     "bot.demo_slack",
+    "bot.demo_teams",
     "bot.jobs",
     "bot.doctor",
     "bot.schema",
