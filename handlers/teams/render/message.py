@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import charts
 from bot.message import (
     Actions,
     Block,
@@ -67,8 +66,11 @@ CARD_VERSION = "1.5"
 # longer than 6 would lose answers silently. 6 it is; a longer row is split into rows of at most 6.
 MAX_ACTIONS = 6
 # "The message size limit is 100 KB … doesn't include Base64 encoded images" (Teams: format your bot
-# messages). 100,000 bytes of UTF-8, the smaller reading of "KB".
+# messages). 100,000 bytes of UTF-8, the smaller reading of "KB", measured as the SDK sends it (httpx:
+# compact JSON, UTF-8), less room for what the sender adds around our activity (conversation, from,
+# recipient, reply-to ids: a few hundred bytes).
 MAX_BYTES = 100_000
+ENVELOPE = 1_000
 CHOICE_LABEL = "Send"
 PEOPLE_DATASET = "graph.microsoft.com/users"
 
@@ -363,8 +365,14 @@ def _body(card: _Card, blocks: Iterable[Block], draw: Callable[[dict[str, Any]],
     return body
 
 
+def _draw(spec: dict[str, Any]) -> bytes:
+    from bot import charts  # matplotlib loads only for a message with a chart
+
+    return charts.render(spec)
+
+
 def render(
-    message: Message, names: Names | None = None, *, draw: Callable[[dict[str, Any]], bytes] = charts.render
+    message: Message, names: Names | None = None, *, draw: Callable[[dict[str, Any]], bytes] = _draw
 ) -> dict[str, Any]:
     """The message activity Teams receives for `message` (`draw` turns a chart's spec into PNG bytes).
 
@@ -425,8 +433,9 @@ def size(activity: Mapping[str, Any]) -> int:
 def check(activity: Mapping[str, Any]) -> None:
     """Raise MessageTooLarge when Teams would refuse `activity` for its size."""
     measured = size(activity)
-    if measured > MAX_BYTES:
+    if measured > MAX_BYTES - ENVELOPE:
         raise MessageTooLarge(
-            f"the Teams message is {measured:,} bytes without its images; Teams takes at most {MAX_BYTES:,}. "
+            f"the Teams message is {measured:,} bytes without its images; Teams takes at most {MAX_BYTES:,} "
+            f"with the {ENVELOPE:,} the sender adds. "
             "Split the message or shorten its longest section."
         )
