@@ -60,10 +60,12 @@ CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 # Universal Actions (Action.Execute) need 1.4; Teams documents 1.5 for them, and below that "your card
 # stops working" on some clients.
 CARD_VERSION = "1.5"
-# Teams' host config is not published. The Teams host configs in Microsoft's Adaptive Cards repo
-# (samples/HostConfig/microsoft-teams-light.json and -dark.json) set `actions.maxActions` to 6, and the
-# reference renderers drop (older) or fold into an overflow menu (newer) the actions beyond it, so a row
-# longer than 6 would lose answers silently. 6 it is; a longer row is split into rows of at most 6.
+# Teams' host config is not published. Teams' docs say "An Adaptive Card supports up to six primary
+# actions to be viewed on the card. Any additional primary action is viewed in the overflow menu" (Format
+# cards in Teams, overflow menu), and the Teams host configs in Microsoft's Adaptive Cards repo
+# (samples/HostConfig/microsoft-teams-*.json) set `actions.maxActions` to 6; renderers older than the
+# overflow menu drop the extra actions. A 7th answer button would be hidden or lost, so a longer row is
+# split into several rows of at most 6.
 MAX_ACTIONS = 6
 # "The message size limit is 100 KB … doesn't include Base64 encoded images" (Teams: format your bot
 # messages). 100,000 bytes of UTF-8, the smaller reading of "KB", measured as the SDK sends it (httpx:
@@ -95,8 +97,9 @@ class TeamsUser:
 @dataclass(frozen=True)
 class Names:
     """What the renderer cannot know from a message: for each `Mention.user_id` the person on Teams, and
-    for each `ChannelLink.channel_id` the channel's display name (Teams has no markup that links a
-    channel by id; an unknown channel reads "the channel")."""
+    for each `ChannelLink.channel_id` the channel's display name, shown in bold ("Channel and team
+    mentions aren't supported in bot messages", Format cards in Teams; an unknown one reads "the
+    channel")."""
 
     people: Mapping[str, TeamsUser] = field(default_factory=dict)
     channels: Mapping[str, str] = field(default_factory=dict)
@@ -388,7 +391,9 @@ def render(
         "version": CARD_VERSION,
         "fallbackText": summary,
         "body": body,
-        # Full width: a digest's table and a pulse's row of answers need the room.
+        # Full width: a digest's table and a pulse's row of answers need the room. Teams' docs spell it
+        # "Full"; the Teams SDK's card model accepts only "full" (`TeamsCardWidth`), and an invoke's card
+        # update goes through that model, so the SDK's spelling it is.
         "msteams": {"width": "full"},
     }
     if card.entities:
