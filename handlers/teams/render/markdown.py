@@ -80,7 +80,9 @@ def escape(value: str) -> str:
     """Words someone typed, as TextBlock text that shows exactly those words: no emphasis, link, list,
     template or `<at>` tag can come out of it. Short codes still become emoji (a value's label is
     `:handshake: Teamwork`)."""
-    escaped = kernel_text.escape(emoji(value)).translate(_INLINE)
+    # A lone carriage return is a line break to Teams' list parser: make every break one it can see.
+    lines = value.replace("\r\n", "\n").replace("\r", "\n")
+    escaped = kernel_text.escape(emoji(lines)).translate(_INLINE)
     return _LINE_START.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), escaped)
 
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.message import (
     Actions,
@@ -29,7 +32,7 @@ from bot.message import (
     quoted,
     text,
 )
-from handlers.teams.render.markdown import escape
+from handlers.teams.render.markdown import emoji, escape
 from handlers.teams.render.message import (
     ENVELOPE,
     MAX_ACTIONS,
@@ -44,6 +47,7 @@ from handlers.teams.render.message import (
     size,
 )
 from tests.fakes.teams.cards import activity_problems, card_problems, cards, walk
+from tests.fuzzing import NASTY
 
 BOSS = TeamsUser("29:boss", "<at>Boss</at> **x**")
 ANA = TeamsUser("29:ana", "Ana")
@@ -296,3 +300,31 @@ def test_the_schema_check_can_fail() -> None:
     ]
     # The official schema alone forbids `msteams`: the checker takes it out, it does not skip the card.
     assert card_problems({**good, "speak": 3}) == ["speak: 3 is not of type 'string'"]
+
+
+# -- anything at all a person could type -----------------------------------------------------------
+
+_PIECES = [*"<>&*_[]()`~\\{}#-+.!|:/@ \n\r1aZ", "at", "```", "> ", "<at>", "</at>", ":tada:", "&#42;"]
+_TYPED = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=_TYPED | st.sampled_from(NASTY) | st.text(max_size=40))
+def test_any_typed_text_shows_as_typed_and_opens_no_markup(words: str) -> None:
+    message = Message(text("x"), (Section(text("*Said:* ", Literal(words))),))
+    card = card_of(message)
+    lines = texts(card)
+    assert "entities" not in card["msteams"]
+    assert lines[0].startswith("**Said:** ")
+    literal = [lines[0].removeprefix("**Said:** "), *lines[1:]]
+    for line in literal:
+        bare = re.sub(r"&(#\d+|amp|lt|gt);", "", line)
+        assert not set(bare) & set("<>&*_[]()`~\\{}#"), line
+        assert not re.match(r"\s*([-+]|\d+[.)])", line), line
+    body = [shown(line) for line in lines]
+    body[0] = body[0].removeprefix("**Said:** ")
+    typed = emoji(words).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    # Each line as typed (short codes as emoji), the blank ones left out; no quote or code block made.
+    expected = [line for i, line in enumerate(typed) if i == 0 or line.strip()]
+    assert body == expected
+    assert all(b["type"] == "TextBlock" and "fontType" not in b for b in card["body"])
