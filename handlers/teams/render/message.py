@@ -172,8 +172,10 @@ def _cut(rendered: str, limit: int) -> str:
     cut = _PARTIAL_REFERENCE.sub("", rendered[:limit])
     if cut.count("<at>") > cut.count("</at>"):
         cut = cut[: cut.rindex("<at>")]
-    elif (tail := cut.rfind("<")) > cut.rfind(">") and "</at>".startswith(cut[tail:]):
-        cut = cut[:tail]
+    elif (tail := cut.rfind("<")) > cut.rfind(">") and "<at>".startswith(cut[tail:]):
+        cut = cut[:tail]  # the first characters of the next mention's tag
+    if cut.endswith("*") and cut.count("*") % 2:
+        cut = cut[:-1]  # half of a "**"
     if cut.count("**") % 2:
         cut = cut[: cut.rindex("**")] + cut[cut.rindex("**") + 2 :]
     return cut

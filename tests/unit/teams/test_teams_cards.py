@@ -158,6 +158,12 @@ def test_a_cut_text_keeps_tags_references_and_entities_whole() -> None:
     cut_in_tag = text("*Hi ", Mention("U1"), "*", limit=len("**Hi <at>An"))
     card = card_of(Message(text("x"), (Section(cut_in_tag),)))
     assert texts(card) == ["Hi "] and "entities" not in card["msteams"]
+    for cut_at in range(len("**Hi <at>Ana</at>**")):
+        card = card_of(Message(text("x"), (Section(text("*Hi ", Mention("U1"), "*", limit=cut_at)),)))
+        rendered = "".join(texts(card))
+        # Whole, or without the unclosed bold: never half a tag or a stray asterisk.
+        assert rendered in ("", "H", "Hi", "Hi ", "Hi <at>Ana</at>", "**Hi <at>Ana</at>**"), cut_at
+        assert len(card["msteams"].get("entities", [])) == rendered.count("<at>")
 
 
 # -- actions ---------------------------------------------------------------------------------------
