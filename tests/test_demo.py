@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli.main import main
 from handlers.slack.render.limits import problems
+from tests.fakes.teams.cards import activity_problems, cards
 
 
 def test_the_demo_writes_valid_digests_an_overview_and_charts(
@@ -45,3 +46,13 @@ def test_the_demo_writes_valid_digests_an_overview_and_charts(
     charts = sorted((out / "charts").glob("*.png"))
     assert charts and all(p.read_bytes().startswith(b"\x89PNG") for p in charts)
     assert all(p.with_suffix(".alt.txt").read_text().startswith("Line chart:") for p in charts)
+    # The same digests, overview, charts and pulses as Teams would get them: valid Adaptive Cards.
+    teams = out / "teams"
+    assert {p.stem for p in teams.glob("digest-*.json")} == {p.stem for p in digests if p.stem.startswith("digest-")}
+    assert (teams / "hr-overview-priya-natarajan.json").exists()
+    assert len(list(teams.glob("trend-*.json"))) == len(charts)
+    assert len(list(teams.glob("pulse-round-*.json"))) >= 12
+    for path in teams.glob("*.json"):
+        assert activity_problems(json.loads(path.read_text())) == [], path.name
+    trend = json.loads(next(teams.glob("trend-*.json")).read_text())
+    assert '"type": "Image"' in json.dumps(cards(trend)) and "data:image/png;base64," in json.dumps(trend)

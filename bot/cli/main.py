@@ -846,7 +846,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Done in {report.seconds:.1f} s: {report.people} people, {report.rounds} pulses, {report.answers} answers "
         f"({report.comments} with comments), {report.dms} Slack messages sent through the outbox."
     )
-    for folder in ("digests", "charts", "home"):
+    for folder in ("digests", "charts", "home", "teams"):
         files = sorted(p.name for p in report.files if p.parent.name == folder)
         print(f"  {out / folder}/  {len(files)} files, e.g. {', '.join(files[:3])}")
     if report.problems:

@@ -35,6 +35,7 @@ from bot.demo import kudos as demo_kudos
 from bot.demo import onboarding as demo_onboarding
 from bot.demo import suggestions as demo_suggestions
 from bot.demo.slack import StandInSlack
+from bot.demo.teams import TeamsCards
 from bot.jobs import build_jobs
 from bot.org.importer import import_org
 from handlers.slack.context import AppContext
@@ -260,6 +261,7 @@ class Simulation:
         self.by_slack = {p.slack_id: p for p in self.people}
         self.handled: set[tuple[int, int]] = set()
         self.mood: dict[tuple[str, int], float] = {}
+        self.teams = TeamsCards()
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -323,6 +325,7 @@ class Simulation:
         demo_kudos.simulate(self)
         for name in ("pulse.remind", "pulse.close", "digest.weekly", "outbox.dispatch"):
             run_job(self.jobs[name], self.factory, self.clock)
+        self.teams.collect(self.factory)
 
     def answer_delivered_pulses(self) -> None:
         """People answer the pulse DMs that reached them: some straight away, some never."""
@@ -409,6 +412,9 @@ class Simulation:
             path.with_suffix(".alt.txt").write_text(upload["alt_txt"] + "\n")
             self.report.files.append(path)
         self._write_homes()
+        teams_files, teams_problems = self.teams.write(self.factory, self.out / "teams")
+        self.report.files += teams_files
+        self.report.problems += teams_problems
 
     def _write_homes(self) -> None:
         from handlers.slack.listeners import home_sections
