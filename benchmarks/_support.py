@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: a throwaway database, the fake Slack API in its own process,
 seeding an organisation, settings, and small statistics helpers.
 
-The fake Slack API (tests/fake_slack.py) runs in a child process so that its work (JSON,
+The fake Slack API (tests/fakes/slack/api.py) runs in a child process so that its work (JSON,
 deep copies, one thread per connection) neither competes with the bot for the GIL nor shows up
 in the bot's memory figures. The parent talks to it over a pipe with a handful of commands.
 """
@@ -40,7 +40,7 @@ def slack_id(index: int) -> str:
 
 
 def dm_channel(user_id: str) -> str:
-    # tests/fake_slack.py names the bot's DM with Uxxx "Dxxx".
+    # tests/fakes/slack/api.py names the bot's DM with Uxxx "Dxxx".
     return "D" + user_id.removeprefix("U")
 
 
@@ -162,7 +162,7 @@ def _matches(called: str, method: str) -> bool:
 
 
 def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[str, ...] | None = None) -> None:
-    from tests.fake_slack import FakeSlack
+    from tests.fakes.slack.api import FakeSlack
 
     fake = FakeSlack(team_id=team_id)
     if latency > 0:
@@ -246,7 +246,7 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
 
 
 class FakeSlackProcess:
-    """tests.fake_slack.FakeSlack served from a child process."""
+    """tests.fakes.slack.api.FakeSlack served from a child process."""
 
     def __init__(
         self, team_id: str = TEAM_ID, *, latency: float = 0.0, latency_methods: tuple[str, ...] | None = None

@@ -1,4 +1,4 @@
-"""Abuse run: the fuzz tests of tests/test_abuse.py with many more examples, and how many inputs they tried.
+"""Abuse run: the fuzz tests of tests/scenarios/privacy/test_abuse.py with many more examples, and how many inputs they tried.
 
     .venv/bin/python -m benchmarks.abuse                     # 300 examples per test, SQLite
     .venv/bin/python -m benchmarks.abuse --examples 1000
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("EMPATHY_TEST_DATABASE_URL", None)  # SQLite only: PostgreSQL variants would double the time
     started = time.monotonic()
     # In this process, so the test module's counter of inputs sent can be read afterwards.
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "tests/test_abuse.py"])
+    code = pytest.main(["-q", "-p", "no:cacheprovider", "tests/scenarios/privacy/test_abuse.py"])
     seconds = time.monotonic() - started
-    from tests.test_abuse import TRIED
+    from tests.scenarios.privacy.test_abuse import TRIED
 
     print(f"\nexamples per fuzz test: {args.examples}")
     for kind, count in sorted(TRIED.items()):

@@ -71,7 +71,7 @@ from benchmarks._support import (
     settings_env,
     temporary_database,
 )
-from tests.slack_requests import SlackRequests
+from tests.support.slack_requests import SlackRequests
 
 MAX_REQUESTS_PER_CLIENT = 1_000_000
 # Early acks outrun the work under this closed-loop overload (bot/delivery/inbox.py): the backlog the inbox
@@ -253,7 +253,7 @@ class _Response:
 
 
 class HttpClient:
-    """What tests.slack_requests.SlackRequests needs of a Flask test client, over real HTTP.
+    """What tests.support.slack_requests.SlackRequests needs of a Flask test client, over real HTTP.
 
     A new connection per request, as Slack's deliveries arrive.
     """

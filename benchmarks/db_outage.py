@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.db_outage                    # 30 s outage
     .venv/bin/python -m benchmarks.db_outage --outage 60 --clients 8
 
-What runs: a throw-away PostgreSQL server of its own (tests/fault_postgres.py: initdb into a temporary
+What runs: a throw-away PostgreSQL server of its own (tests/support/fault_postgres.py: initdb into a temporary
 directory, so stopping it disturbs nobody), migrated; 20 people with an open pulse whose DMs were
 delivered to the fake Slack API (in this process). The real app, `create_web_app(create_app(settings))`,
 serves on 127.0.0.1 behind werkzeug's threaded server, with no restart at any point. `--clients` threads
@@ -16,7 +16,7 @@ A request counts as answered kindly when Slack got HTTP 200 within 3 s and the p
 ack or through the response_url, `handlers.slack.app.DATABASE_DOWN` ("... Please try again in a minute."). It
 counts as succeeded when it got 200 and no error reply at all.
 
-tests/test_faults.py runs the same scenario with a 3-second outage in CI.
+tests/scenarios/slack/test_faults.py runs the same scenario with a 3-second outage in CI.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
 from benchmarks._support import SIGNING_SECRET, TEAM_ID, new_secret_key, print_table, seed_people, settings_env
-from tests.fake_slack import FakeSlack
-from tests.fault_postgres import ThrowawayPostgres
+from tests.fakes.slack.api import FakeSlack
+from tests.support.fault_postgres import ThrowawayPostgres
 
 SLACK_TIMEOUT = 3.0  # Slack shows the person an error if the app has not answered by then
 PEOPLE = 20

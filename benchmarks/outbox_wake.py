@@ -36,7 +36,7 @@ def run(kind: str, mode: str, messages: int) -> list[float]:
         stop_lingering,
     )
     from handlers.slack.sender import SlackSender
-    from tests.fake_slack import FakeSlack
+    from tests.fakes.slack.api import FakeSlack
 
     fake = FakeSlack(team_id="T0BENCH").start()
     latencies: list[float] = []

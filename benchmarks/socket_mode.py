@@ -1,7 +1,7 @@
 """Socket Mode while Slack refreshes the connection: ack latency and time to reconnect, per client.
 
 The real Bolt app (`create_app`) behind each Socket Mode client, against the fake Socket Mode server
-(tests/fake_socket_mode.py) and the fake Slack API, all in this process, on 127.0.0.1. Each request is
+(tests/fakes/slack/socket_mode.py) and the fake Slack API, all in this process, on 127.0.0.1. Each request is
 `/kudos help`, which Bolt acks with the help text before touching the database, so the figures are the
 client's own. Three measurements per client:
 
@@ -96,8 +96,8 @@ class Figures:
 def measure(make: Callable[[Any], Client], rounds: int, close_after: float) -> Figures:
     from bot.core.settings import load_settings
     from handlers.slack.app import create_app
-    from tests.fake_slack import FakeSlack
-    from tests.fake_socket_mode import FakeSocketMode, slash_command
+    from tests.fakes.slack.api import FakeSlack
+    from tests.fakes.slack.socket_mode import FakeSocketMode, slash_command
 
     figures = Figures()
     slack = FakeSlack(team_id="T0BENCH").start()

@@ -24,9 +24,9 @@ from bot.core.settings import Settings, load_settings
 from bot.delivery.inbox import stop_all as stop_inboxes
 from handlers.slack.app import create_app
 from handlers.slack.web import create_web_app
-from tests.fake_slack import FakeSlack, manifest_scopes
-from tests.people import slack_account, slack_is
-from tests.slack_requests import SlackRequests
+from tests.fakes.slack.api import FakeSlack, manifest_scopes
+from tests.support.people import slack_account, slack_is
+from tests.support.slack_requests import SlackRequests
 
 SIGNING_SECRET = "8f742231b10e8888abcd99aaabbb85a5"
 SECRET_KEY = "tScCqkF2QQ5wztvPixywSY3S8A2CZu6H7-doABdigsw="

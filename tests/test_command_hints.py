@@ -33,7 +33,7 @@ from bot.core.message import Command, Literal, Message, Note, Section, Text, neu
 from bot.core.models import Person
 from handlers.slack.render.message import error_text, hint_text, json_text, mrkdwn, render, render_payload
 from tests.conftest import SECRET_KEY
-from tests.people import slack_is
+from tests.support.people import slack_is
 from tests.test_layers import ROOT, _is_root, _modules
 
 # A slash command in our markup (`` `/word `` in code), or one of the bot's own commands anywhere in a

@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMED = re.compile(r"`(?:(test_[a-z_]+\.py))?::(test_[a-z0-9_]+)`")
+# A test is named by its path under tests/ (`scenarios/kudos/test_kudos.py::test_…`), or by its name
+# alone after one that gave the path.
+NAMED = re.compile(r"`(?:((?:[a-z_]+/)*test_[a-z_]+\.py))?::(test_[a-z0-9_]+)`")
 
 
 def test_every_test_the_threat_model_names_exists() -> None:

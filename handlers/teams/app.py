@@ -39,6 +39,7 @@ from bot.core.errors import UserFacingError
 from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
 from handlers.teams.accounts import ConversationRef, remember_conversation
+from handlers.teams.render.message import error_text
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def _guard(teams: TeamsContext) -> Callable[[ActivityContext[ActivityBase]], Awa
                 return
             await ctx.next()
         except UserFacingError as error:
-            await _tell(ctx, str(error))
+            await _tell(ctx, error_text(error))
         except OperationalError:
             logger.error("database unavailable while handling a Teams %s", activity.type)
             await _tell(ctx, DATABASE_DOWN)

@@ -1,5 +1,5 @@
 """A neutral `bot.core.message.Message` as Slack Block Kit: exactly the blocks the bot sent before messages
-became neutral (tests/test_golden.py compares them byte for byte).
+became neutral (tests/unit/handlers/slack/render/test_golden.py compares them byte for byte).
 
 Slack's limits are applied here, where they belong: section and context text is cut at 3,000
 characters, headings at 150, button labels at 75 and values at 2,000, a drop-down at 100 options.

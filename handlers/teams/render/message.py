@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.errors import UserFacingError
 from bot.core.message import (
     Actions,
     Block,
@@ -184,6 +185,12 @@ def _cut(rendered: str, limit: int) -> str:
     if cut.count("**") % 2:
         cut = cut[: cut.rindex("**")] + cut[cut.rindex("**") + 2 :]
     return cut
+
+
+def error_text(error: UserFacingError) -> str:
+    """A user-facing error as Teams shows it in the chat: Teams markdown, its command hints phrased as
+    the words typed to the bot (`command`)."""
+    return _Card(Names()).markdown(error.text)
 
 
 def command(part: Command) -> str:

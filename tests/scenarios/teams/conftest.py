@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from bot.cli.server import create_front
 from bot.core.settings import Settings, load_settings
 from tests.conftest import make_env
-from tests.fake_slack import FakeSlack
+from tests.fakes.slack.api import FakeSlack
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.fakes.teams.requests import TeamsRequests, TeamsUser

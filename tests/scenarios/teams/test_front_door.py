@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 import handlers.teams.app as teams_app
+from bot.core.errors import UserFacingError
+from bot.core.message import Command, text
 from bot.core.models import Person, PersonAccount, Platform, ProcessedEvent, Workspace
 from bot.core.settings import Settings
 from handlers.teams.app import APOLOGY, HELP, UNKNOWN, initialized_app
@@ -164,6 +166,20 @@ def test_a_failure_in_our_handler_answers_200_with_an_apology(
 
     assert answer.status == 200
     assert connector.texts() == [APOLOGY]
+
+
+def test_a_user_facing_error_is_phrased_for_teams(
+    teams: TeamsRequests, connector: FakeBotConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error meant for the person reads as Teams' people type commands: the words in bold, no slash."""
+
+    def refused(*_args: Any) -> bool:
+        raise UserFacingError(text("I can't find that pulse any more. ", Command("pulse"), " shows the one open now."))
+
+    monkeypatch.setattr(teams_app, "_first_delivery", refused)
+
+    assert teams.post(teams.message(ANA, "help")).status == 200
+    assert connector.texts() == ["I can't find that pulse any more. **pulse** shows the one open now."]
 
 
 def test_a_failure_while_recording_an_install_answers_200(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.core.database import make_engine, make_session_factory
 from bot.core.models import PersonAccount
-from tests.fake_slack import FakeSlack
+from tests.fakes.slack.api import FakeSlack
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.fakes.teams.requests import TeamsRequests
