@@ -6,8 +6,8 @@ OAUTH_URL) that may belong to some other program. The Bot Framework's OpenID doc
 sibling signs inbound requests) and the Entra login endpoint come from our settings, so tests point the
 real token validation at local keys instead of switching it off.
 
-The handlers are few for now: `help` in the personal chat, and remembering where to write to someone
-when they install the app. Every activity goes through `_guard` first: it handles an activity once
+The features' handlers are in `handlers/teams/listeners/`; this module keeps what every activity goes
+through, and remembering where to write to someone when they install the app. Every activity goes through `_guard` first: it handles an activity once
 however often Teams delivers it, and turns our own failures into an apology and a 200.
 """
 
@@ -18,14 +18,12 @@ import hashlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from microsoft_teams.api import (
     ActivityBase,
     ApiClientSettings,
     ConversationUpdateActivity,
     InstalledActivity,
-    MessageActivity,
 )
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, CloudEnvironment, with_overrides
 from microsoft_teams.apps import ActivityContext, App
@@ -39,6 +37,8 @@ from bot.core.errors import UserFacingError
 from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
 from handlers.teams.accounts import ConversationRef, remember_conversation
+from handlers.teams.context import PERSONAL, TeamsContext
+from handlers.teams.listeners import register_all
 from handlers.teams.render.message import error_text
 
 logger = logging.getLogger(__name__)
@@ -46,29 +46,11 @@ logger = logging.getLogger(__name__)
 # (scope, tenant id) -> an access token (a JWT) for that scope; the SDK's hook for outbound tokens.
 TokenProvider = Callable[[str, "str | None"], "str | Awaitable[str]"]
 
-PERSONAL = "personal"
-
-HELP = (
-    "Hi, I'm Empathy Bot 👋 I help our company look after its people: short pulse surveys, anonymous "
-    "suggestions, kudos for colleagues and onboarding check-ins, right here in Teams as your HR team turns "
-    "them on. I'll write to you in this chat when there is something for you. Type help any time to see "
-    "this again."
-)
-UNKNOWN = "I didn't understand that, sorry. Type help to see what I can do for you here."
 APOLOGY = (
     "Sorry, something went wrong on my side and nothing was changed. Please try again in a minute; "
     "if it keeps happening, let your HR team know."
 )
 DATABASE_DOWN = "I can't reach my database right now, so nothing was saved. Please try again in a minute."
-
-
-@dataclass(frozen=True)
-class TeamsContext:
-    """What the Teams handlers need besides the SDK's context."""
-
-    settings: Settings
-    session_factory: sessionmaker[Session]
-    clock: Clock
 
 
 def teams_cloud(settings: Settings) -> CloudEnvironment:
@@ -145,12 +127,7 @@ def register(app: App, teams: TeamsContext) -> None:
     # Registration order is the order of the SDK's middleware chain: the guard wraps everything after it.
     app.use(_guard(teams))
 
-    @app.on_message
-    async def message(ctx: ActivityContext[MessageActivity]) -> None:
-        if ctx.activity.conversation.conversation_type != PERSONAL:
-            return  # channel and group chats come with the features that use them
-        words = (ctx.activity.text or "").strip().lower()
-        await ctx.send(HELP if words in ("help", "hi", "hello", "") else UNKNOWN)
+    register_all(app, teams)
 
     @app.on_install_add
     async def installed(ctx: ActivityContext[InstalledActivity]) -> None:

@@ -24,7 +24,8 @@ from bot.core.errors import UserFacingError
 from bot.core.message import Command, text
 from bot.core.models import Person, PersonAccount, Platform, ProcessedEvent, Workspace
 from bot.core.settings import Settings
-from handlers.teams.app import APOLOGY, HELP, UNKNOWN, initialized_app
+from handlers.teams.app import APOLOGY, initialized_app
+from handlers.teams.listeners.help import HELP, UNKNOWN
 from handlers.teams.loop import process_loop
 from tests.fakes.teams.auth import FakeBotFrameworkAuth, new_key
 from tests.fakes.teams.connector import FakeBotConnector
