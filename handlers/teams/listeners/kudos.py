@@ -84,8 +84,8 @@ CHANNEL_PRIVATE = (
     "Please type **kudos channel** in a standard channel instead."
 )
 LEADERBOARD_OFF = (
-    "The leaderboard is off: public rankings can turn thanks into a contest. HR can switch it on with "
-    "**config kudos-leaderboard on**. **kudos stats** shows your own numbers."
+    "The leaderboard is off: public rankings can turn thanks into a contest. HR can switch it on (the "
+    "kudos-leaderboard setting). **kudos stats** shows your own numbers."
 )
 
 # The dialog's inputs and the action that sends it.

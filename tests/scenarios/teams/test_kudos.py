@@ -23,6 +23,7 @@ from bot.kudos.values import parse_lines, replace_values
 from handlers.teams.accounts import teams_workspace
 from handlers.teams.commands import KUDOS_MESSAGE_ACTION
 from handlers.teams.listeners import kudos as teams_kudos
+from handlers.teams.render.markdown import escape
 from handlers.teams.render.message import Names, TeamsUser, render_payload
 from tests.fakes.teams.cards import activity_problems, card_problems
 from tests.fakes.teams.connector import FakeBotConnector
@@ -209,6 +210,17 @@ def test_an_unknown_mention_is_refused_kindly_and_nothing_is_stored(
     assert kudos_count(tenant) == 0 and outbox(tenant) == []
 
 
+def test_a_name_typed_after_at_without_picking_it_is_explained(
+    teams: TeamsRequests, connector: FakeBotConnector, tenant: sessionmaker[Session]
+) -> None:
+    assert teams.post(teams.message(ANA, "kudos @priya for the retro")).status == 200
+    assert sent_texts(connector) == [
+        "I couldn't tell who @priya is. Pick them from the list Teams shows while you type @, so their name turns "
+        "into a mention, then send it again."
+    ]
+    assert kudos_count(tenant) == 0
+
+
 def test_a_tag_mention_is_refused_because_kudos_go_to_people(
     teams: TeamsRequests, connector: FakeBotConnector, tenant: sessionmaker[Session]
 ) -> None:
@@ -323,7 +335,8 @@ def test_the_message_action_opens_the_dialog_and_its_submit_gives_the_kudos(
     assert [c["value"] for c in inputs["values"]["choices"]] == ["care", "ownership"]
     assert inputs["private"]["value"] == "false"
     texts = [item.get("text", "") for item in _walk(card["body"])]
-    assert "The rollback plan is in the runbook now &#38; tested" in texts or any("runbook" in t for t in texts)
+    # The message as context, its HTML read as text and made inert for Teams' markdown.
+    assert escape("The rollback plan is in the runbook now & tested") in texts
     [send] = card["actions"]
     data = {
         **send["data"],
