@@ -240,7 +240,8 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     # Exactly one of these says where it goes: a person's DM, or a channel.
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # A Slack channel id, or a Teams channel's conversation id (`19:…@thread.tacv2`, longer).
+    channel_id: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING.value)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,10 +20,17 @@ from bot.core.models import Workspace, WorkspaceSetting
 from bot.core.settings import Settings
 
 CHANNEL_REFERENCE = re.compile(r"^<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>$|^([CG][A-Z0-9]{2,20})$")
+# A Microsoft Teams channel's conversation id (`19:…@thread.tacv2`, older teams `…@thread.skype`), which
+# Teams' listeners record when HR types `kudos channel` in the channel. At most 200 characters: the
+# outbox row that posts there keeps it in full.
+TEAMS_CHANNEL = re.compile(r"^19:[A-Za-z0-9_\-]{1,160}@thread\.(?:tacv2|skype|v2)$")
 
 
 def parse_channel(raw: str) -> str:
-    """`<#C123|general>` (what Slack sends for `#general` when commands escape channels) or a bare id."""
+    """`<#C123|general>` (what Slack sends for `#general` when commands escape channels), a bare Slack
+    id, or a Teams channel's conversation id."""
+    if TEAMS_CHANNEL.match(raw.strip()):
+        return raw.strip()
     match = CHANNEL_REFERENCE.match(raw.strip())
     if match is None:
         raise UserFacingError(
@@ -38,7 +45,8 @@ def parse_channel(raw: str) -> str:
 
 
 def show_channel(value: str) -> str:
-    return f"<#{value}>"
+    # A Teams channel has no link syntax a message can carry; its id, quoted, says which one it is.
+    return f"`{value}`" if TEAMS_CHANNEL.match(value) else f"<#{value}>"
 
 
 def parse_on_off(raw: str) -> str:

@@ -3,7 +3,9 @@
 Teams has no slash commands: a command is a message to the bot in the personal chat ("kudos @Ana for
 the release"), also offered in the bot's command menu (`handlers/teams/commands.py`). The router here
 reads the first word and hands the rest, as a neutral `Command`, to the feature that declared it in its
-module's `COMMANDS`. Each module's `register(app, teams)` adds what else it answers: card actions
+module's `COMMANDS`. In a team channel or group chat the bot hears only messages that @mention it: the
+mention is taken out and the first word goes to a module's `TEAM_COMMANDS` (`kudos channel`, typed in
+the channel that should get the shout-outs); other words there get no answer. Each module's `register(app, teams)` adds what else it answers: card actions
 (`Action.Execute` invokes, by action id), dialogs, message actions.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from microsoft_teams.api import MessageActivity
+from microsoft_teams.api import MentionEntity, MessageActivity
 from microsoft_teams.apps import ActivityContext, App
 
 from bot.delivery.inbound import Command
@@ -22,24 +24,44 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help
+    from handlers.teams.listeners import help, kudos
 
     commands: dict[str, CommandHandler] = {}
-    for module in (help,):
+    team_commands: dict[str, CommandHandler] = {}
+    for module in (help, kudos):
         module.register(app, teams)
         commands.update(module.COMMANDS)
-    route_messages(app, teams, commands)
+        team_commands.update(getattr(module, "TEAM_COMMANDS", {}))
+    route_messages(app, teams, commands, team_commands)
 
 
-def route_messages(app: App, teams: TeamsContext, commands: Mapping[str, CommandHandler]) -> None:
+def route_messages(
+    app: App,
+    teams: TeamsContext,
+    commands: Mapping[str, CommandHandler],
+    team_commands: Mapping[str, CommandHandler] | None = None,
+) -> None:
     from handlers.teams.listeners.help import unknown
 
     @app.on_message
     async def message(ctx: ActivityContext[MessageActivity]) -> None:
         if ctx.activity.conversation.conversation_type != PERSONAL:
-            return  # channel and group chats come with the features that use them
+            command = command_of(without_bot_mention(ctx.activity))
+            handler = (team_commands or {}).get(command.name)
+            if handler is not None:
+                await handler(ctx, teams, command)
+            return
         command = command_of(ctx.activity.text or "")
         await commands.get(command.name, unknown)(ctx, teams, command)
+
+
+def without_bot_mention(activity: MessageActivity) -> str:
+    """The message's text without the `<at>` tags that mention the bot (how a team chat addresses it)."""
+    text = activity.text or ""
+    for entity in activity.entities or []:
+        if isinstance(entity, MentionEntity) and entity.mentioned.id == activity.recipient.id:
+            text = text.replace(entity.text or f"<at>{entity.mentioned.name}</at>", " ", 1)
+    return text.strip()
 
 
 def command_of(typed: str) -> Command:
