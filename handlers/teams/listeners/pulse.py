@@ -43,12 +43,15 @@ from microsoft_teams.api.models import (
     TaskModuleResponse,
 )
 from microsoft_teams.apps import ActivityContext, App
+from microsoft_teams.apps.utils import extract_tenant_id
 from microsoft_teams.cards import AdaptiveCard
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.accounts import find_by_account
 from bot.core.message import Message
-from bot.core.models import Person, Workspace
+from bot.core.models import Person, Team, Workspace
+from bot.core.people import is_hr
 from bot.core.workspaces import find_workspace
 from bot.delivery.inbound import Click, Command, Submission
 from handlers.teams.accounts import TEAMS, ConversationRef
@@ -56,6 +59,8 @@ from handlers.teams.context import PERSONAL, TeamsContext
 from handlers.teams.render.markdown import escape
 from handlers.teams.render.message import CARD_CONTENT_TYPE, CARD_SCHEMA, CARD_VERSION, error_text, render
 from surveys import answering
+from surveys.jobs import open_pulse_now
+from surveys.models import PulseSchedule
 from surveys.pack_store import workspace_bank
 from surveys.pulse_messages import (
     ANSWER_ACTION,
@@ -73,6 +78,7 @@ from surveys.rounds import (
     comment_problem,
     open_progress_for,
 )
+from surveys.schedules import ScheduleError, describe, find_team
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +88,12 @@ _CARD_ACTIONS = frozenset({SELECT_ACTION, SKIP_ACTION, REVIEW_ACTION})
 
 PRIVACY = "Type **privacy** to see what I keep about you, and **help** for what I do."
 PULSE_HELP = (
-    "**pulse** shows your open pulse survey. HR can send pulses and change when they go out from the "
-    "Slack app for now; on Teams, your pulse arrives in this chat at 10:00 your time. " + PRIVACY
+    "**pulse** shows your open pulse survey. HR can also use **pulse send** (everyone) or **pulse send Team "
+    "name** to send a pulse now, and **pulse schedule** to see the pulse schedules; schedules are changed in "
+    "the Slack app or with empathy-bot for now. " + PRIVACY
 )
+HR_ONLY = "Only HR admins can do that. **pulse** on its own shows your open pulse."
+CHOOSE_FIRST = "Please choose an answer from the list first, then press Send. Nothing was recorded yet."
 SOMEONE_ELSES = (
     "That pulse card was sent to someone else, so your click didn't count and nothing was recorded. "
     "Your own pulse comes to our 1:1 chat; type **pulse** there to see it."
@@ -109,11 +118,8 @@ class Who:
 
 
 def _who(activity: ActivityBase) -> Who:
-    tenant = (activity.channel_data.tenant.id if activity.channel_data and activity.channel_data.tenant else None) or (
-        activity.conversation.tenant_id or ""
-    )
     return Who(
-        tenant_id=tenant.lower(),
+        tenant_id=(extract_tenant_id(activity) or "").lower(),
         aad_object_id=(activity.from_.aad_object_id or "").lower(),
         conversation_id=activity.conversation.id,
         conversation_type=activity.conversation.conversation_type or "",
@@ -336,12 +342,65 @@ def status_text(teams: TeamsContext, who: Who) -> str:
     )
 
 
+def send_now(teams: TeamsContext, who: Who, team_name: str) -> str:
+    """HR's `pulse send [team]`: an ad-hoc pulse on the default settings, at most one a day."""
+    with teams.session_factory.begin() as session:
+        workspace, person = _identify(session, teams, who)
+        if workspace is None or person is None or not is_hr(session, person, teams.settings):
+            return HR_ONLY
+        try:
+            team = find_team(session, workspace, team_name) if team_name else None
+        except ScheduleError as error:
+            return escape(str(error))
+        opened = open_pulse_now(
+            session,
+            workspace,
+            workspace_bank(session, workspace.id),
+            teams.box,
+            now=teams.clock.now(),
+            team_id=team.id if team else None,
+        )
+        whom = escape(team.name) if team else "everyone"
+        count = len(opened.invitations)
+        closes = f"{opened.round.closes_at:%a %d %b}"
+    if not opened.created:
+        return f"A pulse for {whom} was already sent today, so I didn't send another. It's open until {closes}."
+    if count == 0:
+        return (
+            f"Nobody in {whom} can get a pulse yet: people need Empathy Bot installed in Teams (your Teams admin "
+            "can install it for everyone). Nothing was sent."
+        )
+    return f"Done: a pulse for {whom} is on its way to {count} {'person' if count == 1 else 'people'}. It's open until {closes}."
+
+
+def schedules_text(teams: TeamsContext, who: Who) -> str:
+    with teams.session_factory() as session:
+        workspace, person = _identify(session, teams, who)
+        if workspace is None or person is None or not is_hr(session, person, teams.settings):
+            return HR_ONLY
+        schedules = session.scalars(
+            select(PulseSchedule).where(PulseSchedule.workspace_id == workspace.id, PulseSchedule.active.is_(True))
+        ).all()
+        lines = []
+        for schedule in schedules:
+            team = session.get(Team, schedule.team_id) if schedule.team_id else None
+            lines.append("- " + escape(describe(schedule, team.name if team else None)))
+    if not lines:
+        return "No pulse schedule is set up yet. HR can set one in the Slack app or with empathy-bot."
+    return "**Pulse schedules**\n\n" + "\n".join(lines)
+
+
 async def pulse_command(ctx: ActivityContext[MessageActivity], teams: TeamsContext, command: Command) -> None:
     verb = command.verb
+    who = _who(ctx.activity)
     if verb in ("", "status"):
-        await ctx.send(await asyncio.to_thread(status_text, teams, _who(ctx.activity)))
+        await ctx.send(await asyncio.to_thread(status_text, teams, who))
     elif verb == "help":
         await ctx.send(PULSE_HELP)
+    elif verb == "send":
+        await ctx.send(await asyncio.to_thread(send_now, teams, who, command.rest))
+    elif verb == "schedule":
+        await ctx.send(await asyncio.to_thread(schedules_text, teams, who))
     else:
         await ctx.send(f"I don't know **pulse {escape(verb[:40])}**. {PULSE_HELP}")
 
@@ -365,7 +424,10 @@ def register(app: App, teams: TeamsContext) -> None:
         if data.get("action") == REVIEW_ACTION:
             value = data.get("value")
             return await asyncio.to_thread(review_click, teams, who, value if isinstance(value, str) else "")
-        return await asyncio.to_thread(answer_click, teams, who, _click_of(data))
+        click = _click_of(data)
+        if not click.value and data.get("action") == SELECT_ACTION:
+            return _message_response(CHOOSE_FIRST)
+        return await asyncio.to_thread(answer_click, teams, who, click)
 
     # One route for every answer button (`pulse.answer.<value>`, as many as a scale has options), the
     # drop-down, skip and review: the SDK's `on_card_action_execute` matches one action id exactly.

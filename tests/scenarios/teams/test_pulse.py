@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.accounts import link
 from bot.core.crypto import SecretBox
-from bot.core.models import OutboxMessage, OutboxState, Person, Team
+from bot.core.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, RoleSource, Team
 from bot.core.settings import Settings
 from handlers.teams.accounts import TEAMS, ConversationRef, teams_workspace
 from handlers.teams.render.message import render_payload
 from surveys.jobs import invite_key, queue_invitations, reminder_key
-from surveys.models import PulseAnswer, PulseParticipant, PulseSealedAnswer
+from surveys.models import PulseAnswer, PulseParticipant, PulseRound, PulseSealedAnswer
 from surveys.pack_store import workspace_bank
 from surveys.rounds import open_round
 from tests.fakes.teams.cards import activity_problems, card_problems, walk
@@ -309,8 +309,6 @@ def test_forged_values_are_refused_kindly_and_change_nothing(pulse: Pulse) -> No
 
 
 def test_a_click_after_the_pulse_closed_says_so(pulse: Pulse) -> None:
-    from surveys.models import PulseRound
-
     button = answer_rows(pulse.card(CHEN))[0][0]
     with pulse.session_factory.begin() as session:
         session.get(PulseRound, pulse.round_id).status = "closed"  # type: ignore[union-attr]
@@ -399,3 +397,43 @@ def test_a_persons_time_zone_comes_from_their_teams_client_when_the_directory_ha
         zones = {p.name: p.timezone for p in session.scalars(select(Person))}
     assert zones["Priya Natarajan"] == "Asia/Kolkata"  # had none
     assert zones["Ana Souza"] == "Europe/Lisbon"  # the directory's stays
+
+
+def test_a_drop_down_sent_without_a_choice_asks_for_one(pulse: Pulse) -> None:
+    send = executes(pulse.card(ANA), "pulse.select")[0]
+    assert "choose an answer from the list first" in refusal(pulse.click(ANA, send))
+    assert pulse.answers() == []
+
+
+def test_pulse_send_and_schedule_are_for_hr(
+    teams: TeamsRequests, connector: FakeBotConnector, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory.begin() as session:
+        workspace = teams_workspace(session, TENANT_ID)
+        for user in (MARCUS, ANA):
+            person = Person(workspace_id=workspace.id, name=user.name, timezone="Europe/Berlin", source=TEAMS)
+            session.add(person)
+            session.flush()
+            account = link(session, person, TEAMS, user.aad_object_id)
+            account.conversation_ref = ConversationRef(user.personal_conversation_id, connector.url).to_json()
+            if user is MARCUS:
+                session.add(
+                    RoleGrant(workspace_id=workspace.id, person_id=person.id, role=Role.HR, source=RoleSource.CSV)
+                )
+
+    def said(user: TeamsUser, words: str) -> str:
+        before = len(connector.texts())
+        assert teams.post(teams.message(user, words)).status == 200
+        connector.wait_for(lambda c: len(c.texts()) == before + 1)
+        return connector.texts()[-1]
+
+    assert "Only HR admins" in said(ANA, "pulse send")
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(PulseRound)) == 0
+    assert "No pulse schedule is set up yet" in said(MARCUS, "pulse schedule")
+    assert "Done: a pulse for everyone is on its way to 2 people" in said(MARCUS, "pulse send")
+    assert "already sent today" in said(MARCUS, "pulse send")
+    assert "no team called" in said(MARCUS, "pulse send Nowhere")
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(PulseRound)) == 1
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # one pulse card each
