@@ -72,6 +72,7 @@ from surveys.pulse_messages import (
 )
 from surveys.rounds import (
     COMMENT_LIMIT,
+    MIN_GROUP_COMMENTS,
     NotInvited,
     PulseError,
     RoundNotFound,
@@ -101,8 +102,8 @@ SOMEONE_ELSES = (
 REVIEW_CLOSED = "That pulse has closed, so answers can't be changed any more. Thank you for taking part!"
 COMMENT_CLOSED = "That pulse has closed, so comments can't be added any more. Thank you for taking part!"
 COMMENT_NOTE = (
-    "Comments are shown only when at least 10 people in a group answered, shuffled and dated to the round's "
-    "end, never with your name. Please leave out details that would identify you."
+    f"Comments are shown only when at least {MIN_GROUP_COMMENTS} people in a group answered, shuffled and dated "
+    "to the round's end, never with your name. Please leave out details that would identify you."
 )
 
 
