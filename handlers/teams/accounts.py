@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.accounts import find_by_account, link
 from bot.core.models import Person, Platform, Workspace
-from bot.core.workspaces import get_or_create_workspace
+from bot.core.workspaces import find_workspace, get_or_create_workspace
+from handlers.teams.timezones import to_iana
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +77,21 @@ def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, r
         session.flush()
     account = link(session, person, TEAMS, aad_object_id)
     account.conversation_ref = ref.to_json()
+
+
+def record_time_zone(session_factory: sessionmaker[Session], tenant_id: str, aad_object_id: str, zone: str) -> bool:
+    """Keep the time zone a person's Teams client reports (its `clientInfo` entity) as theirs when the
+    directory gave none: pulses, reminders and digests go out at each person's local time. The directory
+    (Graph's mailbox settings, an org file) stays the authority: a zone already set is left alone.
+    Returns whether the person now has a zone (False: not a zone, or someone the bot does not know yet)."""
+    iana = to_iana(zone)
+    if iana is None:
+        return False
+    with session_factory.begin() as session:
+        workspace = find_workspace(session, tenant_id.lower(), platform=TEAMS)
+        person = find_by_account(session, workspace, aad_object_id.lower()) if workspace else None
+        if person is None:
+            return False
+        if not person.timezone:
+            person.timezone = iana
+    return True

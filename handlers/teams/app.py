@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from microsoft_teams.api import (
     ActivityBase,
     ApiClientSettings,
+    ClientInfoEntity,
     ConversationUpdateActivity,
     InstalledActivity,
 )
@@ -36,7 +37,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.errors import UserFacingError
 from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
-from handlers.teams.accounts import ConversationRef, remember_conversation
+from handlers.teams.accounts import ConversationRef, record_time_zone, remember_conversation
 from handlers.teams.context import PERSONAL, TeamsContext
 from handlers.teams.listeners import register_all
 from handlers.teams.render.message import error_text
@@ -126,6 +127,7 @@ async def initialized_app(
 def register(app: App, teams: TeamsContext) -> None:
     # Registration order is the order of the SDK's middleware chain: the guard wraps everything after it.
     app.use(_guard(teams))
+    app.use(_time_zones(teams))
 
     register_all(app, teams)
 
@@ -158,6 +160,28 @@ async def _remember(teams: TeamsContext, activity: ActivityBase) -> None:
     await asyncio.to_thread(
         remember_conversation, teams.session_factory, tenant_id, person.aad_object_id, person.name or "", ref
     )
+
+
+def _time_zones(teams: TeamsContext) -> Callable[[ActivityContext[ActivityBase]], Awaitable[None]]:
+    """Record a person's time zone from their client (`clientInfo`) when the directory gave none: once
+    per person per process, so the hot path (card clicks) pays nothing after the first activity."""
+    seen: set[str] = set()
+
+    async def time_zones(ctx: ActivityContext[ActivityBase]) -> None:
+        activity = ctx.activity
+        person = (activity.from_.aad_object_id or "").lower()
+        zone = next(
+            (e.timezone for e in activity.entities or () if isinstance(e, ClientInfoEntity) and e.timezone), None
+        )
+        tenant = _tenant_of(activity)
+        if zone and person and person not in seen and tenant == teams.settings.teams_tenant_id:
+            if len(seen) > 100_000:
+                seen.clear()
+            if await asyncio.to_thread(record_time_zone, teams.session_factory, tenant, person, zone):
+                seen.add(person)
+        await ctx.next()
+
+    return time_zones
 
 
 def _tenant_of(activity: ActivityBase) -> str | None:

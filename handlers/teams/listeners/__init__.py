@@ -24,11 +24,11 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help, kudos
+    from handlers.teams.listeners import help, kudos, pulse
 
     commands: dict[str, CommandHandler] = {}
     team_commands: dict[str, CommandHandler] = {}
-    for module in (help, kudos):
+    for module in (help, pulse, kudos):
         module.register(app, teams)
         commands.update(module.COMMANDS)
         team_commands.update(getattr(module, "TEAM_COMMANDS", {}))

@@ -135,9 +135,19 @@ class TeamsRequests:
         )
         return activity
 
-    def card_action(self, user: TeamsUser, data: JSON, *, verb: str = "", reply_to_id: str | None = None) -> JSON:
+    def card_action(
+        self,
+        user: TeamsUser,
+        data: JSON,
+        *,
+        verb: str = "",
+        reply_to_id: str | None = None,
+        conversation_id: str | None = None,
+        conversation_type: str = "personal",
+    ) -> JSON:
         """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`)."""
-        activity = self._common(user, conversation_id=None, activity_id=None)
+        activity = self._common(user, conversation_id=conversation_id, activity_id=None)
+        activity["conversation"]["conversationType"] = conversation_type
         activity.update(
             type="invoke",
             name="adaptiveCard/action",
@@ -150,6 +160,48 @@ class TeamsRequests:
             entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],
         )
         return activity
+
+    def execute(self, user: TeamsUser, action: JSON, *, inputs: JSON | None = None, **options: Any) -> JSON:
+        """The click a card's `Action.Execute` sends: its data, with the card's inputs merged in as Teams
+        does (by input id), its verb."""
+        assert action["type"] == "Action.Execute", action
+        return self.card_action(user, {**action["data"], **(inputs or {})}, verb=action.get("verb", ""), **options)
+
+    def _task(
+        self, name: str, user: TeamsUser, data: JSON, *, reply_to_id: str | None, conversation_id: str | None
+    ) -> JSON:
+        activity = self._common(user, conversation_id=conversation_id, activity_id=None)
+        activity.update(
+            type="invoke",
+            name=name,
+            value={"type": name, "data": data, "context": {"theme": "default"}},
+            locale="en-GB",
+            entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],
+        )
+        if reply_to_id:
+            activity["replyToId"] = reply_to_id
+        return activity
+
+    def task_fetch(
+        self,
+        user: TeamsUser,
+        action: JSON,
+        *,
+        reply_to_id: str | None = "1700000000000",
+        conversation_id: str | None = None,
+    ) -> JSON:
+        """A click on a card's `Action.Submit` that asks for a dialog (`msteams: {type: task/fetch}`):
+        invoke `task/fetch`, whose `value.data` is the action's data, `msteams` included."""
+        assert action["type"] == "Action.Submit" and action["data"]["msteams"]["type"] == "task/fetch", action
+        return self._task("task/fetch", user, action["data"], reply_to_id=reply_to_id, conversation_id=conversation_id)
+
+    def task_submit(self, user: TeamsUser, action: JSON, inputs: JSON, *, conversation_id: str | None = None) -> JSON:
+        """The dialog's form sent (`Action.Submit` in the dialog's card): invoke `task/submit` with the
+        action's data and the form's inputs, by id."""
+        assert action["type"] == "Action.Submit", action
+        return self._task(
+            "task/submit", user, {**action["data"], **inputs}, reply_to_id=None, conversation_id=conversation_id
+        )
 
     def installation_update(self, user: TeamsUser, *, action: str = "add", activity_id: str | None = None) -> JSON:
         """The person installed (or removed) the app in their personal scope."""
