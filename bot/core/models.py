@@ -240,7 +240,8 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     # Exactly one of these says where it goes: a person's DM, or a channel.
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # 255: a Teams channel's conversation id (`19:…@thread.tacv2`) is longer than Slack's.
+    channel_id: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING.value)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -249,7 +250,7 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
-    sent_channel_id: Mapped[str | None] = mapped_column(String(32))
+    sent_channel_id: Mapped[str | None] = mapped_column(String(255))
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -9,6 +9,7 @@ module's `COMMANDS`. Each module's `register(app, teams)` adds what else it answ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 
 from microsoft_teams.api import MessageActivity
@@ -22,24 +23,41 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help
+    from handlers.teams.listeners import help, suggestions
 
     commands: dict[str, CommandHandler] = {}
-    for module in (help,):
+    # Words typed to the bot (@mentioned) in a team channel or group chat; a module declares them in
+    # an optional CHANNEL_COMMANDS. Anything else said there is not for us.
+    channel_commands: dict[str, CommandHandler] = {}
+    for module in (help, suggestions):
         module.register(app, teams)
         commands.update(module.COMMANDS)
-    route_messages(app, teams, commands)
+        channel_commands.update(getattr(module, "CHANNEL_COMMANDS", {}))
+    route_messages(app, teams, commands, channel_commands)
 
 
-def route_messages(app: App, teams: TeamsContext, commands: Mapping[str, CommandHandler]) -> None:
+def route_messages(
+    app: App,
+    teams: TeamsContext,
+    commands: Mapping[str, CommandHandler],
+    channel_commands: Mapping[str, CommandHandler] | None = None,
+) -> None:
     from handlers.teams.listeners.help import unknown
 
     @app.on_message
     async def message(ctx: ActivityContext[MessageActivity]) -> None:
         if ctx.activity.conversation.conversation_type != PERSONAL:
-            return  # channel and group chats come with the features that use them
+            command = command_of(_MENTION.sub(" ", ctx.activity.text or ""))
+            handler = (channel_commands or {}).get(command.name)
+            if handler is not None:
+                await handler(ctx, teams, command)
+            return
         command = command_of(ctx.activity.text or "")
         await commands.get(command.name, unknown)(ctx, teams, command)
+
+
+# In a channel, Teams puts the bot's @mention in the text ("<at>Empathy Bot</at> suggest channel").
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
 def command_of(typed: str) -> Command:
