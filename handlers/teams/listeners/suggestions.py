@@ -281,8 +281,7 @@ def _owner_card(suggestion: Any, form: list[dict[str, Any]] | None = None) -> di
 
 
 async def suggest(ctx: ActivityContext[MessageActivity], teams: TeamsContext, command: Command) -> None:
-    word, _, rest = command.rest.partition(" ")
-    word, rest = word.lower(), rest.strip()
+    word, rest = command.verb, command.rest
     if word == "help" and not rest:
         await ctx.send(HELP)
     elif word == "mine" and not rest:
@@ -295,7 +294,7 @@ async def suggest(ctx: ActivityContext[MessageActivity], teams: TeamsContext, co
     elif word in ("channel", "digest") and not rest:
         await ctx.send(CHANNEL_ONLY)
     else:
-        await _offer_form(ctx, teams, command.rest)
+        await _offer_form(ctx, teams, command.words.strip())
 
 
 async def _offer_form(ctx: ActivityContext[MessageActivity], teams: TeamsContext, typed: str) -> None:
@@ -373,7 +372,7 @@ def _delete(teams: TeamsContext, activity: ActivityBase, reference: str) -> tupl
 
 
 async def suggest_in_channel(ctx: ActivityContext[MessageActivity], teams: TeamsContext, command: Command) -> None:
-    word = command.rest.strip().lower()
+    word = command.words.strip().lower()
     if ctx.activity.conversation.conversation_type != CHANNEL_CONVERSATION:
         await ctx.send("Please type that in a team channel, or in our personal chat to share a suggestion.")
         return

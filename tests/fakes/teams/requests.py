@@ -135,9 +135,21 @@ class TeamsRequests:
         )
         return activity
 
-    def card_action(self, user: TeamsUser, data: JSON, *, verb: str = "", reply_to_id: str | None = None) -> JSON:
-        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`)."""
-        activity = self._common(user, conversation_id=None, activity_id=None)
+    def card_action(
+        self,
+        user: TeamsUser,
+        data: JSON,
+        *,
+        verb: str = "",
+        reply_to_id: str | None = None,
+        conversation_id: str | None = None,
+        conversation_type: str = "personal",
+    ) -> JSON:
+        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`). `data` is the
+        action's data with the card's input values merged in, as Teams sends it; a card in a channel
+        has the thread's conversation id (`19:…@thread.tacv2;messageid=…`)."""
+        activity = self._common(user, conversation_id=conversation_id, activity_id=None)
+        activity["conversation"]["conversationType"] = conversation_type
         activity.update(
             type="invoke",
             name="adaptiveCard/action",
@@ -146,6 +158,37 @@ class TeamsRequests:
                 "action": {"type": "Action.Execute", "id": uuid.uuid4().hex, "verb": verb, "data": data},
                 "trigger": "manual",
             },
+            locale="en-GB",
+            entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],
+        )
+        return activity
+
+    def execute(self, user: TeamsUser, action: JSON, inputs: JSON | None = None, **where: Any) -> JSON:
+        """The click on `action`, an `Action.Execute` taken from a card the bot sent, with the values of
+        the card's inputs (unless the action says `associatedInputs: none`)."""
+        assert action["type"] == "Action.Execute", action
+        data = dict(action.get("data") or {})
+        if action.get("associatedInputs") != "none":
+            data.update(inputs or {})
+        return self.card_action(user, data, verb=action.get("verb", ""), **where)
+
+    def task_fetch(self, user: TeamsUser, action: JSON) -> JSON:
+        """Invoke `task/fetch`: the click on a card's `Action.Submit` whose data says
+        `msteams: {type: task/fetch}` (opening a dialog). Teams sends the action's data as `value.data`."""
+        assert action["type"] == "Action.Submit" and action["data"]["msteams"]["type"] == "task/fetch", action
+        return self._task("task/fetch", user, dict(action["data"]))
+
+    def task_submit(self, user: TeamsUser, action: JSON, inputs: JSON) -> JSON:
+        """Invoke `task/submit`: the dialog's `Action.Submit`, its data merged with the form's inputs."""
+        assert action["type"] == "Action.Submit", action
+        return self._task("task/submit", user, {**dict(action.get("data") or {}), **inputs})
+
+    def _task(self, name: str, user: TeamsUser, data: JSON) -> JSON:
+        activity = self._common(user, conversation_id=None, activity_id=None)
+        activity.update(
+            type="invoke",
+            name=name,
+            value={"type": name, "data": data, "context": {"theme": "default"}},
             locale="en-GB",
             entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],
         )
