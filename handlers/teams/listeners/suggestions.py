@@ -289,7 +289,8 @@ async def suggest(ctx: ActivityContext[MessageActivity], teams: TeamsContext, co
     elif word == "queue" and not rest:
         await ctx.send(await _db(lambda: _queue(teams, ctx.activity)))
     elif word == "delete" and REFERENCE.match(rest):
-        words, _ = await _db(lambda: _delete(teams, ctx.activity, rest))
+        words, posted = await _db(lambda: _delete(teams, ctx.activity, rest))
+        await _withdraw(ctx, posted)
         await ctx.send(words)
     elif word in ("channel", "digest") and not rest:
         await ctx.send(CHANNEL_ONLY)
@@ -353,19 +354,33 @@ def _queue(teams: TeamsContext, activity: ActivityBase) -> str:
         return "**Open suggestions**, oldest first\n\n" + "\n".join(lines)
 
 
-def _delete(teams: TeamsContext, activity: ActivityBase, reference: str) -> tuple[str, bool]:
+def _delete(teams: TeamsContext, activity: ActivityBase, reference: str) -> tuple[str, list[tuple[str, str]] | None]:
+    """What to tell the author, and the owners' copies already sent (None: nothing was deleted)."""
     with teams.session_factory.begin() as session:
         asker = _asker(session, activity)
         if asker.person is None:
-            return NOT_IN_DIRECTORY, False
+            return NOT_IN_DIRECTORY, None
         try:
             deleted = service.delete_by_author(session, asker.workspace, asker.person, reference, teams.box)
         except service.SuggestionError as error:
-            return error_text(error), False
+            return error_text(error), None
     return (
         f"Done: suggestion **{deleted.reference}** and its replies are deleted. The owners can no longer answer it.",
-        True,
+        deleted.posted,
     )
+
+
+async def _withdraw(ctx: ActivityContext[Any], posted: list[tuple[str, str]] | None) -> None:
+    """Replace the owners' copies already in Teams (conversation, activity id) with a note: the text goes
+    with the suggestion. The deletion stands if Teams refuses; the note is only a courtesy."""
+    for conversation_id, activity_id in posted or []:
+        note = "This suggestion was withdrawn by its author."
+        try:
+            await ctx.api.conversations.update_activity(
+                conversation_id, activity_id, _activity(_card([_text(note, isSubtle=True)]), note)
+            )
+        except Exception as error:
+            logger.warning("could not withdraw a suggestion message in Teams: %s", type(error).__name__)
 
 
 # -- commands in a team channel ----------------------------------------------------------------------
@@ -515,9 +530,10 @@ def _action_data(ctx: ActivityContext[AdaptiveCardInvokeActivity]) -> dict[str, 
 
 async def delete_button(ctx: ActivityContext[AdaptiveCardInvokeActivity], teams: TeamsContext) -> Any:
     reference = str(_action_data(ctx).get("value") or "")
-    words, deleted = await _db(lambda: _delete(teams, ctx.activity, reference))
-    if not deleted:
+    words, posted = await _db(lambda: _delete(teams, ctx.activity, reference))
+    if posted is None:
         return _say(_plain(words))
+    await _withdraw(ctx, posted)
     return _replace(_card([_text(words)]))
 
 

@@ -386,3 +386,21 @@ def test_the_author_lists_and_deletes_a_suggestion(box: Box) -> None:
         assert session.scalar(select(func.count()).select_from(Suggestion)) == 0
     assert box.rows("suggestion-relay:") == []  # the owners' copy, not yet sent, goes too
     assert "can't find" in said(box.click(ANA, receipt, "Delete my suggestion"))
+
+
+def test_deleting_a_suggestion_owners_have_withdraws_their_copy(box: Box) -> None:
+    reference = box.submit_one("Quieter meeting rooms")
+    (relay,) = box.rows("suggestion-relay:")
+    # As the Teams sender leaves a delivered row: the conversation and the activity id Teams gave it.
+    activity_id = "1700000000555"
+    box.connector._conversation(CHANNEL).activities[activity_id] = owner_card(relay.payload)
+    with box.session_factory.begin() as session:
+        row = session.get(OutboxMessage, relay.id)
+        assert row is not None
+        row.state, row.sent_channel_id, row.sent_ts = "sent", CHANNEL, activity_id
+
+    box.say(ANA, f"suggest delete {reference}")
+    assert "are deleted" in box.connector.texts()[-1]
+    (update,) = [c for c in box.connector.calls if c.method == "PUT"]
+    assert update.path == f"/v3/conversations/{CHANNEL}/activities/{activity_id}" and update.status == 200
+    assert "withdrawn by its author" in json.dumps(update.body) and "Quieter" not in json.dumps(update.body)
