@@ -105,13 +105,15 @@ class Asker:
     person: Person | None
 
 
-def _asker(session: Session, activity: ActivityBase) -> Asker:
-    """Who sent `activity`: the tenant's workspace and the person with that Entra object id (or None)."""
-    tenant = extract_tenant_id(activity) or ""
-    workspace = teams_workspace(session, tenant)
+def _asker(session: Session, activity: ActivityBase, teams: TeamsContext) -> Asker:
+    """Who sent `activity`: our tenant's workspace and the person with that Entra object id (or None).
+    Someone from another tenant is nobody here: no workspace is made for them, and they own nothing."""
+    tenant = (extract_tenant_id(activity) or "").lower()
+    workspace = teams_workspace(session, teams.settings.teams_tenant_id or tenant)
     aad = activity.from_.aad_object_id
-    person = find_by_account(session, workspace, aad.lower()) if aad else None
-    return Asker(workspace, person)
+    if not aad or tenant != (teams.settings.teams_tenant_id or "").lower():
+        return Asker(workspace, None)
+    return Asker(workspace, find_by_account(session, workspace, aad.lower()))
 
 
 # -- cards -------------------------------------------------------------------------------------------
@@ -301,7 +303,7 @@ async def suggest(ctx: ActivityContext[MessageActivity], teams: TeamsContext, co
 async def _offer_form(ctx: ActivityContext[MessageActivity], teams: TeamsContext, typed: str) -> None:
     def check() -> str | None:
         with teams.session_factory() as session:
-            person = _asker(session, ctx.activity).person
+            person = _asker(session, ctx.activity, teams).person
         return NOT_IN_DIRECTORY if person is None or not person.active else None
 
     refusal = await _db(check)
@@ -328,7 +330,7 @@ def _line(suggestion: Any) -> str:
 
 def _mine(teams: TeamsContext, activity: ActivityBase) -> str:
     with teams.session_factory() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         if asker.person is None:
             return NOT_IN_DIRECTORY
         mine = service.authored_by(session, asker.workspace, asker.person, teams.box)
@@ -340,7 +342,7 @@ def _mine(teams: TeamsContext, activity: ActivityBase) -> str:
 
 def _queue(teams: TeamsContext, activity: ActivityBase) -> str:
     with teams.session_factory() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         try:
             waiting = service.open_queue(session, asker.workspace, asker.person, teams.settings)
         except service.SuggestionError as error:
@@ -357,7 +359,7 @@ def _queue(teams: TeamsContext, activity: ActivityBase) -> str:
 def _delete(teams: TeamsContext, activity: ActivityBase, reference: str) -> tuple[str, list[tuple[str, str]] | None]:
     """What to tell the author, and the owners' copies already sent (None: nothing was deleted)."""
     with teams.session_factory.begin() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         if asker.person is None:
             return NOT_IN_DIRECTORY, None
         try:
@@ -411,7 +413,7 @@ def _channel_of(activity: ActivityBase) -> str:
 
 def _use_channel(teams: TeamsContext, activity: ActivityBase) -> str:
     with teams.session_factory.begin() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         try:
             service.use_channel(
                 session,
@@ -432,7 +434,7 @@ def _use_channel(teams: TeamsContext, activity: ActivityBase) -> str:
 
 def _digest(teams: TeamsContext, activity: ActivityBase) -> str:
     with teams.session_factory.begin() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         try:
             count = service.you_said_we_did(
                 session,
@@ -460,7 +462,7 @@ async def open_form(ctx: ActivityContext[TaskFetchInvokeActivity], teams: TeamsC
 
     def load() -> tuple[Person | None, list[str]]:
         with teams.session_factory() as session:
-            asker = _asker(session, ctx.activity)
+            asker = _asker(session, ctx.activity, teams)
             return asker.person, service.categories(session, asker.workspace, teams.settings)
 
     person, categories = await _db(load)
@@ -478,7 +480,7 @@ async def submit_form(ctx: ActivityContext[TaskSubmitInvokeActivity], teams: Tea
 
     def work() -> tuple[str | None, bool, str | None, list[str]]:
         with teams.session_factory.begin() as session:
-            asker = _asker(session, ctx.activity)
+            asker = _asker(session, ctx.activity, teams)
             categories = service.categories(session, asker.workspace, teams.settings)
             if asker.person is None or not asker.person.active:
                 return None, False, NOT_IN_DIRECTORY, categories
@@ -547,7 +549,7 @@ def _set_status(
 ) -> tuple[Any, str | None]:
     """The updated owners' card, or (the refusal as a message, its text)."""
     with teams.session_factory.begin() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         try:
             suggestion = service.set_status(
                 session,
@@ -570,7 +572,7 @@ def _set_status(
 def _owner_refusal(teams: TeamsContext, activity: ActivityBase, reference: str) -> tuple[str | None, Any]:
     """Why this person may not act on `reference` (None: they may), and the suggestion."""
     with teams.session_factory() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         suggestion = service.find(session, asker.workspace, reference)
         if suggestion is None:
             return f"Suggestion {reference[:20]} is no longer there: its author deleted it.", None
@@ -637,7 +639,7 @@ async def owner_reply_send(ctx: ActivityContext[AdaptiveCardInvokeActivity], tea
 
     def work() -> tuple[Any, str | None]:
         with teams.session_factory.begin() as session:
-            asker = _asker(session, activity)
+            asker = _asker(session, activity, teams)
             now = teams.clock.now()
             try:
                 posted = service.owner_reply(
@@ -685,7 +687,7 @@ async def owner_cancel(ctx: ActivityContext[AdaptiveCardInvokeActivity], teams: 
 
     def load() -> Any:
         with teams.session_factory() as session:
-            found = service.find(session, _asker(session, ctx.activity).workspace, reference)
+            found = service.find(session, _asker(session, ctx.activity, teams).workspace, reference)
             return _owner_card(found) if found is not None else None
 
     card = await _db(load)
@@ -694,7 +696,7 @@ async def owner_cancel(ctx: ActivityContext[AdaptiveCardInvokeActivity], teams: 
 
 def _author_refusal(teams: TeamsContext, activity: ActivityBase, reference: str) -> str | None:
     with teams.session_factory() as session:
-        asker = _asker(session, activity)
+        asker = _asker(session, activity, teams)
         suggestion = service.find(session, asker.workspace, reference)
         mine = (
             suggestion is not None
@@ -737,7 +739,7 @@ async def author_reply_send(ctx: ActivityContext[AdaptiveCardInvokeActivity], te
 
     def work() -> str | None:
         with teams.session_factory.begin() as session:
-            asker = _asker(session, ctx.activity)
+            asker = _asker(session, ctx.activity, teams)
             if asker.person is None:
                 return NOT_IN_DIRECTORY
             try:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
-from bot.core.models import AuditEntry, OutboxMessage, Person, RoleGrant, WorkspaceSetting
+from bot.core.models import AuditEntry, OutboxMessage, Person, RoleGrant, Workspace, WorkspaceSetting
 from bot.delivery.outbox import open_target
 from bot.suggestions import service
 from bot.suggestions.models import Suggestion, SuggestionMessage, SuggestionTally
@@ -257,6 +257,23 @@ def test_someone_the_bot_has_never_met_is_told_why(box: Box) -> None:
     stranger = TeamsUser(aad_object_id="d1b2c3d4-0000-4000-8000-00000000d0d0", name="New Person")
     box.say(stranger, "suggest")
     assert "company directory" in box.connector.texts()[-1]
+
+
+def test_someone_from_another_tenant_is_a_stranger_and_makes_no_workspace(box: Box) -> None:
+    other = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+    message = box.teams.message(ANA, "suggest")
+    message["conversation"]["tenantId"] = message["channelData"]["tenant"]["id"] = other
+    assert box.teams.post(message).status == 200
+    assert "company directory" in box.connector.texts()[-1]
+    # The form itself, sent from there (a form's submit is handled in a writing transaction).
+    form = box.open_form(ANA)
+    submit = box.teams.task_submit(ANA, action(form, "Send anonymously"), {"text": IDEA, "category": "tools"})
+    submit["conversation"]["tenantId"] = submit["channelData"]["tenant"]["id"] = other
+    again = box.invoke(submit)["task"]["value"]["card"]["content"]
+    assert "company directory" in json.dumps(again)
+    with box.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Suggestion)) == 0
+        assert session.scalar(select(func.count()).select_from(Workspace)) == 1
 
 
 # -- owners ---------------------------------------------------------------------------------------------
