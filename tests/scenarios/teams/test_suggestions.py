@@ -421,3 +421,22 @@ def test_deleting_a_suggestion_owners_have_withdraws_their_copy(box: Box) -> Non
     (update,) = [c for c in box.connector.calls if c.method == "PUT"]
     assert update.path == f"/v3/conversations/{CHANNEL}/activities/{activity_id}" and update.status == 200
     assert "withdrawn by its author" in json.dumps(update.body) and "Quieter" not in json.dumps(update.body)
+
+
+def test_a_replayed_reply_and_answer_are_each_sent_once(box: Box) -> None:
+    """Invokes are not deduplicated (their answer is the response): the form's id in the card makes a
+    second delivery of the same Send one reply, one sealed message and one relay."""
+    box.submit_one()
+    card = owner_card(box.rows("suggestion-relay:")[0].payload)
+    form = replaced(box.click(PRIYA, card, "Reply"))
+    for _ in range(2):
+        box.click(PRIYA, form, "Send", {"note": "Which floor?"})
+    ((_, reply),) = box.to_author()
+
+    box.click(ANA, reply, "Answer anonymously")
+    answer_form = box.last_card()
+    for _ in range(2):
+        box.click(ANA, answer_form, "Send", {"note": "The 3rd"})
+    with box.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(SuggestionMessage)) == 2
+    assert len(box.rows(f"suggestion-relay:{box.suggestion().id}:2:")) == 1
