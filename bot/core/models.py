@@ -250,7 +250,7 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
-    sent_channel_id: Mapped[str | None] = mapped_column(String(32))
+    sent_channel_id: Mapped[str | None] = mapped_column(String(255))
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -49,7 +49,7 @@ from bot.core.database import upsert_insert
 from bot.core.errors import UserFacingError
 from bot.core.message import Command, Message, outbox_payload
 from bot.core.message import text as wording
-from bot.core.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace
+from bot.core.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace, WorkspaceSetting
 from bot.core.people import is_hr
 from bot.core.settings import Settings
 from bot.core.storage_scrub import scrub
@@ -153,6 +153,29 @@ def categories(session: Session, workspace: Workspace, settings: Settings) -> li
 
 def channel_for(session: Session, workspace: Workspace, settings: Settings) -> str | None:
     return get_setting(session, workspace, SUGGESTIONS_CHANNEL, settings)
+
+
+def use_channel(
+    session: Session, workspace: Workspace, person: Person | None, channel_id: str, *, settings: Settings, now: datetime
+) -> None:
+    """Make `channel_id` (the platform's id of the channel the request came from, so already valid) the
+    owners' channel: HR only, recorded in the audit log. Slack sets it with `/empathy config`."""
+    if person is None or not is_hr(session, person, settings):
+        raise NotAllowed(
+            "Only HR admins can choose where new suggestions arrive, since everyone in that channel reads them. "
+            "Nothing was changed."
+        )
+    row = session.scalar(
+        select(WorkspaceSetting).where(
+            WorkspaceSetting.workspace_id == workspace.id, WorkspaceSetting.key == SUGGESTIONS_CHANNEL.name
+        )
+    )
+    if row is None:
+        session.add(WorkspaceSetting(workspace_id=workspace.id, key=SUGGESTIONS_CHANNEL.name, value=channel_id))
+    else:
+        row.value = channel_id
+    record(session, workspace.id, person.id, "suggestion.channel", "owners' channel set", at=now)
+    session.flush()
 
 
 def owner_scope(session: Session, workspace: Workspace, person: Person | None, settings: Settings) -> set[str] | None:

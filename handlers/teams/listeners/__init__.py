@@ -4,7 +4,7 @@ Teams has no slash commands: a command is a message to the bot in the personal c
 the release"), also offered in the bot's command menu (`handlers/teams/commands.py`). The router here
 reads the first word and hands the rest, as a neutral `Command`, to the feature that declared it in its
 module's `COMMANDS`. In a team channel or group chat the bot hears only messages that @mention it: the
-mention is taken out and the first word goes to a module's `TEAM_COMMANDS` (`kudos channel`, typed in
+mention is taken out and the first word goes to a module's `CHANNEL_COMMANDS` (`kudos channel`, typed in
 the channel that should get the shout-outs); other words there get no answer. Each module's `register(app, teams)` adds what else it answers: card actions
 (`Action.Execute` invokes, by action id), dialogs, message actions.
 """
@@ -24,22 +24,24 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help, kudos, pulse
+    from handlers.teams.listeners import help, kudos, pulse, suggestions
 
     commands: dict[str, CommandHandler] = {}
-    team_commands: dict[str, CommandHandler] = {}
-    for module in (help, pulse, kudos):
+    # Words typed to the bot (@mentioned) in a team channel or group chat; a module declares them in
+    # an optional CHANNEL_COMMANDS. Anything else said there is not for us.
+    channel_commands: dict[str, CommandHandler] = {}
+    for module in (help, pulse, kudos, suggestions):
         module.register(app, teams)
         commands.update(module.COMMANDS)
-        team_commands.update(getattr(module, "TEAM_COMMANDS", {}))
-    route_messages(app, teams, commands, team_commands)
+        channel_commands.update(getattr(module, "CHANNEL_COMMANDS", {}))
+    route_messages(app, teams, commands, channel_commands)
 
 
 def route_messages(
     app: App,
     teams: TeamsContext,
     commands: Mapping[str, CommandHandler],
-    team_commands: Mapping[str, CommandHandler] | None = None,
+    channel_commands: Mapping[str, CommandHandler] | None = None,
 ) -> None:
     from handlers.teams.listeners.help import unknown
 
@@ -47,7 +49,7 @@ def route_messages(
     async def message(ctx: ActivityContext[MessageActivity]) -> None:
         if ctx.activity.conversation.conversation_type != PERSONAL:
             command = command_of(without_bot_mention(ctx.activity))
-            handler = (team_commands or {}).get(command.name)
+            handler = (channel_commands or {}).get(command.name)
             if handler is not None:
                 await handler(ctx, teams, command)
             return

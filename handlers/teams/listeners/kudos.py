@@ -581,4 +581,4 @@ def register(app: App, teams: TeamsContext) -> None:
 
 COMMANDS = {"kudos": kudos_command}
 # Answered where the bot is @mentioned in a team channel or group chat, too.
-TEAM_COMMANDS = {"kudos": kudos_command}
+CHANNEL_COMMANDS = {"kudos": kudos_command}

@@ -133,6 +133,9 @@ class TeamsRequests:
                 {"type": "clientInfo", "locale": "en-GB", "country": "GB", "platform": "Web", "timezone": timezone}
             ],
         )
+        bot = activity["recipient"]
+        if f"<at>{bot['name']}</at>" in text:  # Teams sends a mention entity with every @mention
+            activity["entities"].append({"type": "mention", "text": f"<at>{bot['name']}</at>", "mentioned": dict(bot)})
         return activity
 
     def card_action(
@@ -161,11 +164,14 @@ class TeamsRequests:
         )
         return activity
 
-    def execute(self, user: TeamsUser, action: JSON, *, inputs: JSON | None = None, **options: Any) -> JSON:
+    def execute(self, user: TeamsUser, action: JSON, inputs: JSON | None = None, **options: Any) -> JSON:
         """The click a card's `Action.Execute` sends: its data, with the card's inputs merged in as Teams
-        does (by input id), its verb."""
+        does (by input id, unless the action says `associatedInputs: none`), its verb."""
         assert action["type"] == "Action.Execute", action
-        return self.card_action(user, {**action["data"], **(inputs or {})}, verb=action.get("verb", ""), **options)
+        data = dict(action.get("data") or {})
+        if action.get("associatedInputs") != "none":
+            data.update(inputs or {})
+        return self.card_action(user, data, verb=action.get("verb", ""), **options)
 
     def _task(
         self, name: str, user: TeamsUser, data: JSON, *, reply_to_id: str | None, conversation_id: str | None

@@ -29,7 +29,7 @@ from tests.fakes.teams.cards import activity_problems, card_problems
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.fakes.teams.requests import TeamsRequests
 from tests.fakes.teams.requests import TeamsUser as Someone
-from tests.scenarios.teams.conftest import ANA, CLIENT_ID, PRIYA, TENANT_ID
+from tests.scenarios.teams.conftest import ANA, PRIYA, TENANT_ID
 
 JSON = dict[str, Any]
 
@@ -381,18 +381,12 @@ def test_a_refused_dialog_comes_back_with_the_reason_and_what_was_typed(
 
 
 def channel_message(teams: TeamsRequests, user: Someone, text: str, *, kind: str = "standard") -> JSON:
-    bot = {
-        "type": "mention",
-        "text": "<at>Empathy Bot</at>",
-        "mentioned": {"id": f"28:{CLIENT_ID}", "name": "Empathy Bot"},
-    }
     activity = teams.message(
         user,
         f"<at>Empathy Bot</at> {text}",
         conversation_id=f"{CHANNEL};messageid=1732000000001",
         conversation_type="channel",
     )
-    activity["entities"] = [*activity["entities"], bot]
     activity["channelData"].update(channel={"id": CHANNEL, "name": "Kudos", "type": kind}, team={"id": TEAM})
     return activity
 
