@@ -23,10 +23,10 @@ from bot.delivery.ports import DirectoryUser
 from bot.onboarding import service as onboarding
 from bot.onboarding import steps
 from bot.onboarding.checkins import MIN_GROUP
-from bot.onboarding.jobs import ProcessReport, advance, queue_checkin_alert
-from bot.onboarding.messages import buddy_prompt_message, checkin_answered_message
+from bot.onboarding.jobs import ProcessReport, advance
+from bot.onboarding.messages import buddy_prompt_message
 from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingTemplate, StepKind
-from bot.onboarding.templates import TemplateError, render, step_lines
+from bot.onboarding.templates import TemplateError, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
 from handlers.slack.directory import to_directory_user
@@ -256,15 +256,7 @@ def handle_checkin_button(
         step_id, score = int(step_raw), int(score_raw)
         with empathy.session_factory() as session:
             _workspace, person = request_identity(session, context)
-            if person is None:
-                raise onboarding.OnboardingError("I can't find that check-in; it may belong to someone else.")
-            step = onboarding.checkin_step(session, step_id, person)
-            if step.answered_at is not None:
-                raise onboarding.OnboardingError("You've already answered this check-in, thank you!")
-            journey = session.get(OnboardingJourney, step.journey_id)
-            assert journey is not None
-            values = onboarding.placeholders(session, journey)
-            manager = onboarding.owner_person(session, journey, "manager")
+            form = steps.open_checkin(session, person, step_id)
     except ValueError:
         respond(
             text="I can't read that answer; please use the buttons.", response_type="ephemeral", replace_original=False
@@ -279,9 +271,9 @@ def handle_checkin_button(
         trigger_id=body["trigger_id"],
         view=checkin_modal(
             step_id=step_id,
-            question=render(step.text, values),
+            question=form.question,
             score=min(max(score, 1), 5),
-            manager=manager.name if manager else None,
+            manager=form.manager,
             metadata=metadata,
         ),
     )
@@ -305,23 +297,18 @@ def handle_checkin_submission(
     try:
         with empathy.session_factory.begin() as session:
             _workspace, person = request_identity(session, context)
-            if person is None or not step_raw.isdigit():
+            if not step_raw.isdigit():
                 raise onboarding.OnboardingError("I can't find that check-in any more.")
-            now = empathy.clock.now()
-            result = onboarding.record_checkin(
+            answered = steps.answer_checkin(
                 session,
-                int(step_raw),
                 person,
+                int(step_raw),
                 score=int(score_raw),
                 comment=comment,
                 consent=consent,
                 box=empathy.box,
-                now=now,
+                now=empathy.clock.now(),
             )
-            queue_checkin_alert(session, result, now)
-            journey = result.journey
-            question = render(result.step.text, onboarding.placeholders(session, journey))
-            manager = onboarding.owner_person(session, journey, "manager")
     except UserFacingError as error:
         block = "comment" if "comment" in error_text(error) else "score"
         ack(response_action="errors", errors={block: error_text(error)[:150]})
@@ -329,18 +316,7 @@ def handle_checkin_submission(
     ack()
     if channel and ts:
         try:
-            client.chat_update(
-                channel=channel,
-                ts=ts,
-                **block_kit(
-                    checkin_answered_message(
-                        question=question,
-                        score=int(score_raw),
-                        shared=consent,
-                        manager=manager.name if manager else None,
-                    )
-                ),
-            )
+            client.chat_update(channel=channel, ts=ts, **block_kit(answered))
         except SlackApiError as error:
             logger.warning("could not update a check-in message: %s", error.response.get("error"))
 
