@@ -5,25 +5,29 @@ The adapter hands over the neutral `Click` of the task's Done button (its value 
 who clicked; `tick` marks the step done (only the new hire, their manager or buddy, or HR may), calls off
 its reminder, and returns the task as its line should now read, for the adapter to redraw.
 
-A check-in's score button opens a form (Slack's modal, Teams' dialog) that `open_checkin` fills in;
+`enrol_by_hand` is HR's or a manager's "onboard @person [template] [start date]", and `checklist` what
+"onboard" alone shows. A check-in's score button opens a form (Slack's modal, Teams' dialog) that `open_checkin` fills in;
 `answer_checkin` records what the form sends and says what the check-in message should now read.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from bot.core.audit import record
 from bot.core.crypto import SecretBox
-from bot.core.message import Message
-from bot.core.models import Person
+from bot.core.errors import UserFacingError
+from bot.core.message import Block, Command, Literal, Message, Note, Section, Text, text
+from bot.core.models import Person, Workspace
 from bot.delivery.inbound import Click
 from bot.onboarding import service
-from bot.onboarding.jobs import cancel_reminder, queue_checkin_alert
-from bot.onboarding.messages import TaskLine, checkin_answered_message
-from bot.onboarding.models import OnboardingJourney, OnboardingStep
+from bot.onboarding.jobs import ProcessReport, advance, cancel_reminder, queue_checkin_alert
+from bot.onboarding.messages import TaskLine, checkin_answered_message, task_section
+from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.onboarding.templates import render
 
 
@@ -95,3 +99,124 @@ def answer_checkin(
         shared=consent,
         manager=manager.name if manager else None,
     )
+
+
+# -- by hand, and the checklist ----------------------------------------------------------------
+
+
+def enrol_by_hand(
+    session: Session,
+    workspace: Workspace,
+    actor: Person | None,
+    target: Person | None,
+    words: list[str],
+    *,
+    is_hr: bool,
+    now: datetime,
+) -> Text:
+    """Start `target`'s journey for HR or their manager; `words` are what followed the person
+    (`[template] [start YYYY-MM-DD]`). Says what happened, or why nothing did. Raises `UserFacingError`
+    for a date it cannot read."""
+    if actor is None or not actor.active:
+        return text("I don't have you in the company directory, so I can't start anyone's onboarding. Ask HR.")
+    if target is None:
+        return text("I don't have that person in the company directory yet. HR can add them with the org file.")
+    if not is_hr and target.manager_id != actor.id:
+        return text("Only HR and ", Literal(target.name), "'s manager can start their onboarding.")
+    template_name, start = template_and_start(words)
+    existing = service.journey_of(session, target)
+    if existing is not None:
+        template = session.get(OnboardingTemplate, existing.template_id)
+        return text(
+            Literal(target.name),
+            " already has an onboarding journey (`",
+            Literal(template.name if template else "?"),
+            f"`, started {existing.start_date:%a %d %b %Y}, {existing.state}). Nothing was changed.",
+        )
+    enrolment = service.enrol(
+        session, target, now=now, template_name=template_name, start=start, enrolled_by=actor, enrolled_by_hr=is_hr
+    )
+    journey = enrolment.journey
+    advance(session, journey, now, ProcessReport())
+    template = session.get(OnboardingTemplate, journey.template_id)
+    assert template is not None
+    record(
+        session, workspace.id, actor.id, "onboarding.enrol", f"person {target.id}: {template.name} v{template.version}"
+    )
+    buddy = session.get(Person, journey.buddy_id) if journey.buddy_id else None
+    buddy_words = (
+        text("Their buddy is ", Literal(buddy.name), ".")
+        if buddy
+        else text("Their manager will get a DM to pick a buddy.")
+        if journey.buddy_pending
+        else text("They have no buddy.")
+    )
+    return text(
+        "Done: ",
+        Literal(target.name),
+        "'s onboarding (`",
+        Literal(template.name),
+        f"`) starts on {journey.start_date:%a %d %b %Y}; messages go out at {template.send_time} in their timezone. ",
+        buddy_words,
+        " If the start date has passed, they get one catch-up message instead of everything at once.",
+    )
+
+
+def template_and_start(words: list[str]) -> tuple[str | None, date | None]:
+    template: list[str] = []
+    start: date | None = None
+    rest = iter(words)
+    for word in rest:
+        if word.lower() == "start":
+            start = _date(next(rest, ""))
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+            start = _date(word)
+        else:
+            template.append(word)
+    return (" ".join(template) or None), start
+
+
+def _date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise UserFacingError(
+            f"`{raw[:20] or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
+        ) from None
+
+
+def progress_words(state: service.Progress) -> str:
+    words = f"day {max(state.day, 0)}: {state.tasks_done} of {state.tasks_total} tasks done"
+    if state.overdue:
+        words += f", {state.overdue} overdue"
+    if state.next_step is not None:
+        what = "a check-in" if state.next_step.kind == StepKind.CHECKIN else "new tasks"
+        words += f"; next: {what} on {state.next_step.due_date:%a %d %b}"
+    return words
+
+
+def checklist(session: Session, person: Person | None, now: datetime, *, limit: int = 20) -> Message:
+    """The person's own journey's progress and every open onboarding task of theirs (for others too)."""
+    if person is None:
+        return _note_only("I don't have you in the company directory yet, so there's no onboarding for you. Ask HR.")
+    blocks: list[Block] = []
+    journey = service.journey_of(session, person)
+    if journey is not None and journey.state != JourneyState.STOPPED:
+        state = service.progress(session, journey, now)
+        blocks.append(Section(text(f"*Your onboarding* — {progress_words(state)}")))
+    tasks = service.open_tasks_for(session, person, now, limit=limit)
+    blocks += [task_section(task_line(session, step)) for step in tasks]
+    if not blocks:
+        return _note_only(
+            "You have no onboarding journey or onboarding tasks right now. "
+            "When you're someone's manager or buddy, their tasks for you show up here."
+        )
+    if not tasks:
+        blocks.append(Note(text("Nothing on your list right now. Your next steps arrive in our chat on their day.")))
+    else:
+        blocks.append(Note(text(Command("onboard"), " shows this list again any time.")))
+    return Message(text("Your onboarding checklist"), tuple(blocks))
+
+
+def _note_only(words: str) -> Message:
+    return Message(text(words), (Section(text(words)),))

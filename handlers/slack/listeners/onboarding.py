@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -25,7 +25,7 @@ from bot.onboarding import steps
 from bot.onboarding.checkins import MIN_GROUP
 from bot.onboarding.jobs import ProcessReport, advance
 from bot.onboarding.messages import buddy_prompt_message
-from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingTemplate, StepKind
+from bot.onboarding.models import JourneyState, OnboardingJourney
 from bot.onboarding.templates import TemplateError, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
@@ -39,6 +39,7 @@ from handlers.slack.listeners.common import (
     mrkdwn_section,
     request_identity,
 )
+from handlers.slack.render.message import mrkdwn
 from handlers.slack.render.message import render as block_kit
 from handlers.slack.render.onboarding import (
     BUDDY_ACTION,
@@ -114,13 +115,7 @@ def _status(session: Session, person: Person | None, empathy: AppContext) -> dic
 
 
 def _progress_words(state: onboarding.Progress) -> str:
-    words = f"day {max(state.day, 0)}: {state.tasks_done} of {state.tasks_total} tasks done"
-    if state.overdue:
-        words += f", {state.overdue} overdue"
-    if state.next_step is not None:
-        what = "a check-in" if state.next_step.kind == StepKind.CHECKIN else "new tasks"
-        words += f"; next: {what} on {state.next_step.due_date:%a %d %b}"
-    return words
+    return steps.progress_words(state)
 
 
 def _enrol_by_hand(
@@ -129,67 +124,8 @@ def _enrol_by_hand(
     match = MENTION.match(words[0])
     assert match is not None
     target = find_person(session, workspace, match.group(1))
-    if actor is None or not actor.active:
-        return "I don't have you in the company directory, so I can't start anyone's onboarding. Ask HR."
-    hr = is_hr(session, actor, empathy.settings)
-    if target is None:
-        return "I don't have that person in the company directory yet. HR can add them with the org file."
-    if not hr and target.manager_id != actor.id:
-        return f"Only HR and {escape(target.name)}'s manager can start their onboarding."
-    template_name, start = _template_and_start(words[1:])
-    now = empathy.clock.now()
-    existing = onboarding.journey_of(session, target)
-    if existing is not None:
-        template = session.get(OnboardingTemplate, existing.template_id)
-        return (
-            f"{escape(target.name)} already has an onboarding journey (`{escape(template.name if template else '?')}`, "
-            f"started {existing.start_date:%a %d %b %Y}, {existing.state}). Nothing was changed."
-        )
-    journey = onboarding.enrol(
-        session, target, now=now, template_name=template_name, start=start, enrolled_by=actor, enrolled_by_hr=hr
-    )
-    advance(session, journey.journey, now, ProcessReport())
-    template = session.get(OnboardingTemplate, journey.journey.template_id)
-    assert template is not None
-    record(
-        session, workspace.id, actor.id, "onboarding.enrol", f"person {target.id}: {template.name} v{template.version}"
-    )
-    buddy = session.get(Person, journey.journey.buddy_id) if journey.journey.buddy_id else None
-    buddy_words = (
-        f"Their buddy is {escape(buddy.name)}."
-        if buddy
-        else "Their manager will get a DM to pick a buddy."
-        if journey.journey.buddy_pending
-        else "They have no buddy."
-    )
-    return (
-        f"Done: {escape(target.name)}'s onboarding (`{escape(template.name)}`) starts on "
-        f"{journey.journey.start_date:%a %d %b %Y}; messages go out at {template.send_time} in their timezone. "
-        f"{buddy_words} If the start date has passed, they get one catch-up message instead of everything at once."
-    )
-
-
-def _template_and_start(words: list[str]) -> tuple[str | None, date | None]:
-    template: list[str] = []
-    start: date | None = None
-    rest = iter(words)
-    for word in rest:
-        if word.lower() == "start":
-            start = _date(next(rest, ""))
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
-            start = _date(word)
-        else:
-            template.append(word)
-    return (" ".join(template) or None), start
-
-
-def _date(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise UserFacingError(
-            f"`{raw[:20] or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
-        ) from None
+    hr = actor is not None and actor.active and is_hr(session, actor, empathy.settings)
+    return mrkdwn(steps.enrol_by_hand(session, workspace, actor, target, words[1:], is_hr=hr, now=empathy.clock.now()))
 
 
 # -- Done buttons ------------------------------------------------------------------------------

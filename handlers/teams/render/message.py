@@ -12,7 +12,8 @@
   render a tag Teams would show as a bare name that pings nobody.
 - A button becomes `Action.Execute` (verb = the stable action id; data = the action id under
   `action`, which is what the Teams SDK routes on, its value, and the block id when there is one), with
-  an `Action.Submit` of the same data as its `fallback` for clients without Universal Actions. A
+  an `Action.Submit` of the same data as its `fallback` for clients without Universal Actions; a
+  button that opens a form (`Button.dialog`) is an `Action.Submit` asking Teams for a dialog. A
   choice becomes an `Input.ChoiceSet` and a "Send" action whose data names the input (`input`); a
   person picker, Teams' people picker (a ChoiceSet searching the directory).
 - At most `MAX_ACTIONS` actions per ActionSet: a longer row is split into several.
@@ -297,7 +298,24 @@ def _data(action_id: str, block_id: str | None, **values: str) -> dict[str, Any]
 def _button(element: Button, block_id: str | None) -> dict[str, Any]:
     title = emoji(element.label) if element.shortcodes else element.label
     data = _data(element.action_id, block_id, value=element.value)
+    if element.dialog:
+        return _dialog_button(title, data, element.style)
     return _execute(title, element.action_id, data, element.style, inputs=False)
+
+
+def _dialog_button(title: str, data: dict[str, Any], style: str | None) -> dict[str, Any]:
+    """A button that opens a dialog: Teams opens one only from an `Action.Submit` whose data asks for
+    `task/fetch` (an `Action.Execute` can only update the card). The invoke carries this data back;
+    `dialog_id` is what the SDK's `on_dialog_open(...)` routes on."""
+    action: dict[str, Any] = {
+        "type": "Action.Submit",
+        "title": title,
+        "data": {"msteams": {"type": "task/fetch"}, "dialog_id": data["action"], **data},
+        "associatedInputs": "none",
+    }
+    if style:
+        action["style"] = _STYLES[style]
+    return action
 
 
 def _input(card: _Card, element: Choice | PersonPicker, block_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
