@@ -26,7 +26,7 @@ from bot.core.models import Person, Workspace
 from bot.delivery.inbound import Click
 from bot.onboarding import service
 from bot.onboarding.jobs import ProcessReport, advance, cancel_reminder, queue_checkin_alert
-from bot.onboarding.messages import TaskLine, checkin_answered_message, task_section
+from bot.onboarding.messages import TaskLine, buddy_prompt_message, checkin_answered_message, task_section
 from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingStep, OnboardingTemplate, StepKind
 from bot.onboarding.templates import render
 
@@ -220,3 +220,20 @@ def checklist(session: Session, person: Person | None, now: datetime, *, limit: 
 
 def _note_only(words: str) -> Message:
     return Message(text(words), (Section(text(words)),))
+
+
+def pick_buddy(
+    session: Session, workspace: Workspace, picker: Person | None, journey_id: int | None, buddy: Person | None
+) -> Message:
+    """The manager's pick from the buddy prompt; returns the prompt as it should now read. Raises
+    `OnboardingError` when the journey is gone, or the pick is not theirs to make or not allowed."""
+    journey = session.get(OnboardingJourney, journey_id) if journey_id is not None else None
+    if picker is None or journey is None or journey.workspace_id != workspace.id:
+        raise service.OnboardingError("I can't find that onboarding journey any more.")
+    chosen = service.pick_buddy(session, journey, picker, buddy)
+    new_hire = session.get(Person, journey.person_id)
+    assert new_hire is not None
+    record(session, workspace.id, picker.id, "onboarding.buddy", f"journey {journey.id}")
+    return buddy_prompt_message(
+        journey_id=journey.id, new_hire=new_hire.name, started=journey.start_date, picked=chosen.name
+    )

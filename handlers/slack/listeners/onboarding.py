@@ -14,7 +14,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.core.audit import record
 from bot.core.errors import UserFacingError
 from bot.core.models import Person, Workspace
 from bot.core.people import HomeRole, find_person, is_hr, sub_organisation
@@ -24,8 +23,7 @@ from bot.onboarding import service as onboarding
 from bot.onboarding import steps
 from bot.onboarding.checkins import MIN_GROUP
 from bot.onboarding.jobs import ProcessReport, advance
-from bot.onboarding.messages import buddy_prompt_message
-from bot.onboarding.models import JourneyState, OnboardingJourney
+from bot.onboarding.models import JourneyState
 from bot.onboarding.templates import TemplateError, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
@@ -269,19 +267,9 @@ def handle_buddy_pick(
     try:
         with empathy.session_factory.begin() as session:
             workspace, person = request_identity(session, context)
-            journey = session.get(OnboardingJourney, int(journey_raw)) if journey_raw.isdigit() else None
-            if person is None or journey is None or journey.workspace_id != workspace.id:
-                raise onboarding.OnboardingError("I can't find that onboarding journey any more.")
             buddy = find_person(session, workspace, action.get("selected_user") or "")
-            chosen = onboarding.pick_buddy(session, journey, person, buddy)
-            new_hire = session.get(Person, journey.person_id)
-            assert new_hire is not None
-            message = block_kit(
-                buddy_prompt_message(
-                    journey_id=journey.id, new_hire=new_hire.name, started=journey.start_date, picked=chosen.name
-                )
-            )
-            record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
+            journey_id = int(journey_raw) if journey_raw.isdigit() else None
+            message = block_kit(steps.pick_buddy(session, workspace, person, journey_id, buddy))
     except UserFacingError as error:
         respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
         return

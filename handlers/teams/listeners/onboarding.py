@@ -12,6 +12,8 @@ Everything decided here is decided in `bot/onboarding/steps.py`, which Slack's l
 - **Check-ins**: the score buttons ask Teams for a dialog (`task/fetch`): the form with the score,
   an optional comment and the consent toggle. Its `task/submit` records the answer as on Slack and
   rewrites the check-in message in the chat (it says whether the answer was shared).
+- **Buddy**: the manager's prompt holds Teams' people picker; the pick (an Entra object id) answers
+  with the prompt redrawn, or a message saying why that person won't do.
 """
 
 from __future__ import annotations
@@ -35,12 +37,22 @@ from sqlalchemy.orm import Session
 
 from bot.core.accounts import find_by_account
 from bot.core.errors import UserFacingError
-from bot.core.message import Message, Section, is_neutral, text
+from bot.core.message import Command, Message, Section, is_neutral, text
 from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
 from bot.core.people import is_hr
-from bot.delivery.inbound import Click, Command
+from bot.delivery.inbound import Click
+from bot.delivery.inbound import Command as Typed
 from bot.onboarding import steps
-from bot.onboarding.messages import CHECKIN_ACTION, CONSENT_QUESTION, DONE_ACTION, SCALE, TaskLine, task_section
+from bot.onboarding.messages import (
+    BUDDY_ACTION,
+    BUDDY_BLOCK,
+    CHECKIN_ACTION,
+    CONSENT_QUESTION,
+    DONE_ACTION,
+    SCALE,
+    TaskLine,
+    task_section,
+)
 from bot.onboarding.models import OnboardingStep
 from handlers.teams.accounts import teams_workspace
 from handlers.teams.context import TeamsContext
@@ -52,12 +64,15 @@ logger = logging.getLogger(__name__)
 CHECKIN_SUBMIT = "onboard.checkin_submit"
 STEP_BLOCK = "onboard.step."
 COMMENT_MAX = 1000
-HELP = (
-    "**onboard** shows your onboarding checklist and any onboarding tasks you have for others.\n\n"
-    "HR and managers can start someone's journey: **onboard @person [template] [start YYYY-MM-DD]**, "
-    "e.g. **onboard @Noor sales start 2026-12-01** (type @ and pick the person). Without a template, the "
-    "one for their team is used (else default); without a start date, their start date from the org file "
-    "(else today)."
+HELP = text(
+    Command("onboard"),
+    " shows your onboarding checklist and any onboarding tasks you have for others.\n"
+    "HR and managers can start someone's journey: ",
+    Command("onboard @person [template] [start YYYY-MM-DD]"),
+    ", e.g. ",
+    Command("onboard @Noor sales start 2026-12-01"),
+    " (type @ and pick the person from the list). Without a template, the one for their team is used "
+    "(else default); without a start date, their start date from the org file (else today).",
 )
 AT_TAG = re.compile(r"^<at>(.*?)</at>\s*(.*)$", re.DOTALL)
 
@@ -89,10 +104,10 @@ def _identity(session: Session, teams: TeamsContext, who: Who) -> tuple[Workspac
 # -- the `onboard` command -----------------------------------------------------------------------
 
 
-async def onboard_command(ctx: ActivityContext[MessageActivity], teams: TeamsContext, command: Command) -> None:
+async def onboard_command(ctx: ActivityContext[MessageActivity], teams: TeamsContext, command: Typed) -> None:
     words = command.words.split()
     if words and words[0].lower() == "help":
-        await ctx.send(_card(Message(text("Onboarding: how it works"), (Section(text(HELP)),))))
+        await ctx.send(_card(Message(text("Onboarding: how it works"), (Section(HELP),))))
         return
     who = _who(ctx.activity)
     if not words or words[0].lower() == "status":
@@ -228,6 +243,21 @@ def _refreshed(session: Session, message: Message) -> Message:
                 block = task_section(steps.task_line(session, step))
         blocks.append(block)
     return replace(message, blocks=tuple(blocks))
+
+
+# -- the buddy prompt ---------------------------------------------------------------------------
+
+
+def _pick_buddy(teams: TeamsContext, who: Who, journey_raw: str, chosen: str) -> dict[str, Any]:
+    """The manager's pick in Teams' people picker: the chosen person's Entra object id."""
+    try:
+        with teams.session_factory.begin() as session:
+            workspace, person = _identity(session, teams, who)
+            buddy = find_by_account(session, workspace, chosen.lower()) if chosen else None
+            journey_id = int(journey_raw) if journey_raw.isdigit() else None
+            return card_response(steps.pick_buddy(session, workspace, person, journey_id, buddy))
+    except UserFacingError as error:
+        return message_response(error_text(error))
 
 
 # -- check-ins -----------------------------------------------------------------------------------
@@ -385,6 +415,14 @@ def register(app: App, teams: TeamsContext) -> None:
         return await asyncio.to_thread(
             _open_checkin, teams, _who(ctx.activity), str(data.get("value") or ""), message_id
         )
+
+    @app.on_card_action_execute(BUDDY_ACTION)
+    async def buddy(ctx: ActivityContext[AdaptiveCardInvokeActivity]) -> Any:
+        data = ctx.activity.value.action.data
+        journey_raw = str(data.get("block") or "").removeprefix(f"{BUDDY_BLOCK}.")
+        # The picker's value comes back under the input's id, which the card's data names.
+        chosen = str(data.get(str(data.get("input") or "")) or "")
+        return await asyncio.to_thread(_pick_buddy, teams, _who(ctx.activity), journey_raw, chosen)
 
     for score in SCALE:
         app.on_dialog_open(f"{CHECKIN_ACTION}.{score}")(open_checkin)

@@ -45,6 +45,9 @@ SUNDAY = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
 MONDAY = date(2026, 11, 23)
 MARCUS = TeamsUser(aad_object_id="c1b2c3d4-0000-4000-8000-00000000c0c0", name="Marcus Oyelaran")
 NOOR = TeamsUser(aad_object_id="d1b2c3d4-0000-4000-8000-00000000d0d0", name="Noor Haddad")
+SOFIA = TeamsUser(aad_object_id="e1b2c3d4-0000-4000-8000-00000000e0e0", name="Sofia Rossi")
+SAM = TeamsUser(aad_object_id="f1b2c3d4-0000-4000-8000-00000000f0f0", name="Sam Reyes")
+LEA = TeamsUser(aad_object_id="a2b2c3d4-0000-4000-8000-00000000a1a1", name="Lea Meyer")
 
 
 @dataclass
@@ -115,22 +118,26 @@ def world(
         workspace = teams_workspace(session, TENANT_ID)
         workspace.name = "Contoso"
         platform = Team(workspace_id=workspace.id, name="Platform")
-        session.add(platform)
+        sales = Team(workspace_id=workspace.id, name="Sales")
+        session.add_all([platform, sales])
         session.flush()
         ids: dict[str, int] = {}
         # As the Graph sync and the install events leave them: a Teams account, a chat to write to.
-        for user, tz, manager, start in (
-            (MARCUS, "Europe/Berlin", None, None),
-            (ANA, "Europe/Lisbon", MARCUS, None),
-            (PRIYA, "Asia/Kolkata", None, None),
-            (NOOR, "Europe/Lisbon", MARCUS, MONDAY),
+        for user, tz, manager, start, team in (
+            (MARCUS, "Europe/Berlin", None, None, platform),
+            (ANA, "Europe/Lisbon", MARCUS, None, platform),
+            (PRIYA, "Asia/Kolkata", None, None, platform),
+            (NOOR, "Europe/Lisbon", MARCUS, MONDAY, platform),
+            (SOFIA, "Europe/Rome", None, None, sales),
+            (SAM, "Europe/Rome", SOFIA, None, sales),
+            (LEA, "Europe/Rome", SOFIA, None, sales),
         ):
             person = Person(
                 workspace_id=workspace.id,
                 name=user.name,
                 email=f"{user.name.split()[0].lower()}@contoso.example",
                 timezone=tz,
-                team_id=platform.id,
+                team_id=team.id,
                 manager_id=ids.get(manager.name) if manager else None,
                 start_date=start,
                 source="teams",
@@ -344,6 +351,10 @@ def replies(world: World) -> list[str]:
 def test_hr_starts_a_journey_by_hand_and_the_new_hire_sees_their_checklist(world: World) -> None:
     with world.session_factory.begin() as session:
         world.person(session, NOOR).start_date = None  # not in the org file's start dates
+    world.post(world.teams.message(PRIYA, "onboard Noor please"))  # typed, not picked from the @ list
+    world.connector.wait_for(lambda c: len(replies(world)) >= 1)
+    assert replies(world)[-1].startswith("Onboarding: I didn't understand that. **onboard** shows your")
+    world.connector.reset()
     world.post(mention_message(world, ANA, NOOR, "default start 2026-11-10"))
     world.connector.wait_for(lambda c: len(replies(world)) >= 1)
     assert replies(world)[-1] == "Only HR and Noor Haddad's manager can start their onboarding."
@@ -368,3 +379,32 @@ def test_hr_starts_a_journey_by_hand_and_the_new_hire_sees_their_checklist(world
     # Ticking from the checklist (a reply, not a queued message) redraws the checklist.
     answer = world.post(world.teams.card_action(NOOR, done["data"], verb=done["verb"], reply_to_id="1999"))
     assert "✅ Set up your laptop" in texts(answer.body["value"]) and "1 of 3 tasks done" in texts(answer.body["value"])
+
+
+def test_the_manager_picks_a_buddy_in_teams_people_picker(world: World) -> None:
+    with world.session_factory.begin() as session:
+        world.person(session, SAM).start_date = MONDAY  # the sales template: the manager picks the buddy
+    day_0(world)
+    [prompt] = [
+        r for r in world.queued(SOFIA) if render_payload(r.payload)["summary"].startswith("Pick an onboarding buddy")
+    ]
+    activity_id, activity = world.deliver(prompt, SOFIA)
+    picker = next(e for e in walk(activity) if e.get("type") == "Input.ChoiceSet")
+    assert picker["choices.data"] == {"type": "Data.Query", "dataset": "graph.microsoft.com/users"}
+    [send] = [a for a in actions(activity) if a["type"] == "Action.Execute"]
+
+    def pick(user: TeamsUser, whom: TeamsUser) -> dict[str, Any]:
+        # Teams sends the picked person's Entra object id under the picker's id, beside the action's data.
+        data = {**send["data"], picker["id"]: whom.aad_object_id}
+        return world.post(world.teams.card_action(user, data, verb=send["verb"], reply_to_id=activity_id)).body
+
+    assert "someone other than the manager" in pick(SOFIA, SOFIA)["value"]
+    assert pick(ANA, LEA)["value"] == "Only Sam Reyes's manager can pick their buddy."
+    answer = pick(SOFIA, LEA)
+    assert answer["type"] == CARD_CONTENT_TYPE and card_problems(answer["value"]) == []
+    assert "Lea Meyer** is Sam Reyes's onboarding buddy" in texts(answer["value"])
+    with world.session_factory() as session:
+        journey = session.scalar(
+            select(OnboardingJourney).where(OnboardingJourney.person_id == world.person(session, SAM).id)
+        )
+        assert journey.buddy_id == world.person(session, LEA).id and not journey.buddy_pending
