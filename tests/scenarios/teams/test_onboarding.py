@@ -408,3 +408,15 @@ def test_the_manager_picks_a_buddy_in_teams_people_picker(world: World) -> None:
             select(OnboardingJourney).where(OnboardingJourney.person_id == world.person(session, SAM).id)
         )
         assert journey.buddy_id == world.person(session, LEA).id and not journey.buddy_pending
+
+
+def test_without_the_senders_activity_id_the_card_is_found_by_the_task_it_holds(world: World) -> None:
+    day_0(world)
+    activity_id, activity = welcome(world)
+    with world.session_factory.begin() as session:
+        for row in session.scalars(select(OutboxMessage)):
+            row.sent_ts = None  # a sender that kept no activity ids
+    [done] = done_buttons(activity)
+    answer = world.post(world.teams.card_action(NOOR, done["data"], verb=done["verb"], reply_to_id=activity_id))
+    card = answer.body["value"]
+    assert "Welcome to Contoso, Noor!" in texts(card) and "✅ Set up your laptop" in texts(card)
