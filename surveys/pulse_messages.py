@@ -151,6 +151,7 @@ def question_blocks(number: int, question: Question, round_id: int, answer: Answ
             "Edit comment" if answer and answer.comment else "Add a comment",
             COMMENT_ACTION,
             action_value(round_id, question.id),
+            dialog=True,  # the comment is written in a form (Slack's modal, Teams' dialog)
         )
     )
     return [

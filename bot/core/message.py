@@ -189,6 +189,9 @@ class Button:
     style: Style | None = None
     # Whether `:emoji:` short codes in the label become emoji (labels that hold none may say no).
     shortcodes: bool = True
+    # Whether the click opens a form. Slack opens its modal from the click's trigger; Teams opens a
+    # dialog only from the card itself (`task/fetch`), so its renderer has to know beforehand.
+    dialog: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": "button", "label": self.label, "action_id": self.action_id, "value": self.value}
@@ -196,6 +199,8 @@ class Button:
             data["style"] = self.style
         if not self.shortcodes:
             data["shortcodes"] = False
+        if self.dialog:
+            data["dialog"] = True
         return data
 
 
@@ -241,7 +246,14 @@ Element: TypeAlias = Button | Choice | PersonPicker
 def _element_from_json(data: Mapping[str, Any]) -> Element:
     kind = data["kind"]
     if kind == "button":
-        return Button(data["label"], data["action_id"], data["value"], data.get("style"), data.get("shortcodes", True))
+        return Button(
+            data["label"],
+            data["action_id"],
+            data["value"],
+            data.get("style"),
+            data.get("shortcodes", True),
+            data.get("dialog", False),
+        )
     if kind == "choice":
         options = tuple(Option(label, value) for label, value in data["options"])
         return Choice(data["action_id"], options, data["placeholder"], data.get("selected"))

@@ -187,7 +187,7 @@ def _manager(manager: str | None) -> Literal | str:
 
 def checkin_message(*, step_id: int, question: str, day: int, manager: str | None) -> Message:
     buttons = tuple(
-        Button(label, f"{CHECKIN_ACTION}.{score}", f"{step_id}|{score}", shortcodes=False)
+        Button(label, f"{CHECKIN_ACTION}.{score}", f"{step_id}|{score}", shortcodes=False, dialog=True)
         for score, label in SCALE.items()
     )
     return Message(

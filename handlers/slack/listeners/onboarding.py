@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -14,7 +14,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.core.audit import record
 from bot.core.errors import UserFacingError
 from bot.core.models import Person, Workspace
 from bot.core.people import HomeRole, find_person, is_hr, sub_organisation
@@ -23,10 +22,9 @@ from bot.delivery.ports import DirectoryUser
 from bot.onboarding import service as onboarding
 from bot.onboarding import steps
 from bot.onboarding.checkins import MIN_GROUP
-from bot.onboarding.jobs import ProcessReport, advance, queue_checkin_alert
-from bot.onboarding.messages import buddy_prompt_message, checkin_answered_message
-from bot.onboarding.models import JourneyState, OnboardingJourney, OnboardingTemplate, StepKind
-from bot.onboarding.templates import TemplateError, render, step_lines
+from bot.onboarding.jobs import ProcessReport, advance
+from bot.onboarding.models import JourneyState
+from bot.onboarding.templates import TemplateError, step_lines
 from bot.org.sync import sync_directory
 from handlers.slack.context import AppContext, empathy_context, once_per_event
 from handlers.slack.directory import to_directory_user
@@ -39,6 +37,7 @@ from handlers.slack.listeners.common import (
     mrkdwn_section,
     request_identity,
 )
+from handlers.slack.render.message import mrkdwn
 from handlers.slack.render.message import render as block_kit
 from handlers.slack.render.onboarding import (
     BUDDY_ACTION,
@@ -114,13 +113,7 @@ def _status(session: Session, person: Person | None, empathy: AppContext) -> dic
 
 
 def _progress_words(state: onboarding.Progress) -> str:
-    words = f"day {max(state.day, 0)}: {state.tasks_done} of {state.tasks_total} tasks done"
-    if state.overdue:
-        words += f", {state.overdue} overdue"
-    if state.next_step is not None:
-        what = "a check-in" if state.next_step.kind == StepKind.CHECKIN else "new tasks"
-        words += f"; next: {what} on {state.next_step.due_date:%a %d %b}"
-    return words
+    return steps.progress_words(state)
 
 
 def _enrol_by_hand(
@@ -129,67 +122,8 @@ def _enrol_by_hand(
     match = MENTION.match(words[0])
     assert match is not None
     target = find_person(session, workspace, match.group(1))
-    if actor is None or not actor.active:
-        return "I don't have you in the company directory, so I can't start anyone's onboarding. Ask HR."
-    hr = is_hr(session, actor, empathy.settings)
-    if target is None:
-        return "I don't have that person in the company directory yet. HR can add them with the org file."
-    if not hr and target.manager_id != actor.id:
-        return f"Only HR and {escape(target.name)}'s manager can start their onboarding."
-    template_name, start = _template_and_start(words[1:])
-    now = empathy.clock.now()
-    existing = onboarding.journey_of(session, target)
-    if existing is not None:
-        template = session.get(OnboardingTemplate, existing.template_id)
-        return (
-            f"{escape(target.name)} already has an onboarding journey (`{escape(template.name if template else '?')}`, "
-            f"started {existing.start_date:%a %d %b %Y}, {existing.state}). Nothing was changed."
-        )
-    journey = onboarding.enrol(
-        session, target, now=now, template_name=template_name, start=start, enrolled_by=actor, enrolled_by_hr=hr
-    )
-    advance(session, journey.journey, now, ProcessReport())
-    template = session.get(OnboardingTemplate, journey.journey.template_id)
-    assert template is not None
-    record(
-        session, workspace.id, actor.id, "onboarding.enrol", f"person {target.id}: {template.name} v{template.version}"
-    )
-    buddy = session.get(Person, journey.journey.buddy_id) if journey.journey.buddy_id else None
-    buddy_words = (
-        f"Their buddy is {escape(buddy.name)}."
-        if buddy
-        else "Their manager will get a DM to pick a buddy."
-        if journey.journey.buddy_pending
-        else "They have no buddy."
-    )
-    return (
-        f"Done: {escape(target.name)}'s onboarding (`{escape(template.name)}`) starts on "
-        f"{journey.journey.start_date:%a %d %b %Y}; messages go out at {template.send_time} in their timezone. "
-        f"{buddy_words} If the start date has passed, they get one catch-up message instead of everything at once."
-    )
-
-
-def _template_and_start(words: list[str]) -> tuple[str | None, date | None]:
-    template: list[str] = []
-    start: date | None = None
-    rest = iter(words)
-    for word in rest:
-        if word.lower() == "start":
-            start = _date(next(rest, ""))
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
-            start = _date(word)
-        else:
-            template.append(word)
-    return (" ".join(template) or None), start
-
-
-def _date(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise UserFacingError(
-            f"`{raw[:20] or '(nothing)'}` isn't a date I can read; write it as YYYY-MM-DD, e.g. `start 2026-12-01`."
-        ) from None
+    hr = actor is not None and actor.active and is_hr(session, actor, empathy.settings)
+    return mrkdwn(steps.enrol_by_hand(session, workspace, actor, target, words[1:], is_hr=hr, now=empathy.clock.now()))
 
 
 # -- Done buttons ------------------------------------------------------------------------------
@@ -256,15 +190,7 @@ def handle_checkin_button(
         step_id, score = int(step_raw), int(score_raw)
         with empathy.session_factory() as session:
             _workspace, person = request_identity(session, context)
-            if person is None:
-                raise onboarding.OnboardingError("I can't find that check-in; it may belong to someone else.")
-            step = onboarding.checkin_step(session, step_id, person)
-            if step.answered_at is not None:
-                raise onboarding.OnboardingError("You've already answered this check-in, thank you!")
-            journey = session.get(OnboardingJourney, step.journey_id)
-            assert journey is not None
-            values = onboarding.placeholders(session, journey)
-            manager = onboarding.owner_person(session, journey, "manager")
+            form = steps.open_checkin(session, person, step_id)
     except ValueError:
         respond(
             text="I can't read that answer; please use the buttons.", response_type="ephemeral", replace_original=False
@@ -279,9 +205,9 @@ def handle_checkin_button(
         trigger_id=body["trigger_id"],
         view=checkin_modal(
             step_id=step_id,
-            question=render(step.text, values),
+            question=form.question,
             score=min(max(score, 1), 5),
-            manager=manager.name if manager else None,
+            manager=form.manager,
             metadata=metadata,
         ),
     )
@@ -305,23 +231,18 @@ def handle_checkin_submission(
     try:
         with empathy.session_factory.begin() as session:
             _workspace, person = request_identity(session, context)
-            if person is None or not step_raw.isdigit():
+            if not step_raw.isdigit():
                 raise onboarding.OnboardingError("I can't find that check-in any more.")
-            now = empathy.clock.now()
-            result = onboarding.record_checkin(
+            answered = steps.answer_checkin(
                 session,
-                int(step_raw),
                 person,
+                int(step_raw),
                 score=int(score_raw),
                 comment=comment,
                 consent=consent,
                 box=empathy.box,
-                now=now,
+                now=empathy.clock.now(),
             )
-            queue_checkin_alert(session, result, now)
-            journey = result.journey
-            question = render(result.step.text, onboarding.placeholders(session, journey))
-            manager = onboarding.owner_person(session, journey, "manager")
     except UserFacingError as error:
         block = "comment" if "comment" in error_text(error) else "score"
         ack(response_action="errors", errors={block: error_text(error)[:150]})
@@ -329,18 +250,7 @@ def handle_checkin_submission(
     ack()
     if channel and ts:
         try:
-            client.chat_update(
-                channel=channel,
-                ts=ts,
-                **block_kit(
-                    checkin_answered_message(
-                        question=question,
-                        score=int(score_raw),
-                        shared=consent,
-                        manager=manager.name if manager else None,
-                    )
-                ),
-            )
+            client.chat_update(channel=channel, ts=ts, **block_kit(answered))
         except SlackApiError as error:
             logger.warning("could not update a check-in message: %s", error.response.get("error"))
 
@@ -357,19 +267,9 @@ def handle_buddy_pick(
     try:
         with empathy.session_factory.begin() as session:
             workspace, person = request_identity(session, context)
-            journey = session.get(OnboardingJourney, int(journey_raw)) if journey_raw.isdigit() else None
-            if person is None or journey is None or journey.workspace_id != workspace.id:
-                raise onboarding.OnboardingError("I can't find that onboarding journey any more.")
             buddy = find_person(session, workspace, action.get("selected_user") or "")
-            chosen = onboarding.pick_buddy(session, journey, person, buddy)
-            new_hire = session.get(Person, journey.person_id)
-            assert new_hire is not None
-            message = block_kit(
-                buddy_prompt_message(
-                    journey_id=journey.id, new_hire=new_hire.name, started=journey.start_date, picked=chosen.name
-                )
-            )
-            record(session, workspace.id, person.id, "onboarding.buddy", f"journey {journey.id}")
+            journey_id = int(journey_raw) if journey_raw.isdigit() else None
+            message = block_kit(steps.pick_buddy(session, workspace, person, journey_id, buddy))
     except UserFacingError as error:
         respond(text=escape(error_text(error)), response_type="ephemeral", replace_original=False)
         return

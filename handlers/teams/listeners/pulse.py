@@ -10,7 +10,7 @@ decision, in one transaction; the card is rendered after the commit.
 A click that cannot count (someone else's card, a closed round, a forged value) is answered with a
 message (`AdaptiveCardActionMessageResponse`): the card stays as it was, and nothing is stored.
 
-The comment button opens a dialog (`task/fetch`, see `render/message.py`'s `DIALOGS`); its form comes
+The comment button opens a dialog (`task/fetch`, a `Button.dialog`, see `render/message.py`); its form comes
 back as `task/submit`. A dialog's answer can only be the dialog, so after a comment is saved the pulse
 card is updated with one Bot Connector call, as Slack's `chat.update` does.
 """

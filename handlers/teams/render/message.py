@@ -10,7 +10,7 @@
   the caller passes `Names`: for each mentioned id, the Teams id and display name (`mentioned_ids`
   lists the ids a message needs). A mention nobody resolved raises `UnresolvedMention` rather than
   render a tag Teams would show as a bare name that pings nobody.
-- A button that opens a form (`DIALOGS`) becomes an `Action.Submit` that asks Teams for a dialog
+- A button that opens a form (`Button.dialog`) becomes an `Action.Submit` that asks Teams for a dialog
   (`msteams: {type: task/fetch}`, with the action id as the SDK's `dialog_id`): an `Action.Execute`
   invoke can only answer with a card or a message, never a dialog.
 - Any other button becomes `Action.Execute` (verb = the stable action id; data = the action id under
@@ -59,7 +59,6 @@ from bot.core.message import (
     is_neutral,
 )
 from handlers.teams.render.markdown import emoji, escape, plain, translate
-from surveys.pulse_messages import COMMENT_ACTION
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -82,7 +81,6 @@ ENVELOPE = 1_000
 CHOICE_LABEL = "Send"
 PEOPLE_DATASET = "graph.microsoft.com/users"
 # The buttons that open a dialog (their listener answers `task/fetch` on the action id): a pulse's comment.
-DIALOGS = frozenset({COMMENT_ACTION})
 
 
 class UnresolvedMention(LookupError):
@@ -293,18 +291,6 @@ def _execute(title: str, verb: str, data: dict[str, Any], style: str | None, *, 
     return action
 
 
-def _dialog(title: str, data: dict[str, Any], style: str | None) -> dict[str, Any]:
-    action: dict[str, Any] = {
-        "type": "Action.Submit",
-        "title": title,
-        "data": {**data, "msteams": {"type": "task/fetch"}},
-        "associatedInputs": "none",
-    }
-    if style:
-        action["style"] = _STYLES[style]
-    return action
-
-
 def _data(action_id: str, block_id: str | None, **values: str) -> dict[str, Any]:
     data: dict[str, Any] = {"action": action_id, **values}
     if block_id is not None:
@@ -315,9 +301,24 @@ def _data(action_id: str, block_id: str | None, **values: str) -> dict[str, Any]
 def _button(element: Button, block_id: str | None) -> dict[str, Any]:
     title = emoji(element.label) if element.shortcodes else element.label
     data = _data(element.action_id, block_id, value=element.value)
-    if element.action_id in DIALOGS:
-        return _dialog(title, {**data, "dialog_id": element.action_id}, element.style)
+    if element.dialog:
+        return _dialog_button(title, data, element.style)
     return _execute(title, element.action_id, data, element.style, inputs=False)
+
+
+def _dialog_button(title: str, data: dict[str, Any], style: str | None) -> dict[str, Any]:
+    """A button that opens a dialog: Teams opens one only from an `Action.Submit` whose data asks for
+    `task/fetch` (an `Action.Execute` can only update the card). The invoke carries this data back;
+    `dialog_id` is what the SDK's `on_dialog_open(...)` routes on."""
+    action: dict[str, Any] = {
+        "type": "Action.Submit",
+        "title": title,
+        "data": {"msteams": {"type": "task/fetch"}, "dialog_id": data["action"], **data},
+        "associatedInputs": "none",
+    }
+    if style:
+        action["style"] = _STYLES[style]
+    return action
 
 
 def _input(card: _Card, element: Choice | PersonPicker, block_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:

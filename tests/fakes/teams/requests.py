@@ -1,7 +1,8 @@
 """Activities as Teams sends them, signed as the Bot Framework signs them, POSTed to /api/messages.
 
 The builders write the JSON Teams posts (shapes from Microsoft's docs and recorded payloads): a message
-with its `clientInfo` entity, an Adaptive Card `Action.Execute` invoke, and the two announcements of a
+with its `clientInfo` entity, an Adaptive Card `Action.Execute` invoke, a dialog's `task/fetch` and
+`task/submit` invokes (and any other invoke by name), and the two announcements of a
 personal install (`installationUpdate` and `conversationUpdate` with the bot in `membersAdded`).
 `TeamsRequests.post` signs each with the fake key set's key (`tests.fakes.teams.auth`) and sends it
 through the Flask test client, or over real HTTP to a running server.
@@ -208,6 +209,23 @@ class TeamsRequests:
         return self._task(
             "task/submit", user, {**action["data"], **inputs}, reply_to_id=None, conversation_id=conversation_id
         )
+
+    def invoke(self, user: TeamsUser, name: str, value: JSON, *, reply_to_id: str | None = None) -> JSON:
+        """An invoke activity named `name` (its answer is the HTTP response) carrying `value`."""
+        activity = self._common(user, conversation_id=None, activity_id=None)
+        activity.update(type="invoke", name=name, value=value, locale="en-GB")
+        if reply_to_id is not None:
+            activity["replyToId"] = reply_to_id
+        return activity
+
+    def dialog_open(self, user: TeamsUser, data: JSON, *, reply_to_id: str | None = None) -> JSON:
+        """A click on an `Action.Submit` whose data asks for a dialog (`msteams.type` "task/fetch"):
+        invoke `task/fetch` with the action's data, as Teams sends it, `msteams` included."""
+        return self.invoke(user, "task/fetch", {"data": data, "context": {"theme": "default"}}, reply_to_id=reply_to_id)
+
+    def dialog_submit(self, user: TeamsUser, data: JSON) -> JSON:
+        """A dialog's card submitted: invoke `task/submit`, the action's data merged with the inputs' values."""
+        return self.invoke(user, "task/submit", {"data": data, "context": {"theme": "default"}})
 
     def installation_update(self, user: TeamsUser, *, action: str = "add", activity_id: str | None = None) -> JSON:
         """The person installed (or removed) the app in their personal scope."""
