@@ -97,7 +97,13 @@ FORBIDDEN = "teams: forbidden: Teams refused the bot this conversation (403)"
 GONE = "teams: conversation not found: the chat or channel is gone, or the app was removed from it"
 MESSAGE_GONE = "message_not_found"
 TOO_LARGE = "teams: the message is too large for Teams (413)"
-REACH_REASONS = (BLOCKED, NOT_INSTALLED, FORBIDDEN, GONE)
+# What `doctor` says of the people a reason leaves unreachable (`handlers.teams.reach`).
+REACH_LABELS = {
+    BLOCKED: "blocked the bot or removed the app",
+    NOT_INSTALLED: "do not have the app installed",
+    FORBIDDEN: "Teams refuses the bot their chat",
+    GONE: "their chat is gone and could not be made again",
+}
 
 
 class TeamsSender:

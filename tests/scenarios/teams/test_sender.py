@@ -6,27 +6,32 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli.main import main
+from bot.cli.platforms import chat_platforms
 from bot.core.clock import ManualClock
 from bot.core.message import Actions, Button, Mention, Message, Section, outbox_payload, text
 from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Platform, Workspace
 from bot.core.settings import Settings
 from bot.delivery.outbox import OutboxDispatcher, enqueue
 from bot.delivery.ports import RATE_LIMITED, Sender, SendFailed
+from bot.jobs import build_jobs
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from handlers.teams.accounts import ConversationRef, teams_workspace
+from handlers.teams.platform import TeamsPlatform
 from handlers.teams.sender import BLOCKED, NOT_INSTALLED, TeamsSender
 from tests.fakes.slack.api import FakeSlack
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.cards import activity_problems
 from tests.fakes.teams.connector import FakeBotConnector
-from tests.scenarios.teams.conftest import ANA, CLIENT_ID, PRIYA, TENANT_ID
+from tests.scenarios.teams.conftest import ANA, CLIENT_ID, PRIYA, TENANT_ID, teams_env
 from tests.support.people import slack_account
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -458,3 +463,109 @@ def test_already_sent_says_it_cannot_tell(sender: TeamsSender) -> None:
     with pytest.raises(SendFailed) as refused:
         sender.already_sent(TENANT_ID, ANA_CHAT, 1)
     assert refused.value.code == "no_history" and not refused.value.permanent
+
+
+def test_doctor_counts_who_cannot_be_reached_on_teams_and_why_without_names(
+    slack: FakeSlack,
+    db_url: str,
+    teams_auth: FakeBotFrameworkAuth,
+    session_factory: sessionmaker[Session],
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    sender: TeamsSender,
+    clock: ManualClock,
+    fake_time: FakeTime,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocked = add_teams_person(
+        session_factory, tenant, ANA.aad_object_id, ANA.name, ConversationRef(ANA_CHAT, connector.url)
+    )
+    uninstalled = add_teams_person(session_factory, tenant, PRIYA.aad_object_id, PRIYA.name, None)
+    fine = add_teams_person(
+        session_factory,
+        tenant,
+        "c0c0c0c0-0000-4000-8000-00000000c0c0",
+        "Carl Nilsen",
+        ConversationRef("a:carl", connector.url),
+    )
+    add_teams_person(session_factory, tenant, "d0d0d0d0-0000-4000-8000-00000000d0d0", "Dana Wu", None)  # never messaged
+    for key, person in (("a", blocked), ("p", uninstalled), ("c", fine)):
+        queue(session_factory, tenant, key, hello(), clock, person_id=person)
+    connector.fail_next(403, method="POST", sub_code="MessageWritesBlocked")  # Ana's post
+    connector.fail_next(403, method="POST")  # creating Priya's conversation
+    report = dispatcher(session_factory, sender, clock, fake_time).run_once(time_budget=5)
+    assert report.failed == 2 and report.sent == 1
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in teams_env(slack, db_url, teams_auth, connector).items():
+        monkeypatch.setenv(name, value)
+    assert main(["doctor"]) == 0, "unreachable people are worth knowing, not a broken install"
+
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if "Teams reach" in line]
+    assert line == (
+        "! Teams reach: 2 of 4 people cannot be reached: 1 blocked the bot or removed the app; "
+        "1 do not have the app installed; 1 have no chat with the bot yet (made at their first message)"
+    )
+    assert "setup policy" in out
+    for name in (ANA.name, PRIYA.name, "Carl", "Dana"):
+        assert name not in out
+
+
+def test_the_scheduled_outbox_job_hands_teams_rows_to_the_teams_sender(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    teams_auth: FakeBotFrameworkAuth,
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    clock: ManualClock,
+) -> None:
+    ana = add_teams_person(
+        session_factory, tenant, ANA.aad_object_id, ANA.name, ConversationRef(ANA_CHAT, connector.url)
+    )
+    row_id = queue(session_factory, tenant, "k", hello(), clock, person_id=ana)
+    platform = TeamsPlatform(
+        teams_settings, session_factory, token=lambda _scope, _tenant: teams_auth.app_token(CLIENT_ID, TENANT_ID)
+    )
+    assert platform.sender() is platform.sender(), "one sender per process: the tenant's pace outlives a run"
+    [built] = [p for p in chat_platforms(teams_settings, session_factory) if p.name == "teams"]
+    assert isinstance(built.sender(), TeamsSender)
+    job = {job.name: job for job in build_jobs(teams_settings, session_factory, [platform])}["outbox.dispatch"]
+
+    with session_factory.begin() as session:
+        report = job.func(session, clock)
+
+    assert report.sent == 1
+    assert len(posts(connector, ANA_CHAT)) == 1
+    assert row(session_factory, row_id).state == OutboxState.SENT.value
+
+
+def test_posts_to_one_channel_keep_to_microsofts_per_conversation_limits(
+    session_factory: sessionmaker[Session],
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    sender: TeamsSender,
+    clock: ManualClock,
+    fake_time: FakeTime,
+) -> None:
+    channel = "19:shout-outs@thread.tacv2"
+    for n in range(9):
+        queue(session_factory, tenant, f"k{n}", hello(n), clock, channel_id=channel)
+    moments: list[float] = []
+    send = sender.post
+
+    def timed_post(*args: Any, **kwargs: Any) -> Any:
+        sent = send(*args, **kwargs)
+        moments.append(fake_time.now)
+        return sent
+
+    sender.post = timed_post  # type: ignore[method-assign]
+
+    assert dispatcher(session_factory, sender, clock, fake_time).run_once(time_budget=30).sent == 9
+
+    assert len(posts(connector, channel)) == 9
+    assert moments[6] - moments[0] < 1, "seven in a second are allowed"
+    assert moments[7] - moments[0] >= 1, "the eighth waits for the 1 s window (7/s)"
+    assert moments[8] - moments[0] >= 2, "the ninth waits for the 2 s window (8 in 2 s)"
