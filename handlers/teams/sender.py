@@ -225,10 +225,11 @@ class TeamsSender:
         if thread and target.startswith("19:"):  # only channels have threads; a 1:1 reply goes flat
             target = f"{target};messageid={thread}"
         self._conversation_turn(ref.conversation_id)
-        activity = MessageActivityInput.model_validate(fields)
         app = self._ready()
         sent = self._sending(
-            workspace, lambda: app.send(target, activity, service_url=ref.service_url), gone_is_special=True
+            workspace,
+            lambda: app.send(target, MessageActivityInput.model_validate(fields), service_url=ref.service_url),
+            gone_is_special=True,
         )
         return Sent(conversation, sent.id)
 
@@ -236,13 +237,15 @@ class TeamsSender:
         fields = {k: v for k, v in message.items() if k != "thread_ts"}
         where = self._ref(conversation)
         self._conversation_turn(where.conversation_id)
-        activity = MessageActivityInput.model_validate(fields)
-        activity.id = ref  # the SDK replaces (PUT) an activity that carries an id
+        # The SDK replaces (PUT) an activity that carries an id.
+        fields["id"] = ref
         app = self._ready()
         try:
             self._sending(
                 workspace,
-                lambda: app.send(where.conversation_id, activity, service_url=where.service_url),
+                lambda: app.send(
+                    where.conversation_id, MessageActivityInput.model_validate(fields), service_url=where.service_url
+                ),
                 gone_is_special=True,
             )
         except _ConversationGone:
@@ -284,7 +287,14 @@ class TeamsSender:
     def _ready(self) -> App:
         with self._lock:
             if self._app is None:
-                self._app = self._run(lambda: initialized_app(self.settings, self.session_factory, token=self.token))
+                try:
+                    self._app = self._run(
+                        lambda: initialized_app(self.settings, self.session_factory, token=self.token)
+                    )
+                except Exception as error:
+                    # Retried like any send: a row must not be left hanging on a start-up hiccup.
+                    logger.error("cannot start the Teams client: %s", type(error).__name__)
+                    raise SendFailed(f"teams: the Teams client did not start ({type(error).__name__})") from None
             return self._app
 
     def _run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -338,6 +348,11 @@ class TeamsSender:
             raise failed from None
         except (httpx.TransportError, TimeoutError, OSError) as error:
             raise SendFailed(connection_reason(error), code=type(error).__name__) from None
+        except Exception as error:
+            # The SDK's own failures (getting a token, a model it refuses): retried with backoff rather
+            # than left to stop the dispatcher. The type only: the message may quote the activity.
+            logger.error("the Teams SDK failed a call: %s", type(error).__name__)
+            raise SendFailed(f"teams: {type(error).__name__}", code=type(error).__name__) from None
 
 
 class _ConversationGone(Exception):

@@ -569,3 +569,30 @@ def test_posts_to_one_channel_keep_to_microsofts_per_conversation_limits(
     assert moments[6] - moments[0] < 1, "seven in a second are allowed"
     assert moments[7] - moments[0] >= 1, "the eighth waits for the 1 s window (7/s)"
     assert moments[8] - moments[0] >= 2, "the ninth waits for the 2 s window (8 in 2 s)"
+
+
+def test_a_failure_inside_the_sdk_puts_the_row_back_instead_of_stopping_the_dispatcher(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    clock: ManualClock,
+    fake_time: FakeTime,
+) -> None:
+    def no_token(_scope: str, _tenant: str | None) -> str:
+        raise RuntimeError("the identity provider is down")
+
+    broken = TeamsSender(teams_settings, session_factory, token=no_token, monotonic=fake_time.monotonic)
+    ana = add_teams_person(
+        session_factory, tenant, ANA.aad_object_id, ANA.name, ConversationRef(ANA_CHAT, connector.url)
+    )
+    row_id = queue(session_factory, tenant, "k", hello(), clock, person_id=ana)
+
+    report = dispatcher(session_factory, broken, clock, fake_time).run_once(time_budget=5)
+
+    assert report.retried == 1
+    waiting = row(session_factory, row_id)
+    assert waiting.state == OutboxState.PENDING.value
+    assert waiting.last_error is not None and waiting.last_error.startswith("teams: ")
+    assert "identity provider" not in waiting.last_error, "only the error's type is kept"
+    assert connector.sent() == []

@@ -53,8 +53,13 @@ def test_412_and_5xx_are_retried(status: int) -> None:
     assert failed.reason == f"teams http {status}"
 
 
-def test_5xx_may_have_stored_the_message() -> None:
-    assert may_have_been_sent(classify(answer(502)).reason)
+@pytest.mark.parametrize("status", [412, 502, 503, 504])
+def test_412_and_5xx_may_have_stored_the_message(status: int) -> None:
+    assert classify(answer(status)).maybe_sent and may_have_been_sent(classify(answer(status)).reason)
+
+
+def test_a_refusal_about_the_person_is_not_a_maybe_sent() -> None:
+    assert not classify(answer(403)).maybe_sent and not classify(answer(429)).maybe_sent
 
 
 def test_a_missing_conversation_is_permanent() -> None:
