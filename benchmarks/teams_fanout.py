@@ -251,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
                         os.kill(worker.pid or 0, signal.SIGKILL)
                         worker.join()
                         kills_landed += 1
+                        # A post in flight at the kill still reaches the fake (it answers after its
+                        # latency): let it land before looking.
+                        time.sleep(args.latency_ms / 1000 + 0.5)
                         left, posted = stranded(db_url, parent)
                         # A row an earlier kill left may still wait for its lease: counted once.
                         kill_left_sending |= left
