@@ -596,3 +596,24 @@ def test_a_failure_inside_the_sdk_puts_the_row_back_instead_of_stopping_the_disp
     assert waiting.last_error is not None and waiting.last_error.startswith("teams: ")
     assert "identity provider" not in waiting.last_error, "only the error's type is kept"
     assert connector.sent() == []
+
+
+def test_a_channel_past_sixty_posts_in_thirty_seconds_reschedules_the_rest_without_costing_attempts(
+    session_factory: sessionmaker[Session],
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    sender: TeamsSender,
+    clock: ManualClock,
+    fake_time: FakeTime,
+) -> None:
+    channel = "19:all-hands@thread.tacv2"
+    rows = [queue(session_factory, tenant, f"k{n:02d}", hello(n), clock, channel_id=channel) for n in range(61)]
+
+    report = dispatcher(session_factory, sender, clock, fake_time).run_once(time_budget=100)
+
+    assert report.sent == 60 and report.retried == 1
+    assert len(posts(connector, channel)) == 60
+    last = row(session_factory, rows[-1])
+    assert last.state == OutboxState.PENDING.value and last.last_error == RATE_LIMITED and last.attempts == 0
+    assert last.due_at.replace(tzinfo=UTC) > clock.now() + timedelta(seconds=2), "rescheduled, not waited for"
+    assert max(fake_time.slept) <= 2.0 + 1e-9, "no long wait in place: other conversations keep going"
