@@ -213,6 +213,7 @@ class TeamsSender:
             pass
         # The person cleared the chat, or it was deleted: a new 1:1 conversation, once.
         fresh = self._recreate(workspace, conversation)
+        self._take(workspace)  # the outbox's token went to the post that found the chat gone
         try:
             return self._post(workspace, fresh, self._ref(fresh), fields, thread)
         except _ConversationGone:
