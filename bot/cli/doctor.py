@@ -1,5 +1,6 @@
-"""`empathy-bot doctor`: checks settings, database, migrations, the Slack token and its scopes, and the
-channels the bot posts to, and says what to fix. Read-only: it changes nothing."""
+"""`empathy-bot doctor`: checks settings, database, migrations, the Slack token and its scopes, the
+channels the bot posts to, and on Teams how many people the bot cannot reach and why, and says what to
+fix. Read-only: it changes nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bot.delivery.inbox import Inbox, inbox_engine, inbox_file
 from bot.registry import config_keys
 from handlers.slack.client import build_web_client
 from handlers.slack.scopes import REINSTALL, REQUIRED_SCOPES, missing_scopes_detail
+from handlers.teams.reach import teams_reach
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ def run_checks(env: Mapping[str, str] | None = None) -> list[Check]:
     database = _database_checks(settings)
     # Channel settings live in the database: without a usable one there is nothing to look up.
     usable = all(c.ok or c.warning for c in database)
-    return checks + database + _slack_checks(settings, with_channels=usable)
+    teams = _teams_checks(settings) if settings.teams and usable else []
+    return checks + database + _slack_checks(settings, with_channels=usable) + teams
 
 
 # Requests normally wait milliseconds; a minute means nothing is working the inbox.
@@ -141,6 +144,36 @@ def _database_checks(settings: Settings) -> list[Check]:
             )
         )  # fmt: skip
     return checks
+
+
+TEAMS_REACH_FIX = (
+    "install the app for everyone (Teams admin center: an app setup policy that installs it in people's "
+    "personal scope); someone who blocked the bot can unblock it in their chat with it. The next message "
+    "to each of them tries again"
+)
+
+
+def _teams_checks(settings: Settings) -> list[Check]:
+    """How many people on the Teams tenant the bot cannot write to, by reason (counts only, no names)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            reach = teams_reach(session)
+    except SQLAlchemyError as error:
+        return [Check("Teams reach", False, f"can't read it ({type(error).__name__})", "check DATABASE_URL")]
+    finally:
+        engine.dispose()
+    pending = f"; {reach.not_yet} have no chat with the bot yet (made at their first message)" if reach.not_yet else ""
+    if not reach.cannot:
+        detail = (
+            f"all {reach.people} people can be reached"
+            if not reach.not_yet
+            else f"{reach.reachable} of {reach.people} people can be reached"
+        )
+        return [Check("Teams reach", True, detail + pending)]
+    reasons = "; ".join(f"{count} {label}" for label, count in reach.unreachable.most_common())
+    detail = f"{reach.cannot} of {reach.people} people cannot be reached: {reasons}{pending}"
+    return [Check("Teams reach", False, detail, TEAMS_REACH_FIX, warning=True)]
 
 
 def _slack_checks(settings: Settings, *, with_channels: bool) -> list[Check]:

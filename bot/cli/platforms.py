@@ -18,5 +18,5 @@ def chat_platforms(settings: Settings, session_factory: sessionmaker[Session]) -
     if settings.slack_bot_token or settings.oauth:
         platforms.append(SlackPlatform(settings, session_factory))
     if settings.teams:
-        platforms.append(TeamsPlatform(settings))
+        platforms.append(TeamsPlatform(settings, session_factory))
     return platforms

@@ -240,8 +240,8 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255))
     # Exactly one of these says where it goes: a person's DM, or a channel.
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    # A Slack channel id, or a Teams channel's conversation id (`19:…@thread.tacv2`, longer).
-    channel_id: Mapped[str | None] = mapped_column(String(255))
+    # A Slack channel id, or a Teams conversation id (unbounded: they run far past Slack's short ids).
+    channel_id: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING.value)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -250,8 +250,9 @@ class OutboxMessage(Base):
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None]
-    sent_channel_id: Mapped[str | None] = mapped_column(String(255))
-    sent_ts: Mapped[str | None] = mapped_column(String(32))
+    # Teams: the person's conversation reference (JSON) or a channel's id, and the activity id.
+    sent_channel_id: Mapped[str | None] = mapped_column(Text)
+    sent_ts: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

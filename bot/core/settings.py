@@ -85,6 +85,8 @@ class Settings:
     teams_openid_url: str = DEFAULT_TEAMS_OPENID_URL
     teams_login_url: str = DEFAULT_TEAMS_LOGIN_URL
     teams_service_url: str = DEFAULT_TEAMS_SERVICE_URL
+    # Bot Connector calls a second for the tenant: inside Microsoft's published 50 per app per tenant.
+    teams_rate_per_second: int = 40
     graph_api_url: str = DEFAULT_GRAPH_API_URL
 
     def retention(self, kind: str) -> int:
@@ -180,6 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         teams_login_url=_base_url(env, "TEAMS_LOGIN_URL", DEFAULT_TEAMS_LOGIN_URL),
         teams_service_url=_base_url(env, "TEAMS_SERVICE_URL", DEFAULT_TEAMS_SERVICE_URL) + "/",
         graph_api_url=_base_url(env, "GRAPH_API_URL", DEFAULT_GRAPH_API_URL),
+        teams_rate_per_second=_int(env, "TEAMS_RATE_PER_SECOND", default=40, low=1, high=50),
     )
 
 

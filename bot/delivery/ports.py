@@ -14,8 +14,8 @@ chosen by the workspace's platform:
 - finding a message it already sent after a crash (`already_sent`): the outbox asks this before
   sending a row again that may already have gone out.
 
-The Slack implementation is `handlers.slack.sender.SlackSender`; the Slack `Directory` is
-`handlers.slack.directory.SlackDirectory`. A Teams pair can follow without the queue changing.
+The Slack implementation is `handlers.slack.sender.SlackSender`, Teams' `handlers.teams.sender.TeamsSender`;
+the directories are `handlers.slack.directory.SlackDirectory` and `handlers.teams.directory`.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ class UndeliverableError(Exception):
 #                                person's circumstances and is withheld for sealed rows.
 RATE_LIMITED = "ratelimited"
 _HTTP = re.compile(r"[a-z]+ http \d{3}")
-# A 5xx or a lost connection can come after the platform stored the message.
-_MAYBE_SENT = re.compile(r"(?:[a-z]+ http 5\d\d|connection:)")
+# A 5xx or a lost connection can come after the platform stored the message; so can Teams' 412 (a
+# conflict inside Microsoft's service that it asks to retry, with no word on whether the post was kept).
+_MAYBE_SENT = re.compile(r"(?:[a-z]+ http (?:5\d\d|412)|connection:)")
 
 
 def http_reason(platform: str, status: int) -> str:

@@ -105,3 +105,9 @@ def test_the_cli_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
         "empathy-bot: SLACK_BOT_TOKEN is not set: copy it from your Slack app's settings page into .env as "
         "SLACK_BOT_TOKEN=xoxb-…"
     ]
+
+
+def test_the_teams_pace_defaults_inside_microsofts_limit_and_refuses_more() -> None:
+    assert load_settings(GOOD).teams_rate_per_second == 40
+    assert load_settings({**GOOD, "TEAMS_RATE_PER_SECOND": "25"}).teams_rate_per_second == 25
+    assert settings_error(TEAMS_RATE_PER_SECOND="80") == "TEAMS_RATE_PER_SECOND must be between 1 and 50, not 80"
