@@ -47,9 +47,10 @@ def teams_workspace(session: Session, tenant_id: str) -> Workspace:
 
 def remember_conversation(
     session_factory: sessionmaker[Session], tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef
-) -> None:
+) -> bool:
     """Keep `ref` as the way to reach the person with this Entra object id, making them (and their
-    tenant's workspace) if the bot has not met them yet.
+    tenant's workspace) if the bot has not met them yet. True when `ref` is new for them (a first
+    install, or a new conversation): what deserves a welcome, once.
 
     Teams announces one install twice, as installationUpdate and conversationUpdate, often at the same
     moment: the second transaction to add the same person then breaks a unique constraint, and is
@@ -58,15 +59,15 @@ def remember_conversation(
     for attempt in (1, 2):
         try:
             with session_factory.begin() as session:
-                _remember(session, tenant_id, aad_object_id.lower(), name, ref)
-            return
+                return _remember(session, tenant_id, aad_object_id.lower(), name, ref)
         except IntegrityError:
             if attempt == 2:
                 raise
             logger.info("a concurrent delivery added this Teams person first; trying again")
+    return False
 
 
-def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef) -> None:
+def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef) -> bool:
     workspace = teams_workspace(session, tenant_id)
     person = find_by_account(session, workspace, aad_object_id)
     if person is None:
@@ -75,4 +76,7 @@ def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, r
         session.add(person)
         session.flush()
     account = link(session, person, TEAMS, aad_object_id)
+    if account.conversation_ref == ref.to_json():
+        return False
     account.conversation_ref = ref.to_json()
+    return True

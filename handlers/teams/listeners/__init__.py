@@ -22,10 +22,10 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help
+    from handlers.teams.listeners import help, home, privacy
 
     commands: dict[str, CommandHandler] = {}
-    for module in (help,):
+    for module in (help, home, privacy):
         module.register(app, teams)
         commands.update(module.COMMANDS)
     route_messages(app, teams, commands)
