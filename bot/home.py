@@ -97,7 +97,8 @@ def manager_parts(session: Session, person: Person, settings: Settings, week_end
     blocks += section_blocks(digest.sections[0])
     more = len(digest.sections) - 1
     if more:
-        blocks.append(Note(text(f"{more} more group{'s' if more != 1 else ''} are in your weekly digest in our chat.")))
+        groups = "1 more group is" if more == 1 else f"{more} more groups are"
+        blocks.append(Note(text(f"{groups} in your weekly digest in our chat.")))
     return blocks
 
 

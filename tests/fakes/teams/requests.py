@@ -135,16 +135,26 @@ class TeamsRequests:
         )
         return activity
 
-    def card_action(self, user: TeamsUser, data: JSON, *, verb: str = "", reply_to_id: str | None = None) -> JSON:
-        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`)."""
-        activity = self._common(user, conversation_id=None, activity_id=None)
+    def card_action(
+        self,
+        user: TeamsUser,
+        data: JSON,
+        *,
+        verb: str = "",
+        reply_to_id: str | None = None,
+        trigger: str = "manual",
+        conversation_id: str | None = None,
+    ) -> JSON:
+        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`); `trigger="automatic"`
+        is Teams asking for a card's `refresh` when the viewer opens it."""
+        activity = self._common(user, conversation_id=conversation_id, activity_id=None)
         activity.update(
             type="invoke",
             name="adaptiveCard/action",
             replyToId=reply_to_id or "1700000000000",
             value={
                 "action": {"type": "Action.Execute", "id": uuid.uuid4().hex, "verb": verb, "data": data},
-                "trigger": "manual",
+                "trigger": trigger,
             },
             locale="en-GB",
             entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],
