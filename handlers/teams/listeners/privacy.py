@@ -33,18 +33,21 @@ from bot.privacy import NOT_KNOWN, forget, personal_data, privacy_message
 from handlers.teams.accounts import ConversationRef
 from handlers.teams.context import PERSONAL, TeamsContext
 from handlers.teams.listeners.home import find_viewer, viewer_of
+from handlers.teams.render.markdown import escape
 from handlers.teams.render.message import Names, plain_text, render
 
 logger = logging.getLogger(__name__)
 
 FORGET_ACTION = "privacy.forget"
 KEEP_ACTION = "privacy.keep"
-# A part of the export per message: its lines become monospace TextBlocks of about twice their bytes.
-EXPORT_PART_CHARS = 30_000
+# The bytes of the export's lines per message, as rendered (each line a monospace TextBlock: JSON's
+# punctuation becomes character references, spaces no-break spaces), well inside Teams' 100 KB.
+EXPORT_PART_BYTES = 70_000
+LINE_OVERHEAD = 90  # the TextBlock's own JSON around each line
 
 NOT_YOUR_CHAT = (
-    "I only send what I keep about you in our own 1:1 chat. Open a chat with me (Empathy Bot) and type "
-    "privacy export there."
+    "I only answer privacy requests in our own 1:1 chat, so that what I keep about you reaches nobody else. "
+    "Open a chat with me (Empathy Bot) and type privacy there."
 )
 UNKNOWN = "I know privacy, privacy export and privacy forget. Type privacy to see what I keep about you."
 FORGET_QUESTION = (
@@ -75,11 +78,12 @@ def export_messages(content: str) -> list[Message]:
     parts: list[list[str]] = [[]]
     size = 0
     for line in content.splitlines():
-        if size + len(line) > EXPORT_PART_CHARS and parts[-1]:
+        cost = len(escape(line).replace(" ", "\u00a0").encode()) + LINE_OVERHEAD
+        if size + cost > EXPORT_PART_BYTES and parts[-1]:
             parts.append([])
             size = 0
         parts[-1].append(line)
-        size += len(line) + 1
+        size += cost
     total = len(parts)
     messages = []
     for number, lines in enumerate(parts, 1):
