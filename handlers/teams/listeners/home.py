@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.accounts import find_by_account
+from bot.core.message import Message
 from bot.core.models import Person, Platform, Workspace
 from bot.delivery.inbound import Command
 from bot.home import home_message
@@ -70,6 +71,11 @@ def home_card(teams: TeamsContext, tenant_id: str, aad_object_id: str, viewer_id
         workspace, person = find_viewer(session, tenant_id, aad_object_id)
         message = home_message(session, workspace, person, teams.settings, now)
         session.rollback()  # reading only: nothing a home card draws may change the database
+    return home_activity(message, viewer_id)
+
+
+def home_activity(message: Message, viewer_id: str) -> dict[str, Any]:
+    """`message` as the home card: Teams asks for it afresh (`REFRESH_ACTION`) when `viewer_id` opens it."""
     activity = render(message)
     card = activity["attachments"][0]["content"]
     card["refresh"] = {
