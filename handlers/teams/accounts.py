@@ -12,11 +12,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.accounts import find_by_account, link
-from bot.core.models import Person, Platform, Workspace
+from bot.core.models import Person, PersonAccount, Platform, Workspace
 from bot.core.workspaces import get_or_create_workspace
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,18 @@ def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, r
         session.add(person)
         session.flush()
     account = link(session, person, TEAMS, aad_object_id)
-    if account.conversation_ref == ref.to_json():
-        return False
-    account.conversation_ref = ref.to_json()
-    return True
+    session.flush()
+    # One conditional UPDATE rather than read-then-write: when both announcements of an install race,
+    # the database's row lock lets exactly one of them change the reference (and so greet once).
+    stored = ref.to_json()
+    changed = session.execute(
+        update(PersonAccount)
+        .where(
+            PersonAccount.id == account.id,
+            or_(PersonAccount.conversation_ref.is_(None), PersonAccount.conversation_ref != stored),
+        )
+        .values(conversation_ref=stored)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(account, ["conversation_ref"])
+    return changed == 1

@@ -4,6 +4,7 @@ below the anonymity threshold."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -186,3 +187,28 @@ def test_a_refresh_from_another_tenant_gets_no_card(
     assert "another organisation" in answer.body["value"]
     with session_factory() as session:
         assert session.scalar(text("select count(*) from workspace")) == 1
+
+
+def test_both_announcements_of_an_install_at_once_send_one_home_card(
+    teams: TeamsRequests, connector: FakeBotConnector, session_factory: sessionmaker[Session]
+) -> None:
+    """Teams often sends installationUpdate and conversationUpdate at the same moment: one greets."""
+    build_teams_org(session_factory)
+    people = [ANA, PRIYA, MARCUS, GRACE]
+    announcements = [a for user in people for a in (teams.installation_update(user), teams.bot_added(user))]
+    start = threading.Barrier(len(announcements))
+    answers: list[int] = []
+
+    def announce(activity: dict[str, Any]) -> None:
+        start.wait()
+        answers.append(teams.post(activity).status)
+
+    threads = [threading.Thread(target=announce, args=(a,)) for a in announcements]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == [200] * len(announcements)
+    paths = sorted(c.path for c in connector.sent())
+    assert paths == sorted(f"/v3/conversations/{user.personal_conversation_id}/activities" for user in people)
