@@ -49,7 +49,7 @@ def home_message(
     if workspace is None or person is None or not person.active:
         return Message(
             text("Welcome to Empathy Bot"),
-            (Heading("Welcome to Empathy Bot 👋"), Section(text(NOT_KNOWN)), _footer()),
+            (Heading("Welcome to Empathy Bot 👋"), Section(text(NOT_KNOWN)), _footer(known=False)),
         )
     role = home_role(session, person, settings)
     blocks: list[Block] = [Heading(f"Hi {person.first_name or 'there'} 👋"), Section(text(ROLE_LINES[role]))]
@@ -61,14 +61,14 @@ def home_message(
         blocks += manager_parts(session, person, settings, week_end)
     if role is HomeRole.HR:
         blocks += hr_parts(session, workspace, settings, week_end)
-    blocks += [Divider(), _footer()]
+    blocks += [Divider(), _footer(known=True)]
     return Message(text(f"Your Empathy Bot home · {ROLE_LINES[role]}"), tuple(blocks))
 
 
-def _footer() -> Note:
+def _footer(*, known: bool) -> Note:
     return Note(
         text(
-            WHAT_I_KEEP,
+            WHAT_I_KEEP if known else "",
             Command("empathy privacy"),
             " shows everything I keep about you; ",
             Command("empathy help"),
@@ -108,7 +108,7 @@ def hr_parts(session: Session, workspace: Workspace, settings: Settings, week_en
         session, workspace_bank(session, workspace.id), workspace.id, week_end, trend=trend_settings(settings)
     )
     overview = hr_overview(session, data)
-    blocks: list[Block] = [Divider(), Heading("The whole organisation (HR)")]
+    blocks: list[Block] = [Divider(), Heading("The whole organisation · HR")]
     if overview.empty or not overview.sections:
         blocks.append(Note(text("The organisation-wide digest appears here once a pulse has closed that week.")))
     else:

@@ -17,6 +17,10 @@ from bot.core.accounts import link
 from bot.core.clock import ManualClock
 from bot.core.models import Person, PersonAccount, Role, RoleGrant, Team, Workspace
 from bot.core.settings import Settings
+from bot.delivery.scheduler import run_job
+from bot.jobs import build_jobs
+from bot.onboarding.messages import DONE_ACTION
+from bot.onboarding.service import enrol
 from handlers.teams.accounts import teams_workspace
 from handlers.teams.listeners.home import REFRESH_ACTION
 from tests.fakes.teams.cards import activity_problems, card_problems, walk
@@ -212,3 +216,24 @@ def test_both_announcements_of_an_install_at_once_send_one_home_card(
     assert answers == [200] * len(announcements)
     paths = sorted(c.path for c in connector.sent())
     assert paths == sorted(f"/v3/conversations/{user.personal_conversation_id}/activities" for user in people)
+
+
+def test_a_new_hires_home_card_shows_their_checklist_and_their_manager_sees_the_journey(
+    teams: TeamsRequests, teams_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    build_teams_org(session_factory)
+    with session_factory.begin() as session:
+        ana = session.scalar(select(Person).where(Person.email == "ana@example.com"))
+        assert ana is not None
+        enrol(session, ana, now=MONDAY - timedelta(days=3), start=(MONDAY - timedelta(days=3)).date())
+    # The onboarding job queues the steps that are due: they become the new hire's open tasks.
+    job = {j.name: j for j in build_jobs(teams_settings, session_factory, [])}["onboarding"]
+    run_job(job, session_factory, ManualClock(MONDAY))
+
+    ana_card = refresh(teams, ANA)
+    marcus = card_text(refresh(teams, MARCUS))
+
+    assert "Onboarding" in card_text(ana_card) and "**Your onboarding**: day 3" in card_text(ana_card)
+    done_buttons = [a for a in walk(ana_card) if a.get("type") == "Action.Execute" and a.get("verb") == DONE_ACTION]
+    assert done_buttons  # the open tasks, each with its Done button
+    assert "**New hires in your team**" in marcus and "Ana Souza" in marcus
