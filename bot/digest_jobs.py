@@ -5,6 +5,7 @@ and HR's organisation-wide overview at theirs. One of each per person per week, 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,12 +22,17 @@ from bot.delivery.outbox import enqueue
 from bot.digest_sections import build_digest, trend_settings
 from surveys.bank import QuestionBank
 from surveys.digest import CHART_METRICS, Digest, DigestSection, WeekData, hr_overview
-from surveys.digest_messages import digest_message, overview_message
+from surveys.digest_messages import digest_message, overview_messages
 from surveys.pack_store import workspace_bank
 
 # A digest that couldn't go out at its time (worker down) still goes out within this window; older
 # than that it would be stale news, and the next week's digest covers what matters.
 LATE_GRACE = timedelta(days=3)
+
+# Per platform (a `Platform` value), whether a message fits in one of its messages: Teams counts bytes
+# (100 KB), so a large overview is sent there in pages. The composition root passes the platforms'
+# checks (`bot.cli.platforms.message_fits`); a platform without one gets the overview as one message.
+Fits = Mapping[str, Callable[[Message], bool]]
 
 
 class WeekError(ValueError):
@@ -142,6 +148,7 @@ def queue_digests(
     *,
     week_end: datetime | None = None,
     manager_email: str | None = None,
+    fits: Fits | None = None,
 ) -> int:
     """Queue each manager's digest whose send time has come (or, with `week_end`, everyone's for that week).
 
@@ -168,7 +175,8 @@ def queue_digests(
             queue_digest(session, workspace.id, manager, digest, now)
             queued += 1
         if manager_email is None:
-            queued += _queue_overviews(session, workspace.id, weeks, now, week_end, day, at, settings)
+            check = (fits or {}).get(workspace.platform)
+            queued += _queue_overviews(session, workspace.id, weeks, now, week_end, day, at, settings, check)
     return queued
 
 
@@ -210,6 +218,7 @@ def _queue_overviews(
     day: int,
     at: time,
     settings: Settings | None,
+    fits: Callable[[Message], bool] | None = None,
 ) -> int:
     done = _queued_keys(session, workspace_id, "overview:")
     queued = 0
@@ -221,14 +230,10 @@ def _queue_overviews(
         if overview.empty:
             _nothing_this_week(session, workspace_id, overview_key(end, person.id), person.id, now)
             continue
-        enqueue(
-            session,
-            workspace_id,
-            overview_key(end, person.id),
-            outbox_payload(overview_message(overview, person.first_name)),
-            person_id=person.id,
-            now=now,
-        )
+        # Pages after the first (a platform that counts bytes) go out in order after it, under keys of their own.
+        for page, message in enumerate(overview_messages(overview, person.first_name, fits), 1):
+            key = overview_key(end, person.id) + (f":{page}" if page > 1 else "")
+            enqueue(session, workspace_id, key, outbox_payload(message), person_id=person.id, now=now)
         queued += 1
     return queued
 

@@ -2,7 +2,7 @@
 
 A feature (pulse, digest, kudos, suggestions, onboarding) exposes one `FEATURE = Feature(...)` next to
 its code: its scheduled jobs, its section of the managers' digest, its part in privacy rights (see,
-export, forget, expire), its per-workspace settings and the modules that define its tables.
+export, forget, expire), its part of a person's home message, its per-workspace settings and the modules that define its tables.
 `bot/registry.py` lists the features; the job list (`bot/jobs.py`), privacy rights (`bot/privacy.py`),
 digests (`bot/digest_sections.py`), `/empathy config` (`bot/core/workspace_config.py`) and the schema
 (`bot/schema.py`) ask the registry. Modelled on warehouse's `includeme(config)` per package and
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
-from bot.core.models import Person
+from bot.core.models import Person, Workspace
 from bot.core.settings import Settings
 from bot.core.workspace_config import ConfigKey
 from bot.delivery.scheduler import Job
@@ -51,6 +51,12 @@ class Privacy:
 DigestSection = Callable[[Session, Person, datetime, datetime], Any]
 
 
+# (session, workspace, person, settings, now) -> the feature's part of a person's home message (neutral
+# blocks, possibly none): what Teams' home card shows. Slack's App Home still draws its own Block Kit
+# sections (handlers/slack/listeners/<feature>.home_blocks), whose buttons open Slack modals.
+HomeParts = Callable[[Session, Workspace, Person, Settings, datetime], list[Any]]
+
+
 def _no_jobs(_deps: JobDeps) -> list[Job]:
     return []
 
@@ -62,4 +68,5 @@ class Feature:
     jobs: Callable[[JobDeps], list[Job]] = _no_jobs
     digest_section: DigestSection | None = None
     privacy: Privacy | None = None
+    home: HomeParts | None = None
     config_keys: tuple[ConfigKey, ...] = field(default=())

@@ -20,7 +20,7 @@ from bot.core.settings import Settings
 from bot.delivery.outbox import QUEUED, DispatchReport, OutboxDispatcher
 from bot.delivery.ports import ChatPlatform
 from bot.delivery.scheduler import Job
-from bot.digest_jobs import queue_digests
+from bot.digest_jobs import Fits, queue_digests
 from bot.features import JobDeps
 from bot.org.sync import SyncReport, sync_directory
 
@@ -40,11 +40,13 @@ def build_jobs(
     platforms: Sequence[ChatPlatform],
     *,
     linger: bool = False,
+    fits: Fits | None = None,
 ) -> list[Job]:
     """`platforms`: each chat platform the bot serves (the composition root builds them; see
     `bot.delivery.ports.ChatPlatform`). `linger`: the scheduled dispatcher stays for its whole run and
     sends what is queued at once (a running worker or `serve`); without it a run sends what is due and
-    returns (`jobs run`, tests)."""
+    returns (`jobs run`, tests). `fits`: per platform, whether a message fits in one of its messages
+    (`bot.digest_jobs.Fits`)."""
     box = SecretBox(settings.secret_key)
 
     def dispatch_outbox(session: Session, clock: Clock) -> DispatchReport:
@@ -67,7 +69,7 @@ def build_jobs(
         ]
 
     def send_digests(session: Session, clock: Clock) -> int:
-        return queue_digests(session, clock.now(), settings)
+        return queue_digests(session, clock.now(), settings, fits=fits)
 
     def privacy_nightly(session: Session, clock: Clock) -> dict[str, int]:
         from bot.privacy import expire, forget_leavers

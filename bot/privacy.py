@@ -21,6 +21,7 @@ from bot import registry
 from bot.core.accounts import external_id
 from bot.core.audit import record
 from bot.core.crypto import SecretBox
+from bot.core.message import Command, Heading, Literal, Message, Note, Section, Text, join, text
 from bot.core.models import AuditEntry, OutboxMessage, OutboxState, Person, PersonAccount, Platform, RoleGrant
 from bot.core.settings import Settings
 from bot.features import Privacy
@@ -35,6 +36,82 @@ NOT_LINKED = (
 )
 
 FORGOTTEN_NAME = "Former colleague"
+NOT_KNOWN = (
+    "I don't have anything about you: you are not in our directory yet. "
+    "Your pulse answers, if you ever gave any, are stored without any link to you."
+)
+_PROFILE_LABELS = (
+    ("name", "name"),
+    ("email", "email"),
+    ("team", "team"),
+    ("manager", "manager"),
+    ("start_date", "start date"),
+    ("timezone", "time zone"),
+)
+
+
+def privacy_message(data: dict[str, Any], *, can_forget: bool) -> Message:
+    """`personal_data` in plain words: what is linked to the person and what is not. `can_forget`: the
+    person may ask to be forgotten here themselves (otherwise HR does it)."""
+    profile = data["profile"]
+    known = join(
+        (text(f"{label} ", Literal(str(profile[key]))) for key, label in _PROFILE_LABELS if profile.get(key)), ", "
+    )
+    lines: list[Text] = [
+        text(
+            "• *Your profile* (from HR's org file or the directory): ",
+            known if known.parts else "only your chat id",
+            ".",
+        )
+    ]
+    if data["roles"]:
+        lines.append(text(f"• *Your roles here*: {', '.join(data['roles'])}."))
+    for pulse in data["open_pulses"]:
+        answered = "you have answered" if pulse["answered"] else "you haven't answered yet"
+        lines.append(
+            text(
+                f"• *Open pulse of {pulse['pulse_of']}*: that it was sent to you and that {answered}. "
+                "I forget this when the pulse closes."
+            )
+        )
+    if data["questions_recently_asked"]:
+        lines.append(
+            text(
+                f"• *Which pulse questions you were asked lately* ({len(data['questions_recently_asked'])}), "
+                "so you don't get the same ones every time."
+            )
+        )
+    if data["messages_waiting_to_be_sent"]:
+        lines.append(text(f"• *Messages I'm about to send you*: {data['messages_waiting_to_be_sent']}."))
+    for kind in ("suggestions", "kudos", "onboarding"):
+        if summary := _summary(data.get(kind)):
+            lines.append(text(f"• *{kind.capitalize()}*: {summary}."))
+    forget = (
+        text(" ", Command("empathy privacy forget"), " makes me forget you, after you confirm.")
+        if can_forget
+        else text(" To have it all removed, ask your HR team: they can make me forget you.")
+    )
+    return Message(
+        text("What I keep about you"),
+        (
+            Heading("What I keep about you"),
+            Section(text("*Linked to you*\n", join(lines, "\n"))),
+            Section(text("*Not linked to you*\n" + NOT_LINKED)),
+            Note(text(Command("empathy privacy export"), " sends you all of this here.", forget)),
+        ),
+    )
+
+
+def _summary(section: Any) -> str:
+    """A feature's data in a few words: how many of each kind (the export has the details)."""
+    if not isinstance(section, dict):
+        return ""
+    parts = []
+    for key, value in section.items():
+        count = len(value) if isinstance(value, list | dict) else value if isinstance(value, int) else None
+        if count:
+            parts.append(f"{count} {key.replace('_', ' ')}")
+    return ", ".join(parts)
 
 
 def _features() -> list[Privacy]:

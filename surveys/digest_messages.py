@@ -8,6 +8,8 @@ is rather than cutting a group in half.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.core.message import Block, Divider, Heading, Literal, Message, Note, Section, Text, join, text
 from surveys.digest import Digest, DigestSection, Overview
 from surveys.playbook import driver_name
@@ -22,6 +24,10 @@ LABELS = {
     "recommend": "Recommend score (−100 to 100)",
     "wellbeing": "Wellbeing (WHO-5)",
 }
+LEGEND = (
+    "· marks a group or cell hidden because fewer than 5 people answered, or because showing it would "
+    "let a smaller group be worked out. Scores are 0–100, higher is better."
+)
 SHORT_DRIVERS = {"meaningful_work": "Meaning", "manager_support": "Manager", "recognition": "Recognit."}
 
 
@@ -141,6 +147,10 @@ def digest_message(digest: Digest, first_name: str) -> Message:
 
 def overview_message(overview: Overview, first_name: str) -> Message:
     """HR's organisation-wide view: the top-level organisations in full, then a groups × drivers table."""
+    return _overview_message(overview, first_name, _heatmap_blocks(overview))
+
+
+def _overview_message(overview: Overview, first_name: str, table_blocks: list[Block]) -> Message:
     week = f"{overview.week_end:%d %b %Y}"
     blocks: list[Block] = [
         Heading(f"How the organisation is doing · {week}"),
@@ -152,21 +162,13 @@ def overview_message(overview: Overview, first_name: str) -> Message:
             )
         ),
     ]
-    table_blocks = _heatmap_blocks(overview)
     for section in overview.sections:
         blocks_of_section = section_blocks(section)
         if len(blocks) + len(blocks_of_section) + len(table_blocks) > MAX_BLOCKS - 2:
             break
         blocks += [Divider(), *blocks_of_section]
     blocks += [Divider(), *table_blocks]
-    blocks.append(
-        Note(
-            text(
-                "· marks a group or cell hidden because fewer than 5 people answered, or because showing it would "
-                "let a smaller group be worked out. Scores are 0–100, higher is better."
-            )
-        )
-    )
+    blocks.append(Note(text(LEGEND)))
     return Message(text(f"The organisation-wide digest, up to {week}"), tuple(blocks[:MAX_BLOCKS]))
 
 
@@ -201,3 +203,76 @@ def _heatmap_blocks(overview: Overview) -> list[Block]:
         chunk.append(line)
     blocks.append(_table(chunk))
     return blocks
+
+
+# -- the overview for a platform that counts bytes ---------------------------------------------------
+
+MAX_TABLE_PAGES = 10
+
+
+def overview_messages(
+    overview: Overview, first_name: str, fits: Callable[[Message], bool] | None = None
+) -> list[Message]:
+    """The overview as messages that each pass `fits` (a platform's size check, e.g. Teams' 100 KB).
+
+    When `overview_message` fits (or there is no check), it is the only message, exactly as without a
+    check. Otherwise the first message is the overview with its table left out, and the table follows
+    in pages, each as many rows as fit, up to `MAX_TABLE_PAGES` (then a note says where the rest is).
+    """
+    whole = overview_message(overview, first_name)
+    if fits is None or fits(whole):
+        return [whole]
+    lines = heatmap_lines(overview)
+    header, rows = lines[0], lines[1:]
+    pages: list[list[str]] = []
+    start = 0
+    while start < len(rows) and len(pages) < MAX_TABLE_PAGES:
+        # The largest page that fits, by bisection: a page's size only grows with its rows.
+        low, high = 1, len(rows) - start
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(_table_page(header, rows[start : start + middle], 99, 99, more=True)):
+                low = middle
+            else:
+                high = middle - 1
+        pages.append(rows[start : start + low])
+        start += low
+    more = start < len(rows)
+    total = len(pages)
+    follows = "follows in the next message" if total == 1 else f"follows in the next {total} messages"
+    note = Note(text(f"The table of every group × driver {follows}."))
+    head = _overview_message(overview, first_name, [note])
+    while not fits(head):
+        # Fewer organisations in full: drop the last one shown (the table still has every group).
+        shorter = Message(head.summary, (*head.blocks[:2], *_without_last_section(head.blocks[2:])))
+        if shorter == head:
+            break  # nothing left to drop; the platform's renderer refuses it, as it would have anyway
+        head = shorter
+    return [head] + [
+        _table_page(header, page, number, total, more=more and number == total) for number, page in enumerate(pages, 1)
+    ]
+
+
+def _without_last_section(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
+    """`blocks` less the last organisation shown (from its divider on), keeping the table's note and legend."""
+    dividers = [i for i, block in enumerate(blocks) if isinstance(block, Divider)]
+    if len(dividers) < 2:
+        return blocks
+    last, table = dividers[-2], dividers[-1]
+    return blocks[:last] + blocks[table:]
+
+
+def _table_page(header: str, rows: list[str], number: int, total: int, *, more: bool) -> Message:
+    part = f" (part {number} of {total})" if total > 1 else ""
+    blocks: list[Block] = [Section(text(f"*Every group × driver*{part}"))]
+    chunk: list[str] = [header]
+    for row in rows:
+        if sum(len(x) + 1 for x in chunk) + len(row) > 2900:
+            blocks.append(_table(chunk))
+            chunk = [header]
+        chunk.append(row)
+    blocks.append(_table(chunk))
+    if more:
+        blocks.append(Note(text("The table goes on; `empathy-bot digest overview` prints all of it.")))
+    blocks.append(Note(text(LEGEND)))
+    return Message(text(f"The organisation-wide table{part}"), tuple(blocks))

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 import surveys.models
 from bot.core.clock import Clock
 from bot.core.crypto import SecretBox
-from bot.core.message import outbox_payload
+from bot.core.errors import UserFacingError
+from bot.core.message import Block, Divider, Section, outbox_payload, text
 from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.settings import Settings
 from bot.core.storage_scrub import scrub
 from bot.delivery.inbox import inbox_engine, inbox_file
 from bot.delivery.outbox import OutboxRow, enqueue_many
@@ -27,7 +29,15 @@ from surveys.bank import QuestionBank
 from surveys.models import PulseParticipant, PulseRound, PulseUnit
 from surveys.pack_store import workspace_bank
 from surveys.pulse_messages import closed_message, greeting, greeting_payload, pulse_message
-from surveys.rounds import OpenedRound, close_due_rounds, close_round, due_reminders, open_round, open_scheduled_rounds
+from surveys.rounds import (
+    OpenedRound,
+    close_due_rounds,
+    close_round,
+    due_reminders,
+    open_progress_for,
+    open_round,
+    open_scheduled_rounds,
+)
 
 
 def invite_key(round_id: int, person_id: int) -> str:
@@ -321,4 +331,32 @@ def _jobs(deps: JobDeps) -> list[Job]:
     ]
 
 
-FEATURE = Feature(name="pulse", models=(surveys.models,), jobs=_jobs)
+def home_message_parts(
+    session: Session, _workspace: Workspace, person: Person, settings: Settings, now: datetime
+) -> list[Block]:
+    """The person's open pulse, for their home message: how far they got, never what they answered."""
+    try:
+        found = open_progress_for(session, SecretBox(settings.secret_key), person, now)
+    except UserFacingError as error:
+        return [Divider(), Section(text("*Your pulse*\n", error.text))]
+    if found is None:
+        pulse = "No pulse is open for you right now; the next one will come to our chat."
+    elif found.done:
+        pulse = f"You've answered your pulse, thank you! It closes on {found.round.closes_at:%a %d %b}."
+    else:
+        pulse = (
+            f"Your pulse is open until {found.round.closes_at:%a %d %b}: {found.answered} of "
+            f"{len(found.question_ids)} answered. It's in our chat."
+        )
+    return [
+        Divider(),
+        Section(
+            text(
+                f"*Your pulse*\n{pulse}\nConfidential: results are only shown for groups of 5 or more, and your "
+                "answers are never stored with your name."
+            )
+        ),
+    ]
+
+
+FEATURE = Feature(name="pulse", models=(surveys.models,), jobs=_jobs, home=home_message_parts)

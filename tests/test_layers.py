@@ -37,7 +37,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("bot.delivery", "bot.features"),
     ("surveys",),
     ("bot.org", "bot.kudos", "bot.suggestions", "bot.onboarding"),
-    ("bot.registry", "bot.digest_sections", "bot.digest_jobs", "bot.privacy", "bot.metrics", "bot.jobs"),
+    ("bot.registry", "bot.digest_sections", "bot.digest_jobs", "bot.privacy", "bot.metrics", "bot.jobs", "bot.home"),
     ROOTS,
 )
 FEATURES_FLOOR = 3

@@ -546,11 +546,20 @@ def _week_end(week: str | None) -> datetime:
 
 
 def cmd_digest_send(args: argparse.Namespace) -> int:
+    from bot.cli.platforms import message_fits
+
     settings = _settings(require_slack=False)
     _engine, factory = _database(settings)
     week_end = _week_end(args.week)
     with factory.begin() as session:
-        queued = queue_digests(session, SystemClock().now(), settings, week_end=week_end, manager_email=args.manager)
+        queued = queue_digests(
+            session,
+            SystemClock().now(),
+            settings,
+            week_end=week_end,
+            manager_email=args.manager,
+            fits=message_fits(settings),
+        )
     print(f"{queued} digest(s) queued for the week ending {week_end:%a %d %b %Y}. A running worker sends them.")
     return 0
 
@@ -904,10 +913,10 @@ def _serve_socket_mode(settings: Settings, scheduler: Scheduler | None) -> int:
 
 
 def _jobs(settings: Settings, factory: sessionmaker[Session], *, linger: bool = False) -> list[Any]:
-    from bot.cli.platforms import chat_platforms
+    from bot.cli.platforms import chat_platforms, message_fits
     from bot.jobs import build_jobs
 
-    return build_jobs(settings, factory, chat_platforms(settings, factory), linger=linger)
+    return build_jobs(settings, factory, chat_platforms(settings, factory), linger=linger, fits=message_fits(settings))
 
 
 def _wait_for_signal(on_stop: Callable[[], None]) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.models import Platform
 from bot.core.settings import Settings
 from bot.delivery.ports import ChatPlatform
+from bot.digest_jobs import Fits
 from handlers.slack.platform import SlackPlatform
 from handlers.teams.platform import TeamsPlatform
 
@@ -20,3 +22,12 @@ def chat_platforms(settings: Settings, session_factory: sessionmaker[Session]) -
     if settings.teams:
         platforms.append(TeamsPlatform(settings, session_factory))
     return platforms
+
+
+def message_fits(settings: Settings) -> Fits:
+    """Each configured platform's check that a message fits in one of its messages (Teams: 100 KB)."""
+    if not settings.teams:
+        return {}
+    from handlers.teams.render.message import fits
+
+    return {Platform.TEAMS.value: fits}

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from bot.core.clock import ManualClock
 from bot.core.crypto import SecretBox
 from bot.core.database import make_engine, make_session_factory, upgrade
+from bot.core.message import Message
 from bot.core.models import Person, PersonAccount, Workspace
 from bot.core.settings import Settings, load_settings
 from bot.core.workspaces import get_or_create_workspace
@@ -412,9 +413,22 @@ class Simulation:
             path.with_suffix(".alt.txt").write_text(upload["alt_txt"] + "\n")
             self.report.files.append(path)
         self._write_homes()
-        teams_files, teams_problems = self.teams.write(self.factory, self.out / "teams")
+        teams_files, teams_problems = self.teams.write(self.factory, self.out / "teams", self._home_messages())
         self.report.files += teams_files
         self.report.problems += teams_problems
+
+    def _home_messages(self) -> list[tuple[str, Message]]:
+        """The neutral home messages (Teams' home card) of the same three people as Slack's App Home files."""
+        from bot.home import home_message
+
+        found = []
+        with self.factory() as session:
+            workspace = session.get(Workspace, self.workspace_id)
+            for who in (self.people[1], self.people[3], self.people[-1]):
+                person = session.scalar(select(Person).where(Person.email == who.email))
+                message = home_message(session, workspace, person, self.config, self.clock.now())
+                found.append((f"home-{_slug(who.name)}", message))
+        return found
 
     def _write_homes(self) -> None:
         from handlers.slack.listeners import home_sections

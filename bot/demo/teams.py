@@ -1,6 +1,6 @@
 """The demo's Teams output: each digest, HR overview, trend chart and pulse the simulation sent, as the
-Adaptive Card activity Teams would receive (`demo-output/teams/`). App Home has no Teams card yet: it
-is still a Slack view, not a neutral message.
+Adaptive Card activity Teams would receive (`demo-output/teams/`), and the home cards of an employee, a
+manager and HR (`home-*.json`, drawn from the neutral home message, `bot/home.py`).
 
 The simulation runs on Slack's stand-in; the outbox keeps each message in its neutral form, so the
 same messages are rendered here by the Teams renderer. Pulse rows are deleted when their round closes,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.message import Message, is_neutral
 from bot.core.models import OutboxMessage, Person
+from handlers.teams.listeners.home import home_activity
 from handlers.teams.render.message import MessageTooLarge, render
+
+# The viewer's Teams id in a demo home card's `refresh` (a real card carries the viewer's own `29:` id).
+DEMO_VIEWER = "29:demo-viewer"
 
 _PULSE = re.compile(r"^pulse:(\d+):\d+:invite$")
 
@@ -55,8 +60,11 @@ class TeamsCards:
             elif (pulse := _PULSE.match(key)) and int(pulse[1]) not in self.pulses:
                 self.pulses[int(pulse[1])] = payload
 
-    def write(self, factory: sessionmaker[Session], folder: Path) -> tuple[list[Path], list[str]]:
-        """The activities as JSON files; returns the files and any message Teams would refuse."""
+    def write(
+        self, factory: sessionmaker[Session], folder: Path, homes: Sequence[tuple[str, Message]] = ()
+    ) -> tuple[list[Path], list[str]]:
+        """The activities as JSON files, with `homes` (file stem, home message) as home cards; returns the
+        files and any message Teams would refuse."""
         folder.mkdir(parents=True, exist_ok=True)
         with factory() as session:
             names = {p.id: p.name for p in session.scalars(select(Person))}
@@ -68,9 +76,10 @@ class TeamsCards:
             outputs.append((f"pulse-round-{number:02d}", payload))
         files: list[Path] = []
         problems: list[str] = []
-        for stem, payload in outputs:
+        messages = [(stem, Message.from_json(payload["message"])) for stem, payload in outputs]
+        for stem, message in [*messages, *homes]:
             try:
-                activity = render(Message.from_json(payload["message"]))
+                activity = home_activity(message, DEMO_VIEWER) if stem.startswith("home-") else render(message)
             except MessageTooLarge as error:
                 problems.append(f"teams/{stem}: {error}")
                 continue

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.core.errors import UserFacingError
-from bot.core.message import Command, Text, outbox_payload
+from bot.core.message import Block, Command, Divider, Section, Text, outbox_payload
 from bot.core.message import text as wording
 from bot.core.models import Person, Workspace
 from bot.core.people import sub_organisation
@@ -671,8 +671,27 @@ def expire(session: Session, now: datetime, *, months: int) -> int:
     return session.execute(delete(Kudos).where(Kudos.created_at < cutoff)).rowcount or 0
 
 
+def home_message_parts(
+    session: Session, _workspace: Workspace, person: Person, _settings: Settings, now: datetime
+) -> list[Block]:
+    """The person's kudos numbers for their home message (the same numbers as Slack's App Home)."""
+    found = stats(session, person, now)
+    return [
+        Divider(),
+        Section(
+            wording(
+                f"*Kudos*\nIn the last 30 days you gave {found.given_recently} and received "
+                f"{found.received_recently}. Thank a colleague with ",
+                Command("kudos @someone for …"),
+                ".",
+            )
+        ),
+    ]
+
+
 FEATURE = Feature(
     name="kudos",
+    home=home_message_parts,
     models=(recognition_models,),
     digest_section=digest_section,
     privacy=Privacy("kudos", personal_data=personal_data, forget=forget, expire=expire),

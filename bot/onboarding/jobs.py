@@ -22,8 +22,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.core.clock import Clock
-from bot.core.message import outbox_payload
+from bot.core.message import Block, Divider, Heading, Literal, Section, join, outbox_payload, text
 from bot.core.models import OutboxMessage, OutboxState, Person, Workspace
+from bot.core.people import sub_organisation
+from bot.core.settings import Settings
 from bot.delivery.outbox import enqueue
 from bot.delivery.scheduler import Job
 from bot.features import Feature, JobDeps, Privacy
@@ -38,6 +40,7 @@ from bot.onboarding.messages import (
     checkin_message,
     overdue_alert_message,
     reminder_message,
+    task_section,
     tasks_message,
     welcome_message,
 )
@@ -468,8 +471,50 @@ def _jobs(deps: JobDeps) -> list[Job]:
     ]
 
 
+HOME_TASKS = 5
+
+
+def _progress_words(state: onboarding.Progress) -> str:
+    words = f"day {max(state.day, 0)}: {state.tasks_done} of {state.tasks_total} tasks done"
+    if state.overdue:
+        words += f", {state.overdue} overdue"
+    if state.next_step is not None:
+        what = "a check-in" if state.next_step.kind == StepKind.CHECKIN else "new tasks"
+        words += f"; next: {what} on {state.next_step.due_date:%a %d %b}"
+    return words
+
+
+def home_message_parts(
+    session: Session, _workspace: Workspace, person: Person, _settings: Settings, now: datetime
+) -> list[Block]:
+    """The person's onboarding checklist (with its Done buttons) and, for managers, their new hires."""
+    blocks: list[Block] = []
+    journey = onboarding.journey_of(session, person)
+    if journey is not None and journey.state == JourneyState.ACTIVE:
+        blocks.append(
+            Section(text(f"*Your onboarding*: {_progress_words(onboarding.progress(session, journey, now))}"))
+        )
+    tasks = onboarding.open_tasks_for(session, person, now, limit=HOME_TASKS)
+    if tasks and (journey is None or journey.state != JourneyState.ACTIVE):
+        blocks.append(Section(text("*Onboarding tasks for you*")))
+    blocks += [
+        task_section(TaskLine(step.id, onboarding.step_text(session, step), step.due_date, step.done_at is not None))
+        for step in tasks
+    ]
+    hires = [
+        text("• ", Literal(state.person.name or "someone"), f": {_progress_words(state)}")
+        for journey in onboarding.journeys_for(session, sub_organisation(session, person))
+        if journey.state == JourneyState.ACTIVE and journey.person_id != person.id
+        for state in (onboarding.progress(session, journey, now),)
+    ]
+    if hires:
+        blocks.append(Section(text("*New hires in your team*\n", join(hires[:10], "\n"))))
+    return [Divider(), Heading("Onboarding"), *blocks] if blocks else []
+
+
 FEATURE = Feature(
     name="onboarding",
+    home=home_message_parts,
     models=(onboarding_models,),
     jobs=_jobs,
     digest_section=onboarding.digest_section,

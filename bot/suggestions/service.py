@@ -47,7 +47,7 @@ from bot.core.clock import Clock
 from bot.core.crypto import UNTIMED_PREFIX, SecretBox, pad, unpad
 from bot.core.database import upsert_insert
 from bot.core.errors import UserFacingError
-from bot.core.message import Command, Message, outbox_payload
+from bot.core.message import Block, Command, Divider, Message, Note, Section, outbox_payload
 from bot.core.message import text as wording
 from bot.core.models import OutboxMessage, OutboxState, Person, Role, RoleGrant, Workspace, WorkspaceSetting
 from bot.core.people import is_hr
@@ -1070,8 +1070,43 @@ def _jobs(deps: JobDeps) -> list[Job]:
     ]
 
 
+def home_message_parts(
+    session: Session, workspace: Workspace, person: Person, settings: Settings, _now: datetime
+) -> list[Block]:
+    """The suggestion box for everyone, the person's own suggestions (only they see this message), and
+    the queue's counts for owners."""
+    blocks: list[Block] = [
+        Divider(),
+        Section(
+            wording(
+                "*Suggestion box*\nShare an idea or a worry anonymously with ",
+                Command("suggest"),
+                ": your name is not stored with it, and the owners can reply without ever learning who you are.",
+            )
+        ),
+    ]
+    mine = authored_by(session, workspace, person, SecretBox(settings.secret_key))
+    if mine:
+        listed = ", ".join(f"{s.reference} ({messages.STATUS_LABELS[s.status]})" for s in mine[-5:])
+        blocks.append(
+            Note(wording(f"Yours, visible only to you: {listed}. ", Command("suggest mine"), " lists them all."))
+        )
+    if is_owner(session, workspace, person, settings):
+        tally = counts(session, workspace)
+        summary = ", ".join(
+            f"{tally.get(s, 0)} {messages.STATUS_LABELS[s]}" for s in ("new", "acknowledged", "in_progress")
+        )
+        blocks.append(
+            Section(
+                wording(f"*Suggestions to handle*: {summary}. ", Command("suggest queue"), " lists every open one.")
+            )
+        )
+    return blocks
+
+
 FEATURE = Feature(
     name="suggestions",
+    home=home_message_parts,
     models=(suggestion_models,),
     jobs=_jobs,
     privacy=Privacy("suggestions", personal_data=personal_data, forget=forget, expire=expire),

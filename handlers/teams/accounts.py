@@ -12,11 +12,12 @@ import json
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.accounts import find_by_account, link
-from bot.core.models import Person, Platform, Workspace
+from bot.core.models import Person, PersonAccount, Platform, Workspace
 from bot.core.workspaces import find_workspace, get_or_create_workspace
 from handlers.teams.timezones import to_iana
 
@@ -48,9 +49,10 @@ def teams_workspace(session: Session, tenant_id: str) -> Workspace:
 
 def remember_conversation(
     session_factory: sessionmaker[Session], tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef
-) -> None:
+) -> bool:
     """Keep `ref` as the way to reach the person with this Entra object id, making them (and their
-    tenant's workspace) if the bot has not met them yet.
+    tenant's workspace) if the bot has not met them yet. True when `ref` is new for them (a first
+    install, or a new conversation): what deserves a welcome, once.
 
     Teams announces one install twice, as installationUpdate and conversationUpdate, often at the same
     moment: the second transaction to add the same person then breaks a unique constraint, and is
@@ -59,15 +61,15 @@ def remember_conversation(
     for attempt in (1, 2):
         try:
             with session_factory.begin() as session:
-                _remember(session, tenant_id, aad_object_id.lower(), name, ref)
-            return
+                return _remember(session, tenant_id, aad_object_id.lower(), name, ref)
         except IntegrityError:
             if attempt == 2:
                 raise
             logger.info("a concurrent delivery added this Teams person first; trying again")
+    return False
 
 
-def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef) -> None:
+def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, ref: ConversationRef) -> bool:
     workspace = teams_workspace(session, tenant_id)
     person = find_by_account(session, workspace, aad_object_id)
     if person is None:
@@ -76,7 +78,21 @@ def _remember(session: Session, tenant_id: str, aad_object_id: str, name: str, r
         session.add(person)
         session.flush()
     account = link(session, person, TEAMS, aad_object_id)
-    account.conversation_ref = ref.to_json()
+    session.flush()
+    # One conditional UPDATE rather than read-then-write: when both announcements of an install race,
+    # the database's row lock lets exactly one of them change the reference (and so greet once).
+    stored = ref.to_json()
+    changed = session.execute(
+        update(PersonAccount)
+        .where(
+            PersonAccount.id == account.id,
+            or_(PersonAccount.conversation_ref.is_(None), PersonAccount.conversation_ref != stored),
+        )
+        .values(conversation_ref=stored)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(account, ["conversation_ref"])
+    return changed == 1
 
 
 def record_time_zone(session_factory: sessionmaker[Session], tenant_id: str, aad_object_id: str, zone: str) -> bool:

@@ -40,6 +40,7 @@ from bot.core.settings import Settings
 from handlers.teams.accounts import ConversationRef, record_time_zone, remember_conversation
 from handlers.teams.context import PERSONAL, TeamsContext
 from handlers.teams.listeners import register_all
+from handlers.teams.listeners.home import send_home_card
 from handlers.teams.render.message import error_text
 
 logger = logging.getLogger(__name__)
@@ -133,31 +134,34 @@ def register(app: App, teams: TeamsContext) -> None:
 
     @app.on_install_add
     async def installed(ctx: ActivityContext[InstalledActivity]) -> None:
-        await _remember(teams, ctx.activity)
+        if await _remember(teams, ctx.activity):
+            await send_home_card(ctx, teams)
 
     @app.on_conversation_update
     async def conversation_update(ctx: ActivityContext[ConversationUpdateActivity]) -> None:
         added = ctx.activity.members_added or []
         # In a personal chat, Teams says the bot was added when the person installs the app.
-        if any(member.id == ctx.activity.recipient.id for member in added):
-            await _remember(teams, ctx.activity)
+        if any(member.id == ctx.activity.recipient.id for member in added) and await _remember(teams, ctx.activity):
+            # Teams announces an install twice; only the announcement that stored the conversation greets.
+            await send_home_card(ctx, teams)
 
 
-async def _remember(teams: TeamsContext, activity: ActivityBase) -> None:
-    """Keep where to write to the person who installed the app in their personal scope."""
+async def _remember(teams: TeamsContext, activity: ActivityBase) -> bool:
+    """Keep where to write to the person who installed the app in their personal scope; True when that
+    was news (the home card is then sent)."""
     if activity.conversation.conversation_type != PERSONAL:
-        return
+        return False
     person = activity.from_
     tenant_id = _tenant_of(activity)
     if not person.aad_object_id or not activity.service_url:
         logger.warning("a Teams install event without the person's Entra object id or a service URL; ignored")
-        return
+        return False
     if tenant_id != teams.settings.teams_tenant_id:
         # A single-tenant registration should never hear from another tenant; never make a workspace for one.
         logger.warning("a Teams install event from another tenant than TEAMS_TENANT_ID; ignored")
-        return
+        return False
     ref = ConversationRef(conversation_id=activity.conversation.id, service_url=activity.service_url)
-    await asyncio.to_thread(
+    return await asyncio.to_thread(
         remember_conversation, teams.session_factory, tenant_id, person.aad_object_id, person.name or "", ref
     )
 

@@ -64,6 +64,7 @@ class FlaskAdapter:
         body = request.get_json(force=True, silent=True)
         if not isinstance(body, dict):
             return Response("malformed request", status=400, mimetype="text/plain")
+        _readable_by_sdk(body)
         # The SDK looks for "authorization" or "Authorization"; Flask title-cases, a proxy may not.
         headers = {name.lower(): value for name, value in request.headers.items()}
         try:
@@ -83,6 +84,17 @@ class FlaskAdapter:
         if answer is None:
             return Response(status=status)
         return Response(json.dumps(answer), status=status, mimetype="application/json")
+
+
+def _readable_by_sdk(body: dict[str, object]) -> None:
+    """Drop what SDK 2.1.1's models refuse in activities Teams really sends. A card's `refresh` arrives
+    as an `adaptiveCard/action` invoke with `"trigger": "automatic"` (Microsoft documents
+    "automatic" | "manual"); the SDK's `AdaptiveCardInvokeValue.trigger` is `Literal["manual"]`, so it
+    would fail the whole invoke (a 500, and no card). Nothing of ours reads the trigger. The token
+    signs no part of the body, so this changes nothing the SDK authenticates."""
+    value = body.get("value")
+    if body.get("name") == "adaptiveCard/action" and isinstance(value, dict) and value.get("trigger") == "automatic":
+        del value["trigger"]
 
 
 class _WithholdSdkErrors(logging.Filter):

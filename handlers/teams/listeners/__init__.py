@@ -24,13 +24,13 @@ CommandHandler = Callable[[ActivityContext[MessageActivity], TeamsContext, Comma
 
 
 def register_all(app: App, teams: TeamsContext) -> None:
-    from handlers.teams.listeners import help, kudos, onboarding, pulse, suggestions
+    from handlers.teams.listeners import help, home, kudos, onboarding, privacy, pulse, suggestions
 
     commands: dict[str, CommandHandler] = {}
     # Words typed to the bot (@mentioned) in a team channel or group chat; a module declares them in
     # an optional CHANNEL_COMMANDS. Anything else said there is not for us.
     channel_commands: dict[str, CommandHandler] = {}
-    for module in (help, pulse, kudos, suggestions, onboarding):
+    for module in (help, home, privacy, pulse, kudos, suggestions, onboarding):
         module.register(app, teams)
         commands.update(module.COMMANDS)
         channel_commands.update(getattr(module, "CHANNEL_COMMANDS", {}))

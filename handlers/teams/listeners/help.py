@@ -11,8 +11,8 @@ from handlers.teams.context import TeamsContext
 HELP = (
     "Hi, I'm Empathy Bot 👋 I help our company look after its people: short pulse surveys, anonymous "
     "suggestions, kudos for colleagues and onboarding check-ins, right here in Teams as your HR team turns "
-    "them on. I'll write to you in this chat when there is something for you. Type help any time to see "
-    "this again."
+    "them on. I'll write to you in this chat when there is something for you. Type home for everything "
+    "waiting for you, privacy to see what I keep about you, and help any time to see this again."
 )
 UNKNOWN = "I didn't understand that, sorry. Type help to see what I can do for you here."
 

@@ -458,6 +458,17 @@ def render(
     return activity
 
 
+def fits(message: Message) -> bool:
+    """Whether `message` fits in one Teams message (for senders that page what does not: the HR
+    overview). Mentions count with a stand-in name; charts are not drawn, since base64 images do not count."""
+    stand_ins = Names(people={user_id: TeamsUser(user_id, "someone") for user_id in mentioned_ids(message)})
+    try:
+        render(message, stand_ins, draw=lambda _spec: b"")
+    except MessageTooLarge:
+        return False
+    return True
+
+
 def render_payload(payload: Mapping[str, Any], names: Names | None = None) -> dict[str, Any]:
     """An outbox payload as the activity to send. Only neutral payloads can go to Teams: a row queued
     before messages were neutral holds Slack's arguments, and one from a newer version is unreadable."""

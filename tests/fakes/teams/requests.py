@@ -146,10 +146,12 @@ class TeamsRequests:
         *,
         verb: str = "",
         reply_to_id: str | None = None,
+        trigger: str = "manual",
         conversation_id: str | None = None,
         conversation_type: str = "personal",
     ) -> JSON:
-        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`)."""
+        """An `Action.Execute` click on an Adaptive Card (invoke `adaptiveCard/action`); `trigger="automatic"`
+        is Teams asking for a card's `refresh` when the viewer opens it."""
         activity = self._common(user, conversation_id=conversation_id, activity_id=None)
         activity["conversation"]["conversationType"] = conversation_type
         activity.update(
@@ -158,7 +160,7 @@ class TeamsRequests:
             replyToId=reply_to_id or "1700000000000",
             value={
                 "action": {"type": "Action.Execute", "id": uuid.uuid4().hex, "verb": verb, "data": data},
-                "trigger": "manual",
+                "trigger": trigger,
             },
             locale="en-GB",
             entities=[{"type": "clientInfo", "locale": "en-GB", "platform": "Web", "timezone": "Europe/Lisbon"}],

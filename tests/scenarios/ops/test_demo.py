@@ -54,5 +54,12 @@ def test_the_demo_writes_valid_digests_an_overview_and_charts(
     assert len(list(teams.glob("pulse-round-*.json"))) >= 12
     for path in teams.glob("*.json"):
         assert activity_problems(json.loads(path.read_text())) == [], path.name
+    # Home cards, one per Slack App Home file (an employee, a manager, HR), refreshed for their viewer.
+    homes = {p.stem for p in teams.glob("home-*.json")}
+    assert homes == {p.stem for p in (out / "home").glob("*.json")}
+    hr_card = json.loads((teams / "home-priya-natarajan.json").read_text())
+    assert cards(hr_card)[0]["refresh"]["action"]["verb"] == "home.refresh"
+    for section in ("Suggestion box", "Suggestions to handle", "Kudos", "The whole organisation", "active people"):
+        assert section in json.dumps(hr_card, ensure_ascii=False), section
     trend = json.loads(next(teams.glob("trend-*.json")).read_text())
     assert '"type": "Image"' in json.dumps(cards(trend)) and "data:image/png;base64," in json.dumps(trend)

@@ -235,7 +235,10 @@ def test_an_install_keeps_the_persons_conversation_reference_under_their_entra_i
         assert session.scalar(select(func.count()).select_from(Person)) == 2
         # The per-bot 29: id is not how anyone is known.
         assert session.scalar(select(PersonAccount).where(PersonAccount.external_user_id == ANA.user_id)) is None
-    assert connector.calls == []
+    # Each install greets once with the home card (tests/scenarios/teams/test_home.py), however announced.
+    assert [c.path for c in connector.sent()] == [
+        f"/v3/conversations/{user.personal_conversation_id}/activities" for user in (ANA, PRIYA)
+    ]
 
 
 def test_an_install_from_another_tenant_is_ignored(

@@ -1,0 +1,118 @@
+"""The home card: Teams' equivalent of Slack's App Home, in the personal chat.
+
+Adaptive Card tabs are deprecated, so home is a card: sent when the person installs the app and when
+they type `home`, drawn from the neutral home message (`bot/home.py`) for whoever is looking. The card
+carries a `refresh` (an `Action.Execute` with the viewer's Teams id in `userIds`): Teams asks the bot
+for a fresh card whenever the viewer opens the chat, and the `adaptiveCard/action` invoke is answered
+with the card drawn again for the person who sent it (Teams signs who that is), never for the person
+it was first sent to. The viewer's Teams id (`29:…`) goes into the card only; it is never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from microsoft_teams.api import (
+    ActivityBase,
+    AdaptiveCardActionCardResponse,
+    AdaptiveCardActionMessageResponse,
+    AdaptiveCardInvokeActivity,
+    AdaptiveCardInvokeResponse,
+    MessageActivity,
+    MessageActivityInput,
+)
+from microsoft_teams.apps import ActivityContext, App
+from microsoft_teams.apps.utils import extract_tenant_id
+from microsoft_teams.cards import AdaptiveCard
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.core.accounts import find_by_account
+from bot.core.message import Message
+from bot.core.models import Person, Platform, Workspace
+from bot.delivery.inbound import Command
+from bot.home import home_message
+from handlers.teams.context import TeamsContext
+from handlers.teams.render.message import check, render
+
+logger = logging.getLogger(__name__)
+
+REFRESH_ACTION = "home.refresh"
+NOT_OURS = "This card belongs to another organisation's Empathy Bot, so I can't show it here."
+
+
+def viewer_of(teams: TeamsContext, activity: ActivityBase) -> tuple[str, str] | None:
+    """(tenant id, Entra object id) of who sent `activity`, or None for a sender outside our tenant or
+    without an Entra object id (a guest the directory cannot know)."""
+    tenant = extract_tenant_id(activity)
+    aad = activity.from_.aad_object_id
+    if not tenant or not aad or tenant.lower() != teams.settings.teams_tenant_id:
+        return None
+    return tenant.lower(), aad.lower()
+
+
+def find_viewer(session: Session, tenant_id: str, aad_object_id: str) -> tuple[Workspace | None, Person | None]:
+    """The tenant's workspace and the person with this Entra object id, without making either."""
+    workspace = session.scalar(
+        select(Workspace).where(Workspace.platform == Platform.TEAMS.value, Workspace.external_id == tenant_id)
+    )
+    if workspace is None:
+        return None, None
+    return workspace, find_by_account(session, workspace, aad_object_id)
+
+
+def home_card(teams: TeamsContext, tenant_id: str, aad_object_id: str, viewer_id: str) -> dict[str, Any]:
+    """The home card activity for the person with `aad_object_id`, refreshed for `viewer_id` (their `29:` id)."""
+    now: datetime = teams.clock.now()
+    with teams.session_factory() as session:
+        workspace, person = find_viewer(session, tenant_id, aad_object_id)
+        message = home_message(session, workspace, person, teams.settings, now)
+        session.rollback()  # reading only: nothing a home card draws may change the database
+    return home_activity(message, viewer_id)
+
+
+def home_activity(message: Message, viewer_id: str) -> dict[str, Any]:
+    """`message` as the home card: Teams asks for it afresh (`REFRESH_ACTION`) when `viewer_id` opens it."""
+    activity = render(message)
+    card = activity["attachments"][0]["content"]
+    card["refresh"] = {
+        "action": {
+            "type": "Action.Execute",
+            "title": "Refresh",
+            "verb": REFRESH_ACTION,
+            "data": {"action": REFRESH_ACTION},
+        },
+        "userIds": [viewer_id],
+    }
+    check(activity)
+    return activity
+
+
+async def send_home_card(ctx: ActivityContext[Any], teams: TeamsContext) -> None:
+    """Send the sender of `ctx.activity` their home card in this (personal) conversation."""
+    viewer = viewer_of(teams, ctx.activity)
+    if viewer is None:
+        return
+    activity = await asyncio.to_thread(home_card, teams, *viewer, ctx.activity.from_.id)
+    await ctx.send(MessageActivityInput.model_validate(activity))
+
+
+async def home_command(ctx: ActivityContext[MessageActivity], teams: TeamsContext, _command: Command) -> None:
+    await send_home_card(ctx, teams)
+
+
+COMMANDS = {"home": home_command}
+
+
+def register(app: App, teams: TeamsContext) -> None:
+    @app.on_card_action_execute(REFRESH_ACTION)
+    async def refresh(ctx: ActivityContext[AdaptiveCardInvokeActivity]) -> AdaptiveCardInvokeResponse:
+        viewer = viewer_of(teams, ctx.activity)
+        if viewer is None:
+            return AdaptiveCardActionMessageResponse(value=NOT_OURS)
+        activity = await asyncio.to_thread(home_card, teams, *viewer, ctx.activity.from_.id)
+        card = activity["attachments"][0]["content"]
+        return AdaptiveCardActionCardResponse(value=AdaptiveCard.model_validate(card))
