@@ -494,6 +494,10 @@ def _load_rows(name: str, load: Load) -> list[tuple[str, str]]:
             " / ".join(f"{f[k] * 1000:,.1f}" for k in ("p50", "p90", "p99", "max")) + " ms",
         ),
         (
+            "  over 1 s, over 5 s",
+            f"{sum(1 for x in load.latencies if x > 1.0):,}, {sum(1 for x in load.latencies if x > 5.0):,}",
+        ),
+        (
             "  errors (non-200)",
             f"{errors}" + (f" ({', '.join(f'{k}: {v}' for k, v in statuses.items() if k != 200)})" if errors else ""),
         ),
