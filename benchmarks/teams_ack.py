@@ -17,9 +17,11 @@ each person's queued invitation is rendered as the Teams sender renders it
 (`handlers.teams.render.message.render_payload`). `--clients` threads then post signed `adaptiveCard/action`
 invokes for the answer buttons (and the drop-down's Send) of those cards, back to back, for `--seconds`:
 each client owns its share of the people (so one person's clicks are sequential and the last one acked is
-what must be stored), picks one of them, a question, an option. Latency is from opening the connection
-to reading the whole response, which for a click is the updated card: it includes the work. Each client
-signs one Bot Framework token and reuses it, as the Bot Connector does.
+what must be stored; `--shared-people` lets every client click for anyone, so one person's clicks race),
+picks one of them, a question, an option. Latency is from opening the connection to reading the whole
+response, which for a click is the updated card: it includes the work. `--warmup` seconds (3) of the same
+load come first, answered and checked but not timed. Each client signs one Bot Framework token (valid for
+an hour) and reuses it, so that signing in the clients does not take CPU from the server.
 
 The floor: an empty Flask app (one POST route answering a fixed small JSON) under gunicorn with the
 same options (`bot.cli.server.gunicorn_options`), driven by the same clients with the same requests,
@@ -444,7 +446,7 @@ def drive(
                 front.port,
                 auth,
                 service_url,
-                targets if args.shared_people else (targets[n :: args.clients] or targets),
+                targets if args.shared_people else targets[n :: args.clients],
                 timed_from,
                 deadline,
                 results[n],
@@ -713,6 +715,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--warmup must be in [0, 600]")
     if args.people < 1:
         parser.error("--people must be at least 1")
+    if args.people < args.clients and not args.shared_people:
+        parser.error("each client owns its share of the people: give --people at least --clients, or --shared-people")
     return args
 
 
