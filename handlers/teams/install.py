@@ -3,12 +3,14 @@
 Teams lets a bot open a 1:1 chat only with someone who has the app installed. An admin's app setup
 policy does that for everyone at no cost; where there is none, the bot installs the app for each
 person it must reach (`POST /users/{id}/teamwork/installedApps`). Each outcome says, in words HR can
-act on, why a person could not be reached. Wiring this into the outbox comes later.
+act on, why a person could not be reached. The Teams sender asks `GraphInstaller` when Teams refuses to
+open a chat with someone who does not have the app (`handlers.teams.sender.TeamsSender.open_direct`).
 """
 
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass
 
 from handlers.teams.graph import GraphClient, GraphError, GraphNotFound, GraphPermissionError
@@ -76,3 +78,38 @@ def install_for_user(graph: GraphClient, user_id: str, catalog_app_id: str) -> I
             )
         raise
     return InstallResult(InstallOutcome.INSTALLED)
+
+
+class GraphInstaller:
+    """Installs the app for one person at a time, finding the app in the org catalog once (by the
+    manifest's id). An app not in the catalog yet is NOT_PERMITTED, with what to do about it."""
+
+    def __init__(self, graph: GraphClient, manifest_id: str) -> None:
+        self.graph = graph
+        self.manifest_id = manifest_id
+        self._catalog_id: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, user_id: str) -> InstallResult:
+        try:
+            catalog_id = self._catalog_app()
+        except GraphPermissionError:
+            return InstallResult(
+                InstallOutcome.NOT_PERMITTED,
+                f"the bot may not look up its app in the org catalog: an Entra admin can grant the "
+                f"{CATALOG_PERMISSION} application permission with admin consent, or install the app for "
+                "everyone with a Teams app setup policy in the Teams admin center",
+            )
+        if catalog_id is None:
+            return InstallResult(
+                InstallOutcome.NOT_PERMITTED,
+                "the app is not in your org's app catalog yet: upload the package (`empathy-bot teams package`) "
+                "in the Teams admin center, then install it for everyone with an app setup policy",
+            )
+        return install_for_user(self.graph, user_id, catalog_id)
+
+    def _catalog_app(self) -> str | None:
+        with self._lock:
+            if self._catalog_id is None:
+                self._catalog_id = find_catalog_app(self.graph, self.manifest_id)
+            return self._catalog_id

@@ -2,7 +2,7 @@
 
 Read from what the outbox already knows, without asking Microsoft: a person's conversation reference
 (stored from their install, or made at the first message), and how the last message to them ended. A
-person whose last message failed for a reach reason (`handlers.teams.sender.REACH_LABELS`: blocked,
+person whose last message failed for a reach reason (`handlers.teams.sender.reach_label`: blocked,
 not installed, the chat gone) cannot be reached until that changes; someone with no conversation yet
 gets one at their first message if the app is installed for them. Only counts and reasons: no names,
 and nothing of what anyone answered.
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Platform
-from handlers.teams.sender import REACH_LABELS
+from handlers.teams.sender import reach_label
 
 TEAMS = Platform.TEAMS.value
 
@@ -63,7 +63,7 @@ def teams_reach(session: Session) -> Reach:
     reach = Reach(people=len(accounts))
     for person_id, ref in accounts:
         state, error = last.get(person_id, (None, None))
-        label = REACH_LABELS.get(error or "") if state == OutboxState.FAILED.value else None
+        label = reach_label(error or "") if state == OutboxState.FAILED.value else None
         if label is not None:
             reach.unreachable[label] += 1
         elif ref is None:

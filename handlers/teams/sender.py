@@ -59,6 +59,7 @@ from bot.delivery.ports import (
 from bot.delivery.rate_limit import TokenBucket
 from handlers.teams.accounts import ConversationRef
 from handlers.teams.app import TokenProvider, initialized_app
+from handlers.teams.install import InstallResult
 from handlers.teams.loop import LoopThread, process_loop
 from handlers.teams.render.message import (
     CARD_CONTENT_TYPE,
@@ -89,8 +90,9 @@ CALL_TIMEOUT = 30.0
 # The reasons HR reads (row's last_error, `doctor`). Not in the transport vocabulary: they are about
 # the person's Teams, so a sealed row withholds them like any recipient reason.
 BLOCKED = "teams: blocked: they blocked the bot or removed the app in Teams (MessageWritesBlocked)"
+NOT_INSTALLED_PREFIX = "teams: not installed: "
 NOT_INSTALLED = (
-    "teams: not installed: the app is not installed for them, so Teams will not let it write first; "
+    f"{NOT_INSTALLED_PREFIX}the app is not installed for them, so Teams will not let it write first; "
     "install it for them (Teams admin setup policy, or `empathy-bot` Graph install)"
 )
 FORBIDDEN = "teams: forbidden: Teams refused the bot this conversation (403)"
@@ -104,6 +106,14 @@ REACH_LABELS = {
     FORBIDDEN: "Teams refuses the bot their chat",
     GONE: "their chat is gone and could not be made again",
 }
+
+
+def reach_label(reason: str) -> str | None:
+    """What `doctor` says of a person whose last message failed for `reason` (None: not about reach).
+    A failed Graph install says why in its own words after the not-installed prefix."""
+    if reason.startswith(NOT_INSTALLED_PREFIX):
+        return REACH_LABELS[NOT_INSTALLED]
+    return REACH_LABELS.get(reason)
 
 
 class TeamsSender:
@@ -121,8 +131,12 @@ class TeamsSender:
         sleep: Callable[[float], None] = time.sleep,
         loop: LoopThread | None = None,
         timeout: float = CALL_TIMEOUT,
+        installer: Callable[[str], InstallResult] | None = None,
     ) -> None:
+        """`installer`: installs the app for a person Teams will not open a chat with (Graph; see
+        `handlers.teams.install`); None leaves such people to an admin's app setup policy."""
         self.settings = settings
+        self.installer = installer
         self.session_factory = session_factory
         self.token = token
         self.rate_per_second = rate_per_second or settings.teams_rate_per_second
@@ -199,7 +213,19 @@ class TeamsSender:
             channel_data={"tenant": {"id": workspace}},
         )
         app = self._ready()
-        created = self._sending(workspace, lambda: app.api.conversations.create(params), creating=True)
+        try:
+            created = self._sending(workspace, lambda: app.api.conversations.create(params), creating=True)
+        except SendFailed as failed:
+            if failed.reason != NOT_INSTALLED or self.installer is None:
+                raise
+            # Teams opens a chat only with someone who has the app: install it for them, then try once more.
+            installed = self.installer(user_id)
+            if not installed.reachable:
+                raise SendFailed(
+                    f"{NOT_INSTALLED_PREFIX}{installed.reason}", permanent=True, code="NotInstalled"
+                ) from None
+            self._take(workspace)
+            created = self._sending(workspace, lambda: app.api.conversations.create(params), creating=True)
         service_url = created.service_url or self.settings.teams_service_url
         return ConversationRef(conversation_id=created.id, service_url=service_url).to_json()
 

@@ -25,12 +25,16 @@ from bot.jobs import build_jobs
 from handlers.slack.client import build_web_client
 from handlers.slack.sender import SlackSender
 from handlers.teams.accounts import ConversationRef, teams_workspace
+from handlers.teams.graph import GraphClient
+from handlers.teams.install import INSTALL_PERMISSION, GraphInstaller
 from handlers.teams.platform import TeamsPlatform
-from handlers.teams.sender import BLOCKED, NOT_INSTALLED, TeamsSender
+from handlers.teams.sender import BLOCKED, NOT_INSTALLED, NOT_INSTALLED_PREFIX, TeamsSender, reach_label
 from tests.fakes.slack.api import FakeSlack
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.cards import activity_problems
 from tests.fakes.teams.connector import FakeBotConnector
+from tests.fakes.teams.graph import TOKEN as GRAPH_TOKEN
+from tests.fakes.teams.graph import FakeGraph
 from tests.scenarios.teams.conftest import ANA, CLIENT_ID, PRIYA, TENANT_ID, teams_env
 from tests.support.people import slack_account
 
@@ -326,6 +330,88 @@ def test_a_person_the_app_is_not_installed_for_fails_with_how_to_fix_it(
     assert "install it for them" in NOT_INSTALLED
     assert stored_ref(session_factory, ana) is None
     assert [c.path for c in connector.calls] == ["/v3/conversations"]
+
+
+MANIFEST_ID = "3f0c6f5e-7f43-5b4e-9b52-2d1d5a6c1e0a"
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with FakeGraph() as fake:
+        fake.add_user(ANA.aad_object_id, ANA.name, mail="ana@contoso.example")
+        fake.add_catalog_app("catalog-app-1", MANIFEST_ID)
+        yield fake
+
+
+def installing_sender(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    teams_auth: FakeBotFrameworkAuth,
+    graph: FakeGraph,
+    fake_time: FakeTime,
+) -> TeamsSender:
+    return TeamsSender(
+        teams_settings,
+        session_factory,
+        token=lambda _scope, _tenant: teams_auth.app_token(CLIENT_ID, TENANT_ID),
+        monotonic=fake_time.monotonic,
+        sleep=fake_time.sleep,
+        installer=GraphInstaller(GraphClient(graph.api_url, lambda: GRAPH_TOKEN, sleep=fake_time.sleep), MANIFEST_ID),
+    )
+
+
+def test_a_person_without_the_app_gets_it_installed_through_graph_and_then_the_message(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    teams_auth: FakeBotFrameworkAuth,
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    graph: FakeGraph,
+    clock: ManualClock,
+    fake_time: FakeTime,
+) -> None:
+    """Teams opens a chat only with someone who has the app: the sender installs it for them through
+    Graph (the catalog's app found by the manifest id), then opens the chat and sends, in one run."""
+    ana = add_teams_person(session_factory, tenant, ANA.aad_object_id, ANA.name, None)
+    row_id = queue(session_factory, tenant, "k", hello(), clock, person_id=ana)
+    connector.fail_next(403, method="POST")  # creating the conversation: "not part of the conversation roster"
+    sender = installing_sender(teams_settings, session_factory, teams_auth, graph, fake_time)
+
+    report = dispatcher(session_factory, sender, clock, fake_time).run_once(time_budget=5)
+
+    assert report.sent == 1 and report.failed == 0
+    assert row(session_factory, row_id).state == OutboxState.SENT.value
+    assert graph.installed[ANA.aad_object_id] == {"catalog-app-1": graph.installed[ANA.aad_object_id]["catalog-app-1"]}
+    assert [c.path for c in connector.calls][:2] == ["/v3/conversations", "/v3/conversations"]
+    assert stored_ref(session_factory, ana) is not None
+    assert len(connector.sent()) == 1
+
+
+def test_when_graph_may_not_install_the_app_the_row_fails_with_what_an_admin_can_do(
+    teams_settings: Settings,
+    session_factory: sessionmaker[Session],
+    teams_auth: FakeBotFrameworkAuth,
+    tenant: Workspace,
+    connector: FakeBotConnector,
+    graph: FakeGraph,
+    clock: ManualClock,
+    fake_time: FakeTime,
+) -> None:
+    ana = add_teams_person(session_factory, tenant, ANA.aad_object_id, ANA.name, None)
+    row_id = queue(session_factory, tenant, "k", hello(), clock, person_id=ana)
+    graph.deny(INSTALL_PERMISSION)
+    connector.fail_next(403, method="POST")
+    sender = installing_sender(teams_settings, session_factory, teams_auth, graph, fake_time)
+
+    report = dispatcher(session_factory, sender, clock, fake_time).run_once(time_budget=5)
+
+    assert report.failed == 1 and report.retried == 0
+    reason = row(session_factory, row_id).last_error or ""
+    assert reason.startswith(NOT_INSTALLED_PREFIX) and INSTALL_PERMISSION in reason and "setup policy" in reason
+    assert reach_label(reason) == "do not have the app installed"  # doctor counts them with the uninstalled
+    assert graph.installed.get(ANA.aad_object_id, {}) == {}
+    assert [c.path for c in connector.calls] == ["/v3/conversations"], "no second try without an install"
+    assert stored_ref(session_factory, ana) is None
 
 
 def test_a_conversation_that_is_gone_is_made_again_once_and_stored(
