@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Platform
-from handlers.teams.sender import reach_label
+from handlers.teams.reasons import reach_label
 
 TEAMS = Platform.TEAMS.value
 

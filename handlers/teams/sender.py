@@ -61,6 +61,15 @@ from handlers.teams.accounts import ConversationRef
 from handlers.teams.app import TokenProvider, initialized_app
 from handlers.teams.install import InstallResult
 from handlers.teams.loop import LoopThread, process_loop
+from handlers.teams.reasons import (
+    BLOCKED,
+    FORBIDDEN,
+    GONE,
+    MESSAGE_GONE,
+    NOT_INSTALLED,
+    NOT_INSTALLED_PREFIX,
+    TOO_LARGE,
+)
 from handlers.teams.render.message import (
     CARD_CONTENT_TYPE,
     CARD_SCHEMA,
@@ -86,34 +95,6 @@ CONVERSATION_LIMITS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0,
 WAIT_IN_PLACE = 2.0
 DEFAULT_RETRY_AFTER = 10.0  # a 429 without Retry-After (Microsoft: back off)
 CALL_TIMEOUT = 30.0
-
-# The reasons HR reads (row's last_error, `doctor`). Not in the transport vocabulary: they are about
-# the person's Teams, so a sealed row withholds them like any recipient reason.
-BLOCKED = "teams: blocked: they blocked the bot or removed the app in Teams (MessageWritesBlocked)"
-NOT_INSTALLED_PREFIX = "teams: not installed: "
-NOT_INSTALLED = (
-    f"{NOT_INSTALLED_PREFIX}the app is not installed for them, so Teams will not let it write first; "
-    "install it for them (Teams admin setup policy, or `empathy-bot` Graph install)"
-)
-FORBIDDEN = "teams: forbidden: Teams refused the bot this conversation (403)"
-GONE = "teams: conversation not found: the chat or channel is gone, or the app was removed from it"
-MESSAGE_GONE = "message_not_found"
-TOO_LARGE = "teams: the message is too large for Teams (413)"
-# What `doctor` says of the people a reason leaves unreachable (`handlers.teams.reach`).
-REACH_LABELS = {
-    BLOCKED: "blocked the bot or removed the app",
-    NOT_INSTALLED: "do not have the app installed",
-    FORBIDDEN: "Teams refuses the bot their chat",
-    GONE: "their chat is gone and could not be made again",
-}
-
-
-def reach_label(reason: str) -> str | None:
-    """What `doctor` says of a person whose last message failed for `reason` (None: not about reach).
-    A failed Graph install says why in its own words after the not-installed prefix."""
-    if reason.startswith(NOT_INSTALLED_PREFIX):
-        return REACH_LABELS[NOT_INSTALLED]
-    return REACH_LABELS.get(reason)
 
 
 class TeamsSender:

@@ -31,11 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.accounts import find_by_account
-from bot.core.message import Message
+from bot.core.message import Heading, Message, Section, text
 from bot.core.models import Person, Platform, Workspace
+from bot.core.people import is_hr
 from bot.delivery.inbound import Command
 from bot.home import home_message
 from handlers.teams.context import TeamsContext
+from handlers.teams.reach import Reach, teams_reach
 from handlers.teams.render.message import check, render
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,28 @@ def home_card(teams: TeamsContext, tenant_id: str, aad_object_id: str, viewer_id
     with teams.session_factory() as session:
         workspace, person = find_viewer(session, tenant_id, aad_object_id)
         message = home_message(session, workspace, person, teams.settings, now)
+        if workspace is not None and person is not None and is_hr(session, person, teams.settings):
+            message = with_reach(message, teams_reach(session))
         session.rollback()  # reading only: nothing a home card draws may change the database
     return home_activity(message, viewer_id)
+
+
+def with_reach(message: Message, reach: Reach) -> Message:
+    """HR's card adds who the bot can reach on Teams, and why not (counts only, never names): the
+    home card's side of `empathy-bot doctor`'s Teams reach check."""
+    if not reach.people:
+        return message
+    if not reach.cannot:
+        words = f"I can write to all {reach.people} people who have Teams accounts."
+    else:
+        why = "; ".join(f"{count} {label}" for label, count in sorted(reach.unreachable.items()))
+        words = (
+            f"{reach.cannot} of {reach.people} people can't be reached in Teams: {why}. "
+            "`empathy-bot doctor` says what an admin can do."
+        )
+    if reach.not_yet:
+        words += f" {reach.not_yet} have no chat with me yet; I open one with their first message."
+    return Message(message.summary, (*message.blocks, Heading("Who I can reach"), Section(text(words))))
 
 
 def home_activity(message: Message, viewer_id: str) -> dict[str, Any]:

@@ -15,14 +15,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.accounts import link
 from bot.core.clock import ManualClock
-from bot.core.models import Person, PersonAccount, Role, RoleGrant, Team, Workspace
+from bot.core.message import Message, outbox_payload
+from bot.core.message import text as words
+from bot.core.models import OutboxState, Person, PersonAccount, Role, RoleGrant, Team, Workspace
 from bot.core.settings import Settings
+from bot.delivery.outbox import enqueue
 from bot.delivery.scheduler import run_job
 from bot.jobs import build_jobs
 from bot.onboarding.messages import DONE_ACTION
 from bot.onboarding.service import enrol
 from handlers.teams.accounts import teams_workspace
 from handlers.teams.listeners.home import REFRESH_ACTION
+from handlers.teams.reasons import BLOCKED, NOT_INSTALLED_PREFIX
 from tests.fakes.teams.cards import activity_problems, card_problems, walk
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.fakes.teams.requests import TeamsRequests, TeamsUser
@@ -237,3 +241,33 @@ def test_a_new_hires_home_card_shows_their_checklist_and_their_manager_sees_the_
     done_buttons = [a for a in walk(ana_card) if a.get("type") == "Action.Execute" and a.get("verb") == DONE_ACTION]
     assert done_buttons  # the open tasks, each with its Done button
     assert "**New hires in your team**" in marcus and "Ana Souza" in marcus
+
+
+def test_hrs_home_card_counts_who_cannot_be_reached_and_why_without_names(
+    teams: TeamsRequests, session_factory: sessionmaker[Session]
+) -> None:
+    """HR's side of doctor's reach check: counts and reasons only. Two people's last messages failed (one
+    blocked the bot, one has no app and Graph could not install it); an employee's card says nothing."""
+    workspace = build_teams_org(session_factory)
+    with session_factory.begin() as session:
+        for index, (name, reason) in enumerate((("p1", BLOCKED), ("s0", f"{NOT_INSTALLED_PREFIX}no permission"))):
+            person = session.scalar(select(Person).where(Person.email == f"{name}@example.com"))
+            assert person is not None
+            row = enqueue(
+                session,
+                workspace.id,
+                f"reach-{index}",
+                outbox_payload(Message(words("Hi"))),
+                now=MONDAY,
+                person_id=person.id,
+            )
+            row.state, row.last_error = OutboxState.FAILED.value, reason
+
+    priya, ana = card_text(refresh(teams, PRIYA)), card_text(refresh(teams, ANA))
+
+    assert "Who I can reach" in priya
+    assert "2 of 12 people can't be reached in Teams" in priya
+    assert "1 blocked the bot or removed the app" in priya and "1 do not have the app installed" in priya
+    reach = priya.split("Who I can reach")[1]
+    assert "P1" not in reach and "S0" not in reach, "counts, never names"
+    assert "Who I can reach" not in ana

@@ -28,7 +28,8 @@ from handlers.teams.accounts import ConversationRef, teams_workspace
 from handlers.teams.graph import GraphClient
 from handlers.teams.install import INSTALL_PERMISSION, GraphInstaller
 from handlers.teams.platform import TeamsPlatform
-from handlers.teams.sender import BLOCKED, NOT_INSTALLED, NOT_INSTALLED_PREFIX, TeamsSender, reach_label
+from handlers.teams.reasons import BLOCKED, NOT_INSTALLED, NOT_INSTALLED_PREFIX, reach_label
+from handlers.teams.sender import TeamsSender
 from tests.fakes.slack.api import FakeSlack
 from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.cards import activity_problems
