@@ -759,8 +759,9 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         os.nice(settings.worker_nice)
     engine, factory = _database(settings)
     _seal_stored_tokens(settings, engine)
-    with factory.begin() as session:
-        _workspace(settings, session)
+    if settings.slack:
+        with factory.begin() as session:
+            _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
     scheduler.start()
@@ -860,8 +861,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     engine, factory = _database(settings)
     _seal_stored_tokens(settings, engine)
-    with factory.begin() as session:
-        _workspace(settings, session)
+    if settings.slack:  # a Teams-only deployment has no Slack workspace to check the token against
+        with factory.begin() as session:
+            _workspace(settings, session)
     scheduler = (
         None if args.no_scheduler else Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     )
