@@ -26,8 +26,9 @@ HELP = (
     "this again."
 )
 UNKNOWN = "I didn't understand that, sorry. Type help to see what I can do for you here."
-# A click or form from a card no handler recognises (an older card, a changed button): Teams shows an
-# invoke answered with nothing as its own "something went wrong", so it gets words instead.
+# A click or form from a card no handler recognises (an older card, a changed button). Answered with
+# nothing, a click or a dialog's opening has nothing for Teams to show but its own error, and a submitted
+# form closes as if it had worked: the person is told, in words, that nothing happened.
 STALE = (
     "I can't act on that button any more (the card may be from an older version of me), so nothing was "
     "changed. Type help to see what I can do for you here."

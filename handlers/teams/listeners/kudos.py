@@ -566,7 +566,7 @@ def _submit(teams: TeamsContext, activity: MessageExtensionSubmitActionInvokeAct
 
 
 # A message action the app package no longer lists (an older package still installed): answered in words,
-# since Teams shows an action answered with nothing as an error of its own.
+# not with nothing, which opens no dialog (Teams shows its own error) or closes one as if it had worked.
 UNKNOWN_ACTION = {
     "task": {
         "type": "message",

@@ -228,7 +228,8 @@ class Tenant:
         answer = self.teams.post(activity)
         assert answer.status == 200, (answer, _short(typed))
         if activity["type"] == "invoke" and not refused:
-            # Teams shows its own "something went wrong" for an invoke answered with nothing.
+            # Garbage is never acted on, so the person is told so: answered with nothing, a click or a
+            # dialog's opening shows Teams' own error, and a submitted form closes as if it had worked.
             assert isinstance(answer.body, dict) and answer.body, ("an invoke answered with nothing", answer)
         problems = outgoing_problems(self.connector, answer, typed)
         assert problems == [], (problems, _short(typed))
@@ -616,7 +617,8 @@ def test_a_message_action_teams_would_never_send_is_answered_and_forgotten(tenan
 
 def test_a_button_dialog_or_action_nobody_knows_is_answered_in_words(tenant: Tenant) -> None:
     """Found by this suite: an unknown action id (an older card's button, a dialog or message action
-    that no longer exists) was answered with an empty 200, which Teams shows as its own error."""
+    that no longer exists) was answered with an empty 200: Teams' own error for a click, a form that
+    closes as if it had been saved."""
     click = tenant.send(tenant.teams.card_action(PRIYA, {"action": "retired.button"}), "")
     assert click.body == {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": STALE}
     for activity in (
