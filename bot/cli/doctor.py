@@ -52,7 +52,8 @@ def run_checks(env: Mapping[str, str] | None = None) -> list[Check]:
     database = _database_checks(settings)
     # Channel settings live in the database: without a usable one there is nothing to look up.
     usable = all(c.ok or c.warning for c in database)
-    return checks + database + _slack_checks(settings, with_channels=usable)
+    # A Teams-only deployment has no Slack token to test.
+    return checks + database + (_slack_checks(settings, with_channels=usable) if settings.slack else [])
 
 
 # Requests normally wait milliseconds; a minute means nothing is working the inbox.

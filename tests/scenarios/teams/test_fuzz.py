@@ -57,6 +57,8 @@ from tests.scenarios.teams.conftest import ANA, PRIYA, TENANT_ID
 from tests.support.fuzzing import NASTY
 
 JSON = dict[str, Any]
+# Huge values are the point here; Hypothesis warns when it prints one.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 BEN = TeamsUser(aad_object_id="c1b2c3d4-0000-4000-8000-00000000c0c0", name="Ben Okafor")
 STRANGER = TeamsUser(aad_object_id="a3b2c3d4-0000-4000-8000-00000000a2a2", name="Gus Stranger")  # not in the directory

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from bot.core.database import make_engine, make_session_factory
 from bot.core.models import PersonAccount
@@ -207,3 +207,16 @@ def test_the_worker_with_only_teams_settings_runs_the_jobs(
     assert worker.returncode == 0, output
     assert "Traceback" not in output, output
     assert slack.calls == [], "a Teams-only worker called Slack"
+
+
+def test_doctor_with_only_teams_settings_checks_no_slack_token(
+    engine: Engine, db_url: str, slack: FakeSlack, teams_auth: FakeBotFrameworkAuth, connector: FakeBotConnector
+) -> None:
+    from bot.cli.doctor import run_checks
+
+    env = {k: v for k, v in teams_env(slack, db_url, teams_auth, connector).items() if "SLACK" not in k}
+    checks = run_checks(env)
+    assert checks[0].name == "Settings" and checks[0].ok, checks[0].line()
+    assert not [c.line() for c in checks if "Slack" in c.name], [c.line() for c in checks]
+    assert not [c.line() for c in checks if not c.ok and not c.warning]
+    assert slack.calls == []
