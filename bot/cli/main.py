@@ -271,6 +271,11 @@ def _installed_token(settings: Settings, session: Session) -> str | None:
 
 def _workspace(settings: Settings, session: Session) -> Workspace:
     """The workspace the bot token belongs to, created on first use, with EMPATHY_ADMINS granted."""
+    if not settings.slack:
+        raise CommandError(
+            "this command works on the Slack workspace, and this deployment has Microsoft Teams only: set "
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env to add Slack (README: Configuration)"
+        )
     try:
         team_id, team_name = fetch_team(build_web_client(settings, token=_installed_token(settings, session)))
     except SlackApiError as error:

@@ -220,3 +220,40 @@ def test_doctor_with_only_teams_settings_checks_no_slack_token(
     assert not [c.line() for c in checks if "Slack" in c.name], [c.line() for c in checks]
     assert not [c.line() for c in checks if not c.ok and not c.warning]
     assert slack.calls == []
+
+
+def test_a_slack_workspace_command_on_a_teams_only_deployment_says_so_in_one_line(
+    tmp_path: Path,
+    _sqlite_template: Path,
+    slack: FakeSlack,
+    teams_auth: FakeBotFrameworkAuth,
+    connector: FakeBotConnector,
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    shutil.copy(_sqlite_template, database)
+    env = {
+        **{
+            k: v
+            for k, v in teams_env(slack, f"sqlite:///{database}", teams_auth, connector).items()
+            if "SLACK" not in k
+        },
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "org", "sync"],  # the Slack directory, by default
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    # The log lines before it are the schema check's; the operator's answer is the one line at the end.
+    assert [line for line in result.stderr.splitlines() if line.startswith("empathy-bot:")] == [
+        "empathy-bot: this command works on the Slack workspace, and this deployment has Microsoft Teams only: set "
+        "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env to add Slack (README: Configuration)"
+    ]
+    assert slack.calls == []
