@@ -55,7 +55,9 @@ def run_checks(env: Mapping[str, str] | None = None) -> list[Check]:
     # Channel settings live in the database: without a usable one there is nothing to look up.
     usable = all(c.ok or c.warning for c in database)
     teams = _teams_checks(settings) if settings.teams and usable else []
-    return checks + database + _slack_checks(settings, with_channels=usable) + teams
+    # A Teams-only deployment has no Slack token to test.
+    slack = _slack_checks(settings, with_channels=usable) if settings.slack else []
+    return checks + database + slack + teams
 
 
 # Requests normally wait milliseconds; a minute means nothing is working the inbox.

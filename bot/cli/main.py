@@ -271,6 +271,11 @@ def _installed_token(settings: Settings, session: Session) -> str | None:
 
 def _workspace(settings: Settings, session: Session) -> Workspace:
     """The workspace the bot token belongs to, created on first use, with EMPATHY_ADMINS granted."""
+    if not settings.slack:
+        raise CommandError(
+            "this command works on the Slack workspace, and this deployment has Microsoft Teams only: set "
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env to add Slack (README: Configuration)"
+        )
     try:
         team_id, team_name = fetch_team(build_web_client(settings, token=_installed_token(settings, session)))
     except SlackApiError as error:
@@ -768,8 +773,9 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         os.nice(settings.worker_nice)
     engine, factory = _database(settings)
     _seal_stored_tokens(settings, engine)
-    with factory.begin() as session:
-        _workspace(settings, session)
+    if settings.slack:
+        with factory.begin() as session:
+            _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
     scheduler.start()
@@ -869,8 +875,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     engine, factory = _database(settings)
     _seal_stored_tokens(settings, engine)
-    with factory.begin() as session:
-        _workspace(settings, session)
+    if settings.slack:  # a Teams-only deployment has no Slack workspace to check the token against
+        with factory.begin() as session:
+            _workspace(settings, session)
     scheduler = (
         None if args.no_scheduler else Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     )

@@ -17,7 +17,7 @@ from handlers.teams.platform import TeamsPlatform
 
 def chat_platforms(settings: Settings, session_factory: sessionmaker[Session]) -> list[ChatPlatform]:
     platforms: list[ChatPlatform] = []
-    if settings.slack_bot_token or settings.oauth:
+    if settings.slack:
         platforms.append(SlackPlatform(settings, session_factory))
     if settings.teams:
         platforms.append(TeamsPlatform(settings, session_factory))

@@ -1,5 +1,6 @@
 """Production HTTP serving: the Flask adapter under gunicorn (Bolt's own server is for development), with
-Teams' messaging endpoint on the same Flask app when Teams is configured (handlers/teams/web.py).
+Teams' messaging endpoint on the same Flask app when Teams is configured (handlers/teams/web.py). A
+Teams-only deployment (no Slack settings) gets Teams' endpoint, /healthz and /metrics, and no Slack route.
 
 The scheduler, when this process runs it, lives in the gunicorn master: workers are forked and
 recycled, the master is not, so jobs are never started twice by one `serve`. Without it (`serve
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from bot.core.clock import SystemClock
+from bot.core.database import make_engine, make_session_factory
 from bot.core.settings import Settings
 from bot.delivery.scheduler import Scheduler
 
@@ -37,16 +40,21 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         # Built inside each worker after the fork, so every worker has its own database pool.
+        if not self.settings.slack:
+            return create_front(self.settings, None, works=self.works)
         from handlers.slack.app import create_app
 
         return create_front(self.settings, create_app(self.settings), works=self.works)
 
 
 def create_front(
-    settings: Settings, bolt_app: App, *, works: bool = True, teams_token: TokenProvider | None = None
+    settings: Settings, bolt_app: App | None, *, works: bool = True, teams_token: TokenProvider | None = None
 ) -> Flask:
-    """The web front: Slack's routes, and Teams' POST /api/messages beside them when Teams is configured.
-    `teams_token` is the Teams SDK's outbound token hook (`handlers.teams.app.TokenProvider`), for tests."""
+    """The web front: Slack's routes (when `bolt_app` is given), and Teams' POST /api/messages beside them
+    when Teams is configured; /healthz and /metrics always. `teams_token` is the Teams SDK's outbound
+    token hook (`handlers.teams.app.TokenProvider`), for tests."""
+    if bolt_app is None:
+        return _teams_only_front(settings, teams_token=teams_token)
     from handlers.slack.context import empathy_context_of
     from handlers.slack.web import create_web_app
 
@@ -57,6 +65,24 @@ def create_front(
         # Teams shares the worker's database pool and clock with Slack.
         empathy = empathy_context_of(bolt_app)
         mount_teams(web, settings, empathy.session_factory, clock=empathy.clock, token=teams_token)
+    return web
+
+
+def _teams_only_front(settings: Settings, *, teams_token: TokenProvider | None) -> Flask:
+    """A deployment without Slack: Teams' endpoint and the health and metrics routes, nothing of Slack's
+    mounted (its early acks and inbox are Slack's alone, so there is no inbox here)."""
+    from handlers.slack.web import MAX_BODY_BYTES, add_ops_routes
+    from handlers.teams.web import mount_teams
+
+    if not settings.teams:
+        raise ValueError("a front without Slack needs Teams configured")
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    clock = SystemClock()
+    web = Flask("empathy-bot")
+    web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    add_ops_routes(web, settings, engine, session_factory, clock)
+    mount_teams(web, settings, session_factory, clock=clock, token=teams_token)
     return web
 
 

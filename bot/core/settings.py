@@ -104,6 +104,11 @@ class Settings:
         return self.teams_client_id is not None
 
     @property
+    def slack(self) -> bool:
+        """Whether this deployment serves Slack (one workspace by token, or many through OAuth)."""
+        return bool(self.slack_bot_token) or self.oauth
+
+    @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
@@ -122,6 +127,16 @@ class Settings:
         return frozenset(a for a in self.admins if "@" not in a)
 
 
+# Any of these set means the deployment uses Slack, so its required settings are checked.
+SLACK_CREDENTIALS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+)
+
+
 def load_environment(dotenv_path: str | Path | None = None) -> dict[str, str]:
     """The process environment over `.env`: a real environment variable always wins."""
     path = Path(dotenv_path) if dotenv_path else Path.cwd() / ".env"
@@ -133,11 +148,21 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     """Build `Settings` from `env` (default: environment + `.env`).
 
     `require_slack=False` is for commands that only touch the database (`migrate`), so an
-    operator can prepare the schema before the Slack app exists.
+    operator can prepare the schema before the Slack app exists. Otherwise a deployment needs a chat
+    platform: Slack's settings, or Teams' alone (no SLACK_* variable set at all: then Slack is off).
     """
     env = load_environment() if env is None else env
     _refuse_unauthenticated_teams(env)
     teams_client_id, teams_client_secret, teams_tenant_id = _teams_credentials(env)
+    if require_slack and not any(_value(env, name) for name in SLACK_CREDENTIALS):
+        # No Slack at all: a Teams-only deployment, or nothing configured yet.
+        if teams_client_id is None:
+            raise SettingsError(
+                "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or "
+                "TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID for Microsoft Teams, in .env "
+                "(README: Configuration)"
+            )
+        require_slack = False
     environment = _choice(env, "EMPATHY_ENV", ENVIRONMENTS, default="development")
     secret_key, generated = _secret_key(env, environment)
     return Settings(

@@ -13,9 +13,13 @@ from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core.clock import Clock
 from bot.core.database import database_answers
+from bot.core.settings import Settings
 from bot.delivery.inbox import Inbox
 from bot.metrics import gauges, prometheus_text
 from handlers.slack.bolt_requests import parse_forms_properly
@@ -72,6 +76,20 @@ def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
         inbox.start()  # a working inbox picks up what a crashed process left, without waiting for a request
         web.extensions["empathy_inbox"] = inbox
 
+    add_ops_routes(web, empathy.settings, engine, empathy.session_factory, empathy.clock, inbox)
+    return web
+
+
+def add_ops_routes(
+    web: Flask,
+    settings: Settings,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    inbox: Inbox | None = None,
+) -> None:
+    """GET /healthz and GET /metrics, which every front has, with or without Slack's routes."""
+
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
         if database_answers(engine):
@@ -80,20 +98,18 @@ def create_web_app(bolt_app: App, *, works: bool = True) -> Flask:
 
     @web.get("/metrics")
     def metrics() -> tuple[Response, int]:
-        refusal = _metrics_refusal(empathy.settings.metrics_token, request.headers.get("Authorization", ""))
+        refusal = _metrics_refusal(settings.metrics_token, request.headers.get("Authorization", ""))
         if refusal is not None:
             return refusal
         try:
-            with empathy.session_factory() as session:
-                values = gauges(session, empathy.clock.now())
+            with session_factory() as session:
+                values = gauges(session, clock.now())
             if inbox is not None:
                 values["empathy_inbox_waiting"], values["empathy_inbox_lag_seconds"] = inbox.waiting()
             body = prometheus_text(values)
         except SQLAlchemyError:
             return Response("database unreachable\n", mimetype="text/plain"), 503
         return Response(body, mimetype="text/plain; version=0.0.4"), 200
-
-    return web
 
 
 def _metrics_refusal(token: str | None, authorization: str) -> tuple[Response, int] | None:

@@ -34,6 +34,7 @@ def register_all(app: App, teams: TeamsContext) -> None:
         module.register(app, teams)
         commands.update(module.COMMANDS)
         channel_commands.update(getattr(module, "CHANNEL_COMMANDS", {}))
+    help.register_fallbacks(app)  # last: it answers only what no module's route matched
     route_messages(app, teams, commands, channel_commands)
 
 

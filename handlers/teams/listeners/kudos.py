@@ -565,17 +565,28 @@ def _submit(teams: TeamsContext, activity: MessageExtensionSubmitActionInvokeAct
     return _continue(_done_card(text), "Kudos sent")
 
 
+# A message action the app package no longer lists (an older package still installed): answered in words,
+# not with nothing, which opens no dialog (Teams shows its own error) or closes one as if it had worked.
+UNKNOWN_ACTION = {
+    "task": {
+        "type": "message",
+        "value": "I don't know that action (the app may need updating), so nothing was done. "
+        "Type help in my chat to see what I can do.",
+    }
+}
+
+
 def register(app: App, teams: TeamsContext) -> None:
     @app.on_message_ext_open
     async def open_dialog(ctx: ActivityContext[MessageExtensionFetchTaskInvokeActivity]) -> Any:
         if ctx.activity.value.command_id != KUDOS_MESSAGE_ACTION:
-            return None
+            return UNKNOWN_ACTION
         return await asyncio.to_thread(_open, teams, ctx.activity)
 
     @app.on_message_ext_submit
     async def submit_dialog(ctx: ActivityContext[MessageExtensionSubmitActionInvokeActivity]) -> Any:
         if ctx.activity.value.command_id != KUDOS_MESSAGE_ACTION:
-            return None
+            return UNKNOWN_ACTION
         return await asyncio.to_thread(_submit, teams, ctx.activity)
 
 

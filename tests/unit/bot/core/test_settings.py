@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.settings import SettingsError, load_settings
+from tests.support.paths import ROOT
 
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
@@ -90,7 +91,8 @@ def test_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatc
 
 
 def test_the_cli_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PORT": "not-a-port"}
+    # PYTHONPATH: this checkout's code, not whichever one the virtualenv installed.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PORT": "not-a-port", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "serve"],
         cwd=tmp_path,
@@ -101,9 +103,10 @@ def test_the_cli_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    # Neither Slack nor Teams is configured: the line names both ways to start.
     assert result.stderr.strip().splitlines() == [
-        "empathy-bot: SLACK_BOT_TOKEN is not set: copy it from your Slack app's settings page into .env as "
-        "SLACK_BOT_TOKEN=xoxb-…"
+        "empathy-bot: no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or "
+        "TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID for Microsoft Teams, in .env (README: Configuration)"
     ]
 
 

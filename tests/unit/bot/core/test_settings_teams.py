@@ -130,3 +130,52 @@ def test_importing_the_teams_package_loads_no_dotenv_into_the_environment(tmp_pa
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["None", "None", "None"]
+
+
+# -- a Teams-only deployment ------------------------------------------------------------------------
+
+
+def test_teams_alone_is_a_deployment_without_slack() -> None:
+    settings = load_settings(dict(TEAMS))
+    assert settings.teams is True and settings.slack is False
+    assert (settings.slack_bot_token, settings.slack_signing_secret, settings.early_acks) == ("", "", False)
+
+
+def test_slack_and_teams_together_still_serve_both() -> None:
+    settings = load_settings({**GOOD, **TEAMS})
+    assert settings.teams is True and settings.slack is True
+
+
+def test_any_slack_setting_beside_teams_means_slack_must_be_complete() -> None:
+    # Half a Slack configuration is a mistake to point out, not a sign that Slack is off.
+    with pytest.raises(SettingsError, match=r"^SLACK_BOT_TOKEN is not set"):
+        load_settings({**TEAMS, "SLACK_SIGNING_SECRET": GOOD["SLACK_SIGNING_SECRET"]})
+    with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET is not set"):
+        load_settings({**TEAMS, "SLACK_BOT_TOKEN": GOOD["SLACK_BOT_TOKEN"]})
+
+
+def test_neither_platform_is_one_line_naming_both() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"DATABASE_URL": "sqlite:///x.sqlite3"})
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("no chat platform is configured")
+    assert "SLACK_BOT_TOKEN" in message and "TEAMS_CLIENT_ID" in message
+    # Commands that only touch the database still need no platform.
+    assert load_settings({}, require_slack=False).slack is False
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_with_neither_platform_print_one_line(tmp_path: Path, command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", command],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("empathy-bot: no chat platform is configured: set SLACK_BOT_TOKEN")
+    assert "TEAMS_CLIENT_ID, TEAMS_CLIENT_SECRET and TEAMS_TENANT_ID" in line
