@@ -77,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="empathy-bot", description="Empathy Bot: care for your people in Slack and Microsoft Teams.")
+    parser = argparse.ArgumentParser(
+        prog="empathy-bot", description="Empathy Bot: care for your people in Slack and Microsoft Teams."
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     doctor = commands.add_parser("doctor", help="check settings, database, Slack token, scopes and channels")
