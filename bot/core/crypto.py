@@ -104,6 +104,11 @@ class SecretBox:
         digest = hmac.new(self._bucket_key, value.encode(), hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") % size
 
+    def digest(self, value: str) -> str:
+        """A keyed hash of `value` (hex): equal values match, and without the key nobody can test a guess
+        (a plain hash of a conversation id and a millisecond timestamp could be found by trying them)."""
+        return hmac.new(self._bucket_key, value.encode(), hashlib.sha256).hexdigest()
+
     def seal_bytes(self, secret: bytes, associated: bytes = b"") -> bytes:
         """Untimed, as raw bytes (for binary columns)."""
         return self._untimed.seal(secret, associated)

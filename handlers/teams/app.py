@@ -14,7 +14,6 @@ however often Teams delivers it, and turns our own failures into an apology and 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.clock import Clock, SystemClock
+from bot.core.crypto import SecretBox
 from bot.core.errors import UserFacingError
 from bot.core.models import ProcessedEvent
 from bot.core.settings import Settings
@@ -231,22 +231,24 @@ async def _tell(ctx: ActivityContext[ActivityBase], text: str) -> None:
 ONCE_ONLY = frozenset({"message", "conversationUpdate", "installationUpdate"})
 
 
-def delivery_key(activity: ActivityBase) -> str | None:
+def delivery_key(activity: ActivityBase, box: SecretBox) -> str | None:
     """The `ProcessedEvent` id of an activity that must be handled once, or None.
 
     Activity ids are unique within a conversation only (a message's id is its timestamp), so the key is
-    a digest of both: it fits the 64-character column and says nothing about who talked to the bot.
+    a digest of both, keyed with EMPATHY_SECRET_KEY: a plain hash could be matched by someone holding the
+    database (conversation ids are stored) by trying each millisecond, and would say who wrote to the bot
+    when. It fits the 64-character column.
     """
     if activity.type not in ONCE_ONLY or not activity.id:
         return None
-    digest = hashlib.sha256(f"{activity.conversation.id}\n{activity.id}".encode()).hexdigest()
+    digest = box.digest(f"{activity.conversation.id}\n{activity.id}")
     return f"teams:{digest[:48]}"
 
 
 def _first_delivery(teams: TeamsContext, activity: ActivityBase) -> bool:
     """Whether this is the first delivery of the activity: the first one's key, committed before any
     handler runs, makes later ones no-ops, even one that arrives while the first is being handled."""
-    key = delivery_key(activity)
+    key = delivery_key(activity, teams.box)
     if key is None:
         return True
     try:

@@ -7,6 +7,7 @@ with the bot's app token, which the fake checks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -144,6 +145,21 @@ def test_a_redelivered_message_is_handled_once(
 
     assert connector.texts() == [HELP]
     assert stored(session_factory)["processed_event"] == 1
+
+
+def test_the_key_that_drops_redeliveries_cannot_be_matched_by_someone_holding_the_database(
+    teams: TeamsRequests, session_factory: sessionmaker[Session]
+) -> None:
+    """An attacker with the database knows each person's conversation id (stored to reach them) and can
+    try every millisecond as the activity id: a plain hash would tell them who wrote to the bot when.
+    Even handed the exact activity id, they cannot reproduce the stored key without EMPATHY_SECRET_KEY."""
+    activity = teams.message(ANA, "help", activity_id="1700000000123")
+    assert teams.post(activity).status == 200
+    with session_factory() as session:
+        stored = {key for key in session.scalars(select(ProcessedEvent.event_id)) if key.startswith("teams:")}
+    assert len(stored) == 1
+    guess = hashlib.sha256(f"{activity['conversation']['id']}\n{activity['id']}".encode()).hexdigest()
+    assert not any(guess[:48] in key for key in stored)
 
 
 def test_the_same_activity_id_in_another_conversation_is_another_activity(
