@@ -21,7 +21,7 @@ from bot.delivery.charts import trend_alt_text, trend_spec
 from bot.delivery.outbox import enqueue
 from bot.digest_sections import build_digest, trend_settings
 from surveys.bank import QuestionBank
-from surveys.digest import CHART_METRICS, Digest, DigestSection, WeekData, hr_overview
+from surveys.digest import CHART_METRICS, DIGEST_K, Digest, DigestSection, RoundResults, WeekData, hr_overview
 from surveys.digest_messages import digest_message, overview_messages
 from surveys.pack_store import workspace_bank
 
@@ -132,12 +132,14 @@ class _Weeks:
 
     def __post_init__(self) -> None:
         self._cache: dict[datetime, WeekData] = {}
+        self._rounds = RoundResults(self.session, self.bank, DIGEST_K)
 
     def get(self, week_end: datetime) -> WeekData:
         if week_end not in self._cache:
             self._cache[week_end] = WeekData(
-                self.session, self.bank, self.workspace_id, week_end, trend=trend_settings(self.settings)
-            )
+                self.session, self.bank, self.workspace_id, week_end, k=DIGEST_K, trend=trend_settings(self.settings),
+                rounds=self._rounds,
+            )  # fmt: skip
         return self._cache[week_end]
 
 

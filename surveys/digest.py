@@ -9,7 +9,8 @@ cost one pass over the week's answers and one per round of history, not one per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from statistics import fmean, pstdev
 
@@ -21,11 +22,12 @@ from surveys.bank import QuestionBank
 from surveys.comments import Comment, group_comments
 from surveys.models import PulseRound, PulseUnit
 from surveys.playbook import suggested_actions
-from surveys.results import GroupResult, build_tree, group_results, org_id, unit_key
+from surveys.results import GroupResult, RoundTally, build_tree, load_tallies, org_id, results_from, unit_key
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend
 from surveys.themes import comment_themes
 
 HISTORY_WEEKS = 12
+DIGEST_K = 5  # the smallest group a digest shows
 # Worse is up for burnout, down for the others.
 WATCHED = {"burnout": "up", "engagement": "down", "wellbeing": "down"}
 CHART_METRICS = {"engagement": "Engagement", "burnout": "Burnout (lower is better)"}
@@ -124,6 +126,34 @@ def rounds_closed_between(session: Session, workspace_id: int, start: datetime, 
     )
 
 
+class RoundResults:
+    """Per-round tallies and results for one workspace (one bank, one k), shared by every `WeekData`
+    of a digest run: managers in other time zones have other week ends, but the same closed rounds."""
+
+    def __init__(self, session: Session, bank: QuestionBank, k: int) -> None:
+        self.session = session
+        self.bank = bank
+        self.k = k
+        self._tallies: dict[int, RoundTally | None] = {}
+        self._results: dict[tuple[int, ...], dict[str, GroupResult]] = {}
+
+    def results(self, round_ids: Sequence[int]) -> dict[str, GroupResult]:
+        key = tuple(round_ids)
+        if key not in self._results:
+            self.load(key)
+            tallies = [t for r in key if (t := self._tallies[r]) is not None]
+            self._results[key] = results_from(self.bank, tallies, self.k)
+        return self._results[key]
+
+    def load(self, round_ids: Iterable[int]) -> None:
+        """Read the rounds not read yet, all in one go (a round that is not closed counts for nothing)."""
+        missing = [r for r in round_ids if r not in self._tallies]
+        if missing:
+            found = load_tallies(self.session, missing, k=self.k)
+            for round_id in missing:
+                self._tallies[round_id] = found.get(round_id)
+
+
 class WeekData:
     """The week's results, comments and per-round history for one workspace, computed once and shared."""
 
@@ -134,25 +164,30 @@ class WeekData:
         workspace_id: int,
         week_end: datetime,
         *,
-        k: int = 5,
+        k: int = DIGEST_K,
         trend: TrendSettings | None = None,
+        rounds: RoundResults | None = None,
     ) -> None:
         self.session = session
         self.bank = bank
         self.week_end = week_end
         self.k = k
         self.trend = trend or TrendSettings()
+        if rounds is None or rounds.bank is not bank or rounds.k != k:
+            rounds = RoundResults(session, bank, k)
+        self.rounds = rounds
         self.week_rounds = rounds_closed_between(session, workspace_id, week_end - timedelta(days=7), week_end)
         self.history = rounds_closed_between(session, workspace_id, week_end - timedelta(weeks=HISTORY_WEEKS), week_end)
-        self.results = group_results(session, bank, self.week_rounds, k=k) if self.week_rounds else {}
+        self.rounds.load([*self.history, *self.week_rounds])
+        self.results = self.rounds.results(self.week_rounds) if self.week_rounds else {}
         self.comments = group_comments(session, self.week_rounds) if self.week_rounds else {}
         self.units = (
             list(session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(self.week_rounds))))
             if self.week_rounds
             else []
         )
-        self._per_round: dict[int, dict[str, GroupResult]] = {}
         self._groups_of: dict[int, list[str]] | None = None
+        self._sections: dict[str, DigestSection] = {}
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
             for r in session.scalars(
@@ -173,9 +208,7 @@ class WeekData:
         return self._groups_of.get(manager_id, [org_id(manager_id)])
 
     def round_results(self, round_id: int) -> dict[str, GroupResult]:
-        if round_id not in self._per_round:
-            self._per_round[round_id] = group_results(self.session, self.bank, [round_id], k=self.k)
-        return self._per_round[round_id]
+        return self.rounds.results((round_id,))
 
     def series(self, group_id: str, metric: str) -> list[float | None]:
         values: list[float | None] = []
@@ -219,8 +252,15 @@ class WeekData:
         return streak
 
     def section(self, session: Session, group_id: str, title: str) -> DigestSection:
+        """The group's section under `title`. Everything but the title is the same in every digest that
+        shows the group (its manager's, each manager's above, HR's), so it is worked out once."""
+        if group_id not in self._sections:
+            self._sections[group_id] = self._section(group_id)
+        return replace(self._sections[group_id], title=title)
+
+    def _section(self, group_id: str) -> DigestSection:
         result = self.results[group_id]
-        section = DigestSection(group_id, title, result)
+        section = DigestSection(group_id, "", result)
         section.trends = self.trends(group_id)
         section.flags = risk_flags(section)
         section.comments = self.comments.get(group_id, [])
@@ -255,7 +295,7 @@ def manager_digest(
     manager: Person,
     week_end: datetime,
     *,
-    k: int = 5,
+    k: int = DIGEST_K,
     trend: TrendSettings | None = None,
     data: WeekData | None = None,
 ) -> Digest:

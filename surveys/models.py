@@ -159,6 +159,24 @@ class PulseAnswer(Base):
     slot: Mapped[str | None] = mapped_column(String(64))
 
 
+class PulseValueCount(Base):
+    """How many answers a closed round's unit gave each value of each question: what digests read.
+
+    Written in the same transaction as the round's close (`surveys.rounds.close_round`), so a closed
+    round always has its counts; rounds closed before the table existed were counted by its migration.
+    It holds no more than the answer rows do (unit, question, value), summed, and answers never change
+    after close, so the counts never need adjusting. Skipped questions (no value) are not counted."""
+
+    __tablename__ = "pulse_value_count"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("pulse_round.id", ondelete="CASCADE"), primary_key=True)
+    # Indexed for the foreign key: deleting a round's units would otherwise scan this table per unit.
+    unit_id: Mapped[int] = mapped_column(ForeignKey("pulse_unit.id", ondelete="CASCADE"), primary_key=True, index=True)
+    question_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+
+
 class QuestionExposure(Base):
     """When a person was last asked a question, for rotation. Identity side; says nothing of answers."""
 

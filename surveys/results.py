@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from surveys.anonymity import Group, releasable
 from surveys.bank import QuestionBank
-from surveys.models import PulseAnswer, PulseRound, PulseUnit
-from surveys.scoring import Estimate, mean_estimate, recommend_score, share_at_least
+from surveys.models import PulseRound, PulseUnit, PulseValueCount
+from surveys.scoring import Estimate, mean_estimate_counted, recommend_score_counted, share_at_least_counted
 
 PERCENT_MIN = 10  # percent-style figures move in steps of 100/n
 
@@ -80,120 +80,165 @@ def build_tree(units: Sequence[PulseUnit], count: Callable[[PulseUnit], int] | N
     return roots
 
 
-def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int], *, k: int) -> dict[str, GroupResult]:
-    """Figures for every group that may be shown, over the given (closed) rounds."""
-    rounds = session.scalars(
-        select(PulseRound).where(PulseRound.id.in_(list(round_ids)), PulseRound.status == "closed")
+# question id → value → answers
+Counts = dict[str, dict[int, int]]
+
+
+@dataclass
+class RoundTally:
+    """What one closed round contributes to any set of rounds that contains it, per group of its
+    hierarchy: whether the group may be shown, which questions it may not show, its respondents and
+    invited, and its answers per question and value (summed from its units' `PulseValueCount`s)."""
+
+    round_id: int
+    shown: set[str]
+    blocked: dict[str, set[str]]
+    respondents: dict[str, int]
+    invited: dict[str, int]
+    counts: dict[str, Counts]
+
+
+def tally_round(round_id: int, units: Sequence[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
+    """One pass over the round's units: each adds its counts to its own group and to every
+    organisation above it (`_groups_of`)."""
+    # Suppression is decided round by round (people differ between rounds); `results_from` then shows a
+    # group only if every round allows it: each round's hidden parts are nobody or at least k, and so is any sum.
+    shown: set[str] = set()
+    for root in build_tree(units):
+        shown |= releasable(root, k)
+    respondents: dict[str, int] = defaultdict(int)
+    invited: dict[str, int] = defaultdict(int)
+    counts: dict[str, Counts] = defaultdict(dict)
+    for unit in units:
+        own = unit_counts.get(unit.id, {})
+        for gid in _groups_of(unit):
+            respondents[gid] += unit.responded
+            invited[gid] += unit.invited
+            group = counts[gid]
+            for question_id, values in own.items():
+                target = group.get(question_id)
+                if target is None:
+                    group[question_id] = dict(values)
+                    continue
+                for value, n in values.items():
+                    target[value] = target.get(value, 0) + n
+    return RoundTally(round_id, shown, _blocked_questions(units, unit_counts, k), respondents, invited, counts)
+
+
+def load_tallies(session: Session, round_ids: Iterable[int], *, k: int) -> dict[int, RoundTally]:
+    """Tallies of the given rounds that are closed: two queries, whatever the number of rounds."""
+    wanted = list(round_ids)
+    closed = list(
+        session.scalars(select(PulseRound.id).where(PulseRound.id.in_(wanted), PulseRound.status == "closed"))
     )
-    round_ids = [r.id for r in rounds]
-    units = list(session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(round_ids))))
-    # Suppression is decided round by round (people differ between rounds) and a group is shown only if
-    # every round allows it: then each round's hidden parts are nobody or at least k, and so is any sum.
-    shown: set[str] | None = None
-    for round_id in round_ids:
-        allowed: set[str] = set()
-        for root in build_tree([u for u in units if u.round_id == round_id]):
-            allowed |= releasable(root, k)
-        shown = allowed if shown is None else shown & allowed
-    shown = shown or set()
-    members = _units_by_group(units)
-    answers_by_unit: dict[int, list[PulseAnswer]] = defaultdict(list)
-    # Columns, not ORM objects: a digest run reads millions of answers and needs three fields of each.
-    query = select(PulseAnswer.unit_id, PulseAnswer.question_id, PulseAnswer.value)
-    for answer in session.execute(query.where(PulseAnswer.round_id.in_(round_ids))):
-        answers_by_unit[answer.unit_id].append(answer)  # type: ignore[arg-type]
-    blocked = _blocked_questions(units, answers_by_unit, round_ids, k)
+    units_of: dict[int, list[PulseUnit]] = {round_id: [] for round_id in closed}
+    for unit in session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(closed)).order_by(PulseUnit.id)):
+        units_of[unit.round_id].append(unit)
+    unit_counts: dict[int, Counts] = defaultdict(dict)
+    # Columns, not ORM objects: at 10,000 people a week's digests read about 300,000 of these rows.
+    query = select(PulseValueCount.unit_id, PulseValueCount.question_id, PulseValueCount.value, PulseValueCount.answers)
+    for unit_id, question_id, value, n in session.execute(query.where(PulseValueCount.round_id.in_(closed))):
+        unit_counts[unit_id].setdefault(question_id, {})[value] = n
+    return {round_id: tally_round(round_id, units, unit_counts, k) for round_id, units in units_of.items()}
+
+
+def results_from(bank: QuestionBank, tallies: Sequence[RoundTally], k: int) -> dict[str, GroupResult]:
+    """Figures for every group that may be shown over all the given rounds together."""
+    if not tallies:
+        return {}
+    shown = set.intersection(*(t.shown for t in tallies))
     results: dict[str, GroupResult] = {}
     for gid in shown:
-        group_units = members[gid]
-        result = GroupResult(
+        blocked: set[str] = set()
+        for t in tallies:
+            blocked |= t.blocked.get(gid, set())
+        if len(tallies) == 1:
+            counts = tallies[0].counts.get(gid, {})
+        else:
+            counts = {}
+            for t in tallies:
+                for question_id, values in t.counts.get(gid, {}).items():
+                    target = counts.setdefault(question_id, {})
+                    for value, n in values.items():
+                        target[value] = target.get(value, 0) + n
+        results[gid] = GroupResult(
             id=gid,
             manager_id=int(gid.split(":")[1]) if gid.startswith("org:") else None,
             # The largest single round's count: people, not answers summed over rounds.
-            respondents=_per_round_max(group_units, "responded"),
-            invited=_per_round_max(group_units, "invited"),
+            respondents=max(t.respondents.get(gid, 0) for t in tallies),
+            invited=max(t.invited.get(gid, 0) for t in tallies),
+            figures=_figures(bank, counts, k, blocked=blocked),
         )
-        answers = [a for u in group_units for a in answers_by_unit[u.id]]
-        result.figures = _figures(bank, answers, k, blocked=blocked.get(gid, set()))
-        results[gid] = result
     return results
 
 
-def _blocked_questions(
-    units: Sequence[PulseUnit], answers_by_unit: Mapping[int, list[PulseAnswer]], round_ids: Sequence[int], k: int
-) -> dict[str, set[str]]:
-    """Questions whose answers a group may not show, by group.
+def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int], *, k: int) -> dict[str, GroupResult]:
+    """Figures for every group that may be shown, over the given (closed) rounds."""
+    tallies = load_tallies(session, round_ids, k=k)
+    return results_from(bank, list(tallies.values()), k)
+
+
+def _blocked_questions(units: Sequence[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> dict[str, set[str]]:
+    """Questions whose answers a group may not show, by group, in one round.
 
     People skip questions, so a question can have fewer answers than the group has respondents, and a
     parent's answers minus its children's could isolate a handful. The same suppression therefore runs
     per question, on answer counts (each person answers a question at most once per round).
     """
     blocked: dict[str, set[str]] = defaultdict(set)
-    for round_id in round_ids:
-        round_units = [u for u in units if u.round_id == round_id]
-        counts: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        for unit in round_units:
-            for answer in answers_by_unit.get(unit.id, []):
-                if answer.value is not None:
-                    counts[answer.question_id][unit.id] += 1
-        for question_id, per_unit in counts.items():
-            released: set[str] = set()
-            for root in build_tree(round_units, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0)):
-                released |= releasable(root, k)
-            for gid in _units_by_group([u for u in round_units if per_unit.get(u.id)]):
-                if gid not in released:
-                    blocked[gid].add(question_id)
+    per_question: dict[str, dict[int, int]] = defaultdict(dict)
+    for unit in units:
+        for question_id, values in unit_counts.get(unit.id, {}).items():
+            per_question[question_id][unit.id] = sum(values.values())
+    for question_id, per_unit in per_question.items():
+        released: set[str] = set()
+        for root in build_tree(units, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0)):
+            released |= releasable(root, k)
+        for unit in units:
+            if per_unit.get(unit.id):
+                for gid in _groups_of(unit):
+                    if gid not in released:
+                        blocked[gid].add(question_id)
     return blocked
 
 
-def _per_round_max(units: Sequence[PulseUnit], field_name: str) -> int:
-    per_round: dict[int, int] = defaultdict(int)
-    for unit in units:
-        per_round[unit.round_id] += getattr(unit, field_name)
-    return max(per_round.values(), default=0)
+def _groups_of(unit: PulseUnit) -> list[str]:
+    """The groups a unit's answers count in: its own, and the organisation of each manager above it."""
+    return [unit_key(unit), *(org_id(manager) for manager in unit.chain)]
 
 
-def _units_by_group(units: Sequence[PulseUnit]) -> dict[str, list[PulseUnit]]:
-    members: dict[str, list[PulseUnit]] = defaultdict(list)
-    for unit in units:
-        members[unit_key(unit)].append(unit)
-        for manager in unit.chain:
-            members[org_id(manager)].append(unit)
-    return members
-
-
-def _figures(bank: QuestionBank, answers: Sequence[PulseAnswer], k: int, *, blocked: set[str]) -> dict[str, Estimate]:
-    by_question: dict[str, list[int]] = defaultdict(list)
-    for answer in answers:
-        if answer.value is not None:
-            by_question[answer.question_id].append(answer.value)
-    scored: dict[str, list[float]] = defaultdict(list)
-    raw: dict[str, list[int]] = defaultdict(list)
+def _figures(bank: QuestionBank, counts: Counts, k: int, *, blocked: set[str]) -> dict[str, Estimate]:
+    scored: dict[str, dict[float, int]] = {}
+    raw: dict[str, dict[int, int]] = {}
     thin: set[str] = set()
-    for question_id, values in by_question.items():
+    for question_id, values in counts.items():
         question = bank.question(question_id)
         if question is None:
             continue
         keys = _metric_keys(question.kind, question.pack_id, question.driver)
-        if len(values) < k or question_id in blocked:
+        if sum(values.values()) < k or question_id in blocked:
             # The whole figure goes, not just this question: a figure built from fewer questions than its
             # parent's could be subtracted from it.
             thin.update(keys)
             continue
-        score_of = {v: question.score(v) for v in set(values)}
         for key in keys:
-            scored[key] += [score_of[v] for v in values]
-            raw[key] += values
+            scores = scored.setdefault(key, {})
+            answers = raw.setdefault(key, {})
+            for value, n in values.items():
+                score = question.score(value)
+                scores[score] = scores.get(score, 0) + n
+                answers[value] = answers.get(value, 0) + n
     figures: dict[str, Estimate] = {}
-    for key, values in scored.items():
+    for key, scores in scored.items():
         if key in thin:
             continue
+        answered = sum(raw[key].values())
         if key == "recommend":
-            estimate = recommend_score(raw[key]) if len(raw[key]) >= PERCENT_MIN else None
+            estimate = recommend_score_counted(raw[key]) if answered >= PERCENT_MIN else None
         elif key == "burnout_single":
-            estimate = share_at_least(raw[key], 3) if len(raw[key]) >= PERCENT_MIN else None
+            estimate = share_at_least_counted(raw[key], 3) if answered >= PERCENT_MIN else None
         else:
-            estimate = mean_estimate(values)
+            estimate = mean_estimate_counted(scores)
         if estimate is not None:
             figures[key] = estimate
     return figures

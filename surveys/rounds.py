@@ -28,8 +28,8 @@ import logging
 import random
 import secrets
 import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -53,6 +53,7 @@ from surveys.models import (
     PulseSchedule,
     PulseSealedAnswer,
     PulseUnit,
+    PulseValueCount,
     QuestionExposure,
     random_id,
 )
@@ -684,12 +685,29 @@ def close_round(session: Session, pulse: PulseRound, now: datetime, box: SecretB
     session.flush()
     for start in range(0, len(answers), 1000):
         session.execute(insert(PulseAnswer), answers[start : start + 1000])
+    # Counted here, in the close's transaction, so that no closed round is ever without its counts.
+    counts = value_counts(pulse.id, answers)
+    for start in range(0, len(counts), 1000):
+        session.execute(insert(PulseValueCount), counts[start : start + 1000])
     pulse.status = "closed"
     pulse.closed_at = now
     pulse.closes_at = min(pulse.closes_at, now)  # an early close: "closed on" is today
     pulse.scrubbed_at = None
     session.flush()
     return True
+
+
+def value_counts(round_id: int, answers: Iterable[Mapping[str, object]]) -> list[dict[str, object]]:
+    """`PulseValueCount` rows for a round's clear answers: per unit, question and value (skips not counted)."""
+    tally: Counter[tuple[int, str, int]] = Counter(
+        (int(a["unit_id"]), str(a["question_id"]), int(a["value"]))  # type: ignore[call-overload]
+        for a in answers
+        if a["value"] is not None
+    )
+    return [
+        {"round_id": round_id, "unit_id": unit_id, "question_id": question_id, "value": value, "answers": n}
+        for (unit_id, question_id, value), n in sorted(tally.items())
+    ]
 
 
 def _opened_answers(session: Session, round_id: int, box: SecretBox) -> list[dict[str, object]]:

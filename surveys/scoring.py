@@ -8,7 +8,7 @@ Each estimate carries its n and a 95% interval; percent-style figures and thresh
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist, fmean
 
@@ -61,6 +61,64 @@ def mean_estimate(values: Sequence[float], *, lower: float = 0.0, upper: float =
     spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_critical(n - 1) * spread / math.sqrt(n)
     return Estimate(mean, max(lower, mean - half), min(upper, mean + half), len(values))
+
+
+def exact_sum(counted: Iterable[tuple[float, int]]) -> float:
+    """Σ count × value, computed exactly and rounded once: what `math.fsum` over each value repeated
+    `count` times returns, without building the list (binary floats are integers over powers of two)."""
+    numerator, denominator = 0, 1
+    for value, count in counted:
+        top, bottom = value.as_integer_ratio()
+        if bottom > denominator:
+            numerator *= bottom // denominator
+            denominator = bottom
+        numerator += count * top * (denominator // bottom)
+    return numerator / denominator  # int / int is correctly rounded
+
+
+def mean_estimate_counted(counts: Mapping[float, int], *, lower: float = 0.0, upper: float = 100.0) -> Estimate | None:
+    """`mean_estimate` over each value repeated its count of times, from the counts alone.
+
+    The mean is the same float (`fmean` rounds the exact sum once, and so does `exact_sum`); the
+    spread is the exactly rounded sum of squares, where `mean_estimate` adds them one by one in the
+    order given, so the two can differ in the last bits of an interval's ends, never in the mean."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    mean = exact_sum(counts.items()) / n
+    if n == 1:
+        return Estimate(mean, lower, upper, 1)
+    spread = math.sqrt(exact_sum(((v - mean) ** 2, c) for v, c in counts.items()) / (n - 1))
+    half = t_critical(n - 1) * spread / math.sqrt(n)
+    return Estimate(mean, max(lower, mean - half), min(upper, mean + half), n)
+
+
+def recommend_score_counted(counts: Mapping[int, int]) -> Estimate | None:
+    """`recommend_score` from value counts (the same up to the last bits of the interval's ends)."""
+    signs: dict[int, int] = {}
+    for value, count in counts.items():
+        sign = 1 if value >= 9 else -1 if value <= 6 else 0
+        signs[sign] = signs.get(sign, 0) + count
+    n = sum(signs.values())
+    if not n:
+        return None
+    mean = sum(s * c for s, c in signs.items()) / n
+    variance = exact_sum((float((s - mean) ** 2), c) for s, c in signs.items()) / (n - 1) if n > 1 else 1.0
+    half = NormalDist().inv_cdf(0.975) * math.sqrt(variance / n)
+    return Estimate(100 * mean, max(-100.0, 100 * (mean - half)), min(100.0, 100 * (mean + half)), n)
+
+
+def share_at_least_counted(counts: Mapping[int, int], threshold: int) -> Estimate | None:
+    """`share_at_least` from value counts: the very same figures (only integer counts go in)."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    hits = sum(c for v, c in counts.items() if v >= threshold)
+    z = NormalDist().inv_cdf(0.975)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Estimate(100 * p, 100 * max(0.0, centre - half), 100 * min(1.0, centre + half), n)
 
 
 def recommend_score(values: Sequence[int]) -> Estimate | None:
