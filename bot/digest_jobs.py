@@ -18,8 +18,9 @@ from bot.core.message import Chart, Message, outbox_payload, text
 from bot.core.models import OutboxMessage, OutboxState, Person, Platform, Role, RoleGrant, Workspace
 from bot.core.settings import Settings
 from bot.delivery.charts import trend_alt_text, trend_spec
-from bot.delivery.outbox import enqueue
+from bot.delivery.outbox import OutboxRow, enqueue, enqueue_many
 from bot.digest_sections import build_digest, trend_settings
+from bot.features import DigestRun
 from surveys.bank import QuestionBank
 from surveys.digest import CHART_METRICS, DIGEST_K, Digest, DigestSection, RoundResults, WeekData, hr_overview
 from surveys.digest_messages import digest_message, overview_messages
@@ -161,7 +162,9 @@ def queue_digests(
     queued = 0
     for workspace in session.scalars(select(Workspace)):
         weeks = _Weeks(session, workspace_bank(session, workspace.id), workspace.id, settings)
+        run = DigestRun(session, workspace.id)
         done = _queued_keys(session, workspace.id, "digest:")
+        ready: list[OutboxRow] = []
         for manager in managers(session, workspace.id):
             if manager_email and (manager.email or "").lower() != manager_email.lower():
                 continue
@@ -170,34 +173,34 @@ def queue_digests(
                 continue
             if digest_key(end, manager.id) in done:
                 continue
-            digest = build_digest(session, weeks.bank, manager, end, settings=settings, data=weeks.get(end))
+            digest = build_digest(session, weeks.bank, manager, end, settings=settings, data=weeks.get(end), run=run)
             if digest.empty:
                 _nothing_this_week(session, workspace.id, digest_key(end, manager.id), manager.id, now)
                 continue
-            queue_digest(session, workspace.id, manager, digest, now)
+            ready += digest_rows(manager, digest, now)
             queued += 1
+        # One multi-row insert per 500 messages, not an insert and a read-back each.
+        enqueue_many(session, workspace.id, ready)
         if manager_email is None:
             check = (fits or {}).get(workspace.platform)
             queued += _queue_overviews(session, workspace.id, weeks, now, week_end, day, at, settings, check)
     return queued
 
 
-def queue_digest(session: Session, workspace_id: int, manager: Person, digest: Digest, now: datetime) -> None:
+def digest_rows(manager: Person, digest: Digest, now: datetime) -> list[OutboxRow]:
     """The digest message, then its chart (the outbox sends in order of due time, then id)."""
-    enqueue(
-        session,
-        workspace_id,
-        digest_key(digest.week_end, manager.id),
-        outbox_payload(digest_message(digest, manager.first_name)),
-        person_id=manager.id,
-        now=now,
-    )
+    rows = [
+        OutboxRow(
+            digest_key(digest.week_end, manager.id),
+            outbox_payload(digest_message(digest, manager.first_name)),
+            now,
+            person_id=manager.id,
+        )
+    ]
     chart = chart_message(digest.sections[0]) if digest.sections else None
     if chart is not None:
-        enqueue(
-            session, workspace_id, chart_key(digest.week_end, manager.id), outbox_payload(chart), person_id=manager.id,
-            now=now,
-        )  # fmt: skip
+        rows.append(OutboxRow(chart_key(digest.week_end, manager.id), outbox_payload(chart), now, person_id=manager.id))
+    return rows
 
 
 def chart_message(section: DigestSection) -> Message | None:

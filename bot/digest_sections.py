@@ -1,7 +1,8 @@
 """Assembling a digest: the survey sections, plus the sections other features add.
 
 A provider takes the session, the manager and the digest's week (`since` inclusive, `until`
-exclusive, both UTC) and returns an `ExtraSection` or None when it has nothing worth saying.
+exclusive, both UTC), and the run's `DigestRun` when one is building many digests, and returns an
+`ExtraSection` or None when it has nothing worth saying.
 Providers cover the manager's whole sub-organisation, like the survey sections do.
 """
 
@@ -15,10 +16,11 @@ from sqlalchemy.orm import Session
 from bot import registry
 from bot.core.models import Person
 from bot.core.settings import Settings
+from bot.features import DigestRun
 from surveys.bank import QuestionBank
 from surveys.digest import Digest, ExtraSection, TrendSettings, WeekData, manager_digest
 
-Provider = Callable[[Session, Person, datetime, datetime], ExtraSection | None]
+Provider = Callable[..., ExtraSection | None]
 
 
 def providers() -> list[Provider]:
@@ -40,12 +42,19 @@ def build_digest(
     *,
     settings: Settings | None = None,
     data: WeekData | None = None,
+    run: DigestRun | None = None,
 ) -> Digest:
-    """The survey sections for the week ending `week_end`, plus every feature's extra section."""
+    """The survey sections for the week ending `week_end`, plus every feature's extra section.
+
+    `run` is shared by every digest of the workspace built in one go (`digest_jobs.queue_digests`)."""
     digest = manager_digest(session, bank, manager, week_end, trend=trend_settings(settings), data=data)
     since = week_end - timedelta(days=7)
     for provide in providers():
-        extra = provide(session, manager, since, week_end)
+        extra = (
+            provide(session, manager, since, week_end)
+            if run is None
+            else provide(session, manager, since, week_end, run)
+        )
         if extra is not None:
             digest.extras.append(extra)
     return digest

@@ -11,7 +11,7 @@ Dispatch's per-feature `scheduled.py`: the package says what it adds, the core o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
 from bot.core.models import Person, Workspace
+from bot.core.people import Organisation
 from bot.core.settings import Settings
 from bot.core.workspace_config import ConfigKey
 from bot.delivery.scheduler import Job
@@ -47,8 +48,37 @@ class Privacy:
     expire: Callable[..., int] | None = None
 
 
-# (session, manager, since, until) -> the feature's digest section (surveys.digest.ExtraSection) or None.
-DigestSection = Callable[[Session, Person, datetime, datetime], Any]
+class DigestRun:
+    """What every digest of one workspace in one run shares: its people, read once (`organisation`), and
+    each feature's own per-run data (`shared`), so that a section costs a few queries per workspace
+    rather than per manager. Nothing in it outlives the run's transaction."""
+
+    def __init__(self, session: Session, workspace_id: int) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self._organisation: Organisation | None = None
+        self._shared: dict[Hashable, Any] = {}
+
+    @property
+    def organisation(self) -> Organisation:
+        if self._organisation is None:
+            self._organisation = Organisation(self.session, self.workspace_id)
+        return self._organisation
+
+    def below(self, manager: Person) -> list[Person]:
+        return self.organisation.below(manager)
+
+    def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """`make()`'s result, made once per run for `key` (a feature names its own keys)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+
+# (session, manager, since, until[, run]) -> the feature's digest section (surveys.digest.ExtraSection) or
+# None. `run` (a `DigestRun`) is given when many managers' digests are built at once; without it, the
+# section reads what it needs for this manager alone.
+DigestSection = Callable[..., Any]
 
 
 # (session, workspace, person, settings, now) -> the feature's part of a person's home message (neutral

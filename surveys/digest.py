@@ -22,7 +22,17 @@ from surveys.bank import QuestionBank
 from surveys.comments import Comment, group_comments
 from surveys.models import PulseRound, PulseUnit
 from surveys.playbook import suggested_actions
-from surveys.results import GroupResult, RoundTally, build_tree, load_tallies, org_id, results_from, unit_key
+from surveys.results import (
+    GroupResult,
+    RoundTally,
+    Scoring,
+    build_tree,
+    load_tallies,
+    org_id,
+    results_from,
+    round_values,
+    unit_key,
+)
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend
 from surveys.themes import comment_themes
 
@@ -134,16 +144,26 @@ class RoundResults:
         self.session = session
         self.bank = bank
         self.k = k
+        self.scoring = Scoring(bank)
         self._tallies: dict[int, RoundTally | None] = {}
         self._results: dict[tuple[int, ...], dict[str, GroupResult]] = {}
+        self._values: dict[int, dict[str, dict[str, float]]] = {}
 
     def results(self, round_ids: Sequence[int]) -> dict[str, GroupResult]:
         key = tuple(round_ids)
         if key not in self._results:
             self.load(key)
             tallies = [t for r in key if (t := self._tallies[r]) is not None]
-            self._results[key] = results_from(self.bank, tallies, self.k)
+            self._results[key] = results_from(self.bank, tallies, self.k, scoring=self.scoring)
         return self._results[key]
+
+    def values(self, round_id: int) -> dict[str, dict[str, float]]:
+        """One round's figure values per shown group (no intervals): for trends, charts and streaks."""
+        if round_id not in self._values:
+            self.load((round_id,))
+            tally = self._tallies[round_id]
+            self._values[round_id] = round_values(self.scoring, tally, self.k) if tally is not None else {}
+        return self._values[round_id]
 
     def load(self, round_ids: Iterable[int]) -> None:
         """Read the rounds not read yet, all in one go (a round that is not closed counts for nothing)."""
@@ -207,20 +227,14 @@ class WeekData:
             self._groups_of = {manager: list(groups) for manager, groups in found.items()}
         return self._groups_of.get(manager_id, [org_id(manager_id)])
 
-    def round_results(self, round_id: int) -> dict[str, GroupResult]:
-        return self.rounds.results((round_id,))
+    def round_values(self, round_id: int) -> dict[str, dict[str, float]]:
+        return self.rounds.values(round_id)
 
     def series(self, group_id: str, metric: str) -> list[float | None]:
-        values: list[float | None] = []
-        for round_id in self.history:
-            estimate = self.round_results(round_id).get(group_id, GroupResult(group_id, None, 0, 0)).figures.get(metric)
-            values.append(estimate.value if estimate is not None else None)
-        return values
+        return [self.round_values(round_id).get(group_id, {}).get(metric) for round_id in self.history]
 
     def trends(self, group_id: str) -> dict[str, Trend]:
-        metrics = {
-            m for r in self.history for m in self.round_results(r).get(group_id, GroupResult("", None, 0, 0)).figures
-        }
+        metrics = {m for r in self.history for m in self.round_values(r).get(group_id, {})}
         baseline_rounds = self.trend.baseline_rounds
         trends = {}
         for metric in sorted(metrics):
@@ -242,11 +256,15 @@ class WeekData:
         """How many of the group's latest shown rounds in a row had `driver` as their lowest driver."""
         streak = 0
         for round_id in reversed(self.history):
-            result = self.round_results(round_id).get(group_id)
-            if result is None:
+            figures = self.round_values(round_id).get(group_id)
+            if figures is None:
                 continue
-            drivers = _drivers(result)
-            if not drivers or drivers[0][0] != driver:
+            # The lowest driver, as `_drivers` orders them: by value, then by name.
+            lowest = min(
+                ((value, key.split(":", 1)[1]) for key, value in figures.items() if key.startswith("driver:")),
+                default=None,
+            )
+            if lowest is None or lowest[1] != driver:
                 break
             streak += 1
         return streak

@@ -88,19 +88,39 @@ Counts = dict[str, dict[int, int]]
 class RoundTally:
     """What one closed round contributes to any set of rounds that contains it, per group of its
     hierarchy: whether the group may be shown, which questions it may not show, its respondents and
-    invited, and its answers per question and value (summed from its units' `PulseValueCount`s)."""
+    invited; and its units' answers per question and value (`PulseValueCount`), summed per group on demand."""
 
     round_id: int
+    units: list[PulseUnit]
+    unit_counts: Mapping[int, Counts]
     shown: set[str]
     blocked: dict[str, set[str]]
     respondents: dict[str, int]
     invited: dict[str, int]
-    counts: dict[str, Counts]
+    _counts: dict[str, Counts] | None = None
+
+    @property
+    def counts(self) -> dict[str, Counts]:
+        """Answers per question and value, by group: each unit's added to its own group and to every
+        organisation above it (`_groups_of`), in one pass over the units."""
+        if self._counts is None:
+            counts: dict[str, Counts] = defaultdict(dict)
+            for unit in self.units:
+                own = self.unit_counts.get(unit.id, {})
+                for gid in _groups_of(unit):
+                    group = counts[gid]
+                    for question_id, values in own.items():
+                        target = group.get(question_id)
+                        if target is None:
+                            group[question_id] = dict(values)
+                            continue
+                        for value, n in values.items():
+                            target[value] = target.get(value, 0) + n
+            self._counts = counts
+        return self._counts
 
 
-def tally_round(round_id: int, units: Sequence[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
-    """One pass over the round's units: each adds its counts to its own group and to every
-    organisation above it (`_groups_of`)."""
+def tally_round(round_id: int, units: list[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
     # Suppression is decided round by round (people differ between rounds); `results_from` then shows a
     # group only if every round allows it: each round's hidden parts are nobody or at least k, and so is any sum.
     shown: set[str] = set()
@@ -108,21 +128,117 @@ def tally_round(round_id: int, units: Sequence[PulseUnit], unit_counts: Mapping[
         shown |= releasable(root, k)
     respondents: dict[str, int] = defaultdict(int)
     invited: dict[str, int] = defaultdict(int)
-    counts: dict[str, Counts] = defaultdict(dict)
     for unit in units:
-        own = unit_counts.get(unit.id, {})
         for gid in _groups_of(unit):
             respondents[gid] += unit.responded
             invited[gid] += unit.invited
-            group = counts[gid]
-            for question_id, values in own.items():
-                target = group.get(question_id)
-                if target is None:
-                    group[question_id] = dict(values)
-                    continue
-                for value, n in values.items():
-                    target[value] = target.get(value, 0) + n
-    return RoundTally(round_id, shown, _blocked_questions(units, unit_counts, k), respondents, invited, counts)
+    blocked = _blocked_questions(units, unit_counts, k)
+    return RoundTally(round_id, units, unit_counts, shown, blocked, respondents, invited)
+
+
+# Every finite double is an integer once multiplied by 2**1074: sums of scores kept as such integers
+# are exact, and dividing by 2**1074 at the end rounds once, as `math.fsum` (and so `fmean`) does.
+_SCALE = 1074
+
+
+class Scoring:
+    """Per question of one bank: its figures (metric keys), and each answer value's part in them as
+    an exact integer (a scaled score for a mean, +1/0/-1 for a recommend score, 1 or 0 for a share)."""
+
+    def __init__(self, bank: QuestionBank) -> None:
+        self.bank = bank
+        self._questions: dict[str, tuple[list[str], str, dict[int, int]] | None] = {}
+        self._scores: dict[tuple[str, int], float] = {}
+
+    def question(self, question_id: str) -> tuple[list[str], str, dict[int, int]] | None:
+        if question_id not in self._questions:
+            question = self.bank.question(question_id)
+            if question is None:
+                self._questions[question_id] = None
+            else:
+                keys = _metric_keys(question.kind, question.pack_id, question.driver)
+                kinds = {_point_kind(key) for key in keys}
+                assert len(kinds) == 1, f"{question_id}: figures of different kinds"
+                self._questions[question_id] = (keys, kinds.pop(), {})
+        return self._questions[question_id]
+
+    def score(self, question_id: str, value: int) -> float:
+        key = (question_id, value)
+        if key not in self._scores:
+            self._scores[key] = self.bank.question(question_id).score(value)  # type: ignore[union-attr]
+        return self._scores[key]
+
+    def point(self, question_id: str, value: int) -> int:
+        found = self.question(question_id)
+        assert found is not None
+        _keys, kind, points = found
+        if value not in points:
+            if kind == "sign":
+                points[value] = 1 if value >= 9 else -1 if value <= 6 else 0
+            elif kind == "hit":
+                points[value] = 1 if value >= 3 else 0
+            else:
+                top, bottom = self.score(question_id, value).as_integer_ratio()
+                points[value] = top * ((1 << _SCALE) // bottom)
+        return points[value]
+
+
+def _point_kind(key: str) -> str:
+    return "sign" if key == "recommend" else "hit" if key == "burnout_single" else "score"
+
+
+def round_values(scoring: Scoring, tally: RoundTally, k: int) -> dict[str, dict[str, float]]:
+    """Each shown group's figure values in one round, without their intervals: what trends, charts and
+    streaks read. The same floats as `results_from(...)[group].figures[key].value`, from the units'
+    per-question sums (answers, exact points) added up the hierarchy instead of value counts."""
+    sums: dict[str, dict[str, list[int]]] = {}
+    for unit in tally.units:
+        own = tally.unit_counts.get(unit.id)
+        if not own:
+            continue
+        per_question = []
+        for question_id, values in own.items():
+            if scoring.question(question_id) is None:
+                continue
+            total = sum(n * scoring.point(question_id, value) for value, n in values.items())
+            per_question.append((question_id, sum(values.values()), total))
+        for gid in _groups_of(unit):
+            group = sums.setdefault(gid, {})
+            for question_id, n, total in per_question:
+                found = group.get(question_id)
+                if found is None:
+                    group[question_id] = [n, total]
+                else:
+                    found[0] += n
+                    found[1] += total
+    values: dict[str, dict[str, float]] = {}
+    for gid in tally.shown:
+        blocked = tally.blocked.get(gid, set())
+        keyed: dict[str, list[int]] = {}
+        thin: set[str] = set()
+        for question_id, (n, total) in sums.get(gid, {}).items():
+            keys, _kind, _points = scoring.question(question_id)  # type: ignore[misc]
+            if n < k or question_id in blocked:
+                thin.update(keys)  # as in `_figures`: the whole figure goes
+                continue
+            for key in keys:
+                found = keyed.get(key)
+                if found is None:
+                    keyed[key] = [n, total]
+                else:
+                    found[0] += n
+                    found[1] += total
+        figures: dict[str, float] = {}
+        for key, (n, total) in keyed.items():
+            if key in thin:
+                continue
+            kind = _point_kind(key)
+            if kind == "score":
+                figures[key] = (total / (1 << _SCALE)) / n
+            elif n >= PERCENT_MIN:
+                figures[key] = 100 * (total / n)
+        values[gid] = figures
+    return values
 
 
 def load_tallies(session: Session, round_ids: Iterable[int], *, k: int) -> dict[int, RoundTally]:
@@ -142,10 +258,13 @@ def load_tallies(session: Session, round_ids: Iterable[int], *, k: int) -> dict[
     return {round_id: tally_round(round_id, units, unit_counts, k) for round_id, units in units_of.items()}
 
 
-def results_from(bank: QuestionBank, tallies: Sequence[RoundTally], k: int) -> dict[str, GroupResult]:
+def results_from(
+    bank: QuestionBank, tallies: Sequence[RoundTally], k: int, *, scoring: Scoring | None = None
+) -> dict[str, GroupResult]:
     """Figures for every group that may be shown over all the given rounds together."""
     if not tallies:
         return {}
+    scoring = scoring or Scoring(bank)
     shown = set.intersection(*(t.shown for t in tallies))
     results: dict[str, GroupResult] = {}
     for gid in shown:
@@ -167,7 +286,7 @@ def results_from(bank: QuestionBank, tallies: Sequence[RoundTally], k: int) -> d
             # The largest single round's count: people, not answers summed over rounds.
             respondents=max(t.respondents.get(gid, 0) for t in tallies),
             invited=max(t.invited.get(gid, 0) for t in tallies),
-            figures=_figures(bank, counts, k, blocked=blocked),
+            figures=_figures(scoring, counts, k, blocked=blocked),
         )
     return results
 
@@ -207,15 +326,15 @@ def _groups_of(unit: PulseUnit) -> list[str]:
     return [unit_key(unit), *(org_id(manager) for manager in unit.chain)]
 
 
-def _figures(bank: QuestionBank, counts: Counts, k: int, *, blocked: set[str]) -> dict[str, Estimate]:
+def _figures(scoring: Scoring, counts: Counts, k: int, *, blocked: set[str]) -> dict[str, Estimate]:
     scored: dict[str, dict[float, int]] = {}
     raw: dict[str, dict[int, int]] = {}
     thin: set[str] = set()
     for question_id, values in counts.items():
-        question = bank.question(question_id)
-        if question is None:
+        found = scoring.question(question_id)
+        if found is None:
             continue
-        keys = _metric_keys(question.kind, question.pack_id, question.driver)
+        keys = found[0]
         if sum(values.values()) < k or question_id in blocked:
             # The whole figure goes, not just this question: a figure built from fewer questions than its
             # parent's could be subtracted from it.
@@ -225,7 +344,7 @@ def _figures(bank: QuestionBank, counts: Counts, k: int, *, blocked: set[str]) -
             scores = scored.setdefault(key, {})
             answers = raw.setdefault(key, {})
             for value, n in values.items():
-                score = question.score(value)
+                score = scoring.score(question_id, value)
                 scores[score] = scores.get(score, 0) + n
                 answers[value] = answers.get(value, 0) + n
     figures: dict[str, Estimate] = {}

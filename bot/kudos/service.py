@@ -28,7 +28,7 @@ from bot.core.settings import Settings
 from bot.core.text import clean_typed
 from bot.core.workspace_config import ConfigKey, get_setting
 from bot.delivery.outbox import enqueue
-from bot.features import Feature, Privacy
+from bot.features import DigestRun, Feature, Privacy
 from bot.kudos import messages
 from bot.kudos import models as recognition_models
 from bot.kudos.config import (
@@ -477,14 +477,15 @@ def seen_by_others() -> ColumnElement[bool]:
 
 
 def _received(
-    person_ids: list[int],
+    person_ids: list[int] | None,
     since: datetime | None = None,
     until: datetime | None = None,
     *,
     public_only: bool = False,
 ) -> Any:
     query = select(Kudos, KudosRecipient.person_id).join(KudosRecipient, KudosRecipient.kudos_id == Kudos.id)
-    query = query.where(KudosRecipient.person_id.in_(person_ids))
+    if person_ids is not None:
+        query = query.where(KudosRecipient.person_id.in_(person_ids))
     if public_only:
         query = query.where(seen_by_others())
     if since is not None:
@@ -548,30 +549,72 @@ class Insights:
         return self.recognised / self.people if self.people else 0.0
 
 
-def insights(session: Session, people: list[Person], since: datetime, until: datetime) -> Insights:
+@dataclass(frozen=True)
+class WorkspaceRecognition:
+    """A workspace's public kudos over [since, until), and who received any in the 30 days before
+    `until`, read once for every manager's digest: three queries per workspace instead of per manager."""
+
+    given_by: dict[int, int]
+    received: list[tuple[Kudos, int]]
+    recently: set[int]
+
+    @classmethod
+    def read(cls, session: Session, workspace_id: int, since: datetime, until: datetime) -> WorkspaceRecognition:
+        in_workspace = Kudos.workspace_id == workspace_id
+        given_by = session.execute(
+            select(Kudos.giver_id, func.count(Kudos.id))
+            .where(in_workspace, Kudos.created_at >= since, Kudos.created_at < until, seen_by_others())
+            .group_by(Kudos.giver_id)
+        ).all()
+        received = session.execute(_received(None, since, until, public_only=True).where(in_workspace)).all()
+        recently = session.scalars(
+            select(KudosRecipient.person_id)
+            .join(Kudos, KudosRecipient.kudos_id == Kudos.id)
+            .where(in_workspace, seen_by_others(), Kudos.created_at >= until - QUIET_AFTER, Kudos.created_at < until)
+        ).all()
+        return cls(dict(given_by), [(kudos, person_id) for kudos, person_id in received], set(recently))  # type: ignore[arg-type]
+
+
+def insights(
+    session: Session,
+    people: list[Person],
+    since: datetime,
+    until: datetime,
+    *,
+    workspace: WorkspaceRecognition | None = None,
+) -> Insights:
     """Public recognition in a group over [since, until): kudos its people gave and received, by value,
     the share who received any, and who has received none in the 30 days before `until`.
 
     Private kudos count nowhere here, not even in "received none": someone thanked only privately is
-    listed like anyone not thanked publicly, so the list cannot be read by elimination either."""
+    listed like anyone not thanked publicly, so the list cannot be read by elimination either.
+    `workspace`, when given, is the workspace's recognition over the same window, read once."""
     active = [p for p in people if p.active and not p.is_bot]
     ids = [p.id for p in active]
     if not ids:
         return Insights(0, 0, 0, [], 0, [])
-    given = (
-        session.scalar(
-            select(func.count(Kudos.id)).where(
-                Kudos.giver_id.in_(ids), Kudos.created_at >= since, Kudos.created_at < until, seen_by_others()
+    if workspace is not None:
+        wanted = set(ids)
+        given = sum(workspace.given_by.get(person_id, 0) for person_id in wanted)
+        received_rows = [(kudos, person_id) for kudos, person_id in workspace.received if person_id in wanted]
+        recently = workspace.recently & wanted
+    else:
+        given = (
+            session.scalar(
+                select(func.count(Kudos.id)).where(
+                    Kudos.giver_id.in_(ids), Kudos.created_at >= since, Kudos.created_at < until, seen_by_others()
+                )
             )
+            or 0
         )
-        or 0
-    )
-    received_rows = session.execute(_received(ids, since, until, public_only=True)).all()
+        received_rows = [
+            (kudos, person_id) for kudos, person_id in session.execute(_received(ids, since, until, public_only=True))
+        ]
+        recently = {
+            person_id
+            for _, person_id in session.execute(_received(ids, until - QUIET_AFTER, until, public_only=True)).all()
+        }
     by_value = Counter(v.tag for kudos, _ in received_rows for v in kudos.values)
-    recently = {
-        person_id
-        for _, person_id in session.execute(_received(ids, until - QUIET_AFTER, until, public_only=True)).all()
-    }
     return Insights(
         people=len(active),
         given=given,
@@ -585,13 +628,22 @@ def insights(session: Session, people: list[Person], since: datetime, until: dat
     )
 
 
-def digest_section(session: Session, manager: Person, since: datetime, until: datetime) -> ExtraSection | None:
+def digest_section(
+    session: Session, manager: Person, since: datetime, until: datetime, run: DigestRun | None = None
+) -> ExtraSection | None:
     """The recognition section of a manager's digest: their whole sub-organisation, this week, public
     kudos only (a week with only private ones has no section, exactly as if they had not been given)."""
-    team = sub_organisation(session, manager)
+    team = run.below(manager) if run is not None else sub_organisation(session, manager)
     if not team:
         return None
-    found = insights(session, team, since, until)
+    workspace = (
+        run.shared(
+            ("kudos", since, until), lambda: WorkspaceRecognition.read(session, manager.workspace_id, since, until)
+        )
+        if run is not None
+        else None
+    )
+    found = insights(session, team, since, until, workspace=workspace)
     if found.received == 0 and found.given == 0:
         return None  # a quiet week, or a team that doesn't use kudos: nothing worth a section
     lines = [

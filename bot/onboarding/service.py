@@ -32,6 +32,7 @@ from bot.core.message import Command, text
 from bot.core.models import Person, Role, RoleGrant
 from bot.core.people import sub_organisation
 from bot.core.text import clean_typed
+from bot.features import DigestRun
 from bot.onboarding import checkins as onboarding_checkins
 from bot.onboarding.models import (
     BuddyRule,
@@ -837,10 +838,19 @@ cohort_figures = onboarding_checkins.cohort_figures
 # -- digest ------------------------------------------------------------------------------------
 
 
-def digest_lines(session: Session, manager: Person, since: datetime, until: datetime) -> list[str]:
+def digest_lines(
+    session: Session, manager: Person, since: datetime, until: datetime, run: DigestRun | None = None
+) -> list[str]:
     """Each new hire's progress in the manager's sub-organisation; check-in answers only if shared."""
     lines: list[str] = []
-    for journey in journeys_for(session, sub_organisation(session, manager)):
+    if run is None:
+        journeys = journeys_for(session, sub_organisation(session, manager))
+    else:
+        # The workspace's journeys are read once per run, in `journeys_for`'s order, then kept per manager.
+        everyone = run.shared("onboarding.journeys", lambda: _workspace_journeys(session, manager.workspace_id))
+        below = {person.id for person in run.below(manager)}
+        journeys = [journey for journey in everyone if journey.person_id in below] if below else []
+    for journey in journeys:
         ended_before = journey.ended_at is not None and journey.ended_at < since
         if ended_before or journey.enrolled_at >= until or journey.state == JourneyState.STOPPED.value:
             continue
@@ -871,11 +881,24 @@ def digest_lines(session: Session, manager: Person, since: datetime, until: date
     return lines
 
 
-def digest_section(session: Session, manager: Person, since: datetime, until: datetime) -> Any:
+def _workspace_journeys(session: Session, workspace_id: int) -> list[OnboardingJourney]:
+    return list(
+        session.scalars(
+            select(OnboardingJourney)
+            .join(Person, Person.id == OnboardingJourney.person_id)
+            .where(Person.workspace_id == workspace_id)
+            .order_by(OnboardingJourney.start_date)
+        )
+    )
+
+
+def digest_section(
+    session: Session, manager: Person, since: datetime, until: datetime, run: DigestRun | None = None
+) -> Any:
     """The manager digest's onboarding section (a `surveys.digest.ExtraSection`), or None without new hires."""
     from surveys.digest import ExtraSection  # the digest imports providers lazily; keep this module light
 
-    lines = digest_lines(session, manager, since, until)
+    lines = digest_lines(session, manager, since, until, run)
     if not lines:
         return None
     lines.append("Check-in answers appear here only when the new hire chose to share them with their manager.")
