@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from statistics import fmean, pstdev
+from statistics import fmean
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from surveys.results import (
     round_values,
     unit_key,
 )
-from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend
+from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend, pstdev_exact
 from surveys.themes import comment_themes
 
 HISTORY_WEEKS = 12
@@ -242,7 +242,7 @@ class WeekData:
             if len(values) <= baseline_rounds:
                 continue
             baseline = values[:baseline_rounds]
-            sigma = max(pstdev(baseline), 2.0)  # a perfectly flat start would otherwise make any wobble a signal
+            sigma = max(pstdev_exact(baseline), 2.0)  # a perfectly flat start would otherwise make any wobble a signal
             trends[metric] = ewma_trend(
                 values[baseline_rounds:],
                 target=fmean(baseline),

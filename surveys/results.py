@@ -51,32 +51,41 @@ def build_tree(units: Sequence[PulseUnit], count: Callable[[PulseUnit], int] | N
 
     Each unit counts `count(unit)` (default: its respondents)."""
     count = count or (lambda unit: unit.responded)
-    groups: dict[str, Group] = {}
-    roots: list[Group] = []
-
-    def node(gid: str) -> Group:
-        if gid not in groups:
-            groups[gid] = Group(gid)
-        return groups[gid]
-
     totals: dict[str, int] = defaultdict(int)
+    for unit in units:
+        totals[unit_key(unit)] += count(unit)
+    return tree_of(hierarchy(units), totals)
+
+
+def hierarchy(units: Sequence[PulseUnit]) -> dict[str, str | None]:
+    """Each group's parent (None at the top), in the order `build_tree` lays out children."""
     parent_of: dict[str, str | None] = {}
     for unit in units:
-        key = unit_key(unit)
-        totals[key] += count(unit)
         chain = list(unit.chain)
-        parent_of[key] = org_id(chain[-1]) if chain else None
+        parent_of[unit_key(unit)] = org_id(chain[-1]) if chain else None
         for upper, lower in itertools.pairwise(chain):
             parent_of.setdefault(org_id(lower), org_id(upper))
         if chain:
             parent_of.setdefault(org_id(chain[0]), None)
+    return parent_of
+
+
+def tree_of(parent_of: Mapping[str, str | None], own: Mapping[str, int]) -> list[Group]:
+    """The groups of `hierarchy(...)`, each counting `own[group]` directly; returns the roots."""
+    groups: dict[str, Group] = {}
+    roots: list[Group] = []
     for gid, parent in parent_of.items():
-        group = node(gid)
-        group.own = totals.get(gid, 0)
+        group = groups.get(gid)
+        if group is None:
+            group = groups[gid] = Group(gid)
+        group.own = own.get(gid, 0)
         if parent is None:
             roots.append(group)
         else:
-            node(parent).children.append(group)
+            above = groups.get(parent)
+            if above is None:
+                above = groups[parent] = Group(parent)
+            above.children.append(group)
     return roots
 
 
@@ -92,6 +101,7 @@ class RoundTally:
 
     round_id: int
     units: list[PulseUnit]
+    groups: list[list[str]]  # per unit (in order), the groups its answers count in (`_groups_of`)
     unit_counts: Mapping[int, Counts]
     shown: set[str]
     blocked: dict[str, set[str]]
@@ -105,9 +115,9 @@ class RoundTally:
         organisation above it (`_groups_of`), in one pass over the units."""
         if self._counts is None:
             counts: dict[str, Counts] = defaultdict(dict)
-            for unit in self.units:
+            for unit, groups in zip(self.units, self.groups, strict=True):
                 own = self.unit_counts.get(unit.id, {})
-                for gid in _groups_of(unit):
+                for gid in groups:
                     group = counts[gid]
                     for question_id, values in own.items():
                         target = group.get(question_id)
@@ -123,17 +133,27 @@ class RoundTally:
 def tally_round(round_id: int, units: list[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
     # Suppression is decided round by round (people differ between rounds); `results_from` then shows a
     # group only if every round allows it: each round's hidden parts are nobody or at least k, and so is any sum.
-    shown: set[str] = set()
-    for root in build_tree(units):
-        shown |= releasable(root, k)
+    parent_of = hierarchy(units)
+    groups = [_groups_of(unit) for unit in units]
     respondents: dict[str, int] = defaultdict(int)
     invited: dict[str, int] = defaultdict(int)
-    for unit in units:
-        for gid in _groups_of(unit):
+    for unit, unit_groups in zip(units, groups, strict=True):
+        for gid in unit_groups:
             respondents[gid] += unit.responded
             invited[gid] += unit.invited
-    blocked = _blocked_questions(units, unit_counts, k)
-    return RoundTally(round_id, units, unit_counts, shown, blocked, respondents, invited)
+    shown: set[str] = set()
+    for root in tree_of(parent_of, _own(units, groups, lambda unit: unit.responded)):
+        shown |= releasable(root, k)
+    blocked = _blocked_questions(units, groups, parent_of, unit_counts, k)
+    return RoundTally(round_id, units, groups, unit_counts, shown, blocked, respondents, invited)
+
+
+def _own(units: Sequence[PulseUnit], groups: Sequence[list[str]], count: Callable[[PulseUnit], int]) -> dict[str, int]:
+    """What `build_tree` counts: each unit's count in its own group (the first of its groups)."""
+    own: dict[str, int] = defaultdict(int)
+    for unit, unit_groups in zip(units, groups, strict=True):
+        own[unit_groups[0]] += count(unit)
+    return own
 
 
 # Every finite double is an integer once multiplied by 2**1074: sums of scores kept as such integers
@@ -192,7 +212,7 @@ def round_values(scoring: Scoring, tally: RoundTally, k: int) -> dict[str, dict[
     streaks read. The same floats as `results_from(...)[group].figures[key].value`, from the units'
     per-question sums (answers, exact points) added up the hierarchy instead of value counts."""
     sums: dict[str, dict[str, list[int]]] = {}
-    for unit in tally.units:
+    for unit, groups in zip(tally.units, tally.groups, strict=True):
         own = tally.unit_counts.get(unit.id)
         if not own:
             continue
@@ -202,7 +222,7 @@ def round_values(scoring: Scoring, tally: RoundTally, k: int) -> dict[str, dict[
                 continue
             total = sum(n * scoring.point(question_id, value) for value, n in values.items())
             per_question.append((question_id, sum(values.values()), total))
-        for gid in _groups_of(unit):
+        for gid in groups:
             group = sums.setdefault(gid, {})
             for question_id, n, total in per_question:
                 found = group.get(question_id)
@@ -297,7 +317,13 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
     return results_from(bank, list(tallies.values()), k)
 
 
-def _blocked_questions(units: Sequence[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> dict[str, set[str]]:
+def _blocked_questions(
+    units: Sequence[PulseUnit],
+    groups: Sequence[list[str]],
+    parent_of: Mapping[str, str | None],
+    unit_counts: Mapping[int, Counts],
+    k: int,
+) -> dict[str, set[str]]:
     """Questions whose answers a group may not show, by group, in one round.
 
     People skip questions, so a question can have fewer answers than the group has respondents, and a
@@ -311,11 +337,12 @@ def _blocked_questions(units: Sequence[PulseUnit], unit_counts: Mapping[int, Cou
             per_question[question_id][unit.id] = sum(values.values())
     for question_id, per_unit in per_question.items():
         released: set[str] = set()
-        for root in build_tree(units, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0)):
+        own = _own(units, groups, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0))  # type: ignore[misc]
+        for root in tree_of(parent_of, own):
             released |= releasable(root, k)
-        for unit in units:
+        for unit, unit_groups in zip(units, groups, strict=True):
             if per_unit.get(unit.id):
-                for gid in _groups_of(unit):
+                for gid in unit_groups:
                     if gid not in released:
                         blocked[gid].add(question_id)
     return blocked

@@ -10,7 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist, fmean
+from statistics import (
+    NormalDist,
+    StatisticsError,
+    _float_sqrt_of_frac,  # type: ignore[attr-defined]  # pstdev's own rounding
+    fmean,
+)
 
 # Two-sided 95% critical values of Student's t for 1–30 degrees of freedom; the normal beyond.
 _T975 = (
@@ -61,6 +66,24 @@ def mean_estimate(values: Sequence[float], *, lower: float = 0.0, upper: float =
     spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_critical(n - 1) * spread / math.sqrt(n)
     return Estimate(mean, max(lower, mean - half), min(upper, mean + half), len(values))
+
+
+def pstdev_exact(values: Sequence[float]) -> float:
+    """`statistics.pstdev(values)` for floats, the very same float: the correctly rounded square root
+    of the exact population variance. `pstdev` gets there through generic rational arithmetic that
+    costs about 50 µs for four values; a digest run asks it for every metric of every group."""
+    if not values:
+        raise StatisticsError("pstdev requires at least one data point")
+    ratios = [value.as_integer_ratio() for value in values]
+    denominator = max(bottom for _, bottom in ratios)  # powers of two: the largest is a common one
+    tops = [top * (denominator // bottom) for top, bottom in ratios]
+    n = len(tops)
+    sx = sum(tops)
+    # Σ(x − mean)² / n with x = top / denominator, over one common denominator: exact.
+    numerator = n * sum(top * top for top in tops) - sx * sx
+    divisor = n * n * denominator * denominator
+    common = math.gcd(numerator, divisor)
+    return _float_sqrt_of_frac(numerator // common, divisor // common)
 
 
 def exact_sum(counted: Iterable[tuple[float, int]]) -> float:
