@@ -13,6 +13,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,11 +43,40 @@ def org_id(manager_id: int) -> str:
     return f"org:{manager_id}"
 
 
-def unit_key(unit: PulseUnit) -> str:
+class Unit(Protocol):
+    """What results read of a `PulseUnit`: the ORM row, or a `UnitRow` read as plain columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def round_id(self) -> int: ...
+    @property
+    def team_id(self) -> int | None: ...
+    @property
+    def manager_id(self) -> int | None: ...
+    @property
+    def chain(self) -> list[int]: ...
+    @property
+    def invited(self) -> int: ...
+    @property
+    def responded(self) -> int: ...
+
+
+class UnitRow(NamedTuple):
+    id: int
+    round_id: int
+    team_id: int | None
+    manager_id: int | None
+    chain: list[int]
+    invited: int
+    responded: int
+
+
+def unit_key(unit: Unit) -> str:
     return f"unit:{unit.team_id}:{unit.manager_id}"
 
 
-def build_tree(units: Sequence[PulseUnit], count: Callable[[PulseUnit], int] | None = None) -> list[Group]:
+def build_tree(units: Sequence[Unit], count: Callable[[Unit], int] | None = None) -> list[Group]:
     """Roots of the hierarchy: manager organisations containing sub-organisations and units.
 
     Each unit counts `count(unit)` (default: its respondents)."""
@@ -57,7 +87,7 @@ def build_tree(units: Sequence[PulseUnit], count: Callable[[PulseUnit], int] | N
     return tree_of(hierarchy(units), totals)
 
 
-def hierarchy(units: Sequence[PulseUnit]) -> dict[str, str | None]:
+def hierarchy(units: Sequence[Unit]) -> dict[str, str | None]:
     """Each group's parent (None at the top), in the order `build_tree` lays out children."""
     parent_of: dict[str, str | None] = {}
     for unit in units:
@@ -100,13 +130,15 @@ class RoundTally:
     invited; and its units' answers per question and value (`PulseValueCount`), summed per group on demand."""
 
     round_id: int
-    units: list[PulseUnit]
+    units: Sequence[Unit]
     groups: list[list[str]]  # per unit (in order), the groups its answers count in (`_groups_of`)
     unit_counts: Mapping[int, Counts]
     shown: set[str]
     blocked: dict[str, set[str]]
     respondents: dict[str, int]
     invited: dict[str, int]
+    # (group, parent) children first, when every unit's chain agrees with the tree; else None.
+    upward: list[tuple[str, str]] | None = None
     _counts: dict[str, Counts] | None = None
 
     @property
@@ -130,7 +162,7 @@ class RoundTally:
         return self._counts
 
 
-def tally_round(round_id: int, units: list[PulseUnit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
+def tally_round(round_id: int, units: Sequence[Unit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
     # Suppression is decided round by round (people differ between rounds); `results_from` then shows a
     # group only if every round allows it: each round's hidden parts are nobody or at least k, and so is any sum.
     parent_of = hierarchy(units)
@@ -141,14 +173,43 @@ def tally_round(round_id: int, units: list[PulseUnit], unit_counts: Mapping[int,
         for gid in unit_groups:
             respondents[gid] += unit.responded
             invited[gid] += unit.invited
+    own = _own(units, groups, lambda unit: unit.responded)
     shown: set[str] = set()
-    for root in tree_of(parent_of, _own(units, groups, lambda unit: unit.responded)):
+    for root in tree_of(parent_of, own):
         shown |= releasable(root, k)
-    blocked = _blocked_questions(units, groups, parent_of, unit_counts, k)
-    return RoundTally(round_id, units, groups, unit_counts, shown, blocked, respondents, invited)
+    blocked = _blocked_questions(units, groups, parent_of, unit_counts, k, shown, own)
+    upward = _upward(groups, parent_of)
+    return RoundTally(round_id, units, groups, unit_counts, shown, blocked, respondents, invited, upward)
 
 
-def _own(units: Sequence[PulseUnit], groups: Sequence[list[str]], count: Callable[[PulseUnit], int]) -> dict[str, int]:
+def _upward(groups: Sequence[list[str]], parent_of: Mapping[str, str | None]) -> list[tuple[str, str]] | None:
+    """Child-parent pairs, deepest first, if summing up the tree gives each group exactly the units of
+    `_groups_of` (each unit's chain is its path from the top of the tree); None if any chain disagrees."""
+    depth: dict[str, int] = {}
+    seen: set[str] = set()
+    for unit_groups in groups:
+        path = unit_groups[1:]  # the organisations from the top down
+        if parent_of.get(unit_groups[0]) != (path[-1] if path else None):
+            return None
+        if path and parent_of.get(path[0]) is not None:
+            return None
+        for upper, lower in itertools.pairwise(path):
+            if parent_of.get(lower) != upper:
+                return None
+        for index, gid in enumerate(path):
+            if depth.setdefault(gid, index) != index:
+                return None
+        if depth.setdefault(unit_groups[0], len(path)) != len(path) or unit_groups[0] in seen:
+            return None  # two units of one group in a round: each is added on its own, below
+        seen.add(unit_groups[0])
+    if len(depth) != len(parent_of):
+        return None
+    pairs = [(gid, parent) for gid, parent in parent_of.items() if parent is not None]
+    pairs.sort(key=lambda pair: -depth[pair[0]])
+    return pairs
+
+
+def _own(units: Sequence[Unit], groups: Sequence[list[str]], count: Callable[[Unit], int]) -> dict[str, int]:
     """What `build_tree` counts: each unit's count in its own group (the first of its groups)."""
     own: dict[str, int] = defaultdict(int)
     for unit, unit_groups in zip(units, groups, strict=True):
@@ -188,6 +249,14 @@ class Scoring:
             self._scores[key] = self.bank.question(question_id).score(value)  # type: ignore[union-attr]
         return self._scores[key]
 
+    def points(self, question_id: str, values: Iterable[int]) -> dict[int, int]:
+        """The question's points table, with an entry for each of `values`."""
+        points = self.question(question_id)[2]  # type: ignore[index]
+        for value in values:
+            if value not in points:
+                self.point(question_id, value)
+        return points
+
     def point(self, question_id: str, value: int) -> int:
         found = self.question(question_id)
         assert found is not None
@@ -203,6 +272,16 @@ class Scoring:
         return points[value]
 
 
+def _add_sums(target: dict[str, list[int]], more: Mapping[str, list[int]]) -> None:
+    for question_id, (n, total) in more.items():
+        found = target.get(question_id)
+        if found is None:
+            target[question_id] = [n, total]
+        else:
+            found[0] += n
+            found[1] += total
+
+
 def _point_kind(key: str) -> str:
     return "sign" if key == "recommend" else "hit" if key == "burnout_single" else "score"
 
@@ -216,21 +295,23 @@ def round_values(scoring: Scoring, tally: RoundTally, k: int) -> dict[str, dict[
         own = tally.unit_counts.get(unit.id)
         if not own:
             continue
-        per_question = []
+        mine: dict[str, list[int]] = {}
         for question_id, values in own.items():
             if scoring.question(question_id) is None:
                 continue
-            total = sum(n * scoring.point(question_id, value) for value, n in values.items())
-            per_question.append((question_id, sum(values.values()), total))
+            points = scoring.points(question_id, values)
+            mine[question_id] = [sum(values.values()), sum(n * points[value] for value, n in values.items())]
+        if tally.upward is not None:
+            sums[groups[0]] = mine  # added up the tree below
+            continue
         for gid in groups:
-            group = sums.setdefault(gid, {})
-            for question_id, n, total in per_question:
-                found = group.get(question_id)
-                if found is None:
-                    group[question_id] = [n, total]
-                else:
-                    found[0] += n
-                    found[1] += total
+            _add_sums(sums.setdefault(gid, {}), mine)
+    # A tree whose chains agree with it: each group is its children's sum, one addition per group
+    # instead of one per unit and level (`upward` lists children before their parents).
+    for gid, parent in tally.upward or ():
+        below = sums.get(gid)
+        if below:
+            _add_sums(sums.setdefault(parent, {}), below)
     values: dict[str, dict[str, float]] = {}
     for gid in tally.shown:
         blocked = tally.blocked.get(gid, set())
@@ -267,8 +348,12 @@ def load_tallies(session: Session, round_ids: Iterable[int], *, k: int) -> dict[
     closed = list(
         session.scalars(select(PulseRound.id).where(PulseRound.id.in_(wanted), PulseRound.status == "closed"))
     )
-    units_of: dict[int, list[PulseUnit]] = {round_id: [] for round_id in closed}
-    for unit in session.scalars(select(PulseUnit).where(PulseUnit.round_id.in_(closed)).order_by(PulseUnit.id)):
+    units_of: dict[int, list[Unit]] = {round_id: [] for round_id in closed}
+    # Plain columns: ORM objects for 12 rounds' units would cost more than all the counting.
+    columns = (PulseUnit.id, PulseUnit.round_id, PulseUnit.team_id, PulseUnit.manager_id, PulseUnit.chain)
+    query = select(*columns, PulseUnit.invited, PulseUnit.responded).where(PulseUnit.round_id.in_(closed))
+    for row in session.execute(query.order_by(PulseUnit.id)):
+        unit = UnitRow(*row)
         units_of[unit.round_id].append(unit)
     unit_counts: dict[int, Counts] = defaultdict(dict)
     # Columns, not ORM objects: at 10,000 people a week's digests read about 300,000 of these rows.
@@ -318,37 +403,43 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
 
 
 def _blocked_questions(
-    units: Sequence[PulseUnit],
+    units: Sequence[Unit],
     groups: Sequence[list[str]],
     parent_of: Mapping[str, str | None],
     unit_counts: Mapping[int, Counts],
     k: int,
+    shown: set[str],
+    responded: Mapping[str, int],
 ) -> dict[str, set[str]]:
-    """Questions whose answers a group may not show, by group, in one round.
+    """Questions whose answers a group this round shows may not show, by group.
 
     People skip questions, so a question can have fewer answers than the group has respondents, and a
     parent's answers minus its children's could isolate a handful. The same suppression therefore runs
-    per question, on answer counts (each person answers a question at most once per round).
+    per question, on answer counts (each person answers a question at most once per round). Groups
+    the round does not show are left out: no set of rounds shows them (`results_from`).
     """
     blocked: dict[str, set[str]] = defaultdict(set)
-    per_question: dict[str, dict[int, int]] = defaultdict(dict)
-    for unit in units:
+    per_question: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for unit, unit_groups in zip(units, groups, strict=True):
         for question_id, values in unit_counts.get(unit.id, {}).items():
-            per_question[question_id][unit.id] = sum(values.values())
-    for question_id, per_unit in per_question.items():
+            per_question[question_id][unit_groups[0]] += sum(values.values())
+    everyone = {gid: n for gid, n in responded.items() if n}  # the tree that decided `shown`
+    for question_id, counted in per_question.items():
+        own = {gid: n for gid, n in counted.items() if n}
+        if own == everyone:
+            continue  # everyone answered it: the same counts release the same groups, all of `shown`
         released: set[str] = set()
-        own = _own(units, groups, lambda unit, per_unit=per_unit: per_unit.get(unit.id, 0))  # type: ignore[misc]
         for root in tree_of(parent_of, own):
             released |= releasable(root, k)
-        for unit, unit_groups in zip(units, groups, strict=True):
-            if per_unit.get(unit.id):
+        for unit_groups in groups:
+            if own.get(unit_groups[0]):
                 for gid in unit_groups:
-                    if gid not in released:
+                    if gid in shown and gid not in released:
                         blocked[gid].add(question_id)
     return blocked
 
 
-def _groups_of(unit: PulseUnit) -> list[str]:
+def _groups_of(unit: Unit) -> list[str]:
     """The groups a unit's answers count in: its own, and the organisation of each manager above it."""
     return [unit_key(unit), *(org_id(manager) for manager in unit.chain)]
 

@@ -121,12 +121,15 @@ class Organisation:
 
     def __init__(self, session: Session, workspace_id: int) -> None:
         self._reports: dict[int, list[Person]] = {}
+        self._below: dict[int, list[Person]] = {}
         for person in session.scalars(select(Person).where(Person.workspace_id == workspace_id).order_by(Person.id)):
             if person.manager_id is not None:
                 self._reports.setdefault(person.manager_id, []).append(person)
 
     def below(self, manager: Person) -> list[Person]:
         """What `sub_organisation(session, manager)` returns: everyone below, level by level, active or not."""
+        if manager.id in self._below:
+            return self._below[manager.id]
         found: list[Person] = []
         frontier = [manager.id]
         seen = {manager.id}
@@ -138,6 +141,7 @@ class Organisation:
                     seen.add(report.id)
                     found.append(report)
                     frontier.append(report.id)
+        self._below[manager.id] = found
         return found
 
 
