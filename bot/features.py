@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
 from bot.core.models import Person, Workspace
-from bot.core.people import Organisation
+from bot.core.people import Member, Organisation
 from bot.core.settings import Settings
 from bot.core.workspace_config import ConfigKey
 from bot.delivery.scheduler import Job
@@ -65,7 +65,7 @@ class DigestRun:
             self._organisation = Organisation(self.session, self.workspace_id)
         return self._organisation
 
-    def below(self, manager: Person) -> list[Person]:
+    def below(self, manager: Person) -> list[Member]:
         return self.organisation.below(manager)
 
     def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -115,22 +117,37 @@ def sub_organisation(session: Session, manager: Person) -> list[Person]:
     return found
 
 
+class Member(NamedTuple):
+    """A person as an `Organisation` holds them: the columns a digest section reads, without an ORM object."""
+
+    id: int
+    manager_id: int | None
+    name: str | None
+    email: str | None
+    active: bool
+    is_bot: bool
+    start_date: date | None
+
+
 class Organisation:
     """A workspace's people, read in one query, and who reports to whom: for a run that asks for many
     managers' sub-organisations (the digests), where `sub_organisation` costs a query per level each."""
 
     def __init__(self, session: Session, workspace_id: int) -> None:
-        self._reports: dict[int, list[Person]] = {}
-        self._below: dict[int, list[Person]] = {}
-        for person in session.scalars(select(Person).where(Person.workspace_id == workspace_id).order_by(Person.id)):
-            if person.manager_id is not None:
-                self._reports.setdefault(person.manager_id, []).append(person)
+        self._reports: dict[int, list[Member]] = {}
+        self._below: dict[int, list[Member]] = {}
+        columns = (Person.id, Person.manager_id, Person.name, Person.email, Person.active, Person.is_bot)
+        query = select(*columns, Person.start_date).where(Person.workspace_id == workspace_id).order_by(Person.id)
+        for row in session.execute(query):
+            member = Member(*row)
+            if member.manager_id is not None:
+                self._reports.setdefault(member.manager_id, []).append(member)
 
-    def below(self, manager: Person) -> list[Person]:
-        """What `sub_organisation(session, manager)` returns: everyone below, level by level, active or not."""
+    def below(self, manager: Person) -> list[Member]:
+        """Who `sub_organisation(session, manager)` returns: everyone below, level by level, active or not."""
         if manager.id in self._below:
             return self._below[manager.id]
-        found: list[Person] = []
+        found: list[Member] = []
         frontier = [manager.id]
         seen = {manager.id}
         while frontier:

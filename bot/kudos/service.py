@@ -23,7 +23,7 @@ from bot.core.errors import UserFacingError
 from bot.core.message import Block, Command, Divider, Section, Text, outbox_payload
 from bot.core.message import text as wording
 from bot.core.models import Person, Workspace
-from bot.core.people import sub_organisation
+from bot.core.people import Member, sub_organisation
 from bot.core.settings import Settings
 from bot.core.text import clean_typed
 from bot.core.workspace_config import ConfigKey, get_setting
@@ -542,7 +542,7 @@ class Insights:
     received: int
     by_value: list[tuple[str, int]]
     recognised: int
-    not_recognised_lately: list[Person]
+    not_recognised_lately: list[Person | Member]
 
     @property
     def recognised_share(self) -> float:
@@ -577,7 +577,7 @@ class WorkspaceRecognition:
 
 def insights(
     session: Session,
-    people: list[Person],
+    people: Sequence[Person | Member],
     since: datetime,
     until: datetime,
     *,

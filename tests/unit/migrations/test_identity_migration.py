@@ -89,7 +89,8 @@ def test_slack_ids_and_dm_channels_become_accounts_and_no_row_is_lost(at_0019: s
     command.upgrade(alembic_config(at_0019), "head")
 
     engine = make_engine(at_0019)
-    assert _counts(engine) == before
+    # Tables added by later revisions start empty here (0024's counts: no round closed in this seed).
+    assert _counts(engine) == before | {"pulse_value_count": 0}
     assert {c["name"] for c in inspect(engine).get_columns("person")}.isdisjoint({"slack_user_id", "dm_channel_id"})
     with make_session_factory(engine)() as session:
         accounts = {
