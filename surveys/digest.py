@@ -3,8 +3,9 @@ overview. Only what may be shown ever gets here.
 
 A digest covers rounds that closed in the seven days before `week_end`; trends and charts use the
 closed rounds of the 12 weeks before that. A manager sees only groups inside their own organisation.
-`WeekData` computes everything a week's digests share once per workspace, so a thousand managers
-cost one pass over the week's answers and one per round of history, not one per manager.
+`WeekData` computes everything a week's digests share once per workspace, from each closed round's
+value counts (`surveys.models.PulseValueCount`, written at close), so a thousand managers cost one
+read of the 12 weeks' counts and one tally per round, not one per manager.
 """
 
 from __future__ import annotations
@@ -207,6 +208,13 @@ class WeekData:
             else []
         )
         self._groups_of: dict[int, list[str]] | None = None
+        # Titles name each group's manager and team (`_title`, by `session.get`): load them all at once.
+        leads = {manager for unit in self.units for manager in unit.chain}
+        teams = {unit.team_id for unit in self.units if unit.team_id is not None}
+        self._titled = [
+            *(session.scalars(select(Person).where(Person.id.in_(leads))) if leads else ()),
+            *(session.scalars(select(Team).where(Team.id.in_(teams))) if teams else ()),
+        ]
         self._sections: dict[str, DigestSection] = {}
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
