@@ -424,7 +424,9 @@ def main() -> int:
         plan += [(os.path.abspath(tree), "app") for tree in args.trees.split(",")]
         if not args.no_floor:
             plan.append((os.path.abspath("."), "floor"))
-    print(f"{args.database}: {args.people} people, {args.clicks} clicks, {threads} work threads; load {os.getloadavg()}")
+    print(
+        f"{args.database}: {args.people} people, {args.clicks} clicks, {threads} work threads; load {os.getloadavg()}"
+    )
     results = []
     for tree, mode in plan:
         result = run(args.database, tree, mode, args.people, args.clicks, threads)
