@@ -68,6 +68,9 @@ def _fake_main(conn: Any, team_id: str) -> None:
 
     # BaseHTTPRequestHandler speaks HTTP/1.0 and closes every connection; Slack keeps them (HTTP/1.1).
     api._RequestHandler.protocol_version = "HTTP/1.1"
+    # It writes headers and body in two sends: on a kept connection Nagle's algorithm then holds the
+    # body until the client's delayed ACK (40 ms). Slack's servers do not make a client wait so.
+    api._RequestHandler.disable_nagle_algorithm = True
     fake = FakeSlack(team_id=team_id)
     fake.start()
     connections = [0]
@@ -175,7 +178,13 @@ print("ready", flush=True)
 sys.stdin.readline()
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu0 = usage.ru_utime + usage.ru_stime
-inbox.start()
+if config.get("profile"):
+    # One thread, under cProfile: where a click's CPU goes (`--profile FILE`, then pstats).
+    import cProfile
+    inbox._thread_count = 1
+    cProfile.run("inbox.drain()", config["profile"])
+else:
+    inbox.start()
 sys.stdin.readline()
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime - cpu0
@@ -226,8 +235,9 @@ def floor_handler(settings: Any, engine: Any) -> Any:
 
 
 class Worker:
-    def __init__(self, tree: str, env: dict[str, str], mode: str) -> None:
-        full_env = {**os.environ, **env, "CLICK_DRAIN": json.dumps({"mode": mode}), "PYTHONPATH": ""}
+    def __init__(self, tree: str, env: dict[str, str], mode: str, profile: str | None = None) -> None:
+        config = {"mode": mode, "profile": profile}
+        full_env = {**os.environ, **env, "CLICK_DRAIN": json.dumps(config), "PYTHONPATH": ""}
         self.process = subprocess.Popen(
             [sys.executable, "-c", WORKER],
             cwd=tree,
@@ -293,7 +303,9 @@ def _clicks(round_id: int, asked: dict[str, tuple[str, ...]], ts: dict[str, str]
             yield urlencode({"payload": json.dumps(payload)})
 
 
-def run(kind: str, tree: str, mode: str, people: int, clicks: int, threads: int) -> dict[str, Any]:
+def run(
+    kind: str, tree: str, mode: str, people: int, clicks: int, threads: int, profile: str | None = None
+) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from bot.core.crypto import SecretBox
@@ -354,7 +366,7 @@ def run(kind: str, tree: str, mode: str, people: int, clicks: int, threads: int)
                 front.accept(early.kind, body, who=early.who)
             front.engine.dispose()
             env = settings_env(fake.url, url, secret, EMPATHY_WORK_THREADS=str(threads))
-            worker = Worker(tree, env, mode)
+            worker = Worker(tree, env, mode, profile)
             watcher = make_engine(url)
             connections_before = fake.call("connections")
             started = time.perf_counter()
@@ -417,6 +429,7 @@ def main() -> int:
     parser.add_argument("--trees", default=".", help="checkouts to time, comma-separated, alternated")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="one thread under cProfile, stats to FILE (not timed)")
     args = parser.parse_args()
     threads = args.threads
     plan: list[tuple[str, str]] = []
@@ -429,7 +442,7 @@ def main() -> int:
     )
     results = []
     for tree, mode in plan:
-        result = run(args.database, tree, mode, args.people, args.clicks, threads)
+        result = run(args.database, tree, mode, args.people, args.clicks, threads, args.profile)
         results.append(result)
         label = "floor" if mode == "floor" else tree
         print_table(
