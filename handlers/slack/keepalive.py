@@ -18,9 +18,11 @@ What stays exactly as urllib does it:
   connect and for each read.
 
 A kept connection the server has closed (idle timeout, restart) is noticed before it is used (it
-reads as ready, at end of file) and replaced; nothing is ever sent twice by this module, so a call
-that fails mid-way fails as it would have with urllib, and whoever handles that (the retry
-handlers for listeners, the outbox's history check) decides.
+reads as ready, at end of file) and replaced. If the close comes just as a request is written, and
+writing it fails, the server cannot have read it: it is written once more on a new connection (as
+Go's HTTP client does; nothing was sent). A call that fails after its request was written fails as
+it would have with urllib, and whoever handles that (the retry handlers for listeners, the
+outbox's history check) decides.
 
 Connections are kept per thread and per server, shared by every KeepAliveWebClient of the
 process: Bolt builds a new client for each request, and a pool per client would never be reused.
@@ -84,28 +86,24 @@ class KeepAliveWebClient(WebClient):
         tls = (self.ssl or _tls_default()) if parts.scheme == "https" else None
         port = parts.port or (443 if tls else 80)
         key = (parts.scheme, parts.hostname, port, id(tls))
-        kept = _connections()
-        connection = kept.get(key)
-        if connection is not None and _closed_by_server(connection):
-            connection.close()
-            connection = None
-        if connection is None:
-            connection = (
-                http.client.HTTPSConnection(parts.hostname, port, timeout=self.timeout, context=tls)
-                if tls is not None
-                else http.client.HTTPConnection(parts.hostname, port, timeout=self.timeout)
-            )
-            kept[key] = connection
-        elif connection.sock is not None:
-            connection.sock.settimeout(self.timeout)
-        else:
-            connection.timeout = self.timeout
+        connection, reused = self._connection(key, parts.hostname, port, tls)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = dict(req.header_items())
         try:
-            connection.request("POST", path, body=req.data, headers=dict(req.header_items()))  # type: ignore[arg-type]
+            connection.request("POST", path, body=req.data, headers=headers)  # type: ignore[arg-type]
         except OSError as error:
             self._forget(key, connection)
-            raise URLError(error) from None
+            if not reused:
+                raise URLError(error) from None
+            # The server closed the kept connection just before this request went out, so it cannot have
+            # read it: sent again once on a new connection. (A failure after the request was written is
+            # never retried here: the server may have acted on it.)
+            connection, _ = self._connection(key, parts.hostname, port, tls)
+            try:
+                connection.request("POST", path, body=req.data, headers=headers)  # type: ignore[arg-type]
+            except OSError as again:
+                self._forget(key, connection)
+                raise URLError(again) from None
         try:
             response = connection.getresponse()
             body = response.read()
@@ -121,6 +119,27 @@ class KeepAliveWebClient(WebClient):
             return {"status": status, "headers": response.headers, "body": body}
         charset = response.headers.get_content_charset() or "utf-8"
         return {"status": status, "headers": response.headers, "body": body.decode(charset)}
+
+    def _connection(
+        self, key: tuple[str, str, int, int], host: str, port: int, tls: ssl.SSLContext | None
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the server (and whether it carried a call before), or a new one."""
+        kept = _connections()
+        connection = kept.get(key)
+        if connection is not None and _closed_by_server(connection):
+            connection.close()
+            connection = None
+        if connection is not None:
+            if connection.sock is not None:
+                connection.sock.settimeout(self.timeout)
+            return connection, True
+        connection = (
+            http.client.HTTPSConnection(host, port, timeout=self.timeout, context=tls)
+            if tls is not None
+            else http.client.HTTPConnection(host, port, timeout=self.timeout)
+        )
+        kept[key] = connection
+        return connection, False
 
     @staticmethod
     def _forget(key: tuple[str, str, int, int], connection: http.client.HTTPConnection) -> None:
