@@ -368,11 +368,16 @@ class KeyChanged(PulseError):
 
 
 def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) -> str:
+    return slots_for(box, participant, [question_id])[0]
+
+
+def slots_for(box: SecretBox, participant: PulseParticipant, question_ids: Sequence[str]) -> list[str]:
+    """The participant's slots for these questions, their answer key opened once for all of them."""
     try:
         key = box.open(participant.answer_key)
     except ValueError:
         raise KeyChanged() from None
-    return hmac.new(key, question_id.encode(), hashlib.sha256).hexdigest()
+    return [hmac.new(key, q.encode(), hashlib.sha256).hexdigest() for q in question_ids]
 
 
 def _participation(
@@ -567,7 +572,7 @@ def _upsert(
     The participant row is locked (see `_participation`), so one person's clicks are applied one after
     the other; the upsert makes a double click one row on either database."""
     aead, has_clear = _round_key(session, box, participant.round_id)
-    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    slots = dict(zip(slots_for(box, participant, unit.questions), unit.questions, strict=True))
     slot = next(s for s, q in slots.items() if q == question_id)
     answers = _own_answers(session, aead, has_clear, participant.round_id, slots)
     before = answers.get(question_id, Answer(None, None))
@@ -618,7 +623,7 @@ def progress(
     """A person's own answers, found through their slots."""
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
-    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    slots = dict(zip(slots_for(box, participant, unit.questions), unit.questions, strict=True))
     aead, has_clear = _round_key(session, box, pulse.id)
     return Progress(pulse, person, tuple(unit.questions), _own_answers(session, aead, has_clear, pulse.id, slots))
 
