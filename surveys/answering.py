@@ -46,11 +46,10 @@ def answer(
     if parsed is None or (parsed[2] is None and not skip):
         raise RoundNotFound()
     round_id, question_id, value = parsed
-    bank = workspace_bank(session, workspace.id)
     progress = record_answer(
         session,
         workspace,
-        bank,
+        None,  # the workspace's bank, its version read with the round (no query of its own)
         box,
         person=person,
         round_id=round_id,
@@ -58,8 +57,8 @@ def answer(
         value=None if skip else value,
         now=now,
     )
-    cancel_pending(session, workspace.id, reminder_key(round_id, progress.person.id))
-    return Answered(progress, progress_message(bank, progress, company_of(workspace)))
+    _call_off_reminder(session, workspace, progress)
+    return Answered(progress, progress_message(workspace_bank(session, workspace.id), progress, company_of(workspace)))
 
 
 def comment(
@@ -79,8 +78,16 @@ def comment(
         comment=text if isinstance(text, str) else "",
         now=now,
     )
-    cancel_pending(session, workspace.id, reminder_key(progress.round.id, progress.person.id))
+    _call_off_reminder(session, workspace, progress)
     return Answered(progress, progress_message(workspace_bank(session, workspace.id), progress, company_of(workspace)))
+
+
+def _call_off_reminder(session: Session, workspace: Workspace, progress: Progress) -> None:
+    """At the person's first answer or comment, and only then: the reminder job queues reminders only
+    for participants who have not responded (`due_reminders`), so after the first response there is
+    none left to call off, and the UPDATE would be a wasted round trip on every later click."""
+    if progress.first_response:
+        cancel_pending(session, workspace.id, reminder_key(progress.round.id, progress.person.id))
 
 
 def review(

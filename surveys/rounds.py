@@ -33,8 +33,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core.accounts import has_account
 from bot.core.crypto import Aead, SecretBox, pad, unpad
@@ -57,7 +58,7 @@ from surveys.models import (
     QuestionExposure,
     random_id,
 )
-from surveys.pack_store import workspace_bank
+from surveys.pack_store import note_pack_version, pack_version, workspace_bank
 from surveys.rotation import choose_questions
 
 COMMENT_LIMIT = 1000
@@ -183,6 +184,8 @@ class Progress:
     person: Person
     question_ids: tuple[str, ...]
     answers: dict[str, Answer]
+    # This click was the person's first in the round (their pending reminder is to be called off).
+    first_response: bool = False
 
     @property
     def done(self) -> bool:
@@ -366,16 +369,45 @@ class KeyChanged(PulseError):
 
 
 def slot_for(box: SecretBox, participant: PulseParticipant, question_id: str) -> str:
+    return slots_for(box, participant, [question_id])[0]
+
+
+def slots_for(box: SecretBox, participant: PulseParticipant, question_ids: Sequence[str]) -> list[str]:
+    """The participant's slots for these questions, their answer key opened once for all of them."""
     try:
         key = box.open(participant.answer_key)
     except ValueError:
         raise KeyChanged() from None
-    return hmac.new(key, question_id.encode(), hashlib.sha256).hexdigest()
+    return [hmac.new(key, q.encode(), hashlib.sha256).hexdigest() for q in question_ids]
 
 
 def _participation(
     session: Session, workspace: Workspace, person: Person | None, round_id: int, now: datetime
-) -> tuple[PulseRound, Person, PulseParticipant]:
+) -> tuple[PulseRound, Person, PulseParticipant, PulseUnit]:
+    if person is not None and person.workspace_id == workspace.id:
+        # Everything a click needs before its answers, in one round trip: the round with its key, the
+        # participant (locked), their unit, and the version of the workspace's custom packs.
+        found = session.execute(
+            select(PulseRound, PulseRoundKey, PulseParticipant, PulseUnit, *pack_version(PulseRound.workspace_id))
+            .join(
+                PulseParticipant,
+                and_(PulseParticipant.round_id == PulseRound.id, PulseParticipant.person_id == person.id),
+            )
+            .join(PulseUnit, PulseUnit.id == PulseParticipant.unit_id)
+            .outerjoin(PulseRoundKey, PulseRoundKey.round_id == PulseRound.id)
+            .where(PulseRound.id == round_id)
+            .with_for_update(of=PulseParticipant)
+        ).first()
+        if found is not None:
+            pulse, key, participant, unit, *version = found
+            if key is not None:
+                session.info.setdefault(_KEYS, {})[round_id] = key
+            _check_round(pulse, workspace, now)
+            note_pack_version(session, pulse.workspace_id, *version)
+            if not person.active:
+                raise Deactivated()
+            return pulse, person, participant, unit
+    # Not invited, or not found: the steps one by one, to say which.
     # The round's key comes with the round (one round trip; `_round_key` then finds it in the session).
     found = session.execute(
         select(PulseRound, PulseRoundKey)
@@ -386,10 +418,8 @@ def _participation(
     if found is not None and found[1] is not None:
         # Held for this session only: the identity map keeps objects weakly, and the key is needed below.
         session.info.setdefault(_KEYS, {})[round_id] = found[1]
-    if pulse is None or pulse.workspace_id != workspace.id:
-        raise RoundNotFound()
-    if pulse.status != "open" or pulse.closes_at <= now:
-        raise RoundClosed(pulse.closes_at.date())
+    _check_round(pulse, workspace, now)
+    assert pulse is not None
     if person is None or person.workspace_id != workspace.id:
         raise NotInvited()
     if not person.active:
@@ -403,13 +433,22 @@ def _participation(
     )
     if participant is None:
         raise NotInvited()
-    return pulse, person, participant
+    unit = session.get(PulseUnit, participant.unit_id)
+    assert unit is not None
+    return pulse, person, participant, unit
+
+
+def _check_round(pulse: PulseRound | None, workspace: Workspace, now: datetime) -> None:
+    if pulse is None or pulse.workspace_id != workspace.id:
+        raise RoundNotFound()
+    if pulse.status != "open" or pulse.closes_at <= now:
+        raise RoundClosed(pulse.closes_at.date())
 
 
 def record_answer(
     session: Session,
     workspace: Workspace,
-    bank: QuestionBank,
+    bank: QuestionBank | None,
     box: SecretBox,
     *,
     person: Person | None,
@@ -419,22 +458,18 @@ def record_answer(
     now: datetime,
 ) -> Progress:
     """Record (or replace) one answer of `person` (None: someone the directory does not know);
-    `value=None` skips the question."""
-    pulse, person, participant = _participation(session, workspace, person, round_id, now)
-    unit = session.get(PulseUnit, participant.unit_id)
-    assert unit is not None
+    `value=None` skips the question. `bank=None`: the workspace's (`workspace_bank`), checked for
+    changes in the query that finds the round."""
+    pulse, person, participant, unit = _participation(session, workspace, person, round_id, now)
     if question_id not in unit.questions:
         raise QuestionNotInRound()
-    question = bank.question(question_id)
+    question = (bank or workspace_bank(session, workspace.id)).question(question_id)
     if question is None:
         raise QuestionNotInRound()
     if value is not None and question.scale.option(value) is None:
         raise InvalidAnswer()
     answers = _upsert(session, participant, unit, box, question_id, value=value)
-    if not participant.responded:
-        participant.responded = True
-        session.flush()
-    return Progress(pulse, person, tuple(unit.questions), answers)
+    return Progress(pulse, person, tuple(unit.questions), answers, _first_response(session, participant))
 
 
 def record_comment(
@@ -452,16 +487,27 @@ def record_comment(
     if problem is not None:
         raise problem
     comment = clean_comment(comment)
-    pulse, person, participant = _participation(session, workspace, person, round_id, now)
-    unit = session.get(PulseUnit, participant.unit_id)
-    assert unit is not None
+    pulse, person, participant, unit = _participation(session, workspace, person, round_id, now)
     if question_id not in unit.questions:
         raise QuestionNotInRound()
     answers = _upsert(session, participant, unit, box, question_id, comment=comment or None)
-    if not participant.responded:
-        participant.responded = True
-        session.flush()
-    return Progress(pulse, person, tuple(unit.questions), answers)
+    return Progress(pulse, person, tuple(unit.questions), answers, _first_response(session, participant))
+
+
+def _first_response(session: Session, participant: PulseParticipant) -> bool:
+    """Mark the participant as having responded; True only for the click that did it. Later clicks
+    write nothing here. A conditional update, so that of two clicks racing (other processes, SQLite)
+    exactly one is first whatever each read before."""
+    if participant.responded:
+        return False
+    flipped = session.execute(
+        update(PulseParticipant)
+        .where(PulseParticipant.id == participant.id, PulseParticipant.responded.is_(False))
+        .values(responded=True)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(participant, "responded", True)
+    return bool(flipped.rowcount)
 
 
 _UNSET: object = object()
@@ -527,7 +573,7 @@ def _upsert(
     The participant row is locked (see `_participation`), so one person's clicks are applied one after
     the other; the upsert makes a double click one row on either database."""
     aead, has_clear = _round_key(session, box, participant.round_id)
-    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    slots = dict(zip(slots_for(box, participant, unit.questions), unit.questions, strict=True))
     slot = next(s for s, q in slots.items() if q == question_id)
     answers = _own_answers(session, aead, has_clear, participant.round_id, slots)
     before = answers.get(question_id, Answer(None, None))
@@ -578,7 +624,7 @@ def progress(
     """A person's own answers, found through their slots."""
     unit = session.get(PulseUnit, participant.unit_id)
     assert unit is not None
-    slots = {slot_for(box, participant, q): q for q in unit.questions}
+    slots = dict(zip(slots_for(box, participant, unit.questions), unit.questions, strict=True))
     aead, has_clear = _round_key(session, box, pulse.id)
     return Progress(pulse, person, tuple(unit.questions), _own_answers(session, aead, has_clear, pulse.id, slots))
 

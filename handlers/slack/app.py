@@ -24,6 +24,7 @@ from bot.core.logs import guard_loggers
 from bot.core.settings import Settings
 from handlers.slack.client import build_web_client
 from handlers.slack.context import AppContext
+from handlers.slack.keepalive import KeepAliveWebClient, keep_alive
 from handlers.slack.listeners.common import error_text, escape
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def create_app(
     )
     app.empathy = empathy  # type: ignore[attr-defined]
     app.use(_keep_acks)
-    app.use(_provide_context(empathy))
+    app.use(_provide_context(empathy, keep_connections=isinstance(app.client, KeepAliveWebClient)))
     app.error(_handle_error)
 
     from handlers.slack.listeners import register_all
@@ -145,9 +146,13 @@ def _keep_acks(context: dict[str, Any], next: Callable[[], None]) -> None:
     next()
 
 
-def _provide_context(empathy: AppContext) -> Callable[..., Any]:
+def _provide_context(empathy: AppContext, *, keep_connections: bool) -> Callable[..., Any]:
     def provide_context(context: dict[str, Any], next: Callable[[], None]) -> None:
         context["empathy"] = empathy
+        # Bolt builds a plain WebClient per request from the app's client (with the request's token by
+        # now): the same over kept connections, when the app's client keeps them.
+        if keep_connections and isinstance(context.get("client"), WebClient):
+            context["client"] = keep_alive(context["client"])
         next()
 
     return provide_context

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.core.logs import SLACK_CLIENT_LOGGER, guard_loggers
 from bot.core.settings import Settings
+from handlers.slack.keepalive import KeepAliveWebClient
 
 # WebClients log whole request and response bodies (answers, typed texts, tokens) at DEBUG; they get
 # a logger of their own that guard_loggers caps at INFO, so LOG_LEVEL=DEBUG cannot bring them back.
@@ -31,7 +32,8 @@ def interactive_retry_handlers() -> list[RetryHandler]:
 
 
 def build_web_client(settings: Settings, *, token: str | None = None, for_outbox: bool = False) -> WebClient:
-    """A WebClient pointed at `settings.slack_api_url`.
+    """A WebClient pointed at `settings.slack_api_url`, keeping its connections open between calls
+    (handlers/slack/keepalive.py).
 
     The outbox client retries nothing in-process: a 429, a 5xx or a dropped connection goes back to
     the outbox, which reschedules the row (honouring Retry-After) without holding a worker thread and,
@@ -40,7 +42,7 @@ def build_web_client(settings: Settings, *, token: str | None = None, for_outbox
     """
     handlers: list[RetryHandler] = [] if for_outbox else interactive_retry_handlers()
     guard_loggers()
-    return WebClient(
+    return KeepAliveWebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=15,

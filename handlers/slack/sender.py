@@ -170,7 +170,8 @@ class SlackSender:
             raise UndeliverableError("the app is no longer installed in this workspace")
         with self._lock:
             if token not in self._clients:
-                self._clients[token] = WebClient(
+                # The shared client's class: with `build_web_client`'s, connections stay open between sends.
+                self._clients[token] = type(self.client)(
                     token=token,
                     base_url=self.client.base_url,
                     timeout=self.client.timeout,

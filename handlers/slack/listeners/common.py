@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.core.accounts import external_id
+from bot.core.accounts import external_id, find_workspace_and_person
 from bot.core.models import Person, Platform, Workspace
 from bot.core.people import find_person
 from bot.core.text import escape as escape
@@ -23,8 +23,12 @@ def slack_id(person: Person) -> str | None:
 def request_identity(session: Session, context: dict[str, Any]) -> tuple[Workspace, Person | None]:
     """The workspace a request came from and the person who sent it (None if not in the directory)."""
     team_id = context.get("team_id") or context.get("enterprise_id") or ""
-    workspace = get_or_create_workspace(session, team_id)
     user_id = context.get("user_id")
+    if user_id:
+        found, person = find_workspace_and_person(session, Platform.SLACK.value, team_id, user_id)
+        if found is not None:
+            return found, person
+    workspace = get_or_create_workspace(session, team_id)
     person = find_person(session, workspace, user_id) if user_id else None
     return workspace, person
 
