@@ -220,8 +220,13 @@ class Inbox:
         that gives it up when an earlier request of its sender waits), through the driver directly:
         SQLAlchemy's statement machinery cost more CPU than the round trip."""
         accepts = self._accepts or self._accept_engine()
-        raw = accepts.raw_connection()
         statement = _PG_ACCEPT
+        try:
+            raw = accepts.raw_connection()
+        except accepts.dialect.loaded_dbapi.Error as error:
+            mine.error = OperationalError(statement, None, error)
+            mine.committed = True
+            return
         try:
             cursor = raw.cursor()
             try:
