@@ -161,7 +161,7 @@ class Inbox:
         self._writing: AbstractContextManager[Any] = (
             _WriteTurn(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
-        # On PostgreSQL each ack inserts its own row in one statement on a connection of its own (see
+        # On PostgreSQL each ack inserts its own row in one statement on a pooled connection (see
         # `_PG_ACCEPT`): the server commits concurrent transactions together by itself, so a Python group
         # commit only made acks queue on its lock (py-spy: 45% of a web thread's samples).
         self._direct = engine.dialect.name == "postgresql"
@@ -169,8 +169,6 @@ class Inbox:
         self._datetime_to_db: Callable[[Any], Any] = InboxRequest.__table__.c.received_at.type.bind_processor(
             engine.dialect
         ) or (lambda value: value)
-        self._accepts: Engine | None = None
-        self._accepts_lock = threading.Lock()
         self._box = box
         self._handle = handle
         self._thread_count = threads
@@ -226,18 +224,20 @@ class Inbox:
     def _insert_direct(self, mine: _Accepted) -> None:
         """PostgreSQL: the row in one autocommitted statement (and, if this process works it, a second
         that gives it up when an earlier request of its sender waits), through the driver directly:
-        SQLAlchemy's statement machinery cost more CPU than the round trip."""
-        accepts = self._accepts or self._accept_engine()
+        SQLAlchemy's statement machinery cost more CPU than the round trip. A pooled connection of the
+        inbox's engine, switched to autocommit while the ack holds it."""
         statement = _PG_ACCEPT
+        errors = self.engine.dialect.loaded_dbapi.Error
         try:
-            raw = accepts.raw_connection()
-        except accepts.dialect.loaded_dbapi.Error as error:
+            raw = self.engine.raw_connection()
+        except errors as error:
             mine.error = OperationalError(statement, None, error)
             mine.committed = True
             return
+        driver = raw.driver_connection
         try:
-            cursor = raw.cursor()
-            try:
+            driver.autocommit = True
+            with driver.cursor() as cursor:
                 cursor.execute(statement, {**mine.row, "lock_class": _ORDER_LOCK_CLASS})
                 (mine.row_id,) = cursor.fetchone()
                 mine.mine = self.works
@@ -245,27 +245,23 @@ class Inbox:
                     statement = _PG_WAIT_YOUR_TURN
                     cursor.execute(statement, {"id": mine.row_id, "available": AVAILABLE})
                     mine.mine = cursor.fetchone() is None
-            finally:
-                cursor.close()
-        except accepts.dialect.loaded_dbapi.Error as error:
+        except errors as error:
             # A connection that died with a database restart is dropped; the pool opens a new one next time.
             raw.invalidate()
             mine.error = OperationalError(statement, None, error)
             mine.error.__cause__ = error
         finally:
-            raw.close()
-            mine.committed = True
-
-    def _accept_engine(self) -> Engine:
-        """The connections acks insert through, in autocommit: one per web thread at most, so that an ack
-        never waits for a connection (built on first use, in the process that acks)."""
-        with self._accepts_lock:
-            if self._accepts is None:
-                url = self.engine.url.render_as_string(hide_password=False)
-                self._accepts = make_engine(
-                    url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=8, pool_pre_ping=False
-                )
-            return self._accepts
+            try:
+                if not raw.is_valid:
+                    pass
+                elif driver.autocommit:
+                    driver.autocommit = False  # the pool's other users (claims, deletes) need transactions
+            except Exception:
+                raw.invalidate()  # never hand an autocommit connection back to the pool
+                raise
+            finally:
+                raw.close()
+                mine.committed = True
 
     def _commit_grouped(self, mine: _Accepted) -> None:
         """SQLite: the ack leads a group commit, or waits for the leader's commit that carries its row.
@@ -379,8 +375,6 @@ class Inbox:
         if self._started_in == os.getpid():
             self._hand_back()
         self.engine.dispose()
-        if self._accepts is not None:
-            self._accepts.dispose()
         _running.discard(self)
 
     def drain(self) -> int:
