@@ -1,30 +1,34 @@
 """Ack ratio: the project's acks against an empty WSGI app on the same gunicorn settings, in one run.
 
     .venv/bin/python -m benchmarks.ack_ratio                                  # SQLite, then PostgreSQL
-    .venv/bin/python -m benchmarks.ack_ratio --seconds 5 --repeats 1 --database sqlite   # quick
+    .venv/bin/python -m benchmarks.ack_ratio --seconds 5 --closed-seconds 5 --repeats 1 --database sqlite
+    .venv/bin/python -m benchmarks.ack_ratio --trees before=../older-checkout,after=.   # two versions, one floor
 
 Issue #18 §3. On a 2-core machine shared with 64 client threads even an empty app has a p99 of about
-100 ms, so the figure that means something is the ratio to that floor measured side by side. Two
-servers run at once, each a child process of `bot.cli.server.gunicorn_options` (gthread,
+100 ms, so the figure that means something is the ratio to that floor measured side by side. The
+servers run at once, each a child process with `bot.cli.server.gunicorn_options` (gthread,
 WEB_CONCURRENCY × WEB_THREADS, the access log on; what the Procfile's `empathy-bot serve` gets):
 
 - the floor: a bare WSGI callable that reads the body and answers what an early ack answers (an empty 200);
 - the project: `python -m bot.cli serve --no-scheduler` (web processes that only ack) and
-  `python -m bot.cli worker` beside it (EMPATHY_WORKER_NICE, EMPATHY_WORK_THREADS), as the Procfile runs them.
+  `python -m bot.cli worker` beside it (EMPATHY_WORKER_NICE, EMPATHY_WORK_THREADS), as the Procfile
+  runs them; with `--trees`, one such pair per code tree, all on one database.
 
-The same clients drive both, alternately: requests signed as Slack signs them
+The same clients drive each in turn: requests signed as Slack signs them
 (tests/support/slack_requests.py), mixed `--mix` answer clicks : `/kudos` commands : App Home opens,
-a new connection per request. While the floor is measured the worker is stopped (SIGSTOP), so the
-floor is the empty app alone on the machine; while the project is measured the worker runs.
+a new connection per request. While the floor is measured no worker runs, so the floor is the empty
+app alone on the machine; while a project is measured its worker runs (started a few seconds before).
 
-1. Open loop, `--repeats` times floor then project: `--rate` requests a second in all at random
-   (Poisson) times. The worker must keep up: the figures are the backlog in the inbox at the end of
-   the phase and the work it applied a second (chat.update calls, i.e. clicks, and all work). Between
-   project phases the benchmark waits for the inbox to empty, so each starts without a backlog.
-2. Closed loop, `--repeats` times floor then project: `--clients` threads back to back.
+1. Open loop, `--repeats` times floor then each project: `--rate` requests a second in all at random
+   (Poisson) times, for `--seconds`. The worker must keep up: the figures are the backlog in the inbox
+   at the end of the phase and the work applied a second (chat.update calls, i.e. clicks, and all
+   work). After each project phase the benchmark waits for the inbox to empty.
+2. Closed loop, `--repeats` times floor then each project: `--clients` threads back to back, for
+   `--closed-seconds`. The work falls behind here by design (acks first); it is drained at the end.
 
-Then the worker drains what is left and the run checks the database as benchmarks/answer_latency does
-(`RESULT: FAILED` on any error status, a lost or doubled answer or kudos, or rows left in the inbox).
+Each project phase's ratio is to the floor phase just before it. Then every worker drains what is left
+and the run checks the database as benchmarks/answer_latency does (`RESULT: FAILED` on any error
+status, a lost or doubled answer or kudos, or rows left in the inbox).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -66,7 +69,7 @@ from benchmarks.answer_latency import (
     _work_done,
     click_targets,
 )
-from benchmarks.teams_ack import ROOT, Front
+from benchmarks.teams_ack import Front, _free_port, _healthy
 
 DRAIN_TIMEOUT = 1800.0
 
@@ -102,38 +105,23 @@ def _serve_empty() -> int:
     return 0
 
 
-class Worker:
-    """`python -m bot.cli worker` in a child process, which the benchmark can pause and resume."""
+class _Child:
+    """A child process running one tree's code (`PYTHONPATH`), its output in a log file."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        log_fd, self._log_path = tempfile.mkstemp(prefix="empathy-bench-worker-", suffix=".log")
-        self._cwd = tempfile.mkdtemp(prefix="empathy-bench-worker-")  # no stray .env is read
-        full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    def __init__(self, command: list[str], env: dict[str, str], tree: str) -> None:
+        log_fd, self._log_path = tempfile.mkstemp(prefix="empathy-bench-acks-", suffix=".log")
+        self._cwd = tempfile.mkdtemp(prefix="empathy-bench-acks-")  # no stray .env is read
+        full_env = {**os.environ, **env, "PYTHONPATH": os.path.abspath(tree)}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "worker"],
-                env=full_env,
-                stdout=log_fd,
-                stderr=subprocess.STDOUT,
-                cwd=self._cwd,
+                command, env=full_env, stdout=log_fd, stderr=subprocess.STDOUT, cwd=self._cwd
             )
         finally:
             os.close(log_fd)
         self.pid = self._process.pid
-        self.paused = False
-
-    def pause(self) -> None:
-        if not self.paused:
-            os.kill(self.pid, signal.SIGSTOP)
-            self.paused = True
-
-    def resume(self) -> None:
-        if self.paused:
-            os.kill(self.pid, signal.SIGCONT)
-            self.paused = False
 
     def stop(self) -> dict[str, int]:
-        self.resume()
+        """Stop it; its log's warnings and errors, counted (not the access log's lines)."""
         if self._process.poll() is None:
             self._process.terminate()
             try:
@@ -144,6 +132,8 @@ class Worker:
         counts: Counter[str] = Counter()
         with open(self._log_path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
+                if '"POST /slack/events"' in line or '"GET /healthz"' in line:
+                    continue
                 if any(word in line for word in ("WARNING", "ERROR", "CRITICAL", "Traceback")):
                     counts[line.split(" ", 2)[-1].strip()[:120]] += 1
         os.unlink(self._log_path)
@@ -152,10 +142,54 @@ class Worker:
         return dict(counts)
 
 
+class Worker:
+    """`python -m bot.cli worker`, as the Procfile's worker: started before its tree's phases, stopped
+    (cleanly, so it hands its claims back) before anyone else's. Not paused with SIGSTOP: a worker stopped
+    inside a transaction would hold the database's locks."""
+
+    def __init__(self, env: dict[str, str], tree: str, start_seconds: float) -> None:
+        self._env, self._tree, self._start_seconds = env, tree, start_seconds
+        self._child: _Child | None = None
+        self.logs: Counter[str] = Counter()
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    def start(self) -> None:
+        if self._child is None:
+            self._child = _Child([sys.executable, "-m", "bot.cli", "worker"], self._env, self._tree)
+            time.sleep(self._start_seconds)  # its imports are not the acks' business
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self.logs.update(self._child.stop())
+            self._child = None
+
+
+class Web(_Child):
+    """`python -m bot.cli serve --no-scheduler`, as the Procfile's web process: gunicorn, acks only."""
+
+    def __init__(self, env: dict[str, str], tree: str) -> None:
+        self.port = _free_port()
+        super().__init__(
+            [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"], {**env, "PORT": str(self.port)}, tree
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"serve in {tree} exited with {self._process.returncode}")
+            if _healthy(self.port):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"serve in {tree} did not answer /healthz within 90 s")
+
+
 @dataclass
 class Phase:
     label: str
-    server: str  # "floor" or "project"
+    server: str  # "floor", or the label of the tree whose code ran
     loop: str  # "open" or "closed"
     seconds: float
     results: list[ClientResults]
@@ -268,40 +302,53 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 [sys.executable, "-m", "benchmarks.ack_ratio", "--empty"],
                 env,
             )
-            project = Front(
-                "`python -m bot.cli serve --no-scheduler`",
-                [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"],
-                env,
-            )
-            worker = Worker(env)
+            projects: dict[str, tuple[Web, Worker]] = {}
             logs: dict[str, int] = {}
             try:
+                for label, tree in args.trees:
+                    projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds))
+
+                def only(running: str | None) -> None:
+                    """Stop every worker but `running`'s, so what is measured has the machine to itself."""
+                    for label, (_web, worker) in projects.items():
+                        if label != running or args.pause_worker:
+                            worker.stop()
+                    if running is not None and not args.pause_worker:
+                        projects[running][1].start()
+
+                def drain_with(label: str) -> None:
+                    projects[label][1].start()
+                    _wait_empty(fake, db_url, DRAIN_TIMEOUT)
+
                 # Warm-up, untimed: imports, connection pools, the worker's first claims.
-                worker.pause()
+                only(None)
                 _load(floor.port, fake.url, targets, args, clients=8, rate=0, seconds=2)
-                worker.resume()
-                _load(project.port, fake.url, targets, args, clients=8, rate=0, seconds=2)
-                _wait_empty(fake, db_url, DRAIN_TIMEOUT)
+                for label, (web, _worker) in projects.items():
+                    only(label)
+                    _load(web.port, fake.url, targets, args, clients=8, rate=0, seconds=2)
+                    drain_with(label)
 
                 def phase(server: str, loop: str, n: int) -> Phase:
-                    front = floor if server == "floor" else project
-                    if server == "floor":
-                        worker.pause()
-                    else:
-                        worker.resume()
+                    only(None if server == "floor" else server)
+                    front_port, front_pid = (
+                        (floor.port, floor.pid)
+                        if server == "floor"
+                        else (projects[server][0].port, projects[server][0].pid)
+                    )
+                    worker_pid = projects[server][1].pid if server != "floor" else None
                     before = _inbox_depth(db_url)
                     clicks, work = fake.count("chat.update"), _work_done(fake)
-                    cpu = (_cpu(front.pid), _cpu(worker.pid), _cpu(fake.pid))
+                    cpu = (_cpu(front_pid), _cpu(worker_pid), _cpu(fake.pid))
                     results, seconds = _load(
-                        front.port,
+                        front_port,
                         fake.url,
                         targets,
                         args,
                         clients=args.clients if loop == "closed" else args.open_clients,
                         rate=0 if loop == "closed" else args.rate,
-                        seconds=args.seconds,
+                        seconds=args.closed_seconds if loop == "closed" else args.seconds,
                     )
-                    cpu_after = (_cpu(front.pid), _cpu(worker.pid), _cpu(fake.pid))
+                    cpu_after = (_cpu(front_pid), _cpu(worker_pid), _cpu(fake.pid))
                     done = Phase(
                         f"{loop} {n + 1}: {server}",
                         server,
@@ -321,7 +368,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                         + (
                             f"  applied {done.clicks_applied / seconds:.0f} clicks/s, {done.work_applied / seconds:.0f} "
                             f"work/s; backlog {done.backlog_before:,} -> {done.backlog_after:,}"
-                            if server == "project"
+                            if server != "floor"
                             else ""
                         ),
                         flush=True,
@@ -330,22 +377,26 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     return done
 
                 for n in range(args.repeats):
-                    phase("floor", "open", n)
-                    phase("project", "open", n)
-                    worker.resume()
-                    _wait_empty(fake, db_url, DRAIN_TIMEOUT)
+                    for label in projects:
+                        phase("floor", "open", n)
+                        phase(label, "open", n)
+                        drain_with(label)
                 for n in range(args.repeats):
-                    phase("floor", "closed", n)
-                    phase("project", "closed", n)
-                worker.resume()
+                    for label in projects:
+                        phase("floor", "closed", n)
+                        phase(label, "closed", n)
+                for _web, worker in projects.values():  # every tree's worker: the drain is not measured
+                    worker.start()
                 drain_watch = Stopwatch()
                 left_before_drain = _inbox_depth(db_url)
                 drain_seconds = _wait_empty(fake, db_url, DRAIN_TIMEOUT)
                 drain_seconds = min(drain_seconds, drain_watch.seconds)
                 left = _inbox_depth(db_url)
             finally:
-                logs.update(worker.stop())
-                logs.update(project.stop())
+                for web, worker in projects.values():
+                    worker.stop()
+                    logs.update(worker.logs)
+                    logs.update(web.stop())
                 floor.stop()
 
             with session_factory() as session:
@@ -366,7 +417,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         finally:
             engine.dispose()
 
-    project_phases = [p for p in phases if p.server == "project"]
+    project_phases = [p for p in phases if p.server != "floor"]
     clicked: set[tuple[str, str]] = set()
     kudos_acked = homes = 0
     for p in project_phases:
@@ -379,78 +430,84 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
     limited = sum(n for text, n in replies.items() if "the daily limit" in text or "have exchanged" in text)
     errors = sum(p.errors for p in phases)
     publishes = sum(stats["by_method"].get("views.publish", {}).values())
+    # Each project phase ran right after a floor phase: that one is its floor.
+    pairs = [(phases[i - 1], p) for i, p in enumerate(phases) if p.server != "floor"]
 
-    def joined(loop: str, server: str) -> list[float]:
-        return sorted(x for p in phases if p.loop == loop and p.server == server for x in p.latencies)
+    def joined(chosen: list[Phase]) -> tuple[list[float], float]:
+        return sorted(x for p in chosen for x in p.latencies), sum(p.seconds for p in chosen)
 
     rows: list[tuple[str, str]] = [
         ("database", kind),
         (
             "gunicorn",
-            f"gthread, WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')} x WEB_THREADS={os.environ.get('WEB_THREADS', '8')}",
+            f"gthread, WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')} x "
+            f"WEB_THREADS={os.environ.get('WEB_THREADS', '8')}",
         ),
         ("worker", f"EMPATHY_WORK_THREADS={settings.work_threads}, EMPATHY_WORKER_NICE={settings.worker_nice}"),
     ]
-    verdicts: list[tuple[str, str]] = []
+    verdicts: list[str] = []
     for loop, target in (("closed", 1.3), ("open", 2.0)):
-        f, p = joined(loop, "floor"), joined(loop, "project")
-        if not f or not p:
-            continue
-        f50, f99, p50, p99 = (percentile(f, 0.5), percentile(f, 0.99), percentile(p, 0.5), percentile(p, 0.99))
-        secs_f = sum(x.seconds for x in phases if x.loop == loop and x.server == "floor")
-        secs_p = sum(x.seconds for x in phases if x.loop == loop and x.server == "project")
-        rows += [
-            (f"{loop}: floor req/s, p50 / p99", f"{len(f) / secs_f:,.1f}/s, {f50 * 1000:.1f} / {f99 * 1000:.1f} ms"),
-            (f"{loop}: project req/s, p50 / p99", f"{len(p) / secs_p:,.1f}/s, {p50 * 1000:.1f} / {p99 * 1000:.1f} ms"),
-        ]
-        for kind_name in KINDS:
-            found = sorted(
-                x
-                for q in phases
-                if q.loop == loop and q.server == "project"
-                for r in q.results
-                for x in r.by_kind.get(kind_name, [])
+        for label, _tree in args.trees:
+            mine = [(a, b) for a, b in pairs if b.loop == loop and b.server == label]
+            if not mine:
+                continue
+            (f, secs_f), (p, secs_p) = joined([a for a, _ in mine]), joined([b for _, b in mine])
+            f99, p99 = percentile(f, 0.99), percentile(p, 0.99)
+            rows += [
+                (
+                    f"{loop}: floor before {label}: req/s, p50 / p99",
+                    f"{len(f) / secs_f:,.1f}/s, {percentile(f, 0.5) * 1000:.1f} / {f99 * 1000:.1f} ms",
+                ),
+                (
+                    f"{loop}: {label}: req/s, p50 / p99",
+                    f"{len(p) / secs_p:,.1f}/s, {percentile(p, 0.5) * 1000:.1f} / {p99 * 1000:.1f} ms",
+                ),
+            ]
+            for kind_name in KINDS:
+                found = sorted(x for _, b in mine for r in b.results for x in r.by_kind.get(kind_name, []))
+                if found:
+                    rows.append(
+                        (f"  {label}: {kind_name} p99", f"{percentile(found, 0.99) * 1000:.1f} ms ({len(found):,})")
+                    )
+            per_pair = ", ".join(
+                f"{percentile(b.latencies, 0.99) / percentile(a.latencies, 0.99):.2f}" for a, b in mine
             )
-            if found:
-                rows.append(
-                    (f"  {loop}: project {kind_name}s p99", f"{percentile(found, 0.99) * 1000:.1f} ms ({len(found):,})")
-                )
-        per_phase = ", ".join(
-            f"{percentile(b.latencies, 0.99) / percentile(a.latencies, 0.99):.2f}"
-            for a, b in zip(
-                [x for x in phases if x.loop == loop and x.server == "floor"],
-                [x for x in phases if x.loop == loop and x.server == "project"],
-                strict=True,
-            )
-        )
-        ratio = p99 / f99
-        rows.append(
-            (f"{loop}: p99 ratio project / floor", f"{ratio:.2f} (each pair: {per_phase}); target <= {target:g}")
-        )
-        verdicts.append((loop, f"{ratio:.2f}x (target {target:g}x)"))
-        if loop == "open":
-            opens = [x for x in phases if x.loop == "open" and x.server == "project"]
+            ratio = p99 / f99
             rows.append(
                 (
-                    "open: worker applied (per phase)",
-                    "; ".join(
-                        f"{x.clicks_applied / x.seconds:.0f} clicks/s, {x.work_applied / x.seconds:.0f} work/s "
-                        f"of {len(x.latencies) / x.seconds:.0f} req/s, backlog {x.backlog_before:,} -> {x.backlog_after:,}"
-                        for x in opens
-                    ),
+                    f"{loop}: {label}: p99 ratio to the floor",
+                    f"{ratio:.2f} (each pair: {per_pair}); target <= {target:g}",
                 )
             )
-            kept_up = all(x.backlog_after <= max(50, 0.05 * len(x.latencies)) for x in opens)
+            verdict = f"{label} {loop} p99 {ratio:.2f}x the floor (target {target:g}x)"
+            if loop == "open":
+                rows.append(
+                    (
+                        f"open: {label}: worker applied (per phase)",
+                        "; ".join(
+                            f"{b.clicks_applied / b.seconds:.0f} clicks/s, {b.work_applied / b.seconds:.0f} work/s "
+                            f"of {len(b.latencies) / b.seconds:.0f} req/s, backlog {b.backlog_before:,} -> "
+                            f"{b.backlog_after:,}"
+                            for _, b in mine
+                        ),
+                    )
+                )
+                kept_up = all(b.backlog_after <= max(50, 0.05 * len(b.latencies)) for _, b in mine)
+                rows.append(
+                    (
+                        f"open: {label}: worker kept up (backlog at the end <= 5% of the phase, or 50)",
+                        "yes" if kept_up else "NO",
+                    )
+                )
+                verdict += f", worker kept up: {'yes' if kept_up else 'NO'}"
             rows.append(
-                ("open: worker kept up (backlog at the end <= 5% of the phase, or 50)", "yes" if kept_up else "NO")
+                (
+                    f"{loop}: {label}: CPU s/phase web / worker / fake",
+                    "; ".join(f"{b.cpu[0]:.1f} / {b.cpu[1]:.1f} / {b.cpu[2]:.1f}" for _, b in mine)
+                    + f" (floor's web: {', '.join(f'{a.cpu[0]:.1f}' for a, _ in mine)})",
+                )
             )
-        cpu_rows = [x for x in phases if x.loop == loop]
-        rows.append(
-            (
-                f"{loop}: CPU s/phase web / worker / fake",
-                "; ".join(f"{x.server} {x.cpu[0]:.1f} / {x.cpu[1]:.1f} / {x.cpu[2]:.1f}" for x in cpu_rows),
-            )
-        )
+            verdicts.append(verdict)
     rows += [
         ("final drain", f"{left_before_drain:,} rows in {drain_seconds:.1f} s; left {left} (must be 0)"),
         ("errors (non-200), floor and project", f"{errors} (must be 0)"),
@@ -478,14 +535,21 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         and kudos_acked <= accepted + limited
         and publishes >= homes
     )
-    print(f"  {kind}: " + ", ".join(f"{loop} p99 {v}" for loop, v in verdicts), flush=True)
+    for verdict in verdicts:
+        print(f"  {kind}: {verdict}", flush=True)
     print(f"  RESULT: {'OK' if ok else 'FAILED'}", flush=True)
     return ok
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ack_ratio", description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase (default 15)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each open-loop phase (default 15)")
+    parser.add_argument(
+        "--closed-seconds", type=float, default=10.0, help="length of each closed-loop phase (default 10)"
+    )
+    parser.add_argument(
+        "--worker-start-seconds", type=float, default=4.0, help="wait for a worker to start (default 4)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="floor/project pairs per loop (default 2)")
     parser.add_argument("--clients", type=int, default=64, help="closed loop: clients back to back (default 64)")
     parser.add_argument("--rate", type=float, default=300.0, help="open loop: requests/s at random times (default 300)")
@@ -493,6 +557,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=200, help="people in the round (default 200)")
     parser.add_argument("--mix", default="70:15:15", help="answer clicks : /kudos : Home opens (default 70:15:15)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--trees",
+        default="project=.",
+        help="LABEL=PATH,...: the code trees to measure, each against the same floor, alternately "
+        "(e.g. before=/path/to/an/older/checkout,after=.); default project=.",
+    )
+    parser.add_argument(
+        "--pause-worker",
+        action="store_true",
+        help="diagnosis: no worker during the project's phases either (acks alone; it drains in between)",
+    )
     parser.add_argument("--empty", action="store_true", help=argparse.SUPPRESS)  # the floor's child process
     args = parser.parse_args(argv)
     try:
@@ -502,6 +577,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
         parser.error("--mix must be three non-negative whole numbers like 70:15:15")
     args.mix = weights
+    try:
+        args.trees = [
+            (label, os.path.abspath(path)) for label, path in (part.split("=", 1) for part in args.trees.split(","))
+        ]
+    except ValueError:
+        parser.error("--trees must be LABEL=PATH,...")
+    for _label, path in args.trees:
+        if not args.empty and not os.path.isdir(os.path.join(path, "bot")):
+            parser.error(f"--trees: {path} is not a checkout of the bot")
     return args
 
 
