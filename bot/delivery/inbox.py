@@ -150,6 +150,7 @@ class Inbox:
         *,
         threads: int = 0,
         poll_seconds: float = SERVE_POLL_SECONDS,
+        work_nice: int = 0,
     ) -> None:
         if threads and handle is None:
             raise ValueError("an inbox that works needs a handler")
@@ -172,6 +173,10 @@ class Inbox:
         self._box = box
         self._handle = handle
         self._thread_count = threads
+        # The work threads' niceness (a worker beside web processes). Only theirs: the keeper writes the
+        # inbox, and on SQLite an ack waits for the keeper's transaction; a niced keeper holding that lock
+        # while nice-0 threads ran made the acks wait for it (a priority inversion).
+        self._work_nice = work_nice
         self._poll_seconds = poll_seconds
         # The wall clock, not the app's: a claim is an operational lease, not domain time.
         self._now = utcnow
@@ -402,6 +407,8 @@ class Inbox:
     # -- the threads -------------------------------------------------------------------------------
 
     def _work(self) -> None:
+        if self._work_nice:
+            _lower_priority(self._work_nice)
         while True:
             held = self._queue.get()
             if held is None or self._stopping.is_set():
@@ -511,6 +518,14 @@ class Inbox:
             logger.warning(
                 "could not hand back queued inbox requests; they wait out their claim: %s", type(error).__name__
             )
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority to `nice` (Linux: a thread's niceness is its own)."""
+    with contextlib.suppress(OSError, AttributeError):
+        thread = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
+            os.setpriority(os.PRIO_PROCESS, thread, nice)
 
 
 class _WriteTurn:
