@@ -147,8 +147,8 @@ class Worker:
     (cleanly, so it hands its claims back) before anyone else's. Not paused with SIGSTOP: a worker stopped
     inside a transaction would hold the database's locks."""
 
-    def __init__(self, env: dict[str, str], tree: str, start_seconds: float) -> None:
-        self._env, self._tree, self._start_seconds = env, tree, start_seconds
+    def __init__(self, env: dict[str, str], tree: str, start_seconds: float, fake: FakeSlackProcess) -> None:
+        self._env, self._tree, self._start_seconds, self._fake = env, tree, start_seconds, fake
         self._child: _Child | None = None
         self.logs: Counter[str] = Counter()
 
@@ -159,7 +159,20 @@ class Worker:
     def start(self) -> None:
         if self._child is None:
             self._child = _Child([sys.executable, "-m", "bot.cli", "worker"], self._env, self._tree)
-            time.sleep(self._start_seconds)  # its imports are not the acks' business
+            self._wait_ready(self._child.pid)
+
+    def _wait_ready(self, pid: int) -> None:
+        """Its imports are not the acks' business: wait until it works (Slack sees calls) or idles (its
+        CPU time stops growing), at least `start_seconds` and at most 60 s; a loaded machine took 10 s."""
+        time.sleep(self._start_seconds)
+        work, cpu = _work_done(self._fake), _cpu(pid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now_work, now_cpu = _work_done(self._fake), _cpu(pid)
+            if now_work > work or now_cpu - cpu < 0.05:
+                return
+            work, cpu = now_work, now_cpu
 
     def stop(self) -> None:
         if self._child is not None:
@@ -306,7 +319,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
             logs: dict[str, int] = {}
             try:
                 for label, tree in args.trees:
-                    projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds))
+                    projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds, fake))
 
                 def only(running: str | None) -> None:
                     """Stop every worker but `running`'s, so what is measured has the machine to itself."""
@@ -548,7 +561,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--closed-seconds", type=float, default=10.0, help="length of each closed-loop phase (default 10)"
     )
     parser.add_argument(
-        "--worker-start-seconds", type=float, default=4.0, help="wait for a worker to start (default 4)"
+        "--worker-start-seconds", type=float, default=2.0, help="wait at least this for a worker to start (default 2)"
     )
     parser.add_argument("--repeats", type=int, default=2, help="floor/project pairs per loop (default 2)")
     parser.add_argument("--clients", type=int, default=64, help="closed loop: clients back to back (default 64)")
