@@ -147,8 +147,8 @@ class Worker:
     (cleanly, so it hands its claims back) before anyone else's. Not paused with SIGSTOP: a worker stopped
     inside a transaction would hold the database's locks."""
 
-    def __init__(self, env: dict[str, str], tree: str, start_seconds: float, fake: FakeSlackProcess) -> None:
-        self._env, self._tree, self._start_seconds, self._fake = env, tree, start_seconds, fake
+    def __init__(self, env: dict[str, str], tree: str, start_seconds: float) -> None:
+        self._env, self._tree, self._start_seconds = env, tree, start_seconds
         self._child: _Child | None = None
         self.logs: Counter[str] = Counter()
 
@@ -162,17 +162,19 @@ class Worker:
             self._wait_ready(self._child.pid)
 
     def _wait_ready(self, pid: int) -> None:
-        """Its imports are not the acks' business: wait until it works (Slack sees calls) or idles (its
-        CPU time stops growing), at least `start_seconds` and at most 60 s; a loaded machine took 10 s."""
+        """Its imports are not the acks' business: wait until its inbox's threads run (Linux: the
+        process has the main thread, the work threads and the keeper), at least `start_seconds` and at
+        most 120 s. (Waiting for its CPU time to settle failed on a loaded machine: a starved process idles.)"""
+        from bot.core.settings import load_settings
+
+        threads = load_settings(self._env).work_threads + 2
         time.sleep(self._start_seconds)
-        work, cpu = _work_done(self._fake), _cpu(pid)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now_work, now_cpu = _work_done(self._fake), _cpu(pid)
-            if now_work > work or now_cpu - cpu < 0.05:
-                return
-            work, cpu = now_work, now_cpu
+            with contextlib.suppress(OSError):
+                if len(os.listdir(f"/proc/{pid}/task")) >= threads:
+                    return
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self._child is not None:
@@ -319,7 +321,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
             logs: dict[str, int] = {}
             try:
                 for label, tree in args.trees:
-                    projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds, fake))
+                    projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds))
 
                 def only(running: str | None) -> None:
                     """Stop every worker but `running`'s, so what is measured has the machine to itself."""
