@@ -380,6 +380,8 @@ class Inbox:
         if self._started_in == os.getpid():
             self._hand_back()
         self.engine.dispose()
+        if isinstance(self._writing, _WriteTurn):
+            self._writing.close()
         _running.discard(self)
 
     def drain(self) -> int:
@@ -551,6 +553,13 @@ class _WriteTurn:
                 self._file = None
             self._opened_in = os.getpid()
         return self._file
+
+    def close(self) -> None:
+        """Let go of the lock file (it is opened again if the inbox writes once more)."""
+        with self._thread_lock:
+            if self._file is not None and self._opened_in == os.getpid():
+                self._file.close()
+            self._file, self._opened_in = None, None
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
