@@ -769,10 +769,6 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
 def cmd_worker(_args: argparse.Namespace) -> int:
     settings = _settings()
-    if settings.worker_nice:
-        # Web processes beside it ack first (EMPATHY_WORKER_NICE). Before any thread starts: on Linux a
-        # thread inherits the niceness of the thread that starts it.
-        os.nice(settings.worker_nice)
     engine, factory = _database(settings)
     _seal_stored_tokens(settings, engine)
     if settings.slack:
@@ -780,9 +776,15 @@ def cmd_worker(_args: argparse.Namespace) -> int:
             _workspace(settings, session)
     scheduler = Scheduler(_jobs(settings, factory, linger=True), factory, engine, SystemClock())
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
-    scheduler.start()
     if inbox is not None:
+        # Its work threads lower their own priority; its keeper, which holds the inbox's write lock that
+        # acks wait for, keeps the normal one (bot/delivery/inbox.py).
         inbox.start()
+    if settings.worker_nice:
+        # Web processes beside it ack first (EMPATHY_WORKER_NICE). Before the scheduler's threads start: on
+        # Linux a thread inherits the niceness of the thread that starts it.
+        os.nice(settings.worker_nice)
+    scheduler.start()
 
     def stop() -> None:
         if inbox is not None:

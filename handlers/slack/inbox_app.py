@@ -34,4 +34,6 @@ def inbox_for(settings: Settings, *, engine: Engine, clock: Clock, accepts: bool
         handle,
         threads=settings.work_threads,
         poll_seconds=SERVE_POLL_SECONDS if accepts else WORKER_POLL_SECONDS,
+        # A worker beside web processes yields the CPU to their acks (EMPATHY_WORKER_NICE); `serve` does not.
+        work_nice=0 if accepts else settings.worker_nice,
     )

@@ -7,12 +7,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -208,6 +208,52 @@ def test_every_ack_in_a_failed_commit_is_told_so(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(10)
     assert len(failures) == 8  # so each falls back to Bolt; none is acked as kept
+
+
+def test_an_ack_that_cannot_reach_postgresql_is_told_so(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's accept path: one statement through the driver")
+    web = Inbox(make_engine(db_url.rsplit("/", 1)[0] + "/no_such_database_here"), SecretBox(SECRET_KEY))
+    with pytest.raises(SQLAlchemyError):
+        web.accept("click", "payload", who="T0ACME:U0ANA")  # so it falls back to Bolt; it is not acked as kept
+    web.stop()
+
+
+def test_on_postgresql_one_senders_ids_follow_the_order_their_accepts_commit(
+    db_url: str, inbox_of: Callable[..., Inbox], rows_engine: Engine
+) -> None:
+    """An accept of Ana's waits for another process's uncommitted accept of hers, and its row gets the
+    later id: a worker can never see her later request before her earlier one."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time")
+    web = inbox_of()
+    key = SecretBox(SECRET_KEY).bucket("T0ACME:U0ANA", bot.delivery.inbox.ORDER_BUCKETS)
+    now = datetime.now(UTC)
+    with rows_engine.connect() as other:  # another process, its accept of Ana's not yet committed
+        other.execute(
+            text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": bot.delivery.inbox._ORDER_LOCK_CLASS, "k": key}
+        )
+        thread = threading.Thread(target=web.accept, args=("command", "ana later"), kwargs={"who": "T0ACME:U0ANA"})
+        thread.start()
+        time.sleep(0.3)
+        assert thread.is_alive()  # queued behind the other process's accept
+        other.execute(
+            insert(InboxRequest).values(
+                kind="command",
+                sealed="earlier",
+                received_at=now,
+                claimed_by="",
+                claimed_until=AVAILABLE,
+                attempts=0,
+                ordering_key=key,
+            )
+        )
+        web.accept("command", "ben", who="T0ACME:U0BEN")  # another sender does not wait
+        other.commit()
+    thread.join(10)
+    rows = _rows(rows_engine)
+    assert [row.sealed == "earlier" for row in rows if row.ordering_key == key] == [True, False]
+    web.stop()
 
 
 # -- one sender's requests in the order they arrived ---------------------------------------------------
