@@ -461,7 +461,7 @@ class OutboxDispatcher:
         max_pace_wait: float | None = None,
     ) -> None:
         """`concurrency`: rows in hand (and sends in flight) at once; the jobs pass `EMPATHY_OUTBOX_CONCURRENCY`
-        (8 by default). With 1 the rows go one at a time on the calling thread, in claim order.
+        (16 by default). With 1 the rows go one at a time on the calling thread, in claim order.
         `max_pace_wait`: how long a row in hand may wait for its workspace's pace before it goes back to
         the queue (default a quarter of the lease, at most 5 s), so no row waits claimed near its lease."""
         if concurrency < 1:
@@ -695,6 +695,7 @@ class OutboxDispatcher:
                 # The DM is opened before the pace is taken, so the post goes out the moment its turn comes.
                 channel = self._resolve_channel(session, target, route)
                 found = self._find_delivered(session, row, target, route) if _may_have_posted(row, payload) else None
+                session.commit()  # ends the read: no connection is held while waiting for the pace or the platform
                 if found is None and (held := self._take_turn(route)) is not None:
                     # Held longer than a row may wait in hand: back to the queue, without costing an attempt.
                     row.attempts = max(0, row.attempts - 1)
@@ -744,6 +745,8 @@ class OutboxDispatcher:
             raise UndeliverableError("recipient is deactivated, a bot, or has no account on the workspace's platform")
         if account.conversation_ref is not None:
             return account.conversation_ref
+        # No connection held across the platform's answer: with many rows in flight the pool would run dry.
+        session.commit()
         channel = route.sender.open_direct(route.workspace, account.external_user_id)
         if not target.sealed:
             account.conversation_ref = channel
