@@ -522,9 +522,11 @@ class OutboxDispatcher:
                 continue
             if self.wake is not None:
                 self.wake.clear()  # before looking: a row queued from now on sets it again
+            # Whether rows were in hand when the claim skipped their workspaces: they may have finished since.
+            busy = hand.busy()
             claimed = self._claim(room, skip=self._skipped_workspaces(hand))
             if not claimed:
-                if hand.busy():
+                if busy or hand.busy():
                     # A row in hand finishing may free a workspace, and a row queued meanwhile is looked for
                     # again soon: the lanes are the ones sending now.
                     hand.wait_for_room(0.05)
