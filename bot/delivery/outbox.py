@@ -1,8 +1,9 @@
 """The durable outbox: every message the bot sends on its own initiative.
 
 Enqueueing is idempotent by `(workspace, idempotency_key)`: a job that runs twice, or two jobs
-racing, leave one row. The dispatcher claims due rows one at a time, hands each to the `Sender` of
-its workspace's platform, and records where the message landed (Slack's `ts`).
+racing, leave one row. The dispatcher claims due rows in batches, hands each to the `Sender` of
+its workspace's platform with up to `concurrency` in flight (one conversation's rows one after the
+other), and records where each message landed (Slack's `ts`).
 
 The queue and the platform
 --------------------------
@@ -22,8 +23,8 @@ metadata `event_type=empathy_outbox`, `outbox_id=<row id>`), so the dispatcher a
 whether the conversation's recent history holds it (`already_sent`) and, if so, marks the row sent
 without posting again. Only when
 the history cannot be read (a missing scope, Slack down) does it post again; because each
-dispatcher holds at most one row in flight, a crash can then cause at most one duplicate per
-dispatcher, never a lost message.
+dispatcher holds at most `concurrency` rows in flight, a crash can then cause at most that many
+duplicates per dispatcher (one per post the crash cut off), never a lost message.
 
 The same check runs before retrying a post that failed with a 5xx or a dropped connection: Slack may
 have stored the message before failing, so the retry looks for it in the history first.
