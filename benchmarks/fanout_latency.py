@@ -86,10 +86,12 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
                 **dispatcher_options,
             )
             totals = Totals()
+            cpu_before = time.process_time()
             started = time.monotonic()
             give_up = max(ideal * args.give_up, ideal + 30)
             _dispatch_until(dispatcher, session_factory, totals, started + give_up, threading.Event())
             elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu_before  # the bot's side: every thread of this process
             with session_factory() as session:
                 states = dict(
                     session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
@@ -109,6 +111,8 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
         "elapsed": elapsed,
         "stopped": unsettled > 0,
         "delivered": delivered,
+        "cpu_ms_per_dm": cpu / max(1, delivered) * 1000,
+        "cpu_share": cpu / elapsed,
         # A stopped run: how long all of them would have taken at the pace it kept.
         "projected": elapsed * people / max(1, delivered) if unsettled else elapsed,
         "duplicates": sum(max(0, n - 1) for n in counts.values()),
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{' (stopped, projected)' if result['stopped'] else ''}  "
                 f"{result['delivered'] / result['elapsed']:6.1f} DMs/s  429s {result['429s by method']}  "
                 f"duplicates {result['duplicates']}  lost {result['lost']}  unsent {result['unsent']}  "
-                f"failed {result['failed']}  (concurrency {result['concurrency']}, headroom {result['headroom']})",
+                f"failed {result['failed']}  CPU {result['cpu_ms_per_dm']:.1f} ms/DM, "
+                f"{result['cpu_share']:.0%} of a core  (concurrency {result['concurrency']}, headroom {result['headroom']})",
                 flush=True,
             )
     load = os.getloadavg()

@@ -431,12 +431,12 @@ class _Hand:
             self._report.errors += report.errors
 
     def merge_into(self, report: DispatchReport) -> None:
-        self.merge(DispatchReport())  # takes the lock: every lane has merged by now
-        report.sent += self._report.sent
-        report.retried += self._report.retried
-        report.failed += self._report.failed
-        report.recovered += self._report.recovered
-        report.errors += self._report.errors
+        with self._changed:
+            report.sent += self._report.sent
+            report.retried += self._report.retried
+            report.failed += self._report.failed
+            report.recovered += self._report.recovered
+            report.errors += self._report.errors
 
 
 class OutboxDispatcher:
@@ -515,8 +515,8 @@ class OutboxDispatcher:
     def _fill(self, hand: _Hand, pool: ThreadPoolExecutor | None, deadline: float) -> None:
         """Claim rows while there is room in `hand`, and start a lane for each new conversation."""
         # A lingering dispatcher stops claiming when the scheduler shuts down; the rows in hand still go.
-        stopping = self.wake is not None and _LINGER_STOP.is_set
-        while self.monotonic() < deadline and hand.error is None and not (stopping and stopping()):
+        lingering = self.wake is not None
+        while self.monotonic() < deadline and hand.error is None and not (lingering and _LINGER_STOP.is_set()):
             room = hand.room()
             if room == 0:
                 hand.wait_for_room(self.poll_seconds)
