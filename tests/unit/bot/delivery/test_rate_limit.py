@@ -93,4 +93,4 @@ def test_the_pace_is_a_little_under_the_limit(limit: int, burst: int) -> None:
     # saved-up tokens within a window's 2%), so a fan-out at the limit takes at most ~2% longer.
     pace = under_limit(limit, burst)
     assert limit * 0.95 <= pace.rate * 60 <= limit * (1 - PACE_MARGIN) + 1e-9
-    assert 1 <= pace.burst <= max(1, burst // 3)
+    assert 1 <= pace.burst <= max(1, burst // 2)
