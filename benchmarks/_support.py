@@ -161,7 +161,13 @@ def _matches(called: str, method: str) -> bool:
     return called.startswith(method) if method.endswith(".") else called == method
 
 
-def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[str, ...] | None = None) -> None:
+def _fake_main(
+    conn: Any,
+    team_id: str,
+    latency: float,
+    latency_methods: tuple[str, ...] | None = None,
+    answer_after: bool = False,
+) -> None:
     from tests.fakes.slack.api import FakeSlack
 
     fake = FakeSlack(team_id=team_id)
@@ -171,7 +177,13 @@ def _fake_main(conn: Any, team_id: str, latency: float, latency_methods: tuple[s
         handle = fake._handle
 
         def slow_handle(*args: Any, **kwargs: Any) -> Any:
-            if latency_methods is None or any(_matches(str(args[0]), method) for method in latency_methods):
+            slow = latency_methods is None or any(_matches(str(args[0]), method) for method in latency_methods)
+            if slow and answer_after:
+                # Counted by the rate limit (and stored) when it arrives, as at Slack's front door; answered later.
+                reply = handle(*args, **kwargs)
+                time.sleep(latency)
+                return reply
+            if slow:
                 time.sleep(latency)
             return handle(*args, **kwargs)
 
@@ -249,13 +261,22 @@ class FakeSlackProcess:
     """tests.fakes.slack.api.FakeSlack served from a child process."""
 
     def __init__(
-        self, team_id: str = TEAM_ID, *, latency: float = 0.0, latency_methods: tuple[str, ...] | None = None
+        self,
+        team_id: str = TEAM_ID,
+        *,
+        latency: float = 0.0,
+        latency_methods: tuple[str, ...] | None = None,
+        answer_after: bool = False,
     ) -> None:
-        """`latency` seconds before each answer; only for `latency_methods` when given."""
+        """`latency` seconds before each answer; only for `latency_methods` when given. The call is handled
+        (rate-limited, stored) after the latency, or with `answer_after` when it arrives."""
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_fake_main, args=(child, team_id, latency, latency_methods), name="fake-slack", daemon=True
+            target=_fake_main,
+            args=(child, team_id, latency, latency_methods, answer_after),
+            name="fake-slack",
+            daemon=True,
         )
         self._process.start()
         child.close()

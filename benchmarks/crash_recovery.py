@@ -59,10 +59,11 @@ def worker_main(args: argparse.Namespace) -> int:
     session_factory = make_session_factory(engine)
     dispatcher = OutboxDispatcher(
         session_factory,
-        SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=args.rate, burst=5),
+        SlackSender(build_web_client(settings, for_outbox=True), rate_per_minute=args.rate, burst=5, headroom=True),
         SystemClock(),
         lease=timedelta(seconds=args.lease),
         worker_id=f"crash-bench-{os.getpid()}",
+        concurrency=args.concurrency,
     )
     print("ready", flush=True)
     while True:
@@ -88,7 +89,7 @@ def _start_worker(args: argparse.Namespace, db_url: str, api_url: str, secret_ke
         "benchmarks.crash_recovery",
         "--worker",
         *("--db-url", db_url, "--api-url", api_url, "--secret-key", secret_key),
-        *("--rate", str(args.rate), "--lease", str(args.lease)),
+        *("--rate", str(args.rate), "--lease", str(args.lease), "--concurrency", str(args.concurrency)),
     ]
     worker = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None
@@ -214,6 +215,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rate", type=int, default=60_000, help="dispatcher rate_per_minute (default 60,000)")
     parser.add_argument("--lease", type=float, default=3.0, help="seconds before a 'sending' row is recovered")
+    parser.add_argument("--concurrency", type=int, default=16, help="messages in flight per worker (16)")
     parser.add_argument(
         "--post-latency-ms",
         type=float,

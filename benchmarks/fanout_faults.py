@@ -66,7 +66,13 @@ def run(args: argparse.Namespace) -> int:
                 )
             _, open_seconds, invited = _seed_and_open(session_factory, fake, secret_key, people)
             seconds, totals = _dispatch(
-                session_factory, settings, rate=rate, burst=args.burst, workers=args.dispatchers, timeout=timeout
+                session_factory,
+                settings,
+                rate=rate,
+                burst=args.burst,
+                workers=args.dispatchers,
+                timeout=timeout,
+                concurrency=args.concurrency,
             )
             with session_factory() as session:
                 states = dict(
@@ -127,6 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=60_000, help="limit per minute on each method (default 60,000)")
     parser.add_argument("--burst", type=int, default=5, help="token-bucket burst, fake and dispatcher (default 5)")
     parser.add_argument("--dispatchers", type=int, default=1, help="dispatchers in threads sharing the rate")
+    parser.add_argument("--concurrency", type=int, default=16, help="messages in flight per dispatcher (16)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rate-429", type=float, default=0.02, help="share of calls answered 429 (default 0.02)")
     parser.add_argument("--rate-500", type=float, default=0.01, help="share of calls answered 500 (default 0.01)")

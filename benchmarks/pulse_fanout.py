@@ -136,6 +136,7 @@ def _dispatch(
     burst: int,
     workers: int,
     timeout: float,
+    concurrency: int = 1,
 ) -> tuple[float, Totals]:
     """Run `workers` real dispatchers (sharing `rate`) until every row is settled or `timeout`."""
     from bot.core.clock import SystemClock
@@ -152,9 +153,11 @@ def _dispatch(
                 build_web_client(settings, for_outbox=True),  # type: ignore[arg-type]
                 rate_per_minute=rate / workers,
                 burst=max(1, burst // workers),
+                headroom=True,  # as handlers.slack.platform builds the outbox's sender
             ),
             clock,
             worker_id=f"bench-{n}",
+            concurrency=concurrency,
         )
         for n in range(workers)
     ]
@@ -198,7 +201,13 @@ def run_one(args: argparse.Namespace) -> int:
                 fake.set_rate_limit(method, rate, burst=burst)
             seed_seconds, open_seconds, invited = _seed_and_open(session_factory, fake, secret_key, people)
             fan_out_seconds, totals = _dispatch(
-                session_factory, settings, rate=dispatch_rate, burst=burst, workers=workers, timeout=timeout
+                session_factory,
+                settings,
+                rate=dispatch_rate,
+                burst=burst,
+                workers=workers,
+                timeout=timeout,
+                concurrency=args.concurrency,
             )
             maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             with session_factory() as session:
@@ -335,6 +344,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
+        "--concurrency", type=int, default=16, help="messages in flight per dispatcher (EMPATHY_OUTBOX_CONCURRENCY, 16)"
+    )
+    parser.add_argument(
         "--dispatcher-rate",
         type=int,
         help="the dispatchers' own rate_per_minute in total (default --rate; set it higher to provoke 429s)",
@@ -371,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         # Each configuration in its own process, so maxrss is that run's alone.
         passthrough = [
             *("--burst", str(args.burst), "--dispatchers", str(args.dispatchers), "--database", args.database),
-            *("--slack-latency-ms", str(args.slack_latency_ms)),
+            *("--slack-latency-ms", str(args.slack_latency_ms), "--concurrency", str(args.concurrency)),
         ]
         if args.timeout:
             passthrough += ["--timeout", str(args.timeout)]

@@ -136,7 +136,12 @@ def worker_main(auth: Any, db_url: str, env: dict[str, str], args: argparse.Name
     token = auth.app_token(CLIENT_ID, TENANT_ID, lifetime=7200)
     sender = TeamsSender(settings, session_factory, token=lambda _scope, _tenant: token)
     dispatcher = OutboxDispatcher(
-        session_factory, sender, SystemClock(), lease=timedelta(seconds=args.lease), worker_id=f"teams-{os.getpid()}"
+        session_factory,
+        sender,
+        SystemClock(),
+        lease=timedelta(seconds=args.lease),
+        worker_id=f"teams-{os.getpid()}",
+        concurrency=args.concurrency,
     )
     while True:
         report = dispatcher.run_once(time_budget=1.0)
@@ -343,6 +348,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-after", type=float, default=0.002, help="share of posts stored, then 502 (0.002)")
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs of the dispatcher process (3)")
     parser.add_argument("--lease", type=float, default=3.0, help="the outbox lease in seconds (3; production 120)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="messages in flight (EMPATHY_OUTBOX_CONCURRENCY, 16)"
+    )
     parser.add_argument("--latency-ms", type=float, default=5.0, help="the fake's time per call (5 ms)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seed", type=int, default=17)

@@ -55,6 +55,7 @@ def build_jobs(
             {platform.name: sender for platform in platforms if (sender := platform.sender()) is not None},
             clock,
             max_attempts=settings.outbox_max_attempts,
+            concurrency=settings.outbox_concurrency,
             box=box,
             wake=QUEUED if linger else None,
         )

@@ -51,6 +51,8 @@ class Settings:
     secret_key_generated: bool = False
     outbox_rate_per_minute: int = 300
     outbox_max_attempts: int = 8
+    # Messages a dispatcher has in flight at once, so a platform slow to answer still gets its full rate.
+    outbox_concurrency: int = 16
     # Threads that run the work of requests acked early (bot/delivery/inbox.py), in the worker or in a single
     # `serve`; 0 turns early acks off.
     work_threads: int = 2
@@ -178,6 +180,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         environment=environment,
         outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
         outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
+        outbox_concurrency=_int(env, "EMPATHY_OUTBOX_CONCURRENCY", default=16, low=1, high=128),
         work_threads=_int(env, "EMPATHY_WORK_THREADS", default=2, low=0, high=64),
         worker_nice=_int(env, "EMPATHY_WORKER_NICE", default=10, low=0, high=19),
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),

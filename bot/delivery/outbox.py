@@ -1,8 +1,9 @@
 """The durable outbox: every message the bot sends on its own initiative.
 
 Enqueueing is idempotent by `(workspace, idempotency_key)`: a job that runs twice, or two jobs
-racing, leave one row. The dispatcher claims due rows one at a time, hands each to the `Sender` of
-its workspace's platform, and records where the message landed (Slack's `ts`).
+racing, leave one row. The dispatcher claims due rows in batches, hands each to the `Sender` of
+its workspace's platform with up to `concurrency` in flight (one conversation's rows one after the
+other), and records where each message landed (Slack's `ts`).
 
 The queue and the platform
 --------------------------
@@ -22,8 +23,8 @@ metadata `event_type=empathy_outbox`, `outbox_id=<row id>`), so the dispatcher a
 whether the conversation's recent history holds it (`already_sent`) and, if so, marks the row sent
 without posting again. Only when
 the history cannot be read (a missing scope, Slack down) does it post again; because each
-dispatcher holds at most one row in flight, a crash can then cause at most one duplicate per
-dispatcher, never a lost message.
+dispatcher holds at most `concurrency` rows in flight, a crash can then cause at most that many
+duplicates per dispatcher (one per post the crash cut off), never a lost message.
 
 The same check runs before retrying a post that failed with a 5xx or a dropped connection: Slack may
 have stored the message before failing, so the retry looks for it in the history first.
@@ -49,6 +50,7 @@ there.
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import logging
 import random
@@ -57,7 +59,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +76,7 @@ from bot.core.database import upsert_insert
 from bot.core.message import UnreadableMessage, payload_has_text
 from bot.core.models import OutboxMessage, OutboxState, Person, PersonAccount, Workspace
 from bot.delivery.ports import (
+    RATE_LIMITED,
     FileUpload,
     Pace,
     Rendered,
@@ -87,6 +91,7 @@ from bot.delivery.ports import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=2)
+MAX_PACE_WAIT = 5.0
 
 
 def enqueue(
@@ -342,6 +347,96 @@ class _Route:
     workspace: str
     pace: Pace
     platform: str
+    # Held by the one thread waiting for the pace, so the others wait their turn behind it.
+    turn: threading.Lock = field(default_factory=threading.Lock, compare=False)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    workspace_id: int
+    lane: Hashable
+
+
+class _Hand:
+    """The rows a dispatcher holds (claimed, not yet settled), queued per conversation (lane)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._lanes: dict[Hashable, collections.deque[_Claimed]] = {}
+        self._held = 0
+        self._per_workspace: collections.Counter[int] = collections.Counter()
+        self._report = DispatchReport()
+
+    def room(self) -> int:
+        with self._changed:
+            return max(0, self.capacity - self._held)
+
+    def busy(self) -> bool:
+        with self._changed:
+            return self._held > 0
+
+    def workspaces_at(self, limit: int) -> list[int]:
+        with self._changed:
+            return [ws for ws, n in self._per_workspace.items() if n >= limit]
+
+    def add(self, row: _Claimed) -> bool:
+        """Queue a claimed row in its lane; True when the lane is new and needs a thread."""
+        with self._changed:
+            self._held += 1
+            self._per_workspace[row.workspace_id] += 1
+            lane = self._lanes.get(row.lane)
+            if lane is not None:
+                lane.append(row)
+                return False
+            self._lanes[row.lane] = collections.deque([row])
+            return True
+
+    def next(self, lane: Hashable) -> _Claimed | None:
+        """The lane's next row; None (and the lane closed) once it is empty."""
+        with self._changed:
+            rows = self._lanes[lane]
+            if rows:
+                return rows[0]
+            del self._lanes[lane]
+            return None
+
+    def done(self, row: _Claimed) -> None:
+        with self._changed:
+            self._lanes[row.lane].popleft()
+            self._held -= 1
+            self._per_workspace[row.workspace_id] -= 1
+            if not self._per_workspace[row.workspace_id]:
+                del self._per_workspace[row.workspace_id]
+            self._changed.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._changed:
+            if self.error is None:
+                self.error = error
+            self._changed.notify_all()
+
+    def wait_for_room(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def merge(self, report: DispatchReport) -> None:
+        with self._changed:
+            self._report.sent += report.sent
+            self._report.retried += report.retried
+            self._report.failed += report.failed
+            self._report.recovered += report.recovered
+            self._report.errors += report.errors
+
+    def merge_into(self, report: DispatchReport) -> None:
+        with self._changed:
+            report.sent += self._report.sent
+            report.retried += self._report.retried
+            report.failed += self._report.failed
+            report.recovered += self._report.recovered
+            report.errors += self._report.errors
 
 
 class OutboxDispatcher:
@@ -363,7 +458,15 @@ class OutboxDispatcher:
         box: SecretBox | None = None,
         wake: threading.Event | None = None,
         poll_seconds: float = 1.0,
+        concurrency: int = 1,
+        max_pace_wait: float | None = None,
     ) -> None:
+        """`concurrency`: rows in hand (and sends in flight) at once; the jobs pass `EMPATHY_OUTBOX_CONCURRENCY`
+        (16 by default). With 1 the rows go one at a time on the calling thread, in claim order.
+        `max_pace_wait`: how long a row in hand may wait for its workspace's pace before it goes back to
+        the queue (default a quarter of the lease, at most 5 s), so no row waits claimed near its lease."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.session_factory = session_factory
         # Opens sealed rows (DMs to suggestion authors); without it such rows fail, kindly to nobody.
         self.box = box
@@ -375,6 +478,11 @@ class OutboxDispatcher:
         self.sleep = sleep
         self.monotonic = monotonic
         self._routes: dict[int, _Route] = {}
+        self._routes_lock = threading.Lock()
+        self.concurrency = concurrency
+        self.max_pace_wait = (
+            max_pace_wait if max_pace_wait is not None else min(MAX_PACE_WAIT, lease.total_seconds() / 4)
+        )
         # With `wake`, `run_once` stays for its whole time budget and sends a message as soon as it is
         # queued, instead of at the next run; it still looks every `poll_seconds` in case a wake is lost.
         self.wake = wake
@@ -383,29 +491,82 @@ class OutboxDispatcher:
     # -- the loop ------------------------------------------------------------------------------
 
     def run_once(self, *, time_budget: float = 50.0) -> DispatchReport:
-        """Send what is due until nothing is, or `time_budget` seconds have passed."""
+        """Send what is due until nothing is, or `time_budget` seconds have passed.
+
+        Up to `concurrency` rows are in hand at once, each on a thread of its own, so a platform that takes
+        a few hundred milliseconds to answer does not leave its rate unused. The rows of one conversation
+        go one after the other in claim order (a lane). Rows in hand when the budget runs out are finished
+        first (each waits for its pace at most `max_pace_wait`)."""
         report = DispatchReport()
         deadline = self.monotonic() + time_budget
         self.recover_stale(report)
-        while self.monotonic() < deadline:
+        hand = _Hand(self.concurrency)
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="outbox-send") if self.concurrency > 1 else None
+        try:
+            self._fill(hand, pool, deadline)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        hand.merge_into(report)
+        if hand.error is not None:
+            raise hand.error
+        return report
+
+    def _fill(self, hand: _Hand, pool: ThreadPoolExecutor | None, deadline: float) -> None:
+        """Claim rows while there is room in `hand`, and start a lane for each new conversation."""
+        # A lingering dispatcher stops claiming when the scheduler shuts down; the rows in hand still go.
+        lingering = self.wake is not None
+        while self.monotonic() < deadline and hand.error is None and not (lingering and _LINGER_STOP.is_set()):
+            room = hand.room()
+            if room == 0:
+                hand.wait_for_room(self.poll_seconds)
+                continue
             if self.wake is not None:
                 self.wake.clear()  # before looking: a row queued from now on sets it again
-            row_id = self._claim_next(throttled=self._throttled_workspaces())
-            if row_id is None:
+            # Whether rows were in hand when the claim skipped their workspaces: they may have finished since.
+            busy = hand.busy()
+            claimed = self._claim(room, skip=self._skipped_workspaces(hand))
+            if not claimed:
+                if busy or hand.busy():
+                    # A row in hand finishing may free a workspace, and a row queued meanwhile is looked for
+                    # again soon: the lanes are the ones sending now.
+                    hand.wait_for_room(0.05)
+                    continue
                 wait = self._wait_for_throttled()
                 if wait is not None and self.monotonic() + wait < deadline:
                     self.sleep(wait)
                     continue
-                if self.wake is None or _LINGER_STOP.is_set():
+                if self.wake is None:
                     break
                 self.wake.wait(max(0.0, min(self.poll_seconds, deadline - self.monotonic())))
                 continue
-            self._deliver(row_id, report)
-        return report
+            for row in claimed:
+                if hand.add(row):
+                    if pool is None:
+                        self._work_lane(hand, row.lane)
+                    else:
+                        pool.submit(self._work_lane, hand, row.lane)
+
+    def _work_lane(self, hand: _Hand, lane: Hashable) -> None:
+        """Deliver one conversation's rows in hand, in order, until its lane is empty."""
+        report = DispatchReport()
+        try:
+            while (row := hand.next(lane)) is not None:
+                try:
+                    self._deliver(row.id, report)
+                except BaseException as error:
+                    # Loud in run_once's caller, as before several rows were in flight; the row stays claimed
+                    # and its lease hands it to a dispatcher that can send it.
+                    hand.fail(error)
+                finally:
+                    hand.done(row)
+        finally:
+            hand.merge(report)
 
     def _route(self, session: Session, workspace_id: int) -> _Route:
         """The sender, platform workspace id and pace for a workspace, looked up once per dispatcher."""
-        route = self._routes.get(workspace_id)
+        with self._routes_lock:
+            route = self._routes.get(workspace_id)
         if route is None:
             workspace = session.get(Workspace, workspace_id)
             if workspace is None:
@@ -415,12 +576,23 @@ class OutboxDispatcher:
             if sender is None:
                 # A deployment without this platform's sender: loud, and the row is left for one that has it.
                 raise LookupError(f"no sender for {platform} workspaces is configured")
-            route = _Route(sender, workspace.external_id, sender.pace(workspace.external_id), platform)
-            self._routes[workspace_id] = route
+            with self._routes_lock:
+                route = self._routes.setdefault(
+                    workspace_id, _Route(sender, workspace.external_id, sender.pace(workspace.external_id), platform)
+                )
         return route
 
     def _throttled_workspaces(self) -> list[int]:
-        return [ws for ws, route in self._routes.items() if route.pace.wait_time() > 0]
+        """Workspaces whose pace is held longer than a row may wait in hand (after a 429)."""
+        with self._routes_lock:
+            routes = list(self._routes.items())
+        return [ws for ws, route in routes if route.pace.wait_time() > self.max_pace_wait]
+
+    def _skipped_workspaces(self, hand: _Hand) -> list[int]:
+        # One slot stays free for another workspace: a long fan-out waiting on its pace must not keep a
+        # second workspace's messages waiting behind it.
+        busy = hand.workspaces_at(max(1, self.concurrency - 1)) if self.concurrency > 1 else []
+        return sorted({*self._throttled_workspaces(), *busy})
 
     def _wait_for_throttled(self) -> float | None:
         """How long until a throttled workspace may send again, if one has due rows."""
@@ -439,13 +611,17 @@ class OutboxDispatcher:
             )
         if due is None:
             return None
-        return max(0.01, min(self._routes[ws].pace.wait_time() for ws in throttled))
+        with self._routes_lock:
+            waits = [self._routes[ws].pace.wait_time() for ws in throttled]
+        return max(0.01, min(waits) - self.max_pace_wait)
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def _claim_next(self, throttled: list[int]) -> int | None:
-        # SQLite has no row locks, so two dispatchers can pick the same row; the compare-and-set
-        # below lets exactly one of them have it and the other simply tries the next row.
+    def _claim(self, limit: int, skip: list[int]) -> list[_Claimed]:
+        """Claim up to `limit` due rows in one transaction, oldest first: a compare-and-set from pending to
+        sending with this dispatcher's id and a fresh lease."""
+        # SQLite has no row locks, so two dispatchers can pick the same rows; the compare-and-set lets
+        # exactly one of them have each, and the other simply tries the next ones.
         for _ in range(20):
             now = self.clock.now()
             with self.session_factory() as session, session.begin():
@@ -453,28 +629,60 @@ class OutboxDispatcher:
                     select(OutboxMessage.id)
                     .where(OutboxMessage.state == OutboxState.PENDING.value, OutboxMessage.due_at <= now)
                     .order_by(OutboxMessage.due_at, OutboxMessage.id)
-                    .limit(1)
+                    .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
-                if throttled:
-                    query = query.where(OutboxMessage.workspace_id.not_in(throttled))
-                row_id = session.scalar(query)
-                if row_id is None:
-                    return None
+                if skip:
+                    query = query.where(OutboxMessage.workspace_id.not_in(skip))
+                ids = list(session.scalars(query))
+                if not ids:
+                    return []
                 claimed = session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id == row_id, OutboxMessage.state == OutboxState.PENDING.value)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.state == OutboxState.PENDING.value)
                     .values(
                         state=OutboxState.SENDING.value,
                         claimed_at=now,
                         claimed_by=self.worker_id,
                         attempts=OutboxMessage.attempts + 1,
                     )
+                    .returning(
+                        OutboxMessage.id,
+                        OutboxMessage.workspace_id,
+                        OutboxMessage.idempotency_key,
+                        OutboxMessage.person_id,
+                        OutboxMessage.channel_id,
+                        OutboxMessage.payload,
+                    )
                     .execution_options(synchronize_session=False)
                 )
-                if claimed.rowcount == 1:
-                    return row_id
-        return None
+                rows = {row.id: row for row in claimed}
+            if rows:
+                return [
+                    _Claimed(
+                        r.id,
+                        r.workspace_id,
+                        self._lane(r.workspace_id, r.idempotency_key, r.person_id, r.channel_id, r.payload),
+                    )
+                    for r in (rows[i] for i in ids if i in rows)
+                ]
+        return []
+
+    def _lane(
+        self, workspace_id: int, key: str, person_id: int | None, channel_id: str | None, payload: dict[str, Any]
+    ) -> Hashable:
+        """The conversation a row goes to, as far as the queue can tell: its rows must not overtake each other."""
+        if channel_id is not None:
+            return ("channel", workspace_id, channel_id)
+        if person_id is None and is_sealed(payload):
+            # Opened in memory only, as for sending; the lane is never written anywhere.
+            try:
+                person_id = open_target(
+                    OutboxMessage(workspace_id=workspace_id, idempotency_key=key, payload=payload), self.box
+                ).person_id
+            except UndeliverableError:
+                return ("undeliverable", workspace_id, key)
+        return ("person", person_id)
 
     # -- delivering ----------------------------------------------------------------------------
 
@@ -484,13 +692,19 @@ class OutboxDispatcher:
             assert row is not None
             try:
                 route = self._route(session, row.workspace_id)
-                while not route.pace.try_take():
-                    self.sleep(max(0.01, route.pace.wait_time()))
                 target = open_target(row, self.box)
                 # The stored message as the platform will send it: the sender renders it.
                 payload = route.sender.render(target.payload)
+                # The DM is opened before the pace is taken, so the post goes out the moment its turn comes.
                 channel = self._resolve_channel(session, target, route)
                 found = self._find_delivered(session, row, target, route) if _may_have_posted(row, payload) else None
+                session.commit()  # ends the read: no connection is held while waiting for the pace or the platform
+                if found is None and (held := self._take_turn(route)) is not None:
+                    # Held longer than a row may wait in hand: back to the queue, without costing an attempt.
+                    row.attempts = max(0, row.attempts - 1)
+                    self._retry_later(session, row, RATE_LIMITED, report, delay=held)
+                    session.commit()
+                    return
                 sent = found if found is not None else self._send(route, channel, row.id, payload)
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)
@@ -503,6 +717,17 @@ class OutboxDispatcher:
                 self._mark_sent(session, row, sent.conversation, sent.ref)
                 report.sent += 1
             session.commit()
+
+    def _take_turn(self, route: _Route) -> float | None:
+        """Wait for the workspace's pace; None once a send may start, or the wait if it is longer than
+        `max_pace_wait`. One thread waits per workspace at a time, so the rows in hand go out in turn."""
+        with route.turn:
+            while not route.pace.try_take():
+                wait = route.pace.wait_time()
+                if wait > self.max_pace_wait:
+                    return wait
+                self.sleep(max(0.002, wait))
+        return None
 
     def _send(self, route: _Route, channel: str, row_id: int, payload: Rendered) -> Sent:
         """The rendered message through the sender call its instruction keys ask for: a file, a replacement,
@@ -523,6 +748,8 @@ class OutboxDispatcher:
             raise UndeliverableError("recipient is deactivated, a bot, or has no account on the workspace's platform")
         if account.conversation_ref is not None:
             return account.conversation_ref
+        # No connection held across the platform's answer: with many rows in flight the pool would run dry.
+        session.commit()
         channel = route.sender.open_direct(route.workspace, account.external_user_id)
         if not target.sealed:
             account.conversation_ref = channel

@@ -42,13 +42,17 @@ class SlackPlatform:
         self._tokens = TokenSource(
             settings, session_factory.kw["bind"], lambda token: build_web_client(settings, token=token)
         )
+        # One sender for every dispatcher run: its paces carry over, so a new run (every 50 s during a long
+        # fan-out) does not start with a full bucket while Slack's is empty.
+        self._sender = SlackSender(
+            self._outbox_client,
+            rate_per_minute=settings.outbox_rate_per_minute,
+            tokens=self._tokens.token_for if settings.oauth else None,
+            headroom=True,
+        )
 
     def sender(self) -> Sender:
-        return SlackSender(
-            self._outbox_client,
-            rate_per_minute=self._settings.outbox_rate_per_minute,
-            tokens=self._tokens.token_for if self._settings.oauth else None,
-        )
+        return self._sender
 
     def directories(self, session: Session) -> Iterator[tuple[Workspace, Directory]]:
         """Each workspace the bot is in, with its directory: the token's one, or every OAuth install."""

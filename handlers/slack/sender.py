@@ -3,8 +3,12 @@
 - Posts carry Slack message metadata (`event_type=empathy_outbox`, `outbox_id=<row id>`), so after a
   crash `already_sent` finds a post in the conversation's recent history instead of posting it again
   (the design note is `bot.delivery.outbox`'s docstring, "How duplicates are prevented across a crash").
-- Pacing: a token bucket per workspace (team id). A 429 holds the whole workspace's bucket for its
-  `Retry-After`, not just the message that hit it, as Slack asks.
+- Pacing: a token bucket per workspace (team id) for posts, which the outbox takes from right before
+  each post, and one for `conversations.open` (Slack limits each method on its own), which `open_direct`
+  takes from itself. The outbox's sender keeps both a little under Slack's limit (`headroom`,
+  `bot.delivery.rate_limit.under_limit`).
+  A 429 holds the whole workspace's buckets for its `Retry-After`, not just the message that hit it, as
+  Slack asks. The outbox sends from several threads at once: everything here is safe to share.
 - Slack's answers become the port's neutral errors: 429 -> `retry_after`; 5xx -> "slack http <status>"
   (the post may be stored, so the outbox checks the history before retrying); the codes in
   `PERMANENT_ERRORS` fail the row at once; other `ok: false` codes are retried; a dropped connection
@@ -36,10 +40,12 @@ from bot.delivery.ports import (
     connection_reason,
     http_reason,
 )
-from bot.delivery.rate_limit import TokenBucket
+from bot.delivery.rate_limit import TokenBucket, under_limit
 from handlers.slack.render.message import render_payload
 
 METADATA_EVENT_TYPE = "empathy_outbox"
+# A wait for a conversations.open token up to this is waited in the sender; a longer one reschedules the row.
+OPEN_WAIT_IN_PLACE = 2.0
 HISTORY_LIMIT = 200  # the lease is minutes, so a message of ours from a crash is well within the last 200
 # Errors that no retry will fix: the row fails at once with the reason recorded.
 PERMANENT_ERRORS = frozenset(
@@ -77,7 +83,13 @@ class SlackSender:
         burst: int = 10,
         tokens: Callable[[str], str | None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        headroom: bool = False,
     ) -> None:
+        """`rate_per_minute` and `burst`: the pace of each method in each workspace. With `headroom` they are
+        Slack's limit, and the sender keeps a little under it (`bot.delivery.rate_limit.under_limit`), as
+        the outbox's own sender does (`handlers.slack.platform`), with `conversations.open` paced on its own;
+        without, posts are paced at exactly that rate and opens ride on their post's turn, as before."""
         self.client = client
         # Multi-workspace installs: the bot token for a team id (None: uninstalled). Without it, `client`'s
         # token serves every workspace.
@@ -85,8 +97,11 @@ class SlackSender:
         self.rate_per_minute = rate_per_minute
         self.burst = burst
         self.monotonic = monotonic
+        self.sleep = sleep
+        self.headroom = headroom
         self._clients: dict[str, WebClient] = {}
         self._paces: dict[str, TokenBucket] = {}
+        self._open_paces: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
     # -- rendering ---------------------------------------------------------------------------------
@@ -102,16 +117,37 @@ class SlackSender:
     # -- pacing ------------------------------------------------------------------------------------
 
     def pace(self, workspace: str) -> TokenBucket:
+        return self._bucket(self._paces, workspace)
+
+    def _bucket(self, paces: dict[str, TokenBucket], workspace: str) -> TokenBucket:
         with self._lock:
-            if workspace not in self._paces:
-                self._paces[workspace] = TokenBucket(self.rate_per_minute, self.burst, monotonic=self.monotonic)
-            return self._paces[workspace]
+            if workspace not in paces:
+                paces[workspace] = (
+                    under_limit(self.rate_per_minute, self.burst, monotonic=self.monotonic)
+                    if self.headroom
+                    else TokenBucket(self.rate_per_minute, self.burst, monotonic=self.monotonic)
+                )
+            return paces[workspace]
+
+    def _take_open(self, workspace: str) -> None:
+        """A `conversations.open` token (with `headroom`): the outbox opens DMs from several threads ahead
+        of their posts, and unpaced they would reach Slack all at once. A short wait is waited here; a longer
+        one (a 429 on opening holds it) puts the row back, without costing an attempt."""
+        if not self.headroom:
+            return
+        pace = self._bucket(self._open_paces, workspace)
+        while not pace.try_take():
+            wait = pace.wait_time()
+            if wait > OPEN_WAIT_IN_PLACE:
+                raise SendFailed(RATE_LIMITED, retry_after=wait, code="conversations_open_pace")
+            self.sleep(max(0.002, wait))
 
     # -- sending -----------------------------------------------------------------------------------
 
     def open_direct(self, workspace: str, user_id: str) -> str:
         client = self._client(workspace)
-        opened = self._sending(workspace, lambda: client.conversations_open(users=user_id))
+        self._take_open(workspace)
+        opened = self._sending(workspace, lambda: client.conversations_open(users=user_id), opening=True)
         return str(opened["channel"]["id"])
 
     def post(self, workspace: str, conversation: str, message: Rendered, *, outbox_id: int) -> Sent:
@@ -180,7 +216,7 @@ class SlackSender:
                 )
             return self._clients[token]
 
-    def _sending(self, workspace: str, call: Callable[[], SlackResponse]) -> SlackResponse:
+    def _sending(self, workspace: str, call: Callable[[], SlackResponse], *, opening: bool = False) -> SlackResponse:
         """Make a call that sends (or opens a DM to send to), with Slack's errors made neutral; a 429 holds
         the workspace's pace for its Retry-After."""
         try:
@@ -189,6 +225,8 @@ class SlackSender:
             failed = classify(error)
             if failed.retry_after is not None:
                 self.pace(workspace).hold(failed.retry_after)
+                if opening:
+                    self._bucket(self._open_paces, workspace).hold(failed.retry_after)
             raise failed from None
         except (SlackClientError, OSError) as error:
             raise SendFailed(connection_reason(error), code=type(error).__name__) from None

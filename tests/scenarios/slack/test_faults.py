@@ -86,9 +86,15 @@ def test_injected_failures_are_random_but_repeatable(slack: FakeSlack) -> None:
         slack.inject_failures("chat.postMessage", rate_429=0.7, rate_500=0.7)
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
-    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings, seed: int
+    session_factory: sessionmaker[Session],
+    workspace: Workspace,
+    slack: FakeSlack,
+    settings: Settings,
+    seed: int,
+    concurrency: int,
 ) -> None:
     people = 60
     with session_factory.begin() as session:
@@ -103,7 +109,8 @@ def test_every_dm_is_sent_exactly_once_through_random_429s_and_500s(
         # Far above the benchmark's 2% / 1%, so each row meets failures and retries several times.
         slack.inject_failures(method, rate_429=0.15, rate_500=0.15, seed=seed * 10 + offset)
     clock, fake_time = ManualClock(START), FakeTime()
-    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time, max_attempts=30)
+    # With 8 in flight too: rows claimed together, DMs opened and posts refused on several threads at once.
+    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time, max_attempts=30, concurrency=concurrency)
     for _ in range(200):
         dispatcher.run_once(time_budget=30)
         with session_factory() as session:
@@ -136,8 +143,9 @@ def replies_to_response_urls(slack: FakeSlack, count: int) -> list[str]:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
 def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
-    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings
+    session_factory: sessionmaker[Session], workspace: Workspace, slack: FakeSlack, settings: Settings, concurrency: int
 ) -> None:
     people = 40
     with session_factory.begin() as session:
@@ -150,7 +158,7 @@ def test_a_post_that_failed_after_slack_stored_it_is_not_posted_again(
     # Slack posts the message, then answers 500: the dispatcher cannot tell it from a failure before posting.
     slack.inject_failures("chat.postMessage", rate_500_after=0.3, seed=4)
     clock, fake_time = ManualClock(START), FakeTime()
-    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time)
+    dispatcher = fast_dispatcher(session_factory, settings, clock, fake_time, concurrency=concurrency)
     for _ in range(10):
         dispatcher.run_once(time_budget=30)
         clock.advance(700)  # past any backoff

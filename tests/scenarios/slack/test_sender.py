@@ -196,3 +196,32 @@ def test_when_the_history_cannot_be_read_the_sender_says_so(sender: SlackSender,
     with pytest.raises(SendFailed) as caught:
         sender.already_sent(TEAM_ID, CHANNEL, 7)
     assert caught.value.reason == "slack http 503"
+
+
+def test_the_outboxs_sender_paces_under_the_limit_and_opens_dms_on_a_pace_of_their_own(
+    settings: Settings, slack: FakeSlack, fake_time: FakeTime
+) -> None:
+    sender = SlackSender(
+        build_web_client(settings, for_outbox=True),
+        rate_per_minute=60,
+        burst=4,
+        monotonic=fake_time.monotonic,
+        sleep=fake_time.sleep,
+        headroom=True,  # as handlers/slack/platform.py builds it
+    )
+    pace = sender.pace(TEAM_ID)
+    assert pace.rate * 60 < 60 and pace.burst == 2  # under the limit, half the burst saved up
+    for n in range(4):
+        slack.add_user(f"U0P{n}")
+        sender.open_direct(TEAM_ID, f"U0P{n}")
+    # Two opens from the saved-up tokens, two waited for: conversations.open's own limit, paced the same way.
+    assert sum(fake_time.slept) == pytest.approx(2 / pace.rate)
+    assert pace.try_take() and pace.try_take()  # the posts' pace was not spent on the opens
+
+    slack.fail_next("conversations.open", status=429, retry_after=3)
+    with pytest.raises(SendFailed):
+        sender.open_direct(TEAM_ID, "U0P0")
+    # Held for 3 s: the next open is not waited for in place, its row goes back to the queue at no attempt.
+    with pytest.raises(SendFailed) as held:
+        sender.open_direct(TEAM_ID, "U0P1")
+    assert held.value.retry_after is not None and held.value.retry_after >= 3
