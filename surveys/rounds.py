@@ -668,14 +668,33 @@ def due_reminders(session: Session, now: datetime) -> list[tuple[PulseRound, Pul
             Person.active.is_(True),
         )
     ).all()
-    due = []
-    for pulse, participant in rows:
-        remind_at = participant.due_at + timedelta(hours=pulse.reminder_after_hours or 0)
-        if remind_at <= now:
-            participant.reminded = True
-            due.append((pulse, participant))
-    session.flush()
-    return due
+    due = {
+        participant.id: (pulse, participant)
+        for pulse, participant in rows
+        if participant.due_at + timedelta(hours=pulse.reminder_after_hours or 0) <= now
+    }
+    if not due:
+        return []
+    # Marked by one conditional UPDATE, not from what the SELECT read: a first click may have set
+    # `responded` since, and only the click that sets it calls reminders off. The UPDATE waits for that
+    # click's row lock and then sees its commit; a click that comes after waits for this transaction
+    # and then cancels the reminder it queued.
+    marked = set(
+        session.scalars(
+            update(PulseParticipant)
+            .where(
+                PulseParticipant.id.in_(sorted(due)),
+                PulseParticipant.responded.is_(False),
+                PulseParticipant.reminded.is_(False),
+            )
+            .values(reminded=True)
+            .returning(PulseParticipant.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for participant_id in marked:
+        set_committed_value(due[participant_id][1], "reminded", True)
+    return [due[participant_id] for participant_id in sorted(marked)]
 
 
 # -- closing ---------------------------------------------------------------------------------------

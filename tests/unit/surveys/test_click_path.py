@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
@@ -139,3 +139,45 @@ def test_two_first_clicks_racing_call_off_the_reminder_exactly_once(
     with session_factory() as session:
         assert session.scalar(select(OutboxMessage.state).where(OutboxMessage.idempotency_key == key)) == "cancelled"
         assert session.scalar(select(PulseParticipant.responded).where(PulseParticipant.person_id == ana)) is True
+
+
+def test_a_first_click_between_the_reminder_jobs_read_and_its_mark_gets_no_reminder(
+    session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """The reminder job read Ana as not responded; her first click commits before the job marks her.
+    Only the first click calls reminders off, so the job must see that click and queue nothing."""
+    box = SecretBox(SECRET_KEY)
+    with session_factory.begin() as session:
+        ws = session.merge(workspace)
+        people = build_org(session, ws, LAYOUT)
+        opened = open_round(
+            session, ws, QuestionBank.builtin(), box, now=NOW, round_key="r", round_date=DAY, packs=["engagement"]
+        )
+        ana = people["ana"].id
+        round_id = opened.round.id
+        question = next(iter(session.scalar(select(PulseUnit).where(PulseUnit.round_id == round_id)).questions))
+    later = NOW + timedelta(days=2)
+    clicked = []
+
+    def click_first(conn, cursor, statement: str, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("UPDATE PULSE_PARTICIPANT") and not clicked:
+            clicked.append(True)
+            worker = threading.Thread(target=_click, args=(session_factory, ana, round_id, question, 4))
+            worker.start()
+            worker.join(30)
+
+    with session_factory.begin() as session:
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", click_first)
+        try:
+            queued = jobs.send_reminders(session, later)
+        finally:
+            event.remove(engine, "before_cursor_execute", click_first)
+    assert clicked, "the job never marked anyone: the race was not staged"
+    with session_factory() as session:
+        reminders = session.scalars(
+            select(OutboxMessage.state).where(OutboxMessage.idempotency_key == jobs.reminder_key(round_id, ana))
+        ).all()
+        assert session.scalar(select(PulseParticipant.responded).where(PulseParticipant.person_id == ana)) is True
+    assert [state for state in reminders if state != "cancelled"] == []
+    assert queued == 2  # marcus and chen, who have not answered, are still reminded
