@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from slack_bolt import App
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,18 @@ METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 PG_URL = os.environ.get("EMPATHY_TEST_DATABASE_URL")
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@event.listens_for(Engine, "connect")
+def _test_databases_skip_the_disk_flush(dbapi_connection: object, _record: object) -> None:
+    """Every SQLite test database is thrown away with its test: waiting for the disk at each commit
+    (fsync, tens of thousands of times a run on a shared disk) bought nothing. A killed process still
+    loses nothing (the OS has the pages); only a machine crash could, which ends the run anyway. Set on
+    every engine this process opens, the app's and the CLI's included; subprocesses keep the default."""
+    if type(dbapi_connection).__module__ == "sqlite3":
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
 
 @pytest.fixture(autouse=True)
@@ -83,12 +95,34 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("_sqlite_template"), path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("_postgres_database")
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    _empty_postgres(url)
     return url
+
+
+def _empty_postgres(url: str) -> None:
+    """Empty every table and restart every sequence, as `TRUNCATE … RESTART IDENTITY` of all tables would,
+    but truncating only the tables the last test wrote to: truncating an empty table still replaces its
+    files and its indexes' (about a quarter of a second per test for all of them)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            written = connection.execute(text(_WRITTEN_TABLES)).scalars().all()
+            if written:
+                tables = ", ".join(f'"{name}"' for name in written)
+                connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+            connection.execute(
+                text(
+                    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+                    "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+_WRITTEN_TABLES = " UNION ALL ".join(
+    f"SELECT '{table.name}' WHERE EXISTS (SELECT 1 FROM \"{table.name}\")" for table in Base.metadata.sorted_tables
+)
 
 
 @pytest.fixture

@@ -193,6 +193,7 @@ def http_get(url: str) -> tuple[int, dict] | None:
         return None
 
 
+@pytest.mark.slow
 def test_serve_answers_slack_over_http_under_gunicorn(run_process, slack: FakeSlack) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     process = run_process("serve", "--no-scheduler", PORT=str(port))
@@ -269,6 +270,7 @@ def _inbox_waiting(port: int) -> int | None:
     return int(next(line.split()[1] for line in text.splitlines() if line.startswith("empathy_inbox_waiting ")))
 
 
+@pytest.mark.slow
 def test_the_web_part_only_acks_and_the_worker_does_the_work(  # type: ignore[no-untyped-def]
     run_process, slack: FakeSlack
 ) -> None:

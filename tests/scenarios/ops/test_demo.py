@@ -11,6 +11,8 @@ from bot.cli.main import main
 from handlers.slack.render.limits import problems
 from tests.fakes.teams.cards import activity_problems, cards
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_demo_writes_valid_digests_an_overview_and_charts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -19,21 +19,28 @@ from handlers.slack.platform import SlackPlatform
 from handlers.slack.sender import SlackSender
 from tests.conftest import make_env
 from tests.fakes.slack.api import manifest_scopes
+from tests.support.snapshots import built_once
 from tests.unit.surveys.test_results import ORG, build_org, run_round
 
 MONDAY = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # after the default 09:00 send time (everyone is on UTC)
 
 
 @pytest.fixture
-def history(session_factory, workspace, slack):  # type: ignore[no-untyped-def]
-    """Six closed weekly rounds for the whole organisation."""
-    with session_factory.begin() as session:
-        people = {n: p.id for n, p in build_org(session, session.merge(workspace)).items()}
+def history(engine, session_factory, workspace, slack):  # type: ignore[no-untyped-def]
+    """Six closed weekly rounds for the whole organisation: built by the real services once per session
+    and database, then restored as it was into each test's fresh database (tests/support/snapshots.py)."""
+
+    def build() -> dict[str, int]:
+        with session_factory.begin() as session:
+            people = {n: p.id for n, p in build_org(session, session.merge(workspace)).items()}
+        for week in range(6):
+            day = date(2026, 10, 19) + timedelta(weeks=week)
+            run_round(session_factory, workspace, {f"p{i}": 3 for i in range(6)}, day)
+        return people
+
+    people = dict(built_once("digest-history", engine, build))
     for name in ORG:
         slack.add_user(f"U0{name.upper()}", email=f"{name}@example.com", real_name=name.title())
-    for week in range(6):
-        day = date(2026, 10, 19) + timedelta(weeks=week)
-        run_round(session_factory, workspace, {f"p{i}": 3 for i in range(6)}, day)
     return people
 
 

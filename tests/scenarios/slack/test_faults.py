@@ -244,6 +244,7 @@ def test_a_click_failing_right_after_its_ack_keeps_the_ack(
     assert replies_to_response_urls(slack, 5) == [DATABASE_DOWN] * 5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not fault_postgres.available(), reason="needs PostgreSQL's pg_ctl and initdb")
 def test_a_database_outage_gets_kind_answers_503_health_and_recovers_without_a_restart() -> None:
     from benchmarks.db_outage import run_outage

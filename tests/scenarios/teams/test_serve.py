@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine, select
 
 from bot.core.database import make_engine, make_session_factory
@@ -26,6 +27,8 @@ from tests.fakes.teams.requests import TeamsRequests
 from tests.scenarios.teams.conftest import ANA, CLIENT_ID, TENANT_ID, teams_env
 
 ROOT = Path(__file__).resolve().parents[3]
+# Each test starts the real CLI in a subprocess, which imports both SDKs (gunicorn forks its workers too).
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:

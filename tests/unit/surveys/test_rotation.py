@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ def test_every_driver_is_covered_within_a_bounded_number_of_rounds(bank: list[Q]
     assert {q.driver for q in others} <= seen_drivers
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(bank=banks(), total=st.integers(1, 15), data=st.data())
 def test_the_question_gone_longest_unseen_is_always_asked(bank: list[Q], total: int, data: st.DataObject) -> None:

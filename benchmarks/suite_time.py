@@ -1,0 +1,170 @@
+"""The demo's wall time and SQL statements, and the test suite's wall time, in two checkouts side by side.
+
+Each figure comes from a child process started in a checkout (this one, and a baseline given with
+`--baseline`, e.g. a `git worktree` of an older commit), the two alternated run by run so that a busy
+machine slows both alike. The demo's floor is the time its process takes to import what the demo
+imports; the suite's target is half the baseline's time in the same run.
+
+Correctness check: the demo's output files must be the same in both checkouts. Two runs of the same
+demo already differ in what is drawn at random on purpose (which comments a digest samples, the
+random suggestion references, so nobody can be recognised), so those parts are masked before the
+comparison; everything else, the PNG charts included, must be identical byte for byte.
+
+    .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old                 # demo, 2 runs each
+    .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite          # + the SQLite suite
+    .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite --quick  # + the suite, -m 'not slow'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks._support import PG_URL_FILE, print_table
+
+HERE = Path(__file__).resolve().parents[1]
+
+# Run in the checkout's directory, so that its code is what runs; prints one JSON line.
+_DEMO = """
+import json, sys, time
+started = time.perf_counter()
+from sqlalchemy import Engine, event
+statements = 0
+def count(*_args):
+    global statements
+    statements += 1
+event.listen(Engine, "before_cursor_execute", count)
+from pathlib import Path
+from bot.demo.run import run_demo
+imported = time.perf_counter()
+report = run_demo(Path(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time(), "import": imported - started,
+                  "statements": statements, "answers": report.answers, "dms": report.dms}))
+"""
+# What the demo imports, and nothing else: the floor of a process that runs it.
+_IMPORTS = """
+import time
+started = time.perf_counter()
+import bot.demo.run, bot.delivery.charts, handlers.slack.listeners, handlers.slack.listeners.home
+import handlers.teams.listeners.home, handlers.teams.render.message
+import matplotlib.pyplot
+print(time.perf_counter() - started)
+"""
+
+
+def run_demo(checkout: Path, out: Path) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-c", _DEMO, str(out)], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"the demo failed in {checkout}:\n{result.stderr[-3000:]}")
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def import_floor(checkout: Path) -> float:
+    result = subprocess.run([sys.executable, "-c", _IMPORTS], cwd=checkout, capture_output=True, text=True)
+    return float(result.stdout.strip())
+
+
+def _masked(text: str) -> str:
+    text = re.sub(r"S-[A-Z0-9]{4}", "S-????", text)  # suggestion references are random
+    text = re.sub(r"“[^”]*”", "“…”", text)  # which comments a digest shows is a random sample
+    return re.sub(r"reads (positive|neutral|negative|mixed)", "reads …", text)  # ... with their tone
+
+
+def output_differences(a: Path, b: Path) -> list[str]:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.suffix != ".sqlite3")
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.suffix != ".sqlite3")
+    problems = [f"only in one: {name}" for name in sorted(set(files_a) ^ set(files_b))]
+    for name in sorted(set(files_a) & set(files_b)):
+        x, y = (a / name).read_bytes(), (b / name).read_bytes()
+        if x == y:
+            continue
+        if name.suffix == ".png" or _masked(x.decode()) != _masked(y.decode()):
+            problems.append(f"differs: {name}")
+    return problems
+
+
+def run_suite(checkout: Path, *, quick: bool, postgresql: bool) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if k != "EMPATHY_TEST_DATABASE_URL"}
+    if postgresql:
+        env["EMPATHY_TEST_DATABASE_URL"] = Path(PG_URL_FILE).read_text().strip()
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"] + (["-m", "not slow"] if quick else [])
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-500:]
+    return seconds, summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the commit to compare with")
+    parser.add_argument("--runs", type=int, default=2, help="demo runs in each checkout, alternated (default 2)")
+    parser.add_argument("--suite", action="store_true", help="also time the test suite once in each checkout")
+    parser.add_argument("--quick", action="store_true", help="and once more here with -m 'not slow'")
+    parser.add_argument("--postgresql", action="store_true", help="the suite on PostgreSQL too (from /tmp/pgurl)")
+    args = parser.parse_args()
+    checkouts = {"before": args.baseline.resolve(), "after": HERE}
+    print("load average at the start:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    work = Path(tempfile.mkdtemp(prefix="suite-time-"))
+    failed = False
+    try:
+        demo: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+        floors: list[float] = []
+        for run in range(args.runs):
+            order = ("before", "after") if run % 2 == 0 else ("after", "before")
+            for name in order:
+                demo[name].append(run_demo(checkouts[name], work / f"{name}-{run}"))
+            floors.append(import_floor(HERE))
+        problems = output_differences(work / "before-0", work / "after-0")
+        rows = [("import floor (what the demo imports)", ", ".join(f"{s:.1f} s" for s in floors))]
+        for name in ("before", "after"):
+            runs = demo[name]
+            rows.append(
+                (
+                    f"demo {name}",
+                    ", ".join(f"{r['seconds']:.1f} s (CPU {r['cpu']:.1f} s)" for r in runs)
+                    + f"; {int(runs[0]['statements']):,} statements",
+                )
+            )
+        before = min(r["seconds"] for r in demo["before"])
+        after = min(r["seconds"] for r in demo["after"])
+        rows.append(("best after / best before", f"{after / before:.2f}× ({before:.1f} s → {after:.1f} s)"))
+        rows.append(("best after / floor", f"{after / min(floors):.1f}×"))
+        rows.append(("outputs", "the same (random parts masked)" if not problems else f"{len(problems)} differ"))
+        print_table("The demo", rows)
+        if problems:
+            failed = True
+            print("\n".join(problems[:20]))
+
+        if args.suite:
+            rows = []
+            runs = [("before", False), ("after", False)] + ([("after", True)] if args.quick else [])
+            for name, quick in runs:
+                seconds, summary = run_suite(checkouts[name], quick=quick, postgresql=args.postgresql)
+                label = f"suite {name}" + (" -m 'not slow'" if quick else "")
+                rows.append((label, f"{seconds:.0f} s  ({summary})"))
+                print(label, rows[-1][1], flush=True)
+            print_table("The test suite" + (" (SQLite and PostgreSQL)" if args.postgresql else " (SQLite)"), rows)
+        print("load average at the end:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        print("RESULT: FAILED")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
