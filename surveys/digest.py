@@ -160,6 +160,9 @@ class RoundResults:
 
     def values(self, round_id: int) -> dict[str, dict[str, float]]:
         """One round's figure values per shown group (no intervals): for trends, charts and streaks."""
+        found = self._values.get(round_id)
+        if found is not None:
+            return found  # asked about 200,000 times in a run at 10,000 people: no more than a lookup
         if round_id not in self._values:
             self.load((round_id,))
             tally = self._tallies[round_id]
@@ -216,6 +219,7 @@ class WeekData:
             *(session.scalars(select(Team).where(Team.id.in_(teams))) if teams else ()),
         ]
         self._sections: dict[str, DigestSection] = {}
+        self._history_values: list[dict[str, dict[str, float]]] | None = None
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
             for r in session.scalars(
@@ -238,15 +242,22 @@ class WeekData:
     def round_values(self, round_id: int) -> dict[str, dict[str, float]]:
         return self.rounds.values(round_id)
 
+    def _history_of(self, group_id: str) -> list[dict[str, float]]:
+        """The group's figure values in each history round, oldest first (empty where not shown)."""
+        if self._history_values is None:
+            self._history_values = [self.rounds.values(round_id) for round_id in self.history]
+        return [values.get(group_id, {}) for values in self._history_values]
+
     def series(self, group_id: str, metric: str) -> list[float | None]:
-        return [self.round_values(round_id).get(group_id, {}).get(metric) for round_id in self.history]
+        return [figures.get(metric) for figures in self._history_of(group_id)]
 
     def trends(self, group_id: str) -> dict[str, Trend]:
-        metrics = {m for r in self.history for m in self.round_values(r).get(group_id, {})}
+        history = self._history_of(group_id)
+        metrics = {m for figures in history for m in figures}
         baseline_rounds = self.trend.baseline_rounds
         trends = {}
         for metric in sorted(metrics):
-            values = [v for v in self.series(group_id, metric) if v is not None]
+            values = [v for figures in history if (v := figures.get(metric)) is not None]
             if len(values) <= baseline_rounds:
                 continue
             baseline = values[:baseline_rounds]
