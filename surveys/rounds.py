@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -381,23 +382,39 @@ def slots_for(box: SecretBox, participant: PulseParticipant, question_ids: Seque
     return [hmac.new(key, q.encode(), hashlib.sha256).hexdigest() for q in question_ids]
 
 
+# The statements every click runs, built once: building one (its expressions and cache key) cost more
+# CPU than running it.
+_PARTICIPATION = (
+    select(PulseRound, PulseRoundKey, PulseParticipant, PulseUnit, *pack_version(PulseRound.workspace_id))
+    .join(
+        PulseParticipant,
+        and_(PulseParticipant.round_id == PulseRound.id, PulseParticipant.person_id == bindparam("person_id")),
+    )
+    .join(PulseUnit, PulseUnit.id == PulseParticipant.unit_id)
+    .outerjoin(PulseRoundKey, PulseRoundKey.round_id == PulseRound.id)
+    .where(PulseRound.id == bindparam("round_id"))
+    .with_for_update(of=PulseParticipant)
+)
+_SEALED_BY_SLOT = select(PulseSealedAnswer.slot, PulseSealedAnswer.sealed).where(
+    PulseSealedAnswer.round_id == bindparam("round_id"), PulseSealedAnswer.slot.in_(bindparam("slots", expanding=True))
+)
+_SEAL = {
+    name: (
+        dialect.insert(PulseSealedAnswer)
+        .values(id=bindparam("id"), round_id=bindparam("round_id"), slot=bindparam("slot"), sealed=bindparam("sealed"))
+        .on_conflict_do_update(index_elements=["round_id", "slot"], set_={"sealed": bindparam("sealed")})
+    )
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 def _participation(
     session: Session, workspace: Workspace, person: Person | None, round_id: int, now: datetime
 ) -> tuple[PulseRound, Person, PulseParticipant, PulseUnit]:
     if person is not None and person.workspace_id == workspace.id:
         # Everything a click needs before its answers, in one round trip: the round with its key, the
         # participant (locked), their unit, and the version of the workspace's custom packs.
-        found = session.execute(
-            select(PulseRound, PulseRoundKey, PulseParticipant, PulseUnit, *pack_version(PulseRound.workspace_id))
-            .join(
-                PulseParticipant,
-                and_(PulseParticipant.round_id == PulseRound.id, PulseParticipant.person_id == person.id),
-            )
-            .join(PulseUnit, PulseUnit.id == PulseParticipant.unit_id)
-            .outerjoin(PulseRoundKey, PulseRoundKey.round_id == PulseRound.id)
-            .where(PulseRound.id == round_id)
-            .with_for_update(of=PulseParticipant)
-        ).first()
+        found = session.execute(_PARTICIPATION, {"person_id": person.id, "round_id": round_id}).first()
         if found is not None:
             pulse, key, participant, unit, *version = found
             if key is not None:
@@ -583,9 +600,8 @@ def _upsert(
     )
     sealed = _seal(aead, participant.round_id, slot, participant.unit_id, question_id, answer)
     session.execute(
-        upsert_insert(session, PulseSealedAnswer)
-        .values(id=random_id(), round_id=participant.round_id, slot=slot, sealed=sealed)
-        .on_conflict_do_update(index_elements=["round_id", "slot"], set_={"sealed": sealed})
+        _SEAL[session.get_bind().dialect.name],
+        {"id": random_id(), "round_id": participant.round_id, "slot": slot, "sealed": sealed},
     )
     if has_clear:
         # An answer given in clear before the upgrade to sealed answers moves into the sealed row.
@@ -607,11 +623,7 @@ def _own_answers(
         for row in legacy:
             if row.slot is not None:
                 answers[slots[row.slot]] = Answer(row.value, row.comment)
-    sealed = session.execute(
-        select(PulseSealedAnswer.slot, PulseSealedAnswer.sealed).where(
-            PulseSealedAnswer.round_id == round_id, PulseSealedAnswer.slot.in_(list(slots))
-        )
-    )
+    sealed = session.execute(_SEALED_BY_SLOT, {"round_id": round_id, "slots": list(slots)})
     for slot, blob in sealed:
         _unit, _question, answer = _unseal(aead, round_id, slot, blob)
         answers[slots[slot]] = answer
