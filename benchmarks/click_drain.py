@@ -425,7 +425,7 @@ def main() -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--clicks", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=2, help="EMPATHY_WORK_THREADS (default: its default, 2)")
+    parser.add_argument("--threads", type=int, default=4, help="EMPATHY_WORK_THREADS (default: its default, 4)")
     parser.add_argument("--trees", default=".", help="checkouts to time, comma-separated, alternated")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-floor", action="store_true")

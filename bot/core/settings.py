@@ -55,7 +55,7 @@ class Settings:
     outbox_concurrency: int = 16
     # Threads that run the work of requests acked early (bot/delivery/inbox.py), in the worker or in a single
     # `serve`; 0 turns early acks off.
-    work_threads: int = 2
+    work_threads: int = 4
     # How much `empathy-bot worker` lowers its own CPU priority, so web processes on the same machine
     # ack first: an ack has 3 s, the work behind it has no deadline a person would notice.
     worker_nice: int = 10
@@ -181,7 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
         outbox_rate_per_minute=_int(env, "EMPATHY_OUTBOX_RATE_PER_MINUTE", default=300, low=1, high=100_000),
         outbox_max_attempts=_int(env, "EMPATHY_OUTBOX_MAX_ATTEMPTS", default=8, low=1, high=100),
         outbox_concurrency=_int(env, "EMPATHY_OUTBOX_CONCURRENCY", default=16, low=1, high=128),
-        work_threads=_int(env, "EMPATHY_WORK_THREADS", default=2, low=0, high=64),
+        work_threads=_int(env, "EMPATHY_WORK_THREADS", default=4, low=0, high=64),
         worker_nice=_int(env, "EMPATHY_WORKER_NICE", default=10, low=0, high=19),
         log_level=_choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", upper=True),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), default="text"),
