@@ -24,7 +24,9 @@ whether the conversation's recent history holds it (`already_sent`) and, if so, 
 without posting again. Only when
 the history cannot be read (a missing scope, Slack down) does it post again; because each
 dispatcher holds at most `concurrency` rows in flight, a crash can then cause at most that many
-duplicates per dispatcher (one per post the crash cut off), never a lost message.
+duplicates per dispatcher (one per post the crash cut off), never a lost message. A platform whose
+posts can never be found (Teams: `finds_its_posts` is False) posts one row at a time per dispatcher,
+so a crash costs it at most one duplicate.
 
 The same check runs before retrying a post that failed with a 5xx or a dropped connection: Slack may
 have stored the message before failing, so the retry looks for it in the history first.
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import json
 import logging
 import random
@@ -84,6 +87,7 @@ from bot.delivery.ports import (
     SendFailed,
     Sent,
     UndeliverableError,
+    finds_its_posts,
     is_transport_reason,
     may_have_been_sent,
 )
@@ -480,6 +484,10 @@ class OutboxDispatcher:
         self._routes: dict[int, _Route] = {}
         self._routes_lock = threading.Lock()
         self.concurrency = concurrency
+        # A platform that cannot find its own posts after a crash (Teams) would post again every row the
+        # crash cut off between its post and its record: its posts go one at a time per dispatcher, so a
+        # crash costs at most one duplicate, whatever the concurrency.
+        self._blind_post = threading.Lock()
         self.max_pace_wait = (
             max_pace_wait if max_pace_wait is not None else min(MAX_PACE_WAIT, lease.total_seconds() / 4)
         )
@@ -687,7 +695,7 @@ class OutboxDispatcher:
     # -- delivering ----------------------------------------------------------------------------
 
     def _deliver(self, row_id: int, report: DispatchReport) -> None:
-        with self.session_factory() as session:
+        with self.session_factory() as session, contextlib.ExitStack() as posting:
             row = session.get(OutboxMessage, row_id)
             assert row is not None
             try:
@@ -705,6 +713,9 @@ class OutboxDispatcher:
                     self._retry_later(session, row, RATE_LIMITED, report, delay=held)
                     session.commit()
                     return
+                if found is None and not finds_its_posts(route.sender):
+                    # Held until the row is marked sent below (the stack closes after the last commit).
+                    posting.enter_context(self._blind_post)
                 sent = found if found is not None else self._send(route, channel, row.id, payload)
             except UndeliverableError as error:
                 self._fail(session, row, str(error), report)

@@ -181,6 +181,13 @@ class Sender(Protocol):
         ...
 
 
+def finds_its_posts(sender: Sender) -> bool:
+    """Whether `already_sent` can ever find a post (a sender says it cannot with `finds_its_posts = False`,
+    as Teams' does): the outbox then keeps such posts to one at a time, so a crash costs at most one
+    duplicate."""
+    return bool(getattr(sender, "finds_its_posts", True))
+
+
 # -- the Directory port ---------------------------------------------------------------------------------
 
 

@@ -99,6 +99,8 @@ CALL_TIMEOUT = 30.0
 
 class TeamsSender:
     platform = TEAMS
+    # `already_sent` can never find a post: the outbox sends Teams rows one at a time per dispatcher.
+    finds_its_posts = False
 
     def __init__(
         self,

@@ -197,3 +197,22 @@ def test_every_row_goes_out_once_with_many_in_flight_and_two_dispatchers(
 def test_concurrency_must_be_positive(session_factory: sessionmaker[Session], concurrency: int) -> None:
     with pytest.raises(ValueError, match="concurrency"):
         OutboxDispatcher(session_factory, SlowSender(), ManualClock(START), concurrency=concurrency)
+
+
+@pytest.mark.parametrize("finds_its_posts", [True, False])
+def test_a_platform_that_cannot_find_its_posts_posts_one_at_a_time(
+    session_factory: sessionmaker[Session], workspace: Workspace, finds_its_posts: bool
+) -> None:
+    """Teams cannot find a post after a crash, so each post the crash cut off would go out again: with
+    one post in flight per dispatcher, a crash costs at most one duplicate, as with one row at a time."""
+    for n in range(16):
+        queue(session_factory, workspace, f"k{n}", f"t{n}", channel_id=f"C{n:03d}")
+    sender = SlowSender(delay=0.03, jitter=False)
+    sender.finds_its_posts = finds_its_posts  # type: ignore[attr-defined]
+    report = OutboxDispatcher(session_factory, sender, ManualClock(START), concurrency=8).run_once(time_budget=30)
+
+    assert report.sent == 16 and unsettled(session_factory) == 0
+    if finds_its_posts:
+        assert sender.most_in_flight > 1  # the same dispatcher does overlap posts it can find again
+    else:
+        assert sender.most_in_flight == 1
