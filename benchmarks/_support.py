@@ -9,11 +9,13 @@ in the bot's memory figures. The parent talks to it over a pipe with a handful o
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -161,16 +163,63 @@ def _matches(called: str, method: str) -> bool:
     return called.startswith(method) if method.endswith(".") else called == method
 
 
+# (monotonic time, method, outbox id or "", status) of each call as the fake took it in (with `answer_after`):
+# CLOCK_MONOTONIC is one clock for every process, so the parent can set them beside its own times.
+ARRIVALS: list[tuple[float, str, str, int]] = []
+
+
+# (monotonic time, ms) whenever the fake's heartbeat woke more than HEARTBEAT_LATE_MS late: the fake's process
+# was not scheduled (a busy machine), and every request that reached it meanwhile is taken in at once.
+STALLS: list[tuple[float, float]] = []
+HEARTBEAT_MS = 5.0
+HEARTBEAT_LATE_MS = 15.0
+
+
+def _heartbeat(stalls: list[tuple[float, float]]) -> None:
+    while True:
+        before = time.monotonic()
+        time.sleep(HEARTBEAT_MS / 1000)
+        late = (time.monotonic() - before) * 1000 - HEARTBEAT_MS
+        if late > HEARTBEAT_LATE_MS:
+            stalls.append((before, late))
+
+
+def _outbox_id(params: Any) -> str:
+    metadata = params.get("metadata") if isinstance(params, dict) else None
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return ""
+    return str(((metadata or {}).get("event_payload") or {}).get("outbox_id", ""))
+
+
 def _fake_main(
     conn: Any,
     team_id: str,
     latency: float,
     latency_methods: tuple[str, ...] | None = None,
     answer_after: bool = False,
+    http11: bool = False,
 ) -> None:
     from tests.fakes.slack.api import FakeSlack
 
+    if http11:
+        # This child process only (see benchmarks/click_drain.py): BaseHTTPRequestHandler speaks HTTP/1.0 and
+        # closes every connection, so each call opened a new one; Slack keeps them (HTTP/1.1). Nagle would hold
+        # a kept connection's body until the client's delayed ACK (40 ms).
+        from http.server import ThreadingHTTPServer
+
+        from tests.fakes.slack import api
+
+        api._RequestHandler.protocol_version = "HTTP/1.1"
+        api._RequestHandler.disable_nagle_algorithm = True
+        # socketserver listens with a backlog of 5: dozens of clients connecting at once overflowed it, and
+        # each connection dropped there waited for TCP's 1 s retransmission; Slack's front door accepts them.
+        ThreadingHTTPServer.request_queue_size = 256
     fake = FakeSlack(team_id=team_id)
+    if answer_after:
+        threading.Thread(target=_heartbeat, args=(STALLS,), name="fake-heartbeat", daemon=True).start()
     if latency > 0:
         # Real Slack answers in tens of milliseconds, not the fake's few; the delay is outside the
         # fake's lock, so concurrent requests overlap as they would against Slack.
@@ -180,7 +229,9 @@ def _fake_main(
             slow = latency_methods is None or any(_matches(str(args[0]), method) for method in latency_methods)
             if slow and answer_after:
                 # Counted by the rate limit (and stored) when it arrives, as at Slack's front door; answered later.
+                arrived = time.monotonic()
                 reply = handle(*args, **kwargs)
+                ARRIVALS.append((arrived, str(args[0]), _outbox_id(args[1]), reply.status))
                 time.sleep(latency)
                 return reply
             if slow:
@@ -251,6 +302,10 @@ def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
             if name == "response_url":
                 replies[str(call.body.get("text", ""))[:90]] += 1
         return {"by_method": {m: dict(c) for m, c in by_method.items()}, "replies": dict(replies)}
+    if command == "arrivals":
+        return list(ARRIVALS)
+    if command == "stalls":
+        return list(STALLS)
     if command == "count":
         prefix = args["prefix"]
         return sum(1 for call in fake.calls if call.method.startswith(prefix))
@@ -267,14 +322,16 @@ class FakeSlackProcess:
         latency: float = 0.0,
         latency_methods: tuple[str, ...] | None = None,
         answer_after: bool = False,
+        http11: bool = False,
     ) -> None:
         """`latency` seconds before each answer; only for `latency_methods` when given. The call is handled
-        (rate-limited, stored) after the latency, or with `answer_after` when it arrives."""
+        (rate-limited, stored) after the latency, or with `answer_after` when it arrives. With `http11` the
+        fake keeps connections open between calls as Slack does (the stock fake closes each one)."""
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_fake_main,
-            args=(child, team_id, latency, latency_methods, answer_after),
+            args=(child, team_id, latency, latency_methods, answer_after, http11),
             name="fake-slack",
             daemon=True,
         )
@@ -331,6 +388,14 @@ class FakeSlackProcess:
 
     def first_messages(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
         return self._call("first_messages", users=ids)  # type: ignore[no-any-return]
+
+    def arrivals(self) -> list[tuple[float, str, str, int]]:
+        """Every call as the fake took it in: (monotonic time, method, outbox id, status); with `answer_after`."""
+        return self._call("arrivals")  # type: ignore[no-any-return]
+
+    def stalls(self) -> list[tuple[float, float]]:
+        """When the fake's process was not scheduled for a while (with `answer_after`): (monotonic time, ms late)."""
+        return self._call("stalls")  # type: ignore[no-any-return]
 
     def call_stats(self) -> dict[str, Any]:
         return self._call("call_stats")  # type: ignore[no-any-return]

@@ -27,7 +27,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from benchmarks._support import FakeSlackProcess, new_secret_key, settings_env, slack_id, temporary_database
+from benchmarks._support import (
+    HEARTBEAT_LATE_MS,
+    HEARTBEAT_MS,
+    FakeSlackProcess,
+    new_secret_key,
+    settings_env,
+    slack_id,
+    temporary_database,
+)
 from benchmarks.pulse_fanout import RATE_LIMITED, Totals, _outstanding, _seed_and_open
 
 
@@ -58,14 +66,16 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
 
     ideal = people / rate * 60.0
     secret_key = new_secret_key()
-    fake_options = {"answer_after": True} if args.limit_at == "arrival" else {}
+    fake_options: dict[str, Any] = {"answer_after": True} if args.limit_at == "arrival" else {}
+    fake_options["http11"] = args.http == "1.1"
     with temporary_database(database) as db_url, FakeSlackProcess(latency=latency_ms / 1000, **fake_options) as fake:
         engine = make_engine(db_url)
         try:
             session_factory = make_session_factory(engine)
             settings = load_settings(settings_env(fake.url, db_url, secret_key))
+            burst = _burst(rate, args)
             for method in RATE_LIMITED:
-                fake.set_rate_limit(method, rate, burst=args.burst)
+                fake.set_rate_limit(method, rate, burst=burst)
             _seed_and_open(session_factory, fake, secret_key, people)
             sender_options: dict[str, Any] = {}
             if "headroom" in inspect.signature(SlackSender).parameters:
@@ -73,19 +83,21 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
             dispatcher_options: dict[str, Any] = {}
             if "concurrency" in inspect.signature(OutboxDispatcher).parameters:
                 dispatcher_options["concurrency"] = args.concurrency if rate <= 1000 else args.fast_concurrency
+            sender = SlackSender(
+                build_web_client(settings, for_outbox=True), rate_per_minute=rate, burst=burst, **sender_options
+            )
+            posted_at = _trace_posts(sender)
             dispatcher = OutboxDispatcher(
                 session_factory,
-                SlackSender(
-                    build_web_client(settings, for_outbox=True),
-                    rate_per_minute=rate,
-                    burst=args.burst,
-                    **sender_options,
-                ),
+                sender,
                 SystemClock(),
                 worker_id="bench-latency",
                 **dispatcher_options,
             )
             totals = Totals()
+            bot_stalls: list[tuple[float, float]] = []
+            stop_heartbeat = threading.Event()
+            threading.Thread(target=_heartbeat, args=(bot_stalls, stop_heartbeat), daemon=True).start()
             cpu_before = time.process_time()
             started = time.monotonic()
             give_up = max(ideal * args.give_up, ideal + 30)
@@ -98,6 +110,9 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
                 )
             counts = fake.dm_counts([slack_id(i) for i in range(people)])
             stats = fake.call_stats()["by_method"]
+            arrivals = fake.arrivals()
+            fake_stalls = fake.stalls()
+            stop_heartbeat.set()
         finally:
             engine.dispose()
     delivered = sum(1 for n in counts.values() if n)
@@ -106,6 +121,7 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
         "database": database,
         "latency_ms": latency_ms,
         "rate": rate,
+        "burst": burst,
         "people": people,
         "ideal": ideal,
         "elapsed": elapsed,
@@ -123,7 +139,91 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
         "failed": states.get("failed", 0),
         "concurrency": dispatcher_options.get("concurrency", 1),
         "headroom": bool(sender_options),
+        "jitter": _jitter(posted_at, arrivals),
+        "episodes": _episodes(arrivals, fake_stalls, bot_stalls),
+        "stalls": (_stalled(fake_stalls), _stalled(bot_stalls)),
     }
+
+
+def _heartbeat(stalls: list[tuple[float, float]], stop: threading.Event) -> None:
+    """As the fake's (benchmarks._support._heartbeat): when this process was not scheduled for a while."""
+    while not stop.is_set():
+        before = time.monotonic()
+        time.sleep(HEARTBEAT_MS / 1000)
+        late = (time.monotonic() - before) * 1000 - HEARTBEAT_MS
+        if late > HEARTBEAT_LATE_MS:
+            stalls.append((before, late))
+
+
+def _stalled(stalls: list[tuple[float, float]]) -> str:
+    return f"{len(stalls)} stalls, {sum(ms for _, ms in stalls) / 1000:.1f} s, longest {max((ms for _, ms in stalls), default=0):.0f} ms"
+
+
+def _episodes(
+    arrivals: list[tuple[float, str, str, int]],
+    fake_stalls: list[tuple[float, float]],
+    bot_stalls: list[tuple[float, float]],
+) -> list[str]:
+    """The 429s grouped by instant (calls refused within 50 ms of each other hold the workspace once), each
+    with the longest stall of the fake's process and of the bot's in the 200 ms before it."""
+    refused = sorted(at for at, _, _, status in arrivals if status == 429)
+    if not refused:
+        return []
+    start = min(at for at, *_ in arrivals)
+    groups: list[list[float]] = []
+    for at in refused:
+        if groups and at - groups[-1][-1] < 0.05:
+            groups[-1].append(at)
+        else:
+            groups.append([at])
+
+    def worst(stalls: list[tuple[float, float]], at: float) -> float:
+        return max((ms for began, ms in stalls if at - 0.2 <= began + ms / 1000 and began <= at), default=0.0)
+
+    return [
+        f"{g[0] - start:.1f} s: {len(g)} refused, fake stalled {worst(fake_stalls, g[0]):.0f} ms, "
+        f"bot {worst(bot_stalls, g[0]):.0f} ms"
+        for g in groups
+    ]
+
+
+def _trace_posts(sender: Any) -> dict[str, float]:
+    """When each post left the outbox for the sender (its turn taken just before), by outbox id."""
+    posted_at: dict[str, float] = {}
+    post = sender.post
+
+    def traced(workspace: str, conversation: str, message: Any, *, outbox_id: int) -> Any:
+        posted_at[str(outbox_id)] = time.monotonic()
+        return post(workspace, conversation, message, outbox_id=outbox_id)
+
+    sender.post = traced
+    return posted_at
+
+
+def _jitter(posted_at: dict[str, float], arrivals: list[tuple[float, str, str, int]]) -> dict[str, float]:
+    """How much later than its turn each post reached the fake's rate limit (the bot's GIL, both kernels'
+    scheduling, the fake's own threads), in ms, over the posts that were accepted."""
+    delays = sorted(
+        (at - posted_at[oid]) * 1000
+        for at, method, oid, status in arrivals
+        if method == "chat.postMessage" and oid in posted_at and status == 200
+    )
+    if not delays:
+        return {}
+
+    def pct(q: float) -> float:
+        return delays[min(len(delays) - 1, int(q * len(delays)))]
+
+    return {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": delays[-1]}
+
+
+def _burst(rate: int, args: argparse.Namespace) -> int:
+    """The fake's bucket (and the sender's burst): `--burst` calls, or with `--window` that many seconds of the rate."""
+    return max(1, round(rate / 60 * args.window)) if args.window else args.burst
+
+
+def _fmt(figures: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.0f}" for k, v in figures.items()) or "-"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,13 +234,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--burst", type=int, default=5, help="the fake's bucket, and the sender's burst (5)")
     parser.add_argument(
+        "--window",
+        type=float,
+        default=0.0,
+        help="instead of --burst, a bucket holding this many seconds of the rate: 1 counts calls per second, as "
+        "Teams documents its limits (50 a second per tenant; 7 a second per conversation)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=16,
         help="messages in flight where the code has it, at rates up to 1,000/min (16)",
     )
     parser.add_argument(
-        "--fast-concurrency", type=int, default=64, help="the same above 1,000/min: about rate/s x 0.6 s is needed (64)"
+        "--fast-concurrency",
+        type=int,
+        default=128,
+        help="the same above 1,000/min (128): at 300 ms an open and a post take 0.6 s, so 100 DMs/s needs 60 in flight "
+        "even when no thread is ever scheduled late",
     )
     parser.add_argument(
         "--limit-at",
@@ -150,13 +261,20 @@ def main(argv: list[str] | None = None) -> int:
         "after the latency, just before answering (pulse_fanout's fake, where the fake's own thread wake-ups "
         "bunch calls together)",
     )
+    parser.add_argument(
+        "--http",
+        choices=("1.1", "1.0"),
+        default="1.1",
+        help="the fake's HTTP: 1.1 keeps connections open as Slack does (default); 1.0 is the stock fake, which "
+        "closes each one, so every call connects anew (the figures before the second round on #18)",
+    )
     parser.add_argument("--give-up", type=float, default=3.0, help="stop a run after this many times its ideal (3)")
     args = parser.parse_args(argv)
     latencies = [float(x) for x in args.latencies.split(",")]
     rates = [int(x) for x in args.rates.split(",")]
     load = os.getloadavg()
     print(
-        f"-- fan-out latency: {args.database}, limit counted at {args.limit_at}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+        f"-- fan-out latency: {args.database}, limit counted at {args.limit_at}, HTTP/{args.http}, {f'{args.window:g} s window' if args.window else f'burst {args.burst}'}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
         flush=True,
     )
     results = []
@@ -172,20 +290,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['delivered'] / result['elapsed']:6.1f} DMs/s  429s {result['429s by method']}  "
                 f"duplicates {result['duplicates']}  lost {result['lost']}  unsent {result['unsent']}  "
                 f"failed {result['failed']}  CPU {result['cpu_ms_per_dm']:.1f} ms/DM, "
-                f"{result['cpu_share']:.0%} of a core  (concurrency {result['concurrency']}, headroom {result['headroom']})",
+                f"{result['cpu_share']:.0%} of a core  (concurrency {result['concurrency']}, headroom {result['headroom']})"
+                f"  turn->fake ms {_fmt(result['jitter'])}",
                 flush=True,
             )
+            print(f"    stalls: fake {result['stalls'][0]}; bot {result['stalls'][1]}")
+            for episode in result["episodes"]:
+                print(f"    429 episode at {episode}")
     load = os.getloadavg()
     print(f"-- load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(
-        "\n| latency | rate/min | people | ideal | fan-out | ratio to ideal | self-inflicted 429s | duplicates | lost |"
+        "\n| latency | rate/min | burst | people | ideal | fan-out | ratio to ideal | 429s (instants) | turn -> fake p99 "
+        "| fake's stalls | duplicates | lost |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['projected'] / r['ideal']:.2f}x" + (" (stopped at 3x, projected)" if r["stopped"] else "")
         print(
-            f"| {r['latency_ms']:.0f} ms | {r['rate']:,} | {r['people']:,} | {r['ideal']:.1f} s | {r['elapsed']:.1f} s "
-            f"| {ratio} | {r['429s']} | {r['duplicates']} | {r['lost']} |"
+            f"| {r['latency_ms']:.0f} ms | {r['rate']:,} | {r['burst']} | {r['people']:,} | {r['ideal']:.1f} s "
+            f"| {r['elapsed']:.1f} s | {ratio} | {r['429s']} ({len(r['episodes'])}) "
+            f"| {r['jitter'].get('p99', 0):.0f} ms | {r['stalls'][0]} | {r['duplicates']} | {r['lost']} |"
         )
     ok = all(r["duplicates"] == 0 and r["lost"] == 0 for r in results)
     print(f"  RESULT: {'OK' if ok else 'FAILED'}", flush=True)
