@@ -140,9 +140,33 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
         "concurrency": dispatcher_options.get("concurrency", 1),
         "headroom": bool(sender_options),
         "jitter": _jitter(posted_at, arrivals),
+        # The same bucket over the posts' turns, then over their arrivals at the fake: what the sends' own pattern
+        # would draw, and what the way to the fake (both processes' scheduling) adds.
+        "refused at turns": _refused_if_at(TURNS, rate, burst),
+        "refused at arrival": _refused_if_at(
+            [at for at, method, _, _ in arrivals if method == "chat.postMessage"], rate, burst
+        ),
         "episodes": _episodes(arrivals, fake_stalls, bot_stalls),
         "stalls": (_stalled(fake_stalls), _stalled(bot_stalls)),
     }
+
+
+# When each post took its turn, every attempt (the sends' pattern, before anything between them and the fake).
+TURNS: list[float] = []
+
+
+def _refused_if_at(times: list[float], rate: int, burst: int) -> int:
+    """How many of calls made at `times` the fake's bucket (rate a minute, `burst`, full at first) would refuse."""
+    tokens, last, refused = float(burst), None, 0
+    for at in sorted(times):
+        if last is not None:
+            tokens = min(burst, tokens + (at - last) * rate / 60)
+        last = at
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            refused += 1
+    return refused
 
 
 def _heartbeat(stalls: list[tuple[float, float]], stop: threading.Event) -> None:
@@ -188,12 +212,15 @@ def _episodes(
 
 
 def _trace_posts(sender: Any) -> dict[str, float]:
-    """When each post left the outbox for the sender (its turn taken just before), by outbox id."""
+    """When each post left the outbox for the sender (its turn taken just before), by outbox id; every attempt
+    is also in TURNS."""
     posted_at: dict[str, float] = {}
     post = sender.post
+    TURNS.clear()
 
     def traced(workspace: str, conversation: str, message: Any, *, outbox_id: int) -> Any:
-        posted_at[str(outbox_id)] = time.monotonic()
+        posted_at[str(outbox_id)] = now = time.monotonic()
+        TURNS.append(now)
         return post(workspace, conversation, message, outbox_id=outbox_id)
 
     sender.post = traced
@@ -295,21 +322,25 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             print(f"    stalls: fake {result['stalls'][0]}; bot {result['stalls'][1]}")
+            print(
+                f"    posts the fake's bucket refuses, replayed: at their turns {result['refused at turns']}, "
+                f"at their arrivals {result['refused at arrival']}"
+            )
             for episode in result["episodes"]:
                 print(f"    429 episode at {episode}")
     load = os.getloadavg()
     print(f"-- load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(
         "\n| latency | rate/min | burst | people | ideal | fan-out | ratio to ideal | 429s (instants) | turn -> fake p99 "
-        "| fake's stalls | duplicates | lost |"
+        "| posts refused if at turns / at arrival | fake's stalls | duplicates | lost |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['projected'] / r['ideal']:.2f}x" + (" (stopped at 3x, projected)" if r["stopped"] else "")
         print(
             f"| {r['latency_ms']:.0f} ms | {r['rate']:,} | {r['burst']} | {r['people']:,} | {r['ideal']:.1f} s "
             f"| {r['elapsed']:.1f} s | {ratio} | {r['429s']} ({len(r['episodes'])}) "
-            f"| {r['jitter'].get('p99', 0):.0f} ms | {r['stalls'][0]} | {r['duplicates']} | {r['lost']} |"
+            f"| {r['jitter'].get('p99', 0):.0f} ms | {r['refused at turns']} / {r['refused at arrival']} | {r['stalls'][0]} | {r['duplicates']} | {r['lost']} |"
         )
     ok = all(r["duplicates"] == 0 and r["lost"] == 0 for r in results)
     print(f"  RESULT: {'OK' if ok else 'FAILED'}", flush=True)
