@@ -17,11 +17,13 @@ stopped and its ratio extrapolated from the DMs it delivered (marked "stopped").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +32,7 @@ from sqlalchemy import func, select
 from benchmarks._support import (
     HEARTBEAT_LATE_MS,
     HEARTBEAT_MS,
+    TEAM_ID,
     FakeSlackProcess,
     new_secret_key,
     settings_env,
@@ -83,9 +86,15 @@ def run_one(database: str, latency_ms: float, rate: int, people: int, args: argp
             dispatcher_options: dict[str, Any] = {}
             if "concurrency" in inspect.signature(OutboxDispatcher).parameters:
                 dispatcher_options["concurrency"] = args.concurrency if rate <= 1000 else args.fast_concurrency
-            sender = SlackSender(
-                build_web_client(settings, for_outbox=True), rate_per_minute=rate, burst=burst, **sender_options
-            )
+            with _saved_burst(args.saved):
+                sender = SlackSender(
+                    build_web_client(settings, for_outbox=True), rate_per_minute=rate, burst=burst, **sender_options
+                )
+                # Built now, under the rule asked for: the benchmark's one workspace, posts and (where the code has
+                # it) opens.
+                sender.pace(TEAM_ID)
+                if hasattr(sender, "_open_paces"):
+                    sender._bucket(sender._open_paces, TEAM_ID)
             posted_at = _trace_posts(sender)
             dispatcher = OutboxDispatcher(
                 session_factory,
@@ -244,6 +253,30 @@ def _jitter(posted_at: dict[str, float], arrivals: list[tuple[float, str, str, i
     return {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": delays[-1]}
 
 
+@contextlib.contextmanager
+def _saved_burst(rule: str) -> Iterator[None]:
+    """`half`: the sender's paces save half the burst whatever the rate (the rule before `PLATFORM_HEADROOM`),
+    so the same run can set it beside the code's own rule."""
+    if rule == "code":
+        yield
+        return
+    import handlers.slack.sender as sender_module
+    from bot.delivery.rate_limit import PACE_MARGIN, TokenBucket
+
+    original = sender_module.under_limit
+
+    def half(limit: float, burst: int, *, window: float = 60.0, monotonic: Any = time.monotonic) -> Any:
+        capacity = max(1, min(burst // 2, int(limit * 0.05)))
+        margin = min(0.5, max(PACE_MARGIN, capacity / limit))
+        return TokenBucket(limit * (1 - margin) * 60.0 / window, capacity, monotonic=monotonic)
+
+    sender_module.under_limit = half  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sender_module.under_limit = original
+
+
 def _burst(rate: int, args: argparse.Namespace) -> int:
     """The fake's bucket (and the sender's burst): `--burst` calls, or with `--window` that many seconds of the rate."""
     return max(1, round(rate / 60 * args.window)) if args.window else args.burst
@@ -295,6 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the fake's HTTP: 1.1 keeps connections open as Slack does (default); 1.0 is the stock fake, which "
         "closes each one, so every call connects anew (the figures before the second round on #18)",
     )
+    parser.add_argument(
+        "--saved",
+        default="code",
+        help="comma-separated, each run in turn per configuration: code (the sender's rule) and/or half (save half "
+        "the burst whatever the rate, as before PLATFORM_HEADROOM)",
+    )
     parser.add_argument("--give-up", type=float, default=3.0, help="stop a run after this many times its ideal (3)")
     args = parser.parse_args(argv)
     latencies = [float(x) for x in args.latencies.split(",")]
@@ -305,40 +344,45 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = []
+    rules = args.saved.split(",")
     for rate in rates:
         for latency in latencies:
-            people = max(10, round(rate / 60 * args.ideal))
-            result = run_one(args.database, latency, rate, people, args)
-            results.append(result)
-            print(
-                f"  {latency:>4.0f} ms {rate:>6,}/min {people:>6,} people  ideal {result['ideal']:6.1f} s  "
-                f"fan-out {result['elapsed']:6.1f} s  ratio {result['projected'] / result['ideal']:5.2f}x"
-                f"{' (stopped, projected)' if result['stopped'] else ''}  "
-                f"{result['delivered'] / result['elapsed']:6.1f} DMs/s  429s {result['429s by method']}  "
-                f"duplicates {result['duplicates']}  lost {result['lost']}  unsent {result['unsent']}  "
-                f"failed {result['failed']}  CPU {result['cpu_ms_per_dm']:.1f} ms/DM, "
-                f"{result['cpu_share']:.0%} of a core  (concurrency {result['concurrency']}, headroom {result['headroom']})"
-                f"  turn->fake ms {_fmt(result['jitter'])}",
-                flush=True,
-            )
-            print(f"    stalls: fake {result['stalls'][0]}; bot {result['stalls'][1]}")
-            print(
-                f"    posts the fake's bucket refuses, replayed: at their turns {result['refused at turns']}, "
-                f"at their arrivals {result['refused at arrival']}"
-            )
-            for episode in result["episodes"]:
-                print(f"    429 episode at {episode}")
+            for rule in rules:
+                args.saved = rule
+                people = max(10, round(rate / 60 * args.ideal))
+                result = run_one(args.database, latency, rate, people, args)
+                result["saved"] = rule
+                results.append(result)
+                print(
+                    f"  {latency:>4.0f} ms {rate:>6,}/min {people:>6,} people  ideal {result['ideal']:6.1f} s  "
+                    f"fan-out {result['elapsed']:6.1f} s  ratio {result['projected'] / result['ideal']:5.2f}x"
+                    f"{' (stopped, projected)' if result['stopped'] else ''}  "
+                    f"{result['delivered'] / result['elapsed']:6.1f} DMs/s  429s {result['429s by method']}  "
+                    f"duplicates {result['duplicates']}  lost {result['lost']}  unsent {result['unsent']}  "
+                    f"failed {result['failed']}  CPU {result['cpu_ms_per_dm']:.1f} ms/DM, "
+                    f"{result['cpu_share']:.0%} of a core  (concurrency {result['concurrency']}, headroom {result['headroom']}, "
+                    f"saved burst: {rule})"
+                    f"  turn->fake ms {_fmt(result['jitter'])}",
+                    flush=True,
+                )
+                print(f"    stalls: fake {result['stalls'][0]}; bot {result['stalls'][1]}")
+                print(
+                    f"    posts the fake's bucket refuses, replayed: at their turns {result['refused at turns']}, "
+                    f"at their arrivals {result['refused at arrival']}"
+                )
+                for episode in result["episodes"]:
+                    print(f"    429 episode at {episode}")
     load = os.getloadavg()
     print(f"-- load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(
-        "\n| latency | rate/min | burst | people | ideal | fan-out | ratio to ideal | 429s (instants) | turn -> fake p99 "
+        "\n| latency | rate/min | burst | saved | people | ideal | fan-out | ratio to ideal | 429s (instants) | turn -> fake p99 "
         "| posts refused if at turns / at arrival | fake's stalls | duplicates | lost |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r['projected'] / r['ideal']:.2f}x" + (" (stopped at 3x, projected)" if r["stopped"] else "")
         print(
-            f"| {r['latency_ms']:.0f} ms | {r['rate']:,} | {r['burst']} | {r['people']:,} | {r['ideal']:.1f} s "
+            f"| {r['latency_ms']:.0f} ms | {r['rate']:,} | {r['burst']} | {r['saved']} | {r['people']:,} | {r['ideal']:.1f} s "
             f"| {r['elapsed']:.1f} s | {ratio} | {r['429s']} ({len(r['episodes'])}) "
             f"| {r['jitter'].get('p99', 0):.0f} ms | {r['refused at turns']} / {r['refused at arrival']} | {r['stalls'][0]} | {r['duplicates']} | {r['lost']} |"
         )
