@@ -9,6 +9,12 @@ Figures per run: the fan-out's wall time and its ratio to the rate-limit ideal (
 the fake refuses anything faster), the 429s the fake answered (no failures are injected here, so every 429
 is self-inflicted), duplicates and lost DMs (RESULT: FAILED if either is not 0).
 
+Where the 429s come from: each post's turn (taken right before the sender's `post`) and its arrival at the fake
+are recorded on one clock (CLOCK_MONOTONIC, shared by both processes); the fake's bucket is replayed over each,
+and a heartbeat thread in each process notes when it was not scheduled. `--window 1` sizes the bucket as a
+second of the rate (Teams counts per second); `--http 1.0` runs the stock fake, which closes every connection;
+`--saved half,code` runs each configuration twice, the sender saving half the bucket and then by its own rule.
+
 The script runs at any commit: it passes `concurrency` and `headroom` only where the code has them, so the
 same file measures the dispatcher before and after (#18). A run slower than `--give-up` times the ideal is
 stopped and its ratio extrapolated from the DMs it delivered (marked "stopped").
