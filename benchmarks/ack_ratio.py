@@ -26,6 +26,11 @@ app alone on the machine; while a project is measured its worker runs (started a
 2. Closed loop, `--repeats` times floor then each project: `--clients` threads back to back, for
    `--closed-seconds`. The work falls behind here by design (acks first); it is drained at the end.
 
+`--loops` runs one loop only; `--no-worker-too` runs each project phase a second time with its worker
+stopped (each after its own floor), so one run shows how much of the ratio is the worker's. Each phase
+also reports the CPU of the web processes, the worker, the fake Slack, the PostgreSQL backends serving
+the database and the client threads, and the worker's CPU per applied work item.
+
 Each project phase's ratio is to the floor phase just before it. Then every worker drains what is left
 and the run checks the database as benchmarks/answer_latency does (`RESULT: FAILED` on any error
 status, a lost or doubled answer or kudos, or rows left in the inbox).
