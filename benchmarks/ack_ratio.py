@@ -26,6 +26,11 @@ app alone on the machine; while a project is measured its worker runs (started a
 2. Closed loop, `--repeats` times floor then each project: `--clients` threads back to back, for
    `--closed-seconds`. The work falls behind here by design (acks first); it is drained at the end.
 
+`--loops` runs one loop only; `--no-worker-too` runs each project phase a second time with its worker
+stopped (each after its own floor), so one run shows how much of the ratio is the worker's. Each phase
+also reports the CPU of the web processes, the worker, the fake Slack, the PostgreSQL backends serving
+the database and the client threads, and the worker's CPU per applied work item.
+
 Each project phase's ratio is to the floor phase just before it. Then every worker drains what is left
 and the run checks the database as benchmarks/answer_latency does (`RESULT: FAILED` on any error
 status, a lost or doubled answer or kudos, or rows left in the inbox).
@@ -46,7 +51,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from benchmarks._support import (
     FakeSlackProcess,
@@ -72,6 +77,8 @@ from benchmarks.answer_latency import (
 from benchmarks.teams_ack import Front, _free_port, _healthy
 
 DRAIN_TIMEOUT = 1800.0
+# Appended to a tree's label for its phases with its worker stopped (`--no-worker-too`).
+NO_WORKER = ", no worker"
 
 
 def _serve_empty() -> int:
@@ -204,7 +211,7 @@ class Web(_Child):
 @dataclass
 class Phase:
     label: str
-    server: str  # "floor", or the label of the tree whose code ran
+    server: str  # "floor", or the label of the tree whose code ran (+ NO_WORKER when its worker was stopped)
     loop: str  # "open" or "closed"
     seconds: float
     results: list[ClientResults]
@@ -213,6 +220,8 @@ class Phase:
     clicks_applied: int = 0  # chat.update calls during the phase
     work_applied: int = 0  # chat.update + response_url + views.publish during the phase
     cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # web, worker, fake during the phase
+    db_cpu: float = 0.0  # PostgreSQL's backends serving the benchmark's database (0 on SQLite)
+    client_cpu: float = 0.0  # this process: the client threads signing and sending the requests
 
     @property
     def latencies(self) -> list[float]:
@@ -271,6 +280,32 @@ def _cpu(pid: int | None) -> float:
     return value or 0.0
 
 
+def _db_cpu(engine: Any) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the benchmark's database (the
+    web processes' and the worker's pooled connections); empty on SQLite, whose work is in the
+    processes that use it."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        ticks = os.sysconf("SC_CLK_TCK")
+        used: dict[int, float] = {}
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
+
+def _db_cpu_since(engine: Any, before: dict[int, float]) -> float:
+    """The backends' CPU since `before`: a backend that started meanwhile counts whole; one that exited
+    meanwhile (a worker stopped) is missed, so the figure is a lower bound."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in _db_cpu(engine).items())
+
+
 def run_one(kind: str, args: argparse.Namespace) -> bool:
     from bot.core.crypto import SecretBox
     from bot.core.database import make_engine, make_session_factory
@@ -323,12 +358,12 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 for label, tree in args.trees:
                     projects[label] = (Web(env, tree), Worker(env, tree, args.worker_start_seconds))
 
-                def only(running: str | None) -> None:
+                def only(running: str | None, *, with_worker: bool = True) -> None:
                     """Stop every worker but `running`'s, so what is measured has the machine to itself."""
                     for label, (_web, worker) in projects.items():
-                        if label != running or args.pause_worker:
+                        if label != running or args.pause_worker or not with_worker:
                             worker.stop()
-                    if running is not None and not args.pause_worker:
+                    if running is not None and with_worker and not args.pause_worker:
                         projects[running][1].start()
 
                 def drain_with(label: str) -> None:
@@ -343,8 +378,8 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     _load(web.port, fake.url, targets, args, clients=8, rate=0, seconds=2)
                     drain_with(label)
 
-                def phase(server: str, loop: str, n: int) -> Phase:
-                    only(None if server == "floor" else server)
+                def phase(server: str, loop: str, n: int, *, with_worker: bool = True) -> Phase:
+                    only(None if server == "floor" else server, with_worker=with_worker)
                     front_port, front_pid = (
                         (floor.port, floor.pid)
                         if server == "floor"
@@ -354,6 +389,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     before = _inbox_depth(db_url)
                     clicks, work = fake.count("chat.update"), _work_done(fake)
                     cpu = (_cpu(front_pid), _cpu(worker_pid), _cpu(fake.pid))
+                    db_cpu, client_cpu = _db_cpu(engine), time.process_time()
                     results, seconds = _load(
                         front_port,
                         fake.url,
@@ -364,6 +400,9 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                         seconds=args.closed_seconds if loop == "closed" else args.seconds,
                     )
                     cpu_after = (_cpu(front_pid), _cpu(worker_pid), _cpu(fake.pid))
+                    db_seconds, client_cpu = _db_cpu_since(engine, db_cpu), time.process_time() - client_cpu
+                    if not with_worker:
+                        server += NO_WORKER
                     done = Phase(
                         f"{loop} {n + 1}: {server}",
                         server,
@@ -375,6 +414,8 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                         clicks_applied=fake.count("chat.update") - clicks,
                         work_applied=_work_done(fake) - work,
                         cpu=tuple(b - a for a, b in zip(cpu, cpu_after, strict=True)),  # type: ignore[arg-type]
+                        db_cpu=db_seconds,
+                        client_cpu=client_cpu,
                     )
                     lat = done.latencies
                     print(
@@ -391,21 +432,28 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     phases.append(done)
                     return done
 
-                for n in range(args.repeats):
+                modes = (True, False) if args.no_worker_too else (True,)
+                for n in range(args.repeats if "open" in args.loops else 0):
                     for label in projects:
-                        phase("floor", "open", n)
-                        phase(label, "open", n)
-                        drain_with(label)
-                for n in range(args.repeats):
+                        for with_worker in modes:
+                            phase("floor", "open", n)
+                            phase(label, "open", n, with_worker=with_worker)
+                            drain_with(label)
+                for n in range(args.repeats if "closed" in args.loops else 0):
                     for label in projects:
-                        phase("floor", "closed", n)
-                        phase(label, "closed", n)
+                        for with_worker in modes:
+                            phase("floor", "closed", n)
+                            phase(label, "closed", n, with_worker=with_worker)
                 for _web, worker in projects.values():  # every tree's worker: the drain is not measured
                     worker.start()
                 drain_watch = Stopwatch()
                 left_before_drain = _inbox_depth(db_url)
+                drain_work = _work_done(fake)
+                drain_cpu = sum(_cpu(worker.pid) for _web, worker in projects.values())
                 drain_seconds = _wait_empty(fake, db_url, DRAIN_TIMEOUT)
                 drain_seconds = min(drain_seconds, drain_watch.seconds)
+                drain_cpu = sum(_cpu(worker.pid) for _web, worker in projects.values()) - drain_cpu
+                drain_work = _work_done(fake) - drain_work
                 left = _inbox_depth(db_url)
             finally:
                 for web, worker in projects.values():
@@ -461,8 +509,11 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
         ("worker", f"EMPATHY_WORK_THREADS={settings.work_threads}, EMPATHY_WORKER_NICE={settings.worker_nice}"),
     ]
     verdicts: list[str] = []
+    servers = [label for label, _tree in args.trees]
+    if args.no_worker_too:
+        servers += [label + NO_WORKER for label in servers]
     for loop, target in (("closed", 1.3), ("open", 2.0)):
-        for label, _tree in args.trees:
+        for label in servers:
             mine = [(a, b) for a, b in pairs if b.loop == loop and b.server == label]
             if not mine:
                 continue
@@ -495,7 +546,7 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                 )
             )
             verdict = f"{label} {loop} p99 {ratio:.2f}x the floor (target {target:g}x)"
-            if loop == "open":
+            if loop == "open" and not label.endswith(NO_WORKER):
                 rows.append(
                     (
                         f"open: {label}: worker applied (per phase)",
@@ -522,9 +573,36 @@ def run_one(kind: str, args: argparse.Namespace) -> bool:
                     + f" (floor's web: {', '.join(f'{a.cpu[0]:.1f}' for a, _ in mine)})",
                 )
             )
+            rows.append(
+                (
+                    f"{loop}: {label}: CPU s/phase database / clients (floor's)",
+                    "; ".join(
+                        f"{b.db_cpu:.1f} / {b.client_cpu:.1f} ({a.db_cpu:.1f} / {a.client_cpu:.1f})" for a, b in mine
+                    )
+                    + f"; {os.cpu_count()} cores x {mine[0][1].seconds:.0f} s = {(os.cpu_count() or 1) * mine[0][1].seconds:.0f} s",
+                )
+            )
+            if not label.endswith(NO_WORKER) and any(b.work_applied for _, b in mine):
+                rows.append(
+                    (
+                        f"{loop}: {label}: worker CPU ms per work applied",
+                        "; ".join(
+                            f"{b.cpu[1] / b.work_applied * 1000:.1f}" if b.work_applied else "-" for _, b in mine
+                        ),
+                    )
+                )
             verdicts.append(verdict)
     rows += [
-        ("final drain", f"{left_before_drain:,} rows in {drain_seconds:.1f} s; left {left} (must be 0)"),
+        (
+            "final drain",
+            f"{left_before_drain:,} rows in {drain_seconds:.1f} s; left {left} (must be 0)"
+            + (
+                f"; {drain_work / max(drain_seconds, 1e-9):.0f} work/s, worker CPU {drain_cpu / drain_work * 1000:.1f} ms"
+                " per work (every worker's, while all drain)"
+                if drain_work
+                else ""
+            ),
+        ),
         ("errors (non-200), floor and project", f"{errors} (must be 0)"),
         ("answer slots vs (person, question) acked", f"{answer_slots:,} vs {len(clicked):,} (must be equal)"),
         ("(round, slot) with > 1 row", f"{duplicate_slots} (must be 0)"),
@@ -571,6 +649,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--open-clients", type=int, default=64, help="open loop: client threads sharing the rate (64)")
     parser.add_argument("--people", type=int, default=200, help="people in the round (default 200)")
     parser.add_argument("--mix", default="70:15:15", help="answer clicks : /kudos : Home opens (default 70:15:15)")
+    parser.add_argument(
+        "--loops", default="open,closed", help="which loops to run: open,closed (default), open or closed"
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument(
         "--trees",
@@ -583,6 +664,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="diagnosis: no worker during the project's phases either (acks alone; it drains in between)",
     )
+    parser.add_argument(
+        "--no-worker-too",
+        action="store_true",
+        help="after each project phase, the same project again with its worker stopped (each after its own "
+        "floor): how much of the ratio is the worker's",
+    )
     parser.add_argument("--empty", action="store_true", help=argparse.SUPPRESS)  # the floor's child process
     args = parser.parse_args(argv)
     try:
@@ -592,6 +679,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
         parser.error("--mix must be three non-negative whole numbers like 70:15:15")
     args.mix = weights
+    args.loops = {part.strip() for part in args.loops.split(",") if part.strip()}
+    if not args.loops or not args.loops <= {"open", "closed"}:
+        parser.error("--loops must be open, closed or open,closed")
     try:
         args.trees = [
             (label, os.path.abspath(path)) for label, path in (part.split("=", 1) for part in args.trees.split(","))
