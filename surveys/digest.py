@@ -10,7 +10,7 @@ read of the 12 weeks' counts and one tally per round, not one per manager.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from statistics import fmean
@@ -26,12 +26,13 @@ from surveys.playbook import suggested_actions
 from surveys.results import (
     GroupResult,
     RoundTally,
+    RoundValues,
     Scoring,
+    Shapes,
     build_tree,
     load_tallies,
     org_id,
     results_from,
-    round_values,
     unit_key,
 )
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend, pstdev_exact
@@ -146,9 +147,10 @@ class RoundResults:
         self.bank = bank
         self.k = k
         self.scoring = Scoring(bank)
+        self.shapes = Shapes()
         self._tallies: dict[int, RoundTally | None] = {}
         self._results: dict[tuple[int, ...], dict[str, GroupResult]] = {}
-        self._values: dict[int, dict[str, dict[str, float]]] = {}
+        self._values: dict[int, Mapping[str, dict[str, float]]] = {}
 
     def results(self, round_ids: Sequence[int]) -> dict[str, GroupResult]:
         key = tuple(round_ids)
@@ -158,7 +160,7 @@ class RoundResults:
             self._results[key] = results_from(self.bank, tallies, self.k, scoring=self.scoring)
         return self._results[key]
 
-    def values(self, round_id: int) -> dict[str, dict[str, float]]:
+    def values(self, round_id: int) -> Mapping[str, dict[str, float]]:
         """One round's figure values per shown group (no intervals): for trends, charts and streaks."""
         found = self._values.get(round_id)
         if found is not None:
@@ -166,14 +168,14 @@ class RoundResults:
         if round_id not in self._values:
             self.load((round_id,))
             tally = self._tallies[round_id]
-            self._values[round_id] = round_values(self.scoring, tally, self.k) if tally is not None else {}
+            self._values[round_id] = RoundValues(self.scoring, tally, self.k) if tally is not None else {}
         return self._values[round_id]
 
     def load(self, round_ids: Iterable[int]) -> None:
         """Read the rounds not read yet, all in one go (a round that is not closed counts for nothing)."""
         missing = [r for r in round_ids if r not in self._tallies]
         if missing:
-            found = load_tallies(self.session, missing, k=self.k)
+            found = load_tallies(self.session, missing, k=self.k, shapes=self.shapes)
             for round_id in missing:
                 self._tallies[round_id] = found.get(round_id)
 
@@ -219,7 +221,7 @@ class WeekData:
             *(session.scalars(select(Team).where(Team.id.in_(teams))) if teams else ()),
         ]
         self._sections: dict[str, DigestSection] = {}
-        self._history_values: list[dict[str, dict[str, float]]] | None = None
+        self._history_values: list[Mapping[str, dict[str, float]]] | None = None
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
             for r in session.scalars(
@@ -239,7 +241,7 @@ class WeekData:
             self._groups_of = {manager: list(groups) for manager, groups in found.items()}
         return self._groups_of.get(manager_id, [org_id(manager_id)])
 
-    def round_values(self, round_id: int) -> dict[str, dict[str, float]]:
+    def round_values(self, round_id: int) -> Mapping[str, dict[str, float]]:
         return self.rounds.values(round_id)
 
     def _history_of(self, group_id: str) -> list[dict[str, float]]:
