@@ -7,7 +7,8 @@ test, or an older commit's tree extracted by the parent (the "before" path). `di
 `queue_digests` for every manager and HR in a transaction that is rolled back after the queued rows
 are read, so every pass sees the same database. `floor` runs the one query the week's digests need
 at the least: per round, unit and question, the number of answers per value over the 12 weeks of
-history, every row fetched into Python. Writes {"seconds", "statements", "queued", "rows"} to OUT.
+history, every row fetched into Python. Writes {"seconds", "cpu", "statements", "queued", "rows"} to OUT
+("cpu": this process's CPU seconds over the same span; the database server's work is not in it).
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ def main() -> None:
             "WHERE round_id IN :rounds AND value IS NOT NULL GROUP BY round_id, unit_id, question_id, value"
         ).bindparams(bindparam("rounds", expanding=True))
         with factory() as session:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             ids = list(session.scalars(rounds, {"start": week_end - HISTORY, "end": week_end}))
             rows = session.execute(query, {"rounds": ids}).all()
             report["seconds"] = time.perf_counter() - started
+            report["cpu"] = time.process_time() - cpu
             report["rows"] = len(rows)
     else:
         from bot.digest_jobs import queue_digests
@@ -63,10 +65,11 @@ def main() -> None:
         with factory() as session:
             session.execute(select(1))  # connect before the clock starts, as a worker's pool would have
             statements = 0
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             queued = queue_digests(session, week_end, settings, week_end=week_end)
             session.flush()
             report["seconds"] = time.perf_counter() - started
+            report["cpu"] = time.process_time() - cpu
             report["statements"] = statements
             report["queued"] = queued
             # What would go out, byte for byte: the "before" and "after" passes must write the same rows.

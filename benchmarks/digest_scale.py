@@ -202,6 +202,7 @@ def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
 
 
 def run(kind: str, people: int, weeks: int, before: str | None, repeats: int) -> tuple[list[tuple[str, str]], bool]:
+    load = os.getloadavg()[0]
     with temporary_database(kind) as url, tempfile.TemporaryDirectory(prefix="digest-before-") as old_tree:
         started = time.perf_counter()
         answers, week_end = seed(url, people, weeks)
@@ -213,20 +214,24 @@ def run(kind: str, people: int, weeks: int, before: str | None, repeats: int) ->
         old_code = extract(before, old_tree) if before else None
         floor: list[float] = []
         times: dict[str, list[float]] = {"before": [], "after": []}
+        cpu: dict[str, list[float]] = {"floor": [], "before": [], "after": []}
         passes: dict[str, dict[str, Any]] = {}
         for _ in range(repeats):
             found = child(str(ROOT), "floor", url, week_end)
             floor.append(found["seconds"])
+            cpu["floor"].append(found["cpu"])
             floor_rows = found["rows"]
             for name, code in (("before", old_code), ("after", str(ROOT))):
                 if code is None:
                     continue
                 found = child(code, "digests", url, week_end)
                 times[name].append(found["seconds"])
+                cpu[name].append(found["cpu"])
                 passes[name] = found
     after = passes["after"]
     rows = [
         ("database / people / weeks", f"{kind} / {people:,} / {weeks}"),
+        ("load average at the start / end", f"{load:.1f} / {os.getloadavg()[0]:.1f}"),
         ("answer rows", f"{answers:,}"),
         ("seed time", f"{seeded:.1f} s"),
         ("managers", f"{managers:,}"),
@@ -234,6 +239,9 @@ def run(kind: str, people: int, weeks: int, before: str | None, repeats: int) ->
         (f"floor: the week's value counts, {floor_rows:,} rows to Python", spread(floor)),
         ("after: compute and queue every digest", spread(times["after"])),
         ("after ÷ floor (medians)", f"{statistics.median(times['after']) / statistics.median(floor):.1f}×"),
+        # CPU of the benchmark's process alone: on a machine shared with other work, wall time also
+        # counts the wait for a core; the floor's CPU leaves out the server's GROUP BY.
+        ("CPU: floor / after (this process only)", f"{spread(cpu['floor'])} / {spread(cpu['after'])}"),
         ("after: SQL statements", f"{after['statements']:,}"),
         ("after: per digest", f"{statistics.median(times['after']) / max(after['queued'], 1) * 1000:.1f} ms"),
     ]
@@ -252,6 +260,7 @@ def run(kind: str, people: int, weeks: int, before: str | None, repeats: int) ->
                 f"{statistics.median(times['before']) / statistics.median(times['after']):.1f}×",
             ),
             ("before: SQL statements", f"{old['statements']:,}"),
+            ("CPU: before (this process only)", spread(cpu["before"])),
             ("queued rows identical to before", "yes" if same else f"NO: {differing} of {len(old['rows'])} differ"),
         ]
     return rows, same

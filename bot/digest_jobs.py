@@ -4,7 +4,9 @@ and HR's organisation-wide overview at theirs. One of each per person per week, 
 
 from __future__ import annotations
 
+import gc
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -157,6 +159,49 @@ def queue_digests(
 
     Running it again queues nothing new: keys already in the outbox are skipped before any work.
     """
+    with _CYCLES_LATER:
+        return _queue_digests(session, now, settings, week_end=week_end, manager_email=manager_email, fits=fits)
+
+
+class _CyclesLater:
+    """Python's cycle collector held off while digests are built, and let run again after the last
+    concurrent run ends. A week's digests make about 150,000 long-lived objects (value counts, results,
+    sections), and every 50,000 or so that survive, the collector walked the whole process (its
+    modules' 170,000 objects and more): about a quarter of the run's CPU at 10,000 people, to find no
+    cycles. Memory is still freed as references drop; cycles made meanwhile, by any thread, wait for
+    the first collection after. Process-wide, hence the count of runs under a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._runs == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._runs += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0 and self._was_enabled:
+                gc.enable()
+
+
+_CYCLES_LATER = _CyclesLater()
+
+
+def _queue_digests(
+    session: Session,
+    now: datetime,
+    settings: Settings | None,
+    *,
+    week_end: datetime | None,
+    manager_email: str | None,
+    fits: Fits | None,
+) -> int:
     day = settings.digest_day if settings else 0
     at = settings.digest_time if settings else time(9, 0)
     queued = 0

@@ -10,7 +10,7 @@ read of the 12 weeks' counts and one tally per round, not one per manager.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from statistics import fmean
@@ -26,12 +26,13 @@ from surveys.playbook import suggested_actions
 from surveys.results import (
     GroupResult,
     RoundTally,
+    RoundValues,
     Scoring,
+    Shapes,
     build_tree,
     load_tallies,
     org_id,
     results_from,
-    round_values,
     unit_key,
 )
 from surveys.scoring import Estimate, Trend, cbi_band, ewma_trend, pstdev_exact
@@ -146,9 +147,10 @@ class RoundResults:
         self.bank = bank
         self.k = k
         self.scoring = Scoring(bank)
+        self.shapes = Shapes()
         self._tallies: dict[int, RoundTally | None] = {}
         self._results: dict[tuple[int, ...], dict[str, GroupResult]] = {}
-        self._values: dict[int, dict[str, dict[str, float]]] = {}
+        self._values: dict[int, Mapping[str, dict[str, float]]] = {}
 
     def results(self, round_ids: Sequence[int]) -> dict[str, GroupResult]:
         key = tuple(round_ids)
@@ -158,7 +160,7 @@ class RoundResults:
             self._results[key] = results_from(self.bank, tallies, self.k, scoring=self.scoring)
         return self._results[key]
 
-    def values(self, round_id: int) -> dict[str, dict[str, float]]:
+    def values(self, round_id: int) -> Mapping[str, dict[str, float]]:
         """One round's figure values per shown group (no intervals): for trends, charts and streaks."""
         found = self._values.get(round_id)
         if found is not None:
@@ -166,14 +168,14 @@ class RoundResults:
         if round_id not in self._values:
             self.load((round_id,))
             tally = self._tallies[round_id]
-            self._values[round_id] = round_values(self.scoring, tally, self.k) if tally is not None else {}
+            self._values[round_id] = RoundValues(self.scoring, tally, self.k) if tally is not None else {}
         return self._values[round_id]
 
     def load(self, round_ids: Iterable[int]) -> None:
         """Read the rounds not read yet, all in one go (a round that is not closed counts for nothing)."""
         missing = [r for r in round_ids if r not in self._tallies]
         if missing:
-            found = load_tallies(self.session, missing, k=self.k)
+            found = load_tallies(self.session, missing, k=self.k, shapes=self.shapes)
             for round_id in missing:
                 self._tallies[round_id] = found.get(round_id)
 
@@ -219,7 +221,8 @@ class WeekData:
             *(session.scalars(select(Team).where(Team.id.in_(teams))) if teams else ()),
         ]
         self._sections: dict[str, DigestSection] = {}
-        self._history_values: list[dict[str, dict[str, float]]] | None = None
+        self.titles: dict[str, _Named] = {}  # `_title`'s names per group
+        self._history_values: list[Mapping[str, dict[str, float]]] | None = None
         self.history_dates = [
             (r.closed_at or r.closes_at).date()
             for r in session.scalars(
@@ -239,7 +242,7 @@ class WeekData:
             self._groups_of = {manager: list(groups) for manager, groups in found.items()}
         return self._groups_of.get(manager_id, [org_id(manager_id)])
 
-    def round_values(self, round_id: int) -> dict[str, dict[str, float]]:
+    def round_values(self, round_id: int) -> Mapping[str, dict[str, float]]:
         return self.rounds.values(round_id)
 
     def _history_of(self, group_id: str) -> list[dict[str, float]]:
@@ -252,12 +255,18 @@ class WeekData:
         return [figures.get(metric) for figures in self._history_of(group_id)]
 
     def trends(self, group_id: str) -> dict[str, Trend]:
-        history = self._history_of(group_id)
-        metrics = {m for figures in history for m in figures}
+        series: dict[str, list[float]] = {}  # each metric's values in the rounds that showed it, oldest first
+        for figures in self._history_of(group_id):
+            for metric, value in figures.items():
+                found = series.get(metric)
+                if found is None:
+                    series[metric] = [value]
+                else:
+                    found.append(value)
         baseline_rounds = self.trend.baseline_rounds
         trends = {}
-        for metric in sorted(metrics):
-            values = [v for figures in history if (v := figures.get(metric)) is not None]
+        for metric in sorted(series):
+            values = series[metric]
             if len(values) <= baseline_rounds:
                 continue
             baseline = values[:baseline_rounds]
@@ -346,9 +355,9 @@ def manager_digest(
         if result is None or _fingerprint(result) in seen:
             continue
         seen.add(_fingerprint(result))
-        sections.append(data.section(session, group_id, _title(session, group_id, manager)))
+        sections.append(data.section(session, group_id, _title(session, group_id, manager, data.titles)))
     # With only their organisation's id in `own`, none of their people were in this week's rounds.
-    hidden = [_title(session, g, manager) for g in own if g not in data.results] if len(own) > 1 else []
+    hidden = [_title(session, g, manager, data.titles) for g in own if g not in data.results] if len(own) > 1 else []
     return Digest(manager.id, week_end, data.week_rounds, sections, hidden_groups=len(hidden), hidden=hidden)
 
 
@@ -380,7 +389,7 @@ def hr_overview(session: Session, data: WeekData) -> Overview:
                     rows.append(
                         HeatmapRow(
                             group.id,
-                            _title(session, group.id, None),
+                            _title(session, group.id, None, data.titles),
                             depth,
                             result.respondents if result else None,
                             cells,
@@ -389,24 +398,47 @@ def hr_overview(session: Session, data: WeekData) -> Overview:
                 stack.extend((child, depth + 1) for child in reversed(group.children))
     for row in rows:
         row.cells = {d: row.cells.get(d) for d in sorted(drivers)}
-    sections = [data.section(session, g, _title(session, g, None)) for g in tops if g in data.results]
+    sections = [data.section(session, g, _title(session, g, None, data.titles)) for g in tops if g in data.results]
     return Overview(data.week_end, data.week_rounds, sections, sorted(drivers), rows)
 
 
-def _title(session: Session, group_id: str, manager: Person | None) -> str:
+def _title(session: Session, group_id: str, manager: Person | None, parts: dict[str, _Named] | None = None) -> str:
+    """The group's title as `manager` reads it (None: as HR does). `parts` keeps each group's names
+    across calls: a week's digests title about 7,500 sections of about 2,200 groups."""
+    named = parts.get(group_id) if parts is not None else None
+    if named is None:
+        named = _names(session, group_id)
+        if parts is not None:
+            parts[group_id] = named
+    person_id, name, has_team, team_name = named
+    if group_id.startswith("org:"):
+        if manager is not None and (person_id is None or person_id == manager.id):
+            return "Your whole organisation"
+        return f"{name if person_id is not None else 'Someone'}'s organisation"
+    if manager is not None and person_id is not None and person_id == manager.id:
+        who = "your direct reports"
+    else:
+        who = name if person_id is not None else "no manager"
+    return f"{team_name if has_team else 'No team'} ({who})"
+
+
+# (the organisation's manager or the unit's lead if there is one, their name, whether the unit's team exists, its name)
+_Named = tuple[int | None, str | None, bool, str | None]
+
+
+def _names(session: Session, group_id: str) -> _Named:
     kind, *rest = group_id.split(":")
     if kind == "org":
         person = session.get(Person, int(rest[0]))
-        if manager is not None and (person is None or person.id == manager.id):
-            return "Your whole organisation"
-        return f"{person.name if person else 'Someone'}'s organisation"
+        return (person.id, person.name, False, None) if person is not None else (None, None, False, None)
     team = session.get(Team, int(rest[0])) if rest[0] != "None" else None
     lead = session.get(Person, int(rest[1])) if rest[1] != "None" else None
-    if manager is not None and lead is not None and lead.id == manager.id:
-        who = "your direct reports"
-    else:
-        who = lead.name if lead else "no manager"
-    return f"{team.name if team else 'No team'} ({who})"
+    return (
+        lead.id if lead is not None else None,
+        lead.name if lead is not None else None,
+        team is not None,
+        team.name if team is not None else None,
+    )
 
 
 def risk_flags(section: DigestSection) -> list[str]:

@@ -10,12 +10,13 @@ its questions has at least k answers (skips can make a question thinner than the
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Text, cast, select
 from sqlalchemy.orm import Session
 
 from surveys.anonymity import Group, releasable
@@ -139,47 +140,111 @@ class RoundTally:
     invited: dict[str, int]
     # (group, parent) children first, when every unit's chain agrees with the tree; else None.
     upward: list[tuple[str, str]] | None = None
+    # Per unit (in order), its answers per question: what suppression and the trend values both read.
+    answered: list[dict[str, int]] | None = None
+    shape: Shape | None = None
     _counts: dict[str, Counts] | None = None
 
     @property
     def counts(self) -> dict[str, Counts]:
-        """Answers per question and value, by group: each unit's added to its own group and to every
-        organisation above it (`_groups_of`), in one pass over the units."""
+        """Answers per question and value, by group: each unit's in its own group, then each group's
+        added to its parent's, children first (`upward`); or, if some chain disagrees with the tree,
+        each unit's added to every group of `_groups_of`."""
         if self._counts is None:
-            counts: dict[str, Counts] = defaultdict(dict)
-            for unit, groups in zip(self.units, self.groups, strict=True):
-                own = self.unit_counts.get(unit.id, {})
-                for gid in groups:
-                    group = counts[gid]
-                    for question_id, values in own.items():
-                        target = group.get(question_id)
-                        if target is None:
-                            group[question_id] = dict(values)
-                            continue
-                        for value, n in values.items():
-                            target[value] = target.get(value, 0) + n
+            counts: dict[str, Counts] = {}
+            if self.upward is not None:
+                for unit, groups in zip(self.units, self.groups, strict=True):
+                    own = self.unit_counts.get(unit.id)
+                    if own:
+                        counts[groups[0]] = {question_id: dict(values) for question_id, values in own.items()}
+                for gid, parent in self.upward:
+                    below = counts.get(gid)
+                    if below:
+                        _add_counts(counts.setdefault(parent, {}), below)
+            else:
+                for unit, groups in zip(self.units, self.groups, strict=True):
+                    own = self.unit_counts.get(unit.id, {})
+                    for gid in groups:
+                        _add_counts(counts.setdefault(gid, {}), own)
             self._counts = counts
         return self._counts
 
 
-def tally_round(round_id: int, units: Sequence[Unit], unit_counts: Mapping[int, Counts], k: int) -> RoundTally:
+def _add_counts(target: Counts, more: Mapping[str, Mapping[int, int]]) -> None:
+    for question_id, values in more.items():
+        found = target.get(question_id)
+        if found is None:
+            target[question_id] = dict(values)
+            continue
+        for value, n in values.items():
+            found[value] = found.get(value, 0) + n
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a round's hierarchy is, whatever its answers: each group's parent, each unit's groups and
+    the order to sum up the tree in, by id and by position (`index`), so that sums over the groups can
+    be kept in lists. Rounds of an unchanged organisation share one (`Shapes`)."""
+
+    parent_of: dict[str, str | None]
+    groups: list[list[str]]
+    upward: list[tuple[str, str]] | None
+    index: dict[str, int]  # group → position
+    members: list[list[int]]  # per unit, the positions of its groups (its own first)
+    pairs: list[tuple[int, int]] | None  # `upward` by position
+
+    @classmethod
+    def of(cls, units: Sequence[Unit]) -> Shape:
+        parent_of = hierarchy(units)
+        groups = [_groups_of(unit) for unit in units]
+        upward = _upward(groups, parent_of)
+        index = {gid: position for position, gid in enumerate(parent_of)}
+        members = [[index[gid] for gid in unit_groups] for unit_groups in groups]
+        pairs = [(index[gid], index[parent]) for gid, parent in upward] if upward is not None else None
+        return cls(parent_of, groups, upward, index, members, pairs)
+
+
+class Shapes:
+    """Shapes by the units' keys and chains: 12 weekly rounds of one organisation are usually one shape,
+    worked out once instead of 12 times."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[object, ...], Shape] = {}
+
+    def of(self, units: Sequence[Unit]) -> Shape:
+        key = tuple((unit.team_id, unit.manager_id, *unit.chain, None) for unit in units)
+        shape = self._found.get(key)
+        if shape is None:
+            shape = self._found[key] = Shape.of(units)
+        return shape
+
+
+def tally_round(
+    round_id: int, units: Sequence[Unit], unit_counts: Mapping[int, Counts], k: int, *, shapes: Shapes | None = None
+) -> RoundTally:
     # Suppression is decided round by round (people differ between rounds); `results_from` then shows a
     # group only if every round allows it: each round's hidden parts are nobody or at least k, and so is any sum.
-    parent_of = hierarchy(units)
-    groups = [_groups_of(unit) for unit in units]
+    shape = (shapes or Shapes()).of(units)
+    parent_of, groups, upward = shape.parent_of, shape.groups, shape.upward
     respondents: dict[str, int] = defaultdict(int)
     invited: dict[str, int] = defaultdict(int)
     for unit, unit_groups in zip(units, groups, strict=True):
+        responded, asked = unit.responded, unit.invited
         for gid in unit_groups:
-            respondents[gid] += unit.responded
-            invited[gid] += unit.invited
+            respondents[gid] += responded
+            invited[gid] += asked
     own = _own(units, groups, lambda unit: unit.responded)
     shown: set[str] = set()
     for root in tree_of(parent_of, own):
         shown |= releasable(root, k)
-    blocked = _blocked_questions(units, groups, parent_of, unit_counts, k, shown, own)
-    upward = _upward(groups, parent_of)
-    return RoundTally(round_id, units, groups, unit_counts, shown, blocked, respondents, invited, upward)
+    answered = [
+        {question_id: sum(values.values()) for question_id, values in unit_counts.get(unit.id, {}).items()}
+        for unit in units
+    ]
+    blocked = _blocked_questions(groups, parent_of, answered, k, shown, own)
+    return RoundTally(
+        round_id, units, groups, unit_counts, shown, blocked, respondents, invited, upward, answered, shape
+    )
 
 
 def _upward(groups: Sequence[list[str]], parent_of: Mapping[str, str | None]) -> list[tuple[str, str]] | None:
@@ -217,21 +282,32 @@ def _own(units: Sequence[Unit], groups: Sequence[list[str]], count: Callable[[Un
     return own
 
 
-# Every finite double is an integer once multiplied by 2**1074: sums of scores kept as such integers
-# are exact, and dividing by 2**1074 at the end rounds once, as `math.fsum` (and so `fmean`) does.
-_SCALE = 1074
+class ScoredQuestion(NamedTuple):
+    """A question's figures (metric keys), their kind, and each answer value's part in them as an
+    exact integer: a score times 2**shift for a mean, +1/0/-1 for a recommend score, 1 or 0 for a share."""
+
+    keys: list[str]
+    kind: str
+    points: dict[int, int]
+    shift: int
 
 
 class Scoring:
-    """Per question of one bank: its figures (metric keys), and each answer value's part in them as
-    an exact integer (a scaled score for a mean, +1/0/-1 for a recommend score, 1 or 0 for a share)."""
+    """Per question of one bank, what its answers add to its figures, exactly.
+
+    A score is a double, an integer over a power of two: times 2**shift, where 2**shift is the largest
+    denominator among the question's scores, every score of the question is an integer, so sums of
+    them are exact, and dividing by 2**shift at the end rounds once, as `math.fsum` (and so `fmean`)
+    does. The shift is the question's own (0 for a scale scored 0, 25, … 100; about 50 for sevenths),
+    which keeps the integers to a word or two where one scale for every double (2**1074) made each of
+    them 1,100 bits long."""
 
     def __init__(self, bank: QuestionBank) -> None:
         self.bank = bank
-        self._questions: dict[str, tuple[list[str], str, dict[int, int]] | None] = {}
+        self._questions: dict[str, ScoredQuestion | None] = {}
         self._scores: dict[tuple[str, int], float] = {}
 
-    def question(self, question_id: str) -> tuple[list[str], str, dict[int, int]] | None:
+    def question(self, question_id: str) -> ScoredQuestion | None:
         if question_id not in self._questions:
             question = self.bank.question(question_id)
             if question is None:
@@ -240,7 +316,13 @@ class Scoring:
                 keys = _metric_keys(question.kind, question.pack_id, question.driver)
                 kinds = {_point_kind(key) for key in keys}
                 assert len(kinds) == 1, f"{question_id}: figures of different kinds"
-                self._questions[question_id] = (keys, kinds.pop(), {})
+                kind = kinds.pop()
+                shift = 0
+                if kind == "score":
+                    for option in question.scale.options:
+                        bottom = self.score(question_id, option.value).as_integer_ratio()[1]
+                        shift = max(shift, bottom.bit_length() - 1)  # denominators are powers of two
+                self._questions[question_id] = ScoredQuestion(keys, kind, {}, shift)
         return self._questions[question_id]
 
     def score(self, question_id: str, value: int) -> float:
@@ -251,7 +333,7 @@ class Scoring:
 
     def points(self, question_id: str, values: Iterable[int]) -> dict[int, int]:
         """The question's points table, with an entry for each of `values`."""
-        points = self.question(question_id)[2]  # type: ignore[index]
+        points = self.question(question_id).points  # type: ignore[union-attr]
         for value in values:
             if value not in points:
                 self.point(question_id, value)
@@ -260,26 +342,17 @@ class Scoring:
     def point(self, question_id: str, value: int) -> int:
         found = self.question(question_id)
         assert found is not None
-        _keys, kind, points = found
+        points = found.points
         if value not in points:
-            if kind == "sign":
+            if found.kind == "sign":
                 points[value] = 1 if value >= 9 else -1 if value <= 6 else 0
-            elif kind == "hit":
+            elif found.kind == "hit":
                 points[value] = 1 if value >= 3 else 0
             else:
                 top, bottom = self.score(question_id, value).as_integer_ratio()
-                points[value] = top * ((1 << _SCALE) // bottom)
+                assert bottom <= 1 << found.shift, f"{question_id}: {value} is not on the question's scale"
+                points[value] = top * ((1 << found.shift) // bottom)
         return points[value]
-
-
-def _add_sums(target: dict[str, list[int]], more: Mapping[str, list[int]]) -> None:
-    for question_id, (n, total) in more.items():
-        found = target.get(question_id)
-        if found is None:
-            target[question_id] = [n, total]
-        else:
-            found[0] += n
-            found[1] += total
 
 
 def _point_kind(key: str) -> str:
@@ -290,77 +363,186 @@ def round_values(scoring: Scoring, tally: RoundTally, k: int) -> dict[str, dict[
     """Each shown group's figure values in one round, without their intervals: what trends, charts and
     streaks read. The same floats as `results_from(...)[group].figures[key].value`, from the units'
     per-question sums (answers, exact points) added up the hierarchy instead of value counts."""
-    sums: dict[str, dict[str, list[int]]] = {}
-    for unit, groups in zip(tally.units, tally.groups, strict=True):
-        own = tally.unit_counts.get(unit.id)
-        if not own:
-            continue
-        mine: dict[str, list[int]] = {}
-        for question_id, values in own.items():
-            if scoring.question(question_id) is None:
+    return dict(RoundValues(scoring, tally, k).items())
+
+
+class RoundValues(Mapping[str, dict[str, float]]):
+    """`round_values`, each group's worked out when first asked for: a week's digests show a little
+    over half of the groups a round may show (a manager whose organisation is one team reads it once).
+
+    Per question, the round's answers and exact points are kept in two lists over the groups of the
+    round's `Shape`: each unit's added at its own group, then each group's at its parent's, children
+    first; or, when some unit's chain disagrees with the tree (`upward` is None), at each of its groups."""
+
+    def __init__(self, scoring: Scoring, tally: RoundTally, k: int) -> None:
+        self.k = k
+        self.shown = tally.shown
+        self.blocked = tally.blocked
+        shape = tally.shape if tally.shape is not None and tally.shape.groups is tally.groups else Shape.of(tally.units)
+        self.index = shape.index
+        answered = tally.answered
+        if answered is None:
+            answered = [
+                {
+                    question_id: sum(values.values())
+                    for question_id, values in tally.unit_counts.get(unit.id, {}).items()
+                }
+                for unit in tally.units
+            ]
+        size = len(shape.index)
+        # question → (its scoring, answers per group, points per group)
+        self.columns: dict[str, tuple[ScoredQuestion, list[int], list[int]]] = {}
+        columns = self.columns
+        skipped: set[str] = set()  # not in the bank: counted nowhere, as in `_figures`
+        upward = tally.upward is not None and shape.pairs is not None
+        for unit, members, per_unit in zip(tally.units, shape.members, answered, strict=True):
+            own = tally.unit_counts.get(unit.id)
+            if not own:
                 continue
-            points = scoring.points(question_id, values)
-            mine[question_id] = [sum(values.values()), sum(n * points[value] for value, n in values.items())]
-        if tally.upward is not None:
-            sums[groups[0]] = mine  # added up the tree below
-            continue
-        for gid in groups:
-            _add_sums(sums.setdefault(gid, {}), mine)
-    # A tree whose chains agree with it: each group is its children's sum, one addition per group
-    # instead of one per unit and level (`upward` lists children before their parents).
-    for gid, parent in tally.upward or ():
-        below = sums.get(gid)
-        if below:
-            _add_sums(sums.setdefault(parent, {}), below)
-    values: dict[str, dict[str, float]] = {}
-    for gid in tally.shown:
-        blocked = tally.blocked.get(gid, set())
-        keyed: dict[str, list[int]] = {}
+            for question_id, values in own.items():
+                column = columns.get(question_id)
+                if column is None:
+                    if question_id in skipped:
+                        continue
+                    found = scoring.question(question_id)
+                    if found is None:
+                        skipped.add(question_id)
+                        continue
+                    column = columns[question_id] = (found, [0] * size, [0] * size)
+                found, answers, totals = column
+                points = found.points
+                total = 0
+                for value, n in values.items():
+                    point = points.get(value)
+                    total += n * (point if point is not None else scoring.point(question_id, value))
+                n = per_unit[question_id]
+                for position in members[:1] if upward else members:
+                    answers[position] += n
+                    totals[position] += total
+        if upward:
+            pairs = shape.pairs
+            assert pairs is not None
+            for _found, answers, totals in columns.values():
+                for child, parent in pairs:
+                    if answers[child]:
+                        answers[parent] += answers[child]
+                        totals[parent] += totals[child]
+        self._values: dict[str, dict[str, float]] = {}
+        # What `_figures` reads per question, flattened: it runs for about 15,000 groups and rounds a week.
+        self._flat = [
+            (question_id, found.keys, found.shift, answers, totals)
+            for question_id, (found, answers, totals) in columns.items()
+        ]
+
+    def __getitem__(self, gid: str) -> dict[str, float]:
+        found = self._values.get(gid)
+        if found is None:
+            if gid not in self.shown:
+                raise KeyError(gid)
+            found = self._values[gid] = self._figures(gid)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shown)
+
+    def __len__(self) -> int:
+        return len(self.shown)
+
+    def __contains__(self, gid: object) -> bool:
+        return gid in self.shown
+
+    def _figures(self, gid: str) -> dict[str, float]:
+        position = self.index[gid]
+        blocked = self.blocked.get(gid)
+        keyed: dict[str, list[int]] = {}  # key → [answers, total, shift]
         thin: set[str] = set()
-        for question_id, (n, total) in sums.get(gid, {}).items():
-            keys, _kind, _points = scoring.question(question_id)  # type: ignore[misc]
-            if n < k or question_id in blocked:
+        k = self.k
+        for question_id, keys, shift, answers, totals in self._flat:
+            n = answers[position]
+            if not n:
+                continue  # no answers to it in this group
+            if n < k or (blocked and question_id in blocked):
                 thin.update(keys)  # as in `_figures`: the whole figure goes
                 continue
+            total = totals[position]
             for key in keys:
-                found = keyed.get(key)
-                if found is None:
-                    keyed[key] = [n, total]
+                summed = keyed.get(key)
+                if summed is None:
+                    keyed[key] = [n, total, shift]
+                    continue
+                summed[0] += n
+                # Questions of one figure may have different shifts: add at the larger one.
+                if shift == summed[2]:
+                    summed[1] += total
+                elif shift < summed[2]:
+                    summed[1] += total << (summed[2] - shift)
                 else:
-                    found[0] += n
-                    found[1] += total
+                    summed[1] = (summed[1] << (shift - summed[2])) + total
+                    summed[2] = shift
         figures: dict[str, float] = {}
-        for key, (n, total) in keyed.items():
+        for key, (n, total, shift) in keyed.items():
             if key in thin:
                 continue
-            kind = _point_kind(key)
-            if kind == "score":
-                figures[key] = (total / (1 << _SCALE)) / n
-            elif n >= PERCENT_MIN:
-                figures[key] = 100 * (total / n)
-        values[gid] = figures
-    return values
+            if key == "recommend" or key == "burnout_single":  # `_point_kind`: +1/0/-1 or 1/0 per answer
+                if n >= PERCENT_MIN:
+                    figures[key] = 100 * (total / n)
+            else:
+                figures[key] = (total / (1 << shift)) / n  # int / int: the exact sum, rounded once
+        return figures
 
 
-def load_tallies(session: Session, round_ids: Iterable[int], *, k: int) -> dict[int, RoundTally]:
-    """Tallies of the given rounds that are closed: two queries, whatever the number of rounds."""
+def load_tallies(
+    session: Session, round_ids: Iterable[int], *, k: int, shapes: Shapes | None = None
+) -> dict[int, RoundTally]:
+    """Tallies of the given rounds that are closed: three queries, whatever the number of rounds."""
     wanted = list(round_ids)
+    # Through the session, so that anything pending is flushed before the reads below.
     closed = list(
         session.scalars(select(PulseRound.id).where(PulseRound.id.in_(wanted), PulseRound.status == "closed"))
     )
+    connection = session.connection()
     units_of: dict[int, list[Unit]] = {round_id: [] for round_id in closed}
-    # Plain columns: ORM objects for 12 rounds' units would cost more than all the counting.
-    columns = (PulseUnit.id, PulseUnit.round_id, PulseUnit.team_id, PulseUnit.manager_id, PulseUnit.chain)
+    # Plain columns: ORM objects for 12 rounds' units would cost more than all the counting. Each chain
+    # comes as its JSON text, decoded once per distinct chain: a manager's is the same every week.
+    columns = (PulseUnit.id, PulseUnit.round_id, PulseUnit.team_id, PulseUnit.manager_id, cast(PulseUnit.chain, Text))
     query = select(*columns, PulseUnit.invited, PulseUnit.responded).where(PulseUnit.round_id.in_(closed))
-    for row in session.execute(query.order_by(PulseUnit.id)):
-        unit = UnitRow(*row)
-        units_of[unit.round_id].append(unit)
-    unit_counts: dict[int, Counts] = defaultdict(dict)
-    # Columns, not ORM objects: at 10,000 people a week's digests read about 300,000 of these rows.
+    chains: dict[str, list[int]] = {}
+    for unit_id, round_id, team_id, manager_id, chain_text, invited, responded in connection.execute(
+        query.order_by(PulseUnit.id)
+    ):
+        chain = chains.get(chain_text)
+        if chain is None:
+            chain = chains[chain_text] = json.loads(chain_text)
+        units_of[round_id].append(UnitRow(unit_id, round_id, team_id, manager_id, chain, invited, responded))
     query = select(PulseValueCount.unit_id, PulseValueCount.question_id, PulseValueCount.value, PulseValueCount.answers)
-    for unit_id, question_id, value, n in session.execute(query.where(PulseValueCount.round_id.in_(closed))):
-        unit_counts[unit_id].setdefault(question_id, {})[value] = n
-    return {round_id: tally_round(round_id, units, unit_counts, k) for round_id, units in units_of.items()}
+    unit_counts: dict[int, Counts] = {}
+    for unit_id, question_id, value, n in _plain_rows(
+        connection.execute(query.where(PulseValueCount.round_id.in_(closed)))
+    ):
+        per_unit = unit_counts.get(unit_id)
+        if per_unit is None:
+            per_unit = unit_counts[unit_id] = {}
+        values = per_unit.get(question_id)
+        if values is None:
+            per_unit[question_id] = {value: n}
+        else:
+            values[value] = n
+    shapes = shapes or Shapes()
+    return {
+        round_id: tally_round(round_id, units, unit_counts, k, shapes=shapes) for round_id, units in units_of.items()
+    }
+
+
+def _plain_rows(result: CursorResult[Any], size: int = 2000) -> Iterator[Any]:
+    """The driver's own tuples, a few thousand at a time. At 10,000 people a week's digests read about
+    300,000 count rows: making a SQLAlchemy `Row` of each cost more than all the counting done with
+    them, and holding them all at once made the garbage collector walk them again and again. Only
+    for columns that SQLAlchemy does not convert (integers and strings, on SQLite and PostgreSQL alike)."""
+    try:
+        while rows := result.cursor.fetchmany(size):
+            yield from rows
+    finally:
+        result.close()
 
 
 def results_from(
@@ -403,10 +585,9 @@ def group_results(session: Session, bank: QuestionBank, round_ids: Iterable[int]
 
 
 def _blocked_questions(
-    units: Sequence[Unit],
     groups: Sequence[list[str]],
     parent_of: Mapping[str, str | None],
-    unit_counts: Mapping[int, Counts],
+    answered: Sequence[Mapping[str, int]],
     k: int,
     shown: set[str],
     responded: Mapping[str, int],
@@ -417,12 +598,13 @@ def _blocked_questions(
     parent's answers minus its children's could isolate a handful. The same suppression therefore runs
     per question, on answer counts (each person answers a question at most once per round). Groups
     the round does not show are left out: no set of rounds shows them (`results_from`).
+    `answered` is, per unit in the order of `groups`, its answers per question.
     """
     blocked: dict[str, set[str]] = defaultdict(set)
     per_question: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for unit, unit_groups in zip(units, groups, strict=True):
-        for question_id, values in unit_counts.get(unit.id, {}).items():
-            per_question[question_id][unit_groups[0]] += sum(values.values())
+    for unit_groups, per_unit in zip(groups, answered, strict=True):
+        for question_id, n in per_unit.items():
+            per_question[question_id][unit_groups[0]] += n
     everyone = {gid: n for gid, n in responded.items() if n}  # the tree that decided `shown`
     for question_id, counted in per_question.items():
         own = {gid: n for gid, n in counted.items() if n}

@@ -193,11 +193,14 @@ def ewma_trend(
     A signal is reported only when the smoothed line leaves the limits, so one noisy week never does.
     """
     z = target
-    low = high = target
-    signal = "none"
-    for t, x in enumerate(series, start=1):
+    t = 0
+    for x in series:
         z = smoothing * x + (1 - smoothing) * z
-        spread = width * sigma * math.sqrt(smoothing / (2 - smoothing) * (1 - (1 - smoothing) ** (2 * t)))
-        low, high = target - spread, target + spread
-        signal = "up" if z > high else "down" if z < low else "none"
+        t += 1
+    if t == 0:
+        return Trend("none", z, target, target)
+    # Only the last point's limits are reported: a digest asks for about 11,000 trends.
+    spread = width * sigma * math.sqrt(smoothing / (2 - smoothing) * (1 - (1 - smoothing) ** (2 * t)))
+    low, high = target - spread, target + spread
+    signal = "up" if z > high else "down" if z < low else "none"
     return Trend(signal, z, low, high)

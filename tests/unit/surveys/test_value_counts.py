@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from surveys.anonymity import releasable
-from surveys.bank import QuestionBank
+from surveys.bank import Option, Pack, Question, QuestionBank, Scale
 from surveys.models import PulseAnswer, PulseValueCount
 from surveys.results import (
     PERCENT_MIN,
@@ -130,7 +130,9 @@ def _reference_figures(answers: Sequence[Answer], k: int, blocked: set[str]) -> 
 
 
 @st.composite
-def rounds(draw: st.DrawFn) -> tuple[list[UnitRow], list[Answer]]:
+def rounds(
+    draw: st.DrawFn, bank: QuestionBank = BANK, questions: Sequence[str] = QUESTIONS
+) -> tuple[list[UnitRow], list[Answer]]:
     """One to three rounds over a random hierarchy: units of 0–12 people who answer or skip."""
     managers = draw(st.integers(1, 9))
     parents = [None] + [draw(st.integers(0, m - 1)) for m in range(1, managers)]
@@ -144,7 +146,7 @@ def rounds(draw: st.DrawFn) -> tuple[list[UnitRow], list[Answer]]:
     units: list[UnitRow] = []
     answers: list[Answer] = []
     for round_id in range(1, draw(st.integers(1, 3)) + 1):
-        asked = draw(st.lists(st.sampled_from(QUESTIONS), min_size=1, max_size=6, unique=True))
+        asked = draw(st.lists(st.sampled_from(questions), min_size=1, max_size=6, unique=True))
         for manager in range(managers):
             people = draw(st.integers(0, 12))
             unit = UnitRow(len(units) + 1, round_id, manager, 100 + manager, chain(manager), people + 1, people)
@@ -153,7 +155,7 @@ def rounds(draw: st.DrawFn) -> tuple[list[UnitRow], list[Answer]]:
                 for question_id in asked:
                     if draw(st.integers(0, 5)) == 0:
                         continue  # skipped
-                    options = BANK.question(question_id).scale.options  # type: ignore[union-attr]
+                    options = bank.question(question_id).scale.options  # type: ignore[union-attr]
                     answers.append((unit.id, question_id, draw(st.sampled_from(options)).value))
     return units, answers
 
@@ -193,6 +195,61 @@ def test_counts_give_what_the_answers_gave(drawn: tuple[list[UnitRow], list[Answ
     # Each round alone: the values trends and charts read, added up the tree or unit by unit.
     for tally in tallies:
         full = results_from(BANK, [tally], k, scoring=scoring)
+        want = {gid: {key: e.value for key, e in r.figures.items()} for gid, r in full.items()}
+        assert round_values(scoring, tally, k) == want
+        tally.upward = None
+        assert round_values(scoring, tally, k) == want
+
+
+def _linear(scale_id: str, values: int) -> Scale:
+    options = tuple(Option(v, str(v), 100.0 * v / (values - 1)) for v in range(values))
+    return Scale(scale_id, "select", options)
+
+
+# Built-in scales all score in whole numbers; a scale in thirds, sixths or tenths scores in doubles
+# with different powers of two below them, and one figure (a driver, engagement) can mix them.
+FRACTIONAL = QuestionBank(
+    [
+        Pack(
+            "fractions",
+            "Fractions",
+            "",
+            "",
+            "",
+            "engagement",
+            False,
+            tuple(
+                Question(f"fractions.q{n}", "fractions", "?", driver, "engagement", scale, reverse)
+                for n, (driver, scale, reverse) in enumerate(
+                    [
+                        ("growth", _linear("thirds", 4), False),
+                        ("growth", _linear("sixths", 7), True),
+                        ("growth", _linear("fifths", 6), False),
+                        ("workload", _linear("tenths", 11), False),
+                        ("workload", _linear("halves", 3), True),
+                    ]
+                )
+            ),
+        )
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rounds(FRACTIONAL, [q.id for q in FRACTIONAL.questions(["fractions"])]), st.sampled_from([3, 5]))
+def test_round_values_are_exact_when_scores_are_not_whole(drawn: tuple[list[UnitRow], list[Answer]], k: int) -> None:
+    """Each question's points are scaled by its own power of two; a figure adding questions of
+    different scales must still give the float that the value counts give (exact sum, one rounding)."""
+    units, answers = drawn
+    counts = _counted(answers)
+    by_round: dict[int, list[UnitRow]] = defaultdict(list)
+    for unit in units:
+        by_round[unit.round_id].append(unit)
+    scoring = Scoring(FRACTIONAL)
+    assert {scoring.question(q.id).shift for q in FRACTIONAL.questions(["fractions"])} != {0}  # type: ignore[union-attr]
+    for round_id, round_units in sorted(by_round.items()):
+        tally = tally_round(round_id, round_units, counts, k)
+        full = results_from(FRACTIONAL, [tally], k, scoring=scoring)
         want = {gid: {key: e.value for key, e in r.figures.items()} for gid, r in full.items()}
         assert round_values(scoring, tally, k) == want
         tally.upward = None
