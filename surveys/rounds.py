@@ -50,7 +50,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.core.accounts import has_account
@@ -474,6 +474,22 @@ _CLICKER_PARTICIPATION = (
     .outerjoin(PulseRoundKey, PulseRoundKey.round_id == PulseRound.id)
     .where(Workspace.platform == bindparam("platform"), Workspace.external_id == bindparam("workspace"))
     .with_for_update(of=PulseParticipant)
+    # Only the columns a click reads (about 30 of 75, and not the person's team): turning columns into
+    # attributes was a quarter of a click's CPU. Any other attribute still loads if something asks.
+    .options(
+        load_only(Workspace.platform, Workspace.external_id, Workspace.name),
+        load_only(Person.workspace_id, Person.name, Person.active),
+        lazyload(Person.team),
+        load_only(PulseRound.workspace_id, PulseRound.status, PulseRound.closes_at, PulseRound.min_group),
+        load_only(
+            PulseParticipant.round_id,
+            PulseParticipant.person_id,
+            PulseParticipant.unit_id,
+            PulseParticipant.answer_key,
+            PulseParticipant.responded,
+        ),
+        load_only(PulseUnit.questions),
+    )
 )
 
 
