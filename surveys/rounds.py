@@ -464,7 +464,9 @@ _CLICKER_PARTICIPATION = (
             PersonAccount.external_user_id == bindparam("user"),
         ),
     )
-    .join(Person, and_(Person.id == PersonAccount.person_id, Person.workspace_id == Workspace.id))
+    # The person's own workspace is checked in Python: as a join condition it let the planner start
+    # from everyone in the workspace instead of from the account's unique index (8 ms at 2,000 people).
+    .join(Person, Person.id == PersonAccount.person_id)
     .join(
         PulseParticipant,
         and_(PulseParticipant.person_id == Person.id, PulseParticipant.round_id == bindparam("round_id")),
@@ -527,6 +529,8 @@ def find_clicker(
     if row is None:
         return None
     workspace, account, person, pulse, key, participant, unit, *version = row
+    if person.workspace_id != workspace.id:
+        return None
     if "accounts" not in person.__dict__:
         set_committed_value(person, "accounts", [account])
     if key is not None:

@@ -334,10 +334,10 @@ def handle_comment_submission(
 
 
 def register(app: App) -> None:
-    app.command("/pulse")(handle_pulse_command)
     app.action(re.compile(rf"^{re.escape(ANSWER_ACTION)}\.\d+$"))(handle_answer)
     app.action(SELECT_ACTION)(handle_answer)
     app.action(SKIP_ACTION)(handle_skip)
+    app.command("/pulse")(handle_pulse_command)
     app.action(REVIEW_ACTION)(handle_review)
     app.action(COMMENT_ACTION)(handle_comment_button)
     app.view(COMMENT_VIEW)(handle_comment_submission)
