@@ -36,6 +36,7 @@ reminder cancelled (none still pending). Runs of the checkouts alternate:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -136,6 +137,63 @@ class _Fake:
         self._process.join(10)
 
 
+# -- a wire counter between the worker and PostgreSQL ----------------------------------------------
+
+
+class WireCounter:
+    """A TCP relay in front of PostgreSQL that counts round trips as the network sees them: each time a
+    connection's client speaks after the server has (or first), one trip. BEGIN sent on its own is a
+    trip, a statement that psycopg sends with its BEGIN in one write would not be. It adds latency, so
+    runs through it (`--wire`) are for counting, not timing."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.trips = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._target)
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            last = ["server"]  # who spoke last on this connection
+            threading.Thread(target=self._pump, args=(client, server, "client", last), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, "server", last), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any, side: str, last: list[str]) -> None:
+        try:
+            while data := source.recv(65536):
+                if side == "client" and last[0] == "server":
+                    with self._lock:
+                        self.trips += 1
+                last[0] = side
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+
 # -- the worker process -----------------------------------------------------------------------------
 
 # Run with `python -c` in the checkout being measured, so its own `bot`, `handlers` and `surveys` load.
@@ -168,8 +226,11 @@ if config["mode"] == "floor":
     from benchmarks.click_drain import floor_handler
     from bot.core.crypto import SecretBox
     from bot.delivery.inbox import WORKER_POLL_SECONDS, Inbox, inbox_engine
+    # At the worker's niceness, as `inbox_for` runs the app's: on a shared machine a floor at nice 0
+    # beside an app at nice 10 measured the scheduler, not the click.
     inbox = Inbox(inbox_engine(settings.database_url), SecretBox(settings.secret_key),
-                  floor_handler(settings, engine), threads=settings.work_threads, poll_seconds=WORKER_POLL_SECONDS)
+                  floor_handler(settings, engine), threads=settings.work_threads, poll_seconds=WORKER_POLL_SECONDS,
+                  work_nice=settings.worker_nice)
 else:
     from handlers.slack.inbox_app import inbox_for
     inbox = inbox_for(settings, engine=engine, clock=SystemClock(), accepts=False, works=True)
@@ -180,9 +241,12 @@ usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu0 = usage.ru_utime + usage.ru_stime
 if config.get("profile"):
     # One thread, under cProfile: where a click's CPU goes (`--profile FILE`, then pstats).
-    import cProfile
+    # The thread's CPU time, not the wall clock: on a shared machine waits swamp the wall clock.
+    import cProfile, time
     inbox._thread_count = 1
-    cProfile.run("inbox.drain()", config["profile"])
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.runcall(inbox.drain)
+    profiler.dump_stats(config["profile"])
 else:
     inbox.start()
 sys.stdin.readline()
@@ -304,7 +368,15 @@ def _clicks(round_id: int, asked: dict[str, tuple[str, ...]], ts: dict[str, str]
 
 
 def run(
-    kind: str, tree: str, mode: str, people: int, clicks: int, threads: int, profile: str | None = None
+    kind: str,
+    tree: str,
+    mode: str,
+    people: int,
+    clicks: int,
+    threads: int,
+    profile: str | None = None,
+    nice: int | None = None,
+    count_wire: bool = False,
 ) -> dict[str, Any]:
     from sqlalchemy import func, select
 
@@ -365,7 +437,17 @@ def run(
                 assert early is not None and early.kind == "click"
                 front.accept(early.kind, body, who=early.who)
             front.engine.dispose()
-            env = settings_env(fake.url, url, secret, EMPATHY_WORK_THREADS=str(threads))
+            wire = None
+            worker_url = url
+            if count_wire:
+                from sqlalchemy.engine import make_url
+
+                parsed = make_url(url)
+                wire = WireCounter(parsed.host or "127.0.0.1", parsed.port or 5432)
+                worker_url = parsed.set(host="127.0.0.1", port=wire.port).render_as_string(hide_password=False)
+            env = settings_env(fake.url, worker_url, secret, EMPATHY_WORK_THREADS=str(threads))
+            if nice is not None:
+                env["EMPATHY_WORKER_NICE"] = str(nice)
             worker = Worker(tree, env, mode, profile)
             watcher = make_engine(url)
             connections_before = fake.call("connections")
@@ -378,6 +460,9 @@ def run(
                     left = int(connection.scalar(select(func.count(InboxRequest.id))) or 0)
             seconds = time.perf_counter() - started
             stats = worker.finish()
+            trips_at_end = wire.trips if wire else 0
+            if wire:
+                wire.close()
             watcher.dispose()
             connections = fake.call("connections") - connections_before
             updates = fake.call("updates")
@@ -416,6 +501,7 @@ def run(
         "inbox_tx": stats["inbox_tx"] / n,
         "cpu_ms": stats["cpu"] * 1000 / n,
         "connections": connections,
+        "wire_trips": trips_at_end / n if count_wire else None,
         "problems": problems,
     }
 
@@ -430,6 +516,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="one thread under cProfile, stats to FILE (not timed)")
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="count the worker's PostgreSQL round trips on the wire, through a relay (adds latency: not for timing)",
+    )
+    parser.add_argument(
+        "--worker-nice", type=int, help="EMPATHY_WORKER_NICE for the workers, floor included (default: its default)"
+    )
     args = parser.parse_args()
     threads = args.threads
     plan: list[tuple[str, str]] = []
@@ -442,7 +536,9 @@ def main() -> int:
     )
     results = []
     for tree, mode in plan:
-        result = run(args.database, tree, mode, args.people, args.clicks, threads, args.profile)
+        result = run(
+            args.database, tree, mode, args.people, args.clicks, threads, args.profile, args.worker_nice, args.wire
+        )
         results.append(result)
         label = "floor" if mode == "floor" else tree
         print_table(
@@ -456,6 +552,11 @@ def main() -> int:
                 ),
                 ("transactions / click", f"click work {result['work_tx']:.2f}, inbox {result['inbox_tx']:.2f}"),
                 ("worker CPU / click", f"{result['cpu_ms']:.2f} ms"),
+                *(
+                    [("round trips on the wire / click", f"{result['wire_trips']:.2f} (click work and inbox)")]
+                    if result["wire_trips"] is not None
+                    else []
+                ),
                 ("connections to Slack", str(result["connections"])),
                 ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg())),
                 ("correctness", "; ".join(result["problems"]) or "ok"),

@@ -23,7 +23,15 @@ from surveys.bank import QuestionBank
 from surveys.jobs import cancel_pending, reminder_key
 from surveys.pack_store import workspace_bank
 from surveys.pulse_messages import SKIP_ACTION, parse_action_value, pulse_message, thank_you_message
-from surveys.rounds import Progress, RoundNotFound, open_progress_for, record_answer, record_comment
+from surveys.rounds import (
+    Clicker,
+    Progress,
+    RoundNotFound,
+    find_clicker,
+    open_progress_for,
+    record_answer,
+    record_comment,
+)
 
 DEFAULT_COMPANY = "our company"
 
@@ -36,11 +44,32 @@ class Answered:
     message: Message
 
 
+def who_clicked(
+    session: Session, platform: str, workspace_external_id: str, external_user_id: str, click: Click
+) -> Clicker | None:
+    """Who made this click and their place in the round it names, in one query (the participant row
+    locked until the transaction ends), for an adapter that would otherwise look the person up first;
+    None when the click names no round or they are not found that way (then look them up as usual:
+    `answer` says what is wrong). Hand the result to `answer`."""
+    parsed = parse_action_value(click.value)
+    if parsed is None:
+        return None
+    return find_clicker(session, platform, workspace_external_id, external_user_id, parsed[0])
+
+
 def answer(
-    session: Session, workspace: Workspace, person: Person | None, click: Click, *, box: SecretBox, now: datetime
+    session: Session,
+    workspace: Workspace,
+    person: Person | None,
+    click: Click,
+    *,
+    box: SecretBox,
+    now: datetime,
+    clicker: Clicker | None = None,
 ) -> Answered:
     """Record the answer (or the skip) a click on a pulse message carries. Raises `PulseError` with a
-    kind, specific text when it cannot count (closed round, someone else's pulse, a forged value)."""
+    kind, specific text when it cannot count (closed round, someone else's pulse, a forged value).
+    `clicker`: what `who_clicked` found in this transaction, if anything."""
     skip = click.action == SKIP_ACTION
     parsed = parse_action_value(click.value)
     if parsed is None or (parsed[2] is None and not skip):
@@ -56,6 +85,7 @@ def answer(
         question_id=question_id,
         value=None if skip else value,
         now=now,
+        known=clicker.participation if clicker is not None and clicker.person is person else None,
     )
     _call_off_reminder(session, workspace, progress)
     return Answered(progress, progress_message(workspace_bank(session, workspace.id), progress, company_of(workspace)))

@@ -10,8 +10,11 @@ from handlers.slack.context import HomeSection
 def register_all(app: App) -> None:
     from handlers.slack.listeners import help, home, kudos, onboarding, pulse, pulse_settings, suggestions
 
+    # Pulse first, its answer clicks at the very top: Bolt tries each listener's matcher in order until
+    # one matches, and answer clicks are most of what a worker applies (no other listener matches them).
+    pulse.register(app)
     home.register(app, sections=home_sections())
-    for module in (help, pulse, pulse_settings, suggestions, kudos, onboarding):
+    for module in (help, pulse_settings, suggestions, kudos, onboarding):
         module.register(app)
 
 

@@ -20,10 +20,14 @@ def slack_id(person: Person) -> str | None:
     return external_id(person, Platform.SLACK)
 
 
+def request_ids(context: dict[str, Any]) -> tuple[str, str | None]:
+    """Slack's ids of the workspace a request came from and of the user who sent it (if any)."""
+    return context.get("team_id") or context.get("enterprise_id") or "", context.get("user_id")
+
+
 def request_identity(session: Session, context: dict[str, Any]) -> tuple[Workspace, Person | None]:
     """The workspace a request came from and the person who sent it (None if not in the directory)."""
-    team_id = context.get("team_id") or context.get("enterprise_id") or ""
-    user_id = context.get("user_id")
+    team_id, user_id = request_ids(context)
     if user_id:
         found, person = find_workspace_and_person(session, Platform.SLACK.value, team_id, user_id)
         if found is not None:

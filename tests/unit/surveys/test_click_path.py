@@ -7,22 +7,23 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.crypto import SecretBox
 from bot.core.database import make_engine, make_session_factory
 from bot.core.message import Message
-from bot.core.models import OutboxMessage, Person, Workspace
-from bot.delivery.inbound import Click
+from bot.core.models import OutboxMessage, Person, Platform, Workspace
+from bot.delivery.inbound import Click, Submission
 from bot.delivery.outbox import OutboxRow, enqueue_many
 from surveys import answering, jobs
 from surveys.bank import QuestionBank
-from surveys.models import CustomPack, PulseParticipant, PulseUnit
+from surveys.models import CustomPack, PulseParticipant, PulseSealedAnswer, PulseUnit
 from surveys.pack_store import add_custom_pack, workspace_bank
 from surveys.pulse_messages import ANSWER_ACTION, action_value
 from surveys.rounds import open_round
 from tests.conftest import SECRET_KEY
+from tests.support.people import slack_account
 from tests.unit.surveys.test_bank import CUSTOM
 from tests.unit.surveys.test_results import build_org
 
@@ -181,3 +182,62 @@ def test_a_first_click_between_the_reminder_jobs_read_and_its_mark_gets_no_remin
         assert session.scalar(select(PulseParticipant.responded).where(PulseParticipant.person_id == ana)) is True
     assert [state for state in reminders if state != "cancelled"] == []
     assert queued == 2  # marcus and chen, who have not answered, are still reminded
+
+
+def test_the_clicker_found_with_the_round_answers_once_and_keeps_a_comment_when_the_answer_changes(
+    session_factory: sessionmaker[Session], workspace: Workspace
+) -> None:
+    """`who_clicked` finds who clicked and their participation in one query, and finds nobody it should
+    not (not invited, another workspace's person, a forged round); the answer it leads to is stored once,
+    and changing it (the insert-and-read finds the slot taken) keeps the comment given in between."""
+    box = SecretBox(SECRET_KEY)
+    with session_factory.begin() as session:
+        ws = session.merge(workspace)
+        people = build_org(session, ws, LAYOUT)
+        opened = open_round(
+            session, ws, QuestionBank.builtin(), box, now=NOW, round_key="r", round_date=DAY, packs=["engagement"]
+        )
+        round_id, ana = opened.round.id, people["ana"].id
+        question = session.scalar(
+            select(PulseUnit.questions)
+            .join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
+            .where(PulseParticipant.person_id == ana)
+        )[0]
+        outsider = Person(workspace_id=ws.id, accounts=slack_account("U0OUT"), name="Out Sider", timezone="UTC")
+        session.add(outsider)
+
+    def click(user: str, value: int, round_id: int = round_id, team: str = ws.external_id) -> answering.Answered | None:
+        with session_factory.begin() as session:
+            made = Click(ANSWER_ACTION, action_value(round_id, question, value))
+            found = answering.who_clicked(session, Platform.SLACK.value, team, user, made)
+            if found is None:
+                return None
+            assert found.person.id == ana and found.workspace.id == ws.id
+            return answering.answer(session, found.workspace, found.person, made, box=box, now=NOW, clicker=found)
+
+    assert click("U0OUT", 3) is None  # not invited
+    assert click("U0ANA", 3, round_id=round_id + 1000) is None  # no such round
+    assert click("U0ANA", 3, team="T0OTHER") is None  # no such workspace
+    first = click("U0ANA", 2)
+    assert first is not None and first.progress.answers[question].value == 2 and first.progress.first_response
+    with session_factory.begin() as session:
+        commented = answering.comment(
+            session,
+            session.get(Workspace, ws.id),
+            session.get(Person, ana),
+            Submission("pulse.comment_view", {"comment": "More focus time"}, state=f"{round_id}|{question}"),
+            box=box,
+            now=NOW,
+        )
+    assert (commented.progress.answers[question].value, commented.progress.answers[question].comment) == (
+        2,
+        "More focus time",
+    )
+    changed = click("U0ANA", 4)
+    assert changed is not None and not changed.progress.first_response
+    assert (changed.progress.answers[question].value, changed.progress.answers[question].comment) == (
+        4,
+        "More focus time",
+    )
+    with session_factory() as session:
+        assert session.scalar(select(func.count(PulseSealedAnswer.id))) == 1
