@@ -33,8 +33,9 @@ COMMENTS = [
 _rngs: dict[int, random.Random] = {}
 
 
-def simulate(sim: Any) -> None:
-    """One tick: on the first, pick the new hires; then run the onboarding job and let people act."""
+def simulate(sim: Any) -> bool:
+    """One tick: on the first, pick the new hires; then run the onboarding job and let people act. True:
+    it may have written something."""
     first = id(sim) not in _rngs
     rng = _rngs.setdefault(id(sim), random.Random(SEED))
     now = sim.clock.now()
@@ -61,6 +62,7 @@ def simulate(sim: Any) -> None:
         ).all()
         for journey in journeys:
             _act(sim, session, journey, rng, now)
+    return True
 
 
 def _act(sim: Any, session: Any, journey: OnboardingJourney, rng: random.Random, now: Any) -> None:
