@@ -488,6 +488,35 @@ class Simulation:
         self.report.files += [stem.with_suffix(".json"), stem.with_suffix(".md")]
 
 
+# What `_Due` reads after something was written, in two statements built once.
+_DUE_OUTBOX = select(
+    select(func.min(OutboxMessage.due_at)).where(OutboxMessage.state == OutboxState.PENDING.value).scalar_subquery(),
+    # The close job also forgets its "closed" updates once they are sent.
+    select(OutboxMessage.id)
+    .where(
+        OutboxMessage.idempotency_key.like("pulse-closed:%"),
+        OutboxMessage.state.in_([OutboxState.SENT.value, OutboxState.FAILED.value]),
+    )
+    .exists(),
+)
+# Rounds not yet scrubbed, with their participants while they are open (a close deletes them).
+_DUE_ROUNDS = (
+    select(
+        PulseRound.id,
+        PulseRound.status,
+        PulseRound.closes_at,
+        PulseRound.reminder_after_hours,
+        PulseParticipant.round_id,
+        PulseParticipant.person_id,
+        PulseParticipant.due_at,
+        PulseParticipant.responded,
+        PulseParticipant.reminded,
+    )
+    .outerjoin(PulseParticipant, PulseParticipant.round_id == PulseRound.id)
+    .where(PulseRound.scrubbed_at.is_(None))
+)
+
+
 class _Due:
     """When the scheduler's jobs next have something to do, so that a step runs only those.
 
@@ -519,36 +548,18 @@ class _Due:
     def _read(self) -> dict[str, Any]:
         if self._state is None:
             with self.engine.connect() as connection:
-                outbox = connection.execute(
-                    select(func.min(OutboxMessage.due_at)).where(OutboxMessage.state == OutboxState.PENDING.value)
-                ).scalar()
-                rounds = connection.execute(
-                    select(PulseRound.status, PulseRound.closes_at, PulseRound.scrubbed_at).where(
-                        PulseRound.scrubbed_at.is_(None)
-                    )
-                ).all()
-                invited = connection.execute(
-                    select(
-                        PulseParticipant.round_id,
-                        PulseParticipant.person_id,
-                        PulseParticipant.due_at,
-                        PulseRound.reminder_after_hours,
-                        PulseParticipant.responded,
-                        PulseParticipant.reminded,
-                    )
-                    .join(PulseRound, PulseRound.id == PulseParticipant.round_id)
-                    .where(PulseRound.status == "open")
-                ).all()
-                # The close job also forgets its "closed" updates once they are sent.
-                updates = connection.execute(
-                    select(OutboxMessage.id)
-                    .where(
-                        OutboxMessage.idempotency_key.like("pulse-closed:%"),
-                        OutboxMessage.state.in_([OutboxState.SENT.value, OutboxState.FAILED.value]),
-                    )
-                    .limit(1)
-                ).first()
-            self._state = {"outbox": outbox, "rounds": rounds, "invited": invited, "updates": updates is not None}
+                outbox, updates = connection.execute(_DUE_OUTBOX).one()
+                rows = connection.execute(_DUE_ROUNDS).all()
+            self._state = {
+                "outbox": outbox,
+                "updates": updates,
+                "rounds": {row.id: (row.status, row.closes_at) for row in rows},
+                "invited": [
+                    (row.round_id, row.person_id, row.due_at, row.reminder_after_hours, row.responded, row.reminded)
+                    for row in rows
+                    if row.round_id is not None and row.status == "open"
+                ],
+            }
         return self._state
 
     def outbox(self, now: datetime) -> bool:
@@ -558,7 +569,9 @@ class _Due:
     def closing(self, now: datetime) -> bool:
         # A closed round not yet scrubbed is the close job's work too (it scrubs after the close).
         state = self._read()
-        return state["updates"] or any(status != "open" or closes_at <= now for status, closes_at, _ in state["rounds"])
+        return state["updates"] or any(
+            status != "open" or closes_at <= now for status, closes_at in state["rounds"].values()
+        )
 
     def reminders(self, now: datetime) -> bool:
         return any(
