@@ -374,26 +374,35 @@ class Simulation:
                 .join(PulseRound, PulseRound.id == PulseParticipant.round_id)
                 .where(PulseRound.status == "open", PulseParticipant.due_at <= now)
             ).all()
-            for participant, slack_id, starts_on in due:
+            new = [row for row in due if (row[0].round_id, row[0].person_id) not in self.handled]
+            # Their units and people in two statements, held here (the session keeps only what something holds).
+            units = {
+                u.id: u
+                for u in session.scalars(select(PulseUnit).where(PulseUnit.id.in_({p.unit_id for p, *_ in new})))
+            }
+            people = {
+                p.id: p for p in session.scalars(select(Person).where(Person.id.in_({p.person_id for p, *_ in new})))
+            }
+            for participant, slack_id, starts_on in new:
                 key = (participant.round_id, participant.person_id)
                 if key in self.handled:
                     continue
                 self.handled.add(key)
-                self.answer(session, workspace, bank, participant, slack_id, starts_on)
+                self.answer(
+                    session, workspace, bank, participant, slack_id, starts_on,
+                    units[participant.unit_id], people[participant.person_id],
+                )  # fmt: skip
 
     def answer(
         self, session: Session, workspace: Workspace, bank: QuestionBank, participant: PulseParticipant,
-        slack_id: str, starts_on: date,
+        slack_id: str, starts_on: date, unit: PulseUnit, person: Person,
     ) -> None:  # fmt: skip
         who = self.by_slack[slack_id]
         week = (starts_on - START.date()).days // 7
         engagement, burnout, participation = targets(who.trajectory, week)
         if self.rng.random() > participation:
             return
-        unit = session.get(PulseUnit, participant.unit_id)
-        assert unit is not None
         lean = self.mood.setdefault((slack_id, 0), self.rng.gauss(0, 8))
-        person = session.get(Person, participant.person_id)
         for index, question_id in enumerate(unit.questions):
             question = bank.question(question_id)
             target = (burnout if question.kind == "burnout" else engagement) + lean + self.rng.gauss(0, 10)
