@@ -11,6 +11,7 @@ random suggestion references, so nobody can be recognised), so those parts are m
 comparison; everything else, the PNG charts included, must be identical byte for byte.
 
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old                 # demo, 2 runs each
+    .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --runs 3 --parts # + each part's CPU here
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite          # + the SQLite suite
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite --quick  # + the suite, -m 'not slow'
 """
@@ -49,6 +50,61 @@ report = run_demo(Path(sys.argv[1]))
 print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time(), "import": imported - started,
                   "statements": statements, "answers": report.answers, "dms": report.dms}))
 """
+# The demo once, each part's CPU seconds and SQL statements counted (process CPU, so the outbox's sending
+# threads count in the dispatch job); prints one JSON line: {part: [cpu, statements, calls]}.
+_PARTS = """
+import json, sys, time
+from collections import defaultdict
+from sqlalchemy import Engine, event
+statements = 0
+def count(*_args):
+    global statements
+    statements += 1
+event.listen(Engine, "before_cursor_execute", count)
+from pathlib import Path
+import bot.demo.run as run, bot.demo.onboarding as onboarding, bot.demo.suggestions as suggestions
+import bot.demo.kudos as kudos, bot.demo.teams as teams
+parts = defaultdict(lambda: [0.0, 0, 0])
+def timed(name, function):
+    def wrapper(*args, **kwargs):
+        cpu, before = time.process_time(), statements
+        try:
+            return function(*args, **kwargs)
+        finally:
+            part = parts[name(*args) if callable(name) else name]
+            part[0] += time.process_time() - cpu
+            part[1] += statements - before
+            part[2] += 1
+    return wrapper
+# The jobs run inside the people's steps (onboarding, suggestions' nudges) count under the job, not twice.
+job = timed(lambda job, *_: "job " + job.name, run.run_job)
+run.run_job = onboarding.run_job = suggestions.run_job = job
+def own(name, function):
+    def wrapper(*args, **kwargs):
+        cpu, before = time.process_time(), statements
+        jobs_before = {k: list(v) for k, v in parts.items() if k.startswith("job ")}
+        try:
+            return function(*args, **kwargs)
+        finally:
+            inner_cpu = sum(v[0] - jobs_before.get(k, [0.0, 0])[0] for k, v in parts.items() if k.startswith("job "))
+            inner_statements = sum(v[1] - jobs_before.get(k, [0.0, 0])[1] for k, v in parts.items() if k.startswith("job "))
+            part = parts[name]
+            part[0] += time.process_time() - cpu - inner_cpu
+            part[1] += statements - before - inner_statements
+            part[2] += 1
+    return wrapper
+onboarding.simulate = own("people: onboarding", onboarding.simulate)
+suggestions.simulate = own("people: suggestions", suggestions.simulate)
+kudos.simulate = own("people: kudos", kudos.simulate)
+run.Simulation.answer_delivered_pulses = own("people: pulse answers", run.Simulation.answer_delivered_pulses)
+run.Simulation.setup = own("setup", run.Simulation.setup)
+run.Simulation.write_outputs = own("writing the files (7 charts drawn)", run.Simulation.write_outputs)
+teams.TeamsCards.collect = own("collecting Teams cards", teams.TeamsCards.collect)
+started = time.perf_counter()
+report = run.run_demo(Path(sys.argv[1]))
+parts["total (process)"] = [time.process_time(), statements, 1]
+print(json.dumps(parts))
+"""
 # What the demo imports, and nothing else: the floor of a process that runs it.
 _IMPORTS = """
 import time
@@ -68,6 +124,16 @@ def run_demo(checkout: Path, out: Path) -> dict[str, float]:
         raise SystemExit(f"the demo failed in {checkout}:\n{result.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
     return figures
+
+
+def demo_parts(checkout: Path, out: Path) -> dict[str, list[float]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PARTS, str(out)], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"the demo failed in {checkout}:\n{result.stderr[-3000:]}")
+    parts: dict[str, list[float]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parts
 
 
 def import_floor(checkout: Path) -> float:
@@ -110,6 +176,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the commit to compare with")
     parser.add_argument("--runs", type=int, default=2, help="demo runs in each checkout, alternated (default 2)")
+    parser.add_argument("--parts", action="store_true", help="also run the demo once here with each part timed")
     parser.add_argument("--suite", action="store_true", help="also time the test suite once in each checkout")
     parser.add_argument("--quick", action="store_true", help="and once more here with -m 'not slow'")
     parser.add_argument("--postgresql", action="store_true", help="the suite on PostgreSQL too (from /tmp/pgurl)")
@@ -147,6 +214,18 @@ def main() -> int:
         if problems:
             failed = True
             print("\n".join(problems[:20]))
+
+        if args.parts:
+            parts = demo_parts(HERE, work / "parts")
+            total = parts.pop("total (process)")
+            rows = [
+                (name, f"{cpu:5.1f} s CPU ({cpu / total[0]:4.0%}), {int(n):6,} statements, {int(calls):4} runs")
+                for name, (cpu, n, calls) in sorted(parts.items(), key=lambda item: -item[1][0])
+            ]
+            rows.append(
+                ("the whole process (imports included)", f"{total[0]:5.1f} s CPU, {int(total[1]):6,} statements")
+            )
+            print_table("Where the demo's CPU goes (this checkout, one run)", rows)
 
         if args.suite:
             rows = []

@@ -38,28 +38,41 @@ THANKS = [
 CHANCE = {"improving": 0.02, "stable": 0.01, "burnout": 0.002}
 
 _rngs: dict[int, random.Random] = {}
+_values_set: set[int] = set()
 
 
-def simulate(sim: Any) -> None:
-    """One tick: set up the values and channel once, then a handful of kudos and reactions."""
+def simulate(sim: Any) -> bool:
+    """One tick: set up the values and channel once, then a handful of kudos and reactions. True if it
+    wrote anything (the database is opened only once someone's draw says they act: the draws come in the
+    same order either way)."""
     rng = _rngs.setdefault(id(sim), random.Random(SEED))
     now = sim.clock.now()
     if now.hour < 9 or now.hour > 18:
-        return
-    with sim.factory.begin() as session:
-        workspace = session.get(Workspace, sim.workspace_id)
-        assert workspace is not None
-        if not current(session, workspace.id):
-            replace_values(session, workspace.id, parse_lines(VALUES), actor_id=None, via="cli", now=now)
-            set_setting(session, workspace, "kudos-channel", CHANNEL)
-        people = people_by_external_id(session, workspace)
-        by_team: dict[str, list[Any]] = {}
-        for demo_person in sim.people:
-            by_team.setdefault(demo_person.team, []).append(demo_person)
-        settings = sim.config
+        return False
+    by_team: dict[str, list[Any]] = {}
+    for demo_person in sim.people:
+        by_team.setdefault(demo_person.team, []).append(demo_person)
+    settings = sim.config
+    with contextlib.ExitStack() as stack:
+        session = workspace = people = None
+        if id(sim) not in _values_set:
+            _values_set.add(id(sim))
+            session = stack.enter_context(sim.factory.begin())
+            workspace = session.get(Workspace, sim.workspace_id)
+            assert workspace is not None
+            if not current(session, workspace.id):
+                replace_values(session, workspace.id, parse_lines(VALUES), actor_id=None, via="cli", now=now)
+                set_setting(session, workspace, "kudos-channel", CHANNEL)
         for demo_person in sim.people:
             if rng.random() >= CHANCE.get(demo_person.trajectory, 0.01):
                 continue
+            if session is None:
+                session = stack.enter_context(sim.factory.begin())
+                workspace = session.get(Workspace, sim.workspace_id)
+                assert workspace is not None
+            if people is None:
+                people = people_by_external_id(session, workspace)
+            assert people is not None and workspace is not None
             giver = people.get(demo_person.slack_id)
             mates = [p for p in by_team[demo_person.team] if p.slack_id != demo_person.slack_id] or sim.people
             recipient = people.get(rng.choice(mates).slack_id)
@@ -93,3 +106,4 @@ def simulate(sim: Any) -> None:
                     now=now,
                 )
                 recognition.announce(session, workspace, given.kudos, giver, given.recipients, settings, now)
+        return session is not None

@@ -33,8 +33,9 @@ COMMENTS = [
 _rngs: dict[int, random.Random] = {}
 
 
-def simulate(sim: Any) -> None:
-    """One tick: on the first, pick the new hires; then run the onboarding job and let people act."""
+def simulate(sim: Any) -> bool:
+    """One tick: on the first, pick the new hires; then run the onboarding job and let people act. True if
+    anything was written."""
     first = id(sim) not in _rngs
     rng = _rngs.setdefault(id(sim), random.Random(SEED))
     now = sim.clock.now()
@@ -49,9 +50,11 @@ def simulate(sim: Any) -> None:
                 )
                 if person is not None:
                     person.start_date = now.date() + timedelta(days=offset)
+    wrote = first
     # Hourly in production; every 12 hours is enough here (steps are queued a day ahead) and keeps the demo quick.
     if now.hour % 12 == 0:
         run_job(sim.jobs["onboarding"], sim.factory, sim.clock)
+        wrote = True
     with sim.factory.begin() as session:
         journeys = session.scalars(
             select(OnboardingJourney).where(
@@ -60,13 +63,16 @@ def simulate(sim: Any) -> None:
             )
         ).all()
         for journey in journeys:
-            _act(sim, session, journey, rng, now)
+            wrote = _act(sim, session, journey, rng, now) or wrote
+    return wrote
 
 
-def _act(sim: Any, session: Any, journey: OnboardingJourney, rng: random.Random, now: Any) -> None:
+def _act(sim: Any, session: Any, journey: OnboardingJourney, rng: random.Random, now: Any) -> bool:
+    """The new hire and their manager, buddy and HR act on the steps due; True if anyone did."""
+    acted = False
     new_hire = session.get(Person, journey.person_id)
     if new_hire is None:
-        return
+        return acted
     today = onboarding.local_today(new_hire, now)
     for step in onboarding.steps_of(session, journey):
         if step.state not in (StepState.QUEUED, StepState.MISSED) or step.due_date > today:
@@ -84,7 +90,10 @@ def _act(sim: Any, session: Any, journey: OnboardingJourney, rng: random.Random,
                     now=now,
                 )
                 queue_checkin_alert(session, result, now)
+                acted = True
         elif step.kind == StepKind.TASK and step.done_at is None and rng.random() < 0.3:
             owner = onboarding.owner_person(session, journey, step.owner)
             if owner is not None:
                 onboarding.mark_done(session, step.id, owner, is_hr=step.owner == StepOwner.HR, now=now)
+                acted = True
+    return acted

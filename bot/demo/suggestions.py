@@ -38,18 +38,21 @@ WONT_DO = "Not this year: the budget is committed. We'll look again in Q1."
 _rngs: dict[int, random.Random] = {}
 
 
-def simulate(sim: Any) -> None:
-    """One tick (6 hours): maybe a new suggestion, maybe HR moves one along, then the nudge job."""
+def simulate(sim: Any) -> bool:
+    """One tick (6 hours): maybe a new suggestion, maybe HR moves one along, then the nudge job. True if it
+    wrote anything (the database is opened only when a draw says someone acts; the draws come in the same
+    order either way)."""
     rng = _rngs.setdefault(id(sim), random.Random(SEED))
     now = sim.clock.now()
-    with sim.factory.begin() as session:
-        workspace = session.get(Workspace, sim.workspace_id)
-        assert workspace is not None
-        people = people_by_external_id(session, workspace)
-        hr = people.get(sim.people[1].slack_id)
-        if rng.random() < 0.25:
-            author = people.get(rng.choice(sim.people[2:]).slack_id)
-            category, text = rng.choice(IDEAS)
+    acted = False
+    submits = rng.random() < 0.25
+    if submits:
+        author_slack_id = rng.choice(sim.people[2:]).slack_id
+        category, text = rng.choice(IDEAS)
+        with sim.factory.begin() as session:
+            workspace = session.get(Workspace, sim.workspace_id)
+            assert workspace is not None
+            author = people_by_external_id(session, workspace).get(author_slack_id)
             if author is not None:
                 # Over the daily limit: the demo person tries again another day.
                 with contextlib.suppress(suggestions.SuggestionError):
@@ -66,13 +69,25 @@ def simulate(sim: Any) -> None:
                         now=now,
                         rng=rng,
                     )
-        if hr is not None and rng.random() < 0.3:
-            _handle_one(session, workspace, hr, people, sim, rng)
-        if hr is not None and now.weekday() == 0 and now.hour == 12 and now.day <= 7:
-            suggestions.you_said_we_did(session, workspace, hr, WINS_CHANNEL, settings=sim.config, now=now)
+        acted = True
+    handles = rng.random() < 0.3
+    monthly = now.weekday() == 0 and now.hour == 12 and now.day <= 7
+    if handles or monthly:
+        with sim.factory.begin() as session:
+            workspace = session.get(Workspace, sim.workspace_id)
+            assert workspace is not None
+            people = people_by_external_id(session, workspace)
+            hr = people.get(sim.people[1].slack_id)
+            if hr is not None and handles:
+                _handle_one(session, workspace, hr, people, sim, rng)
+            if hr is not None and monthly:
+                suggestions.you_said_we_did(session, workspace, hr, WINS_CHANNEL, settings=sim.config, now=now)
+        acted = True
     job = sim.jobs.get("suggestions.tend")
     if job is not None and now.hour == 12:  # nudges count working days: once a simulated day is enough
         run_job(job, sim.factory, sim.clock)
+        acted = True
+    return acted
 
 
 def _handle_one(

@@ -171,10 +171,15 @@ def advance(session: Session, journey: OnboardingJourney, now: datetime, report:
     missed: dict[str, list[OnboardingStep]] = defaultdict(list)
     due: dict[tuple[str, int], list[OnboardingStep]] = defaultdict(list)
     recipients: dict[str, Person] = {}
+    # Each owner looked up once per run, not once per waiting step (the session keeps people only while
+    # something holds them, so every lookup was a query).
+    owners: dict[str, Person | None] = {}
     for step in steps:
         if step.state != StepState.WAITING:
             continue
-        recipient = owner_person(session, journey, step.owner)
+        if step.owner not in owners:
+            owners[step.owner] = owner_person(session, journey, step.owner)
+        recipient = owners[step.owner]
         if step.owner == StepOwner.BUDDY and recipient is None and journey.buddy_pending:
             continue  # wait for the manager's pick
         if not _messageable(recipient):

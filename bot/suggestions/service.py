@@ -78,6 +78,7 @@ TEXT_LIMIT = 2000
 NOTE_LIMIT = 1000
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed back
 AUTHOR_KEY_PREFIX = "suggestion-author:"
+NUDGE_KEY_PREFIX = "suggestion-nudge:"
 CLOSED = frozenset({SuggestionStatus.DONE.value, SuggestionStatus.WONT_DO.value})
 ORDER = [s.value for s in SuggestionStatus]
 ACK_WORKING_DAYS = 2
@@ -895,6 +896,16 @@ def tend(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
     nudged = 0
     waiting = session.scalars(select(Suggestion).where(Suggestion.status.not_in(CLOSED | {"in_progress"}))).all()
     workspaces: dict[int, Workspace] = {}
+    # The nudges already queued, read once: a count per waiting suggestion and kind was most of the job's
+    # statements once a few dozen suggestions wait.
+    queued: dict[int, list[str]] = {}
+    if waiting:
+        for workspace_id, queued_key in session.execute(
+            select(OutboxMessage.workspace_id, OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.like(NUDGE_KEY_PREFIX + "%")
+            )
+        ):
+            queued.setdefault(workspace_id, []).append(queued_key)
     for suggestion in waiting:
         age = working_days_between(suggestion.submitted_on, today)
         kinds = []
@@ -906,13 +917,8 @@ def tend(session: Session, settings: Settings, now: datetime) -> dict[str, int]:
             workspace = workspaces.get(suggestion.workspace_id) or session.get(Workspace, suggestion.workspace_id)
             assert workspace is not None
             workspaces[workspace.id] = workspace
-            key = f"suggestion-nudge:{suggestion.id}:{kind}"
-            exists = session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.workspace_id == workspace.id, OutboxMessage.idempotency_key.like(key + "%"))
-            )
-            if exists:
+            key = f"{NUDGE_KEY_PREFIX}{suggestion.id}:{kind}"
+            if any(k.startswith(key) for k in queued.get(workspace.id, ())):
                 continue
             _to_owners(
                 session,
