@@ -36,6 +36,8 @@ METRICS_TOKEN = "metrics-token-for-the-tests-0123456789abcdef"
 METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 PG_URL = os.environ.get("EMPATHY_TEST_DATABASE_URL")
+# pytest-xdist names each worker process (gw0, gw1, ...); a run without it is one process, "main".
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -75,7 +77,9 @@ def _postgres_database() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL tests need EMPATHY_TEST_DATABASE_URL")
     admin_url = _pg_admin_url(PG_URL)
-    name = f"empathy_test_{uuid.uuid4().hex[:10]}"
+    # Each xdist worker migrates and truncates its own database; the worker's name in it says whose a
+    # database left behind by a killed run was.
+    name = f"empathy_test_{WORKER}_{uuid.uuid4().hex[:10]}"
     admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
