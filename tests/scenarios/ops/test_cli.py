@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from bot.delivery.outbox import enqueue
 from tests.conftest import METRICS_AUTH, SIGNING_SECRET, make_env
 from tests.fakes.slack.api import FakeSlack
 from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
 EXAMPLE_ORG = ROOT / "examples" / "org.csv"
 
@@ -138,12 +138,6 @@ def test_a_refused_token_is_one_kind_line(
 
 
 # -- real processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
