@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,11 @@ def run_suite(checkout: Path, *, quick: bool, postgresql: bool, extra: tuple[str
     return seconds, summary
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)")
 
 
@@ -134,13 +140,18 @@ def compare_workers(workers: int, repeat: int, *, marks: str | None, paths: list
         order = list(ways) if run % 2 == 0 else list(reversed(ways))
         for name in order:
             load = os.getloadavg()[0]
+            # The CPU the run's processes used (pytest, its workers, the CLI subprocesses; not the
+            # PostgreSQL server): on a busy machine the wall time says how big a share of the cores the
+            # run got; this says how much work it was, and what splitting it over workers added.
+            cpu_before = _children_cpu()
             took, summary = run_suite(HERE, quick=False, postgresql=postgresql, extra=ways[name])
+            cpu = _children_cpu() - cpu_before
             counts = _counts(summary)
             seconds[name].append(took)
             summaries[name].add(str(sorted((k, v) for k, v in counts.items() if k != "deselected")))
             passed_cleanly = counts.get("passed", 0) > 0 and not counts.get("failed") and not counts.get("error")
             ok = ok and passed_cleanly and not counts.get("errors")
-            rows.append((f"run {run + 1}, {name}", f"{took:.0f} s at load {load:.1f}  ({summary})"))
+            rows.append((f"run {run + 1}, {name}", f"{took:.0f} s, CPU {cpu:.0f} s, at load {load:.1f}  ({summary})"))
             print(rows[-1][0], rows[-1][1], flush=True)
     parallel = f"-n {workers}"
     pairs = [b / a for a, b in zip(seconds["one process"], seconds[parallel], strict=True)]
