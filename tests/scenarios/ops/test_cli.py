@@ -168,8 +168,9 @@ def run_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator:
 
 
 # Generous: these are waits for a subprocess, not measures of its speed. Beside another xdist worker on a
-# 2-core machine at load 15-19, test_serve_answers_slack_over_http_under_gunicorn failed with 30 s here
-# and 5 s for the signed POST (gunicorn imports both SDKs before its first answer); only a hang should.
+# 2-core machine at load 15-19, test_serve_answers_slack_over_http_under_gunicorn failed once (in a run cut
+# short, so without its traceback) while these, 30 s here and 5 s for the signed POST, were its only
+# wall-clock margins; gunicorn imports both SDKs before its first answer. Only a hang should fail here.
 def wait_until(condition, timeout: float = 120.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
