@@ -14,6 +14,14 @@ comparison; everything else, the PNG charts included, must be identical byte for
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --runs 3 --parts # + each part's CPU here
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite          # + the SQLite suite
     .venv/bin/python -m benchmarks.suite_time --baseline ../wt-old --suite --quick  # + the suite, -m 'not slow'
+
+With `--workers N` it times only the suite, in this checkout: in one process and spread over N
+pytest-xdist workers (`-n N`), alternated `--repeat` times, on the paths given (all of `tests/` by
+default), so that the ratio is measured side by side however busy the machine is. Correctness check:
+both ways must pass, and pass and skip the same number of tests.
+
+    .venv/bin/python -m benchmarks.suite_time --workers 2 --repeat 2 tests/unit             # SQLite
+    .venv/bin/python -m benchmarks.suite_time --workers 2 --postgresql -m 'not slow'        # both databases
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -160,11 +169,12 @@ def output_differences(a: Path, b: Path) -> list[str]:
     return problems
 
 
-def run_suite(checkout: Path, *, quick: bool, postgresql: bool) -> tuple[float, str]:
-    env = {k: v for k, v in os.environ.items() if k != "EMPATHY_TEST_DATABASE_URL"}
+def run_suite(checkout: Path, *, quick: bool, postgresql: bool, extra: tuple[str, ...] = ()) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("EMPATHY_TEST_DATABASE_URL", "PYTEST_XDIST_WORKER")}
     if postgresql:
         env["EMPATHY_TEST_DATABASE_URL"] = Path(PG_URL_FILE).read_text().strip()
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"] + (["-m", "not slow"] if quick else [])
+    command += extra
     started = time.perf_counter()
     result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -172,17 +182,87 @@ def run_suite(checkout: Path, *, quick: bool, postgresql: bool) -> tuple[float, 
     return seconds, summary
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+_COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)")
+
+
+def _counts(summary: str) -> dict[str, int]:
+    return {kind: int(number) for number, kind in _COUNTS.findall(summary)}
+
+
+def compare_workers(workers: int, repeat: int, *, marks: str | None, paths: list[str], postgresql: bool) -> bool:
+    """The suite in one process and over `workers` xdist workers, alternated; True if both passed alike."""
+    selection = (("-m", marks) if marks else ()) + tuple(paths)
+    ways = {"one process": ("-n", "0", *selection), f"-n {workers}": ("-n", str(workers), *selection)}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    summaries: dict[str, set[str]] = {name: set() for name in ways}
+    rows: list[tuple[str, str]] = []
+    ok = True
+    for run in range(repeat):
+        order = list(ways) if run % 2 == 0 else list(reversed(ways))
+        for name in order:
+            load = os.getloadavg()[0]
+            # The CPU the run's processes used (pytest, its workers, the CLI subprocesses; not the
+            # PostgreSQL server): on a busy machine the wall time says how big a share of the cores the
+            # run got; this says how much work it was, and what splitting it over workers added.
+            cpu_before = _children_cpu()
+            took, summary = run_suite(HERE, quick=False, postgresql=postgresql, extra=ways[name])
+            cpu = _children_cpu() - cpu_before
+            counts = _counts(summary)
+            seconds[name].append(took)
+            summaries[name].add(str(sorted((k, v) for k, v in counts.items() if k != "deselected")))
+            passed_cleanly = counts.get("passed", 0) > 0 and not counts.get("failed") and not counts.get("error")
+            ok = ok and passed_cleanly and not counts.get("errors")
+            rows.append((f"run {run + 1}, {name}", f"{took:.0f} s, CPU {cpu:.0f} s, at load {load:.1f}  ({summary})"))
+            print(rows[-1][0], rows[-1][1], flush=True)
+    parallel = f"-n {workers}"
+    pairs = [b / a for a, b in zip(seconds["one process"], seconds[parallel], strict=True)]
+    rows.append((f"{parallel} / one process, run by run", ", ".join(f"{ratio:.2f}×" for ratio in pairs)))
+    rows.append(
+        (
+            "best / best",
+            f"{min(seconds[parallel]) / min(seconds['one process']):.2f}× "
+            f"({min(seconds['one process']):.0f} s → {min(seconds[parallel]):.0f} s)",
+        )
+    )
+    same = len(summaries["one process"] | summaries[parallel]) == 1
+    rows.append(("tests", "the same passed and skipped both ways" if same else "DIFFER between the two ways"))
+    print_table(
+        f"The test suite in one process and over {workers} workers"
+        + (" (SQLite and PostgreSQL)" if postgresql else " (SQLite)"),
+        rows,
+    )
+    return ok and same
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the commit to compare with")
+    parser.add_argument("--baseline", type=Path, help="a checkout of the commit to compare with (the demo)")
+    parser.add_argument("--workers", type=int, help="time only the suite: one process against -n WORKERS")
+    parser.add_argument("--repeat", type=int, default=2, help="with --workers: runs of each, alternated (default 2)")
+    parser.add_argument("-m", dest="marks", help="with --workers: a pytest mark expression, e.g. 'not slow'")
+    parser.add_argument("paths", nargs="*", help="with --workers: test paths (default: all of tests/)")
     parser.add_argument("--runs", type=int, default=2, help="demo runs in each checkout, alternated (default 2)")
     parser.add_argument("--parts", action="store_true", help="also run the demo once here with each part timed")
     parser.add_argument("--suite", action="store_true", help="also time the test suite once in each checkout")
     parser.add_argument("--quick", action="store_true", help="and once more here with -m 'not slow'")
     parser.add_argument("--postgresql", action="store_true", help="the suite on PostgreSQL too (from /tmp/pgurl)")
     args = parser.parse_args()
-    checkouts = {"before": args.baseline.resolve(), "after": HERE}
     print("load average at the start:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.workers:
+        ok = compare_workers(args.workers, args.repeat, marks=args.marks, paths=args.paths, postgresql=args.postgresql)
+        print("load average at the end:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        if not ok:
+            print("RESULT: FAILED")
+            return 1
+        return 0
+    if args.baseline is None:
+        parser.error("--baseline is needed for the demo (or --workers for the suite alone)")
+    checkouts = {"before": args.baseline.resolve(), "after": HERE}
 
     work = Path(tempfile.mkdtemp(prefix="suite-time-"))
     failed = False

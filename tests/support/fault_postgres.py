@@ -10,11 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+
+from tests.support.ports import free_port
 
 RUN_AS_USER = "empathyci"  # the user .ci/start-postgres creates when run as root
 
@@ -32,12 +33,6 @@ def available() -> bool:
     return pg_bin("pg_ctl") is not None and pg_bin("initdb") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class ThrowawayPostgres:
     """`with ThrowawayPostgres() as pg:` a running server at `pg.url`; `pg.stop()` / `pg.start()` in between."""
 
@@ -48,7 +43,7 @@ class ThrowawayPostgres:
         self._pg_ctl, self._initdb = pg_ctl, initdb
         self.directory = Path(tempfile.mkdtemp(prefix="empathy-outage-pg-"))
         self.data = self.directory / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._run_as: list[str] = []
         if os.geteuid() == 0:
             if subprocess.run(["id", RUN_AS_USER], capture_output=True, check=False).returncode != 0:

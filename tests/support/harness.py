@@ -100,8 +100,10 @@ class Harness:
         return [c.body for c in self.slack.calls if c.method.startswith("response_url.")]
 
     def wait_reply(self, count: int) -> dict[str, Any]:
-        """The `count`-th response_url reply, waiting for listeners that answer after their ack."""
-        deadline = time.monotonic() + 5
+        """The `count`-th response_url reply, waiting for listeners that answer after their ack (up to
+        30 s: it returns at the reply, and on a loaded machine beside a second xdist worker 5 s was not
+        always enough)."""
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if len(self.replies()) >= count:
                 return self.replies()[count - 1]

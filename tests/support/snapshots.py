@@ -11,6 +11,9 @@ Nothing is parsed into Python objects on the way, so what a test reads is byte f
 wrote. The database must look the same before each restore as it did before the build (same rows in
 the same tables, such as the `workspace` fixture's one): that is checked, so a test that adds rows
 first fails loudly instead of having them wiped.
+
+Snapshots live in the memory of the process that built them: under pytest-xdist each worker builds its
+own, from and into its own databases, and no worker ever reads another's.
 """
 
 from __future__ import annotations

@@ -382,8 +382,11 @@ class FakeSlack:
         with self._lock:
             return [call.body for call in self._calls if call.method == method]
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """Block until at least `count` calls to `method` were recorded; return all their bodies."""
+    def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Block until at least `count` calls to `method` were recorded; return all their bodies.
+
+        The default is long because it only bounds a hang: it returns at the call. Work done after an
+        ack (the inbox's threads) took more than 5 s beside a second xdist worker on a loaded machine."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:

@@ -325,7 +325,7 @@ def reaction(
 
 
 def wait_until(check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if check():
             return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from bot.delivery.outbox import enqueue
 from tests.conftest import METRICS_AUTH, SIGNING_SECRET, make_env
 from tests.fakes.slack.api import FakeSlack
 from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
 EXAMPLE_ORG = ROOT / "examples" / "org.csv"
 
@@ -140,12 +140,6 @@ def test_a_refused_token_is_one_kind_line(
 # -- real processes ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def run_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator:
     processes: list[subprocess.Popen[str]] = []
@@ -173,7 +167,11 @@ def run_process(cli_env: dict[str, str], tmp_path: Path) -> Iterator:
                 process.kill()
 
 
-def wait_until(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+# Generous: these are waits for a subprocess, not measures of its speed. Beside another xdist worker on a
+# 2-core machine at load 15-19, test_serve_answers_slack_over_http_under_gunicorn failed once (in a run cut
+# short, so without its traceback) while these, 30 s here and 5 s for the signed POST, were its only
+# wall-clock margins; gunicorn imports both SDKs before its first answer. Only a hang should fail here.
+def wait_until(condition, timeout: float = 120.0, what: str = "condition"):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
@@ -247,7 +245,7 @@ def _signed_post(url: str, body: str, content_type: str) -> tuple[int, bytes]:
             "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
         },
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:
         return response.status, response.read()
 
 
@@ -263,7 +261,7 @@ def _thread_niceness(pid: int) -> list[int]:
 def _inbox_waiting(port: int) -> int | None:
     try:
         request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=METRICS_AUTH)
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             text = response.read().decode()
     except OSError:
         return None

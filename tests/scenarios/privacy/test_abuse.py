@@ -220,7 +220,7 @@ def reply_text(acked: dict[str, Any] | None, slack: FakeSlack) -> str:
     if acked and acked.get("text"):
         assert acked["response_type"] == "ephemeral"
         return str(acked["text"])
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if later := ephemeral_texts(slack):
             return later[-1]

@@ -41,7 +41,7 @@ def unescaped(slack: FakeSlack) -> list[str]:
 def committed(harness: Any) -> None:
     """The ack of /onboard can arrive before its transaction commits; a job started meanwhile would
     create the built-in templates a second time (ensure_templates reads, then inserts)."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with harness.session_factory() as session:
             if session.scalar(select(func.count()).select_from(OnboardingJourney)):

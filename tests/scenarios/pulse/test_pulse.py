@@ -143,7 +143,7 @@ def ephemeral_replies(pulse: Pulse) -> list[str]:
 
 
 def wait_for_reply(pulse: Pulse, count: int = 1) -> str:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         replies = ephemeral_replies(pulse)
         if len(replies) >= count:

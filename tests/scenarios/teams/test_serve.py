@@ -8,7 +8,6 @@ boundary), so this test checks what needs no outbound call: refusals, and an ins
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,11 @@ from tests.fakes.teams.auth import FakeBotFrameworkAuth
 from tests.fakes.teams.connector import FakeBotConnector
 from tests.fakes.teams.requests import TeamsRequests
 from tests.scenarios.teams.conftest import ANA, CLIENT_ID, TENANT_ID, teams_env
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 # Each test starts the real CLI in a subprocess, which imports both SDKs (gunicorn forks its workers too).
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_until_healthy(base: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -62,7 +56,7 @@ def test_serve_answers_teams_beside_slack(
 ) -> None:
     database = tmp_path / "bot.sqlite3"
     shutil.copy(_sqlite_template, database)
-    port = _free_port()
+    port = free_port()
     env = {
         **teams_env(slack, f"sqlite:///{database}", teams_auth, connector),
         "PORT": str(port),
@@ -116,7 +110,7 @@ def test_serve_with_only_teams_settings_answers_teams_and_mounts_nothing_of_slac
 ) -> None:
     database = tmp_path / "bot.sqlite3"
     shutil.copy(_sqlite_template, database)
-    port = _free_port()
+    port = free_port()
     env = {
         **{
             k: v

@@ -69,12 +69,30 @@ class _Server:
             return accept()
 
         self.server.get_request = counting_accept  # type: ignore[method-assign]
+        self.closed = 0  # connections the server has hung up
+        hang_up = self.server.shutdown_request
+
+        def counting_hang_up(request: Any) -> None:
+            hang_up(request)
+            self.closed += 1
+
+        self.server.shutdown_request = counting_hang_up  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def wait_closed(self, count: int) -> None:
+        """Until the server has hung up `count` connections: a fixed sleep was not always long enough
+        for its thread to get there on a busy machine, and the test then raced the hang-up it meant to
+        follow."""
+        deadline = time.monotonic() + 10
+        while self.closed < count:
+            assert time.monotonic() < deadline, f"the server hung up {self.closed} connections, not {count}"
+            time.sleep(0.01)
+        time.sleep(0.05)  # and the client's end has seen it (loopback: at once)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -111,7 +129,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server: _Server) 
     client = KeepAliveWebClient(token="xoxb-t", base_url=server.url, retry_handlers=[])
     for n in range(3):
         assert client.chat_update(channel="D1", ts=f"1.{n}", text="hi")["ok"]
-        time.sleep(0.2)  # idle
+        server.wait_closed(n + 1)  # idle until the server hangs up
     assert len(server.requests) == 3  # each sent once
     assert server.connections == 3
 
@@ -133,8 +151,9 @@ def test_a_close_racing_the_next_request_is_retried_only_by_the_retry_handlers(s
     # into a connection the server no longer reads.
     with mock.patch("handlers.slack.keepalive._closed_by_server", return_value=False):
         interactive.auth_test()
-        time.sleep(0.2)
+        server.wait_closed(1)
         assert interactive.auth_test()["ok"]  # ConnectionErrorRetryHandler: again, on a new connection
+        server.wait_closed(2)
         with pytest.raises(RemoteDisconnected):  # the outbox decides itself (it checks the history first)
             outbox.auth_test()
     # The first call and the retried one; neither lost write reached the server, nothing was handled twice.
@@ -146,7 +165,7 @@ def test_a_call_to_a_server_that_is_gone_fails_as_urllib_fails() -> None:
     server.close_after = True
     client = KeepAliveWebClient(token="xoxb-t", base_url=server.url, retry_handlers=[])
     client.auth_test()
-    time.sleep(0.2)
+    server.wait_closed(1)
     server.stop()
     with pytest.raises(URLError):  # a connection refused, wrapped as urlopen wraps it
         client.auth_test()
