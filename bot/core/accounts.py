@@ -35,16 +35,19 @@ def find_by_account(session: Session, workspace: Workspace, external_user_id: st
 
 # Built once: every click runs it, and building a statement (its expressions and cache key) cost more
 # CPU than the query itself.
+def account_of_user_in_workspace() -> ColumnElement[bool]:
+    """The join condition from a workspace to the account of the platform user bound as `user`: the
+    account's unique index (workspace, platform, external id) answers it."""
+    return and_(
+        PersonAccount.workspace_id == Workspace.id,
+        PersonAccount.platform == Workspace.platform,
+        PersonAccount.external_user_id == bindparam("user"),
+    )
+
+
 _WORKSPACE_AND_PERSON = (
     select(Workspace, PersonAccount, Person)
-    .outerjoin(
-        PersonAccount,
-        and_(
-            PersonAccount.workspace_id == Workspace.id,
-            PersonAccount.platform == Workspace.platform,
-            PersonAccount.external_user_id == bindparam("user"),
-        ),
-    )
+    .outerjoin(PersonAccount, account_of_user_in_workspace())
     .outerjoin(Person, Person.id == PersonAccount.person_id)
     .where(Workspace.platform == bindparam("platform"), Workspace.external_id == bindparam("workspace"))
 )
