@@ -205,7 +205,7 @@ def _fake_main(
     from tests.fakes.slack.api import FakeSlack
 
     if http11:
-        # This child process only (see benchmarks/click_drain.py): BaseHTTPRequestHandler speaks HTTP/1.0 and
+        # This child process only: BaseHTTPRequestHandler speaks HTTP/1.0 and
         # closes every connection, so each call opened a new one; Slack keeps them (HTTP/1.1). Nagle would hold
         # a kept connection's body until the client's delayed ACK (40 ms).
         from http.server import ThreadingHTTPServer
@@ -240,6 +240,7 @@ def _fake_main(
 
         fake._handle = slow_handle  # type: ignore[method-assign]
     fake.start()
+    _count_connections(fake)
     conn.send(fake.url)
     try:
         while True:
@@ -258,7 +259,34 @@ def _fake_main(
         fake.stop()
 
 
+CONNECTIONS = [0]
+
+
+def _count_connections(fake: Any) -> None:
+    """Count the connections the fake accepts (a kept-alive client opens few; one closed each call, many)."""
+    server = fake._server
+    get_request = server.get_request
+
+    def counting_get_request() -> Any:
+        CONNECTIONS[0] += 1
+        return get_request()
+
+    server.get_request = counting_get_request
+
+
 def _fake_command(fake: Any, command: str, args: dict[str, Any]) -> Any:
+    if command == "post_dms":
+        # One posted DM per user, whose `ts` a click on it carries.
+        posted = {}
+        for uid in args["users"]:
+            fake.add_user(uid, email=f"{uid.lower()}@example.com", real_name=f"{uid} Bench")
+            posted[uid] = fake._chat_post_message({"channel": uid, "text": "Your pulse"})["ts"]
+        return posted
+    if command == "connections":
+        return CONNECTIONS[0]
+    if command == "chat_updates":
+        updates = [call for call in fake.calls if call.method == "chat.update"]
+        return {"ok": sum(1 for call in updates if call.status == 200), "all": len(updates)}
     if command == "add_users":
         for uid, tz in args["users"]:
             fake.add_user(uid, email=f"{uid.lower()}@example.com", real_name=f"{uid} Bench", tz=tz)
@@ -399,6 +427,18 @@ class FakeSlackProcess:
 
     def call_stats(self) -> dict[str, Any]:
         return self._call("call_stats")  # type: ignore[no-any-return]
+
+    def post_dms(self, ids: list[str]) -> dict[str, str]:
+        """Each user added and sent one DM; their message `ts` by user id."""
+        return self._call("post_dms", timeout=120.0, users=ids)  # type: ignore[no-any-return]
+
+    def connections(self) -> int:
+        """Connections the fake has accepted so far."""
+        return self._call("connections")  # type: ignore[no-any-return]
+
+    def chat_updates(self) -> dict[str, int]:
+        """chat.update calls: accepted ("ok") and all."""
+        return self._call("chat_updates")  # type: ignore[no-any-return]
 
     def count(self, prefix: str) -> int:
         return self._call("count", timeout=60.0, prefix=prefix)  # type: ignore[no-any-return]

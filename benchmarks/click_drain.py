@@ -49,7 +49,7 @@ from urllib.parse import urlencode
 
 from benchmarks._support import (
     TEAM_ID,
-    _fake_command,
+    FakeSlackProcess,
     dm_channel,
     new_secret_key,
     print_table,
@@ -59,83 +59,6 @@ from benchmarks._support import (
 )
 
 DRAIN_TIMEOUT = 1800.0
-
-# -- the fake Slack, over HTTP/1.1, with the pulse DMs posted --------------------------------------
-
-
-def _fake_main(conn: Any, team_id: str) -> None:
-    from tests.fakes.slack import api
-    from tests.fakes.slack.api import FakeSlack
-
-    # BaseHTTPRequestHandler speaks HTTP/1.0 and closes every connection; Slack keeps them (HTTP/1.1).
-    api._RequestHandler.protocol_version = "HTTP/1.1"
-    # It writes headers and body in two sends: on a kept connection Nagle's algorithm then holds the
-    # body until the client's delayed ACK (40 ms). Slack's servers do not make a client wait so.
-    api._RequestHandler.disable_nagle_algorithm = True
-    fake = FakeSlack(team_id=team_id)
-    fake.start()
-    connections = [0]
-    server = fake._server
-    assert server is not None
-    get_request = server.get_request
-
-    def counting_get_request() -> Any:
-        connections[0] += 1
-        return get_request()
-
-    server.get_request = counting_get_request  # type: ignore[method-assign]
-    conn.send(fake.url)
-    while True:
-        try:
-            command, args = conn.recv()
-        except EOFError:
-            break
-        if command == "stop":
-            conn.send(None)
-            break
-        try:
-            if command == "post_dms":
-                posted = {}
-                for uid in args["users"]:
-                    fake.add_user(uid, email=f"{uid.lower()}@example.com", real_name=f"{uid} Bench")
-                    answer = fake._chat_post_message({"channel": uid, "text": "Your pulse"})
-                    posted[uid] = answer["ts"]
-                conn.send(("ok", posted))
-            elif command == "connections":
-                conn.send(("ok", connections[0]))
-            elif command == "updates":
-                ok = sum(1 for call in fake.calls if call.method == "chat.update" and call.status == 200)
-                conn.send(("ok", {"ok": ok, "all": sum(1 for call in fake.calls if call.method == "chat.update")}))
-            else:
-                conn.send(("ok", _fake_command(fake, command, args)))
-        except Exception as error:
-            conn.send(("error", f"{type(error).__name__}: {error}"))
-    fake.stop()
-
-
-class _Fake:
-    def __init__(self) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_fake_main, args=(child, TEAM_ID), daemon=True)
-        self._process.start()
-        child.close()
-        self.url: str = self._conn.recv()
-
-    def call(self, command: str, **args: Any) -> Any:
-        self._conn.send((command, args))
-        status, value = self._conn.recv()
-        if status != "ok":
-            raise RuntimeError(value)
-        return value
-
-    def stop(self) -> None:
-        self._conn.send(("stop", {}))
-        self._conn.recv()
-        self._process.join(10)
-
 
 # -- a wire counter between the worker and PostgreSQL ----------------------------------------------
 
@@ -426,9 +349,9 @@ def run(
                 ],
             )
             reminder_keys = [reminder_key(round_id, accounts[uid].person_id) for uid in clickers]
-        fake = _Fake()
+        fake = FakeSlackProcess(http11=True)
         try:
-            ts = fake.call("post_dms", users=clickers)
+            ts = fake.post_dms(clickers)
             bodies = list(_clicks(round_id, asked, ts, clicks))
             distinct = len(bodies)
             front = Inbox(inbox_engine(url), box)  # as a web process: accept only
@@ -450,7 +373,7 @@ def run(
                 env["EMPATHY_WORKER_NICE"] = str(nice)
             worker = Worker(tree, env, mode, profile)
             watcher = make_engine(url)
-            connections_before = fake.call("connections")
+            connections_before = fake.connections()
             started = time.perf_counter()
             worker.say()
             left = len(bodies)
@@ -464,8 +387,8 @@ def run(
             if wire:
                 wire.close()
             watcher.dispose()
-            connections = fake.call("connections") - connections_before
-            updates = fake.call("updates")
+            connections = fake.connections() - connections_before
+            updates = fake.chat_updates()
             with factory() as session:
                 answers = int(session.scalar(select(func.count(PulseSealedAnswer.id))) or 0)
                 pending = int(
