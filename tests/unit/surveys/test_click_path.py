@@ -48,6 +48,31 @@ def _click(
         )
 
 
+def _round_for_ana(session_factory: sessionmaker[Session], workspace: Workspace) -> tuple[int, int, list[str]]:
+    """An engagement round opened for LAYOUT's organisation: its id, Ana's person id, her unit's questions."""
+    with session_factory.begin() as session:
+        ws = session.merge(workspace)
+        people = build_org(session, ws, LAYOUT)
+        opened = open_round(
+            session,
+            ws,
+            QuestionBank.builtin(),
+            SecretBox(SECRET_KEY),
+            now=NOW,
+            round_key="r",
+            round_date=DAY,
+            packs=["engagement"],
+        )
+        ana = people["ana"].id
+        questions = session.scalar(
+            select(PulseUnit.questions)
+            .join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
+            .where(PulseParticipant.person_id == ana)
+        )
+        assert questions is not None
+        return opened.round.id, ana, list(questions)
+
+
 def test_a_pack_changed_in_another_process_is_seen_by_the_next_click(
     session_factory: sessionmaker[Session], workspace: Workspace, db_url: str
 ) -> None:
@@ -90,24 +115,12 @@ def test_a_pack_changed_in_another_process_is_seen_by_the_next_click(
 def test_two_first_clicks_racing_call_off_the_reminder_exactly_once(
     session_factory: sessionmaker[Session], workspace: Workspace, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    box = SecretBox(SECRET_KEY)
+    round_id, ana, questions = _round_for_ana(session_factory, workspace)
+    key = jobs.reminder_key(round_id, ana)
     with session_factory.begin() as session:
-        ws = session.merge(workspace)
-        people = build_org(session, ws, LAYOUT)
-        opened = open_round(
-            session, ws, QuestionBank.builtin(), box, now=NOW, round_key="r", round_date=DAY, packs=["engagement"]
+        enqueue_many(
+            session, workspace.id, [OutboxRow(key, {"text": "A reminder"}, NOW + timedelta(hours=24), person_id=ana)]
         )
-        ana = people["ana"].id
-        round_id = opened.round.id
-        unit = session.scalar(
-            select(PulseUnit)
-            .join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
-            .where(PulseParticipant.person_id == ana)
-        )
-        assert unit is not None
-        questions = list(unit.questions)
-        key = jobs.reminder_key(round_id, ana)
-        enqueue_many(session, ws.id, [OutboxRow(key, {"text": "A reminder"}, NOW + timedelta(hours=24), person_id=ana)])
 
     cancels: list[int] = []
     real_cancel = jobs.cancel_pending
@@ -147,16 +160,8 @@ def test_a_first_click_between_the_reminder_jobs_read_and_its_mark_gets_no_remin
 ) -> None:
     """The reminder job read Ana as not responded; her first click commits before the job marks her.
     Only the first click calls reminders off, so the job must see that click and queue nothing."""
-    box = SecretBox(SECRET_KEY)
-    with session_factory.begin() as session:
-        ws = session.merge(workspace)
-        people = build_org(session, ws, LAYOUT)
-        opened = open_round(
-            session, ws, QuestionBank.builtin(), box, now=NOW, round_key="r", round_date=DAY, packs=["engagement"]
-        )
-        ana = people["ana"].id
-        round_id = opened.round.id
-        question = next(iter(session.scalar(select(PulseUnit).where(PulseUnit.round_id == round_id)).questions))
+    round_id, ana, questions = _round_for_ana(session_factory, workspace)
+    question = questions[0]
     later = NOW + timedelta(days=2)
     clicked = []
 
@@ -191,18 +196,10 @@ def test_the_clicker_found_with_the_round_answers_once_and_keeps_a_comment_when_
     not (not invited, another workspace's person, a forged round); the answer it leads to is stored once,
     and changing it (the insert-and-read finds the slot taken) keeps the comment given in between."""
     box = SecretBox(SECRET_KEY)
+    round_id, ana, questions = _round_for_ana(session_factory, workspace)
+    question = questions[0]
     with session_factory.begin() as session:
         ws = session.merge(workspace)
-        people = build_org(session, ws, LAYOUT)
-        opened = open_round(
-            session, ws, QuestionBank.builtin(), box, now=NOW, round_key="r", round_date=DAY, packs=["engagement"]
-        )
-        round_id, ana = opened.round.id, people["ana"].id
-        question = session.scalar(
-            select(PulseUnit.questions)
-            .join(PulseParticipant, PulseParticipant.unit_id == PulseUnit.id)
-            .where(PulseParticipant.person_id == ana)
-        )[0]
         outsider = Person(workspace_id=ws.id, accounts=slack_account("U0OUT"), name="Out Sider", timezone="UTC")
         session.add(outsider)
 
