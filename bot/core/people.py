@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -103,11 +104,24 @@ def org_summary(session: Session, workspace: Workspace) -> OrgSummary:
 
 def sub_organisation(session: Session, manager: Person) -> list[Person]:
     """Everyone below `manager` (walking manager_id), active or not."""
-    found: list[Person] = []
-    frontier = [manager.id]
-    seen = {manager.id}
+    return _below(manager.id, lambda ids: session.scalars(select(Person).where(Person.manager_id.in_(ids))).all())
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_P = TypeVar("_P", bound=_HasId)
+
+
+def _below(manager_id: int, reports_of: Callable[[list[int]], Iterable[_P]]) -> list[_P]:
+    """Everyone below `manager_id`, level by level, each once (a manager_id cycle ends the walk)."""
+    found: list[_P] = []
+    frontier = [manager_id]
+    seen = {manager_id}
     while frontier:
-        reports = session.scalars(select(Person).where(Person.manager_id.in_(frontier))).all()
+        reports = reports_of(frontier)
         frontier = []
         for report in reports:
             if report.id not in seen:
@@ -147,17 +161,7 @@ class Organisation:
         """Who `sub_organisation(session, manager)` returns: everyone below, level by level, active or not."""
         if manager.id in self._below:
             return self._below[manager.id]
-        found: list[Member] = []
-        frontier = [manager.id]
-        seen = {manager.id}
-        while frontier:
-            reports = [report for manager_id in frontier for report in self._reports.get(manager_id, [])]
-            frontier = []
-            for report in reports:
-                if report.id not in seen:
-                    seen.add(report.id)
-                    found.append(report)
-                    frontier.append(report.id)
+        found = _below(manager.id, lambda ids: [report for i in ids for report in self._reports.get(i, [])])
         self._below[manager.id] = found
         return found
 
